@@ -1,0 +1,75 @@
+/*
+ * fd_limits.h — every limit in fdist, in one place.
+ *
+ * Queue depths, frame sizes, chunk sizes, connections, pools: each bound the
+ * code relies on is a named constant here, related to the others by static
+ * assertions, so that a reader can see the whole envelope of the system on one
+ * page (after TigerBeetle's constants.zig and SQLite's sqliteLimit.h).
+ * Run-time configuration may lower a limit, never raise it past these.
+ */
+#ifndef FD_LIMITS_H
+#define FD_LIMITS_H
+
+#include <assert.h>
+#include <stdint.h>
+
+/* Disk: O_DIRECT needs offsets, lengths and buffers aligned to the logical
+ * block size; 4096 covers every device fdist targets. */
+#define FD_DIRECT_ALIGN 4096u
+
+/* Chunks: a power of two between 64 KiB and 64 MiB, 4 MiB by default. */
+#define FD_CHUNK_SIZE_MIN (64u * 1024u)
+#define FD_CHUNK_SIZE_MAX (64u * 1024u * 1024u)
+#define FD_CHUNK_SIZE_DEFAULT (4u * 1024u * 1024u)
+
+/* Files: up to 1 TiB; at the smallest chunk size that is 2^24 chunks. */
+#define FD_FILE_SIZE_MAX (1ull << 40)
+#define FD_CHUNKS_MAX (FD_FILE_SIZE_MAX / FD_CHUNK_SIZE_MIN)
+#define FD_NAME_LEN_MAX 128u   /* file names, node ids, regions, zones */
+#define FD_PATH_LEN_MAX 4096u
+#define FD_VERSIONS_KEPT_DEFAULT 2u
+
+/* io_uring: entries per ring, and in-flight disk operations per store. */
+#define FD_RING_ENTRIES_DEFAULT 256u
+#define FD_RING_ENTRIES_MAX 4096u
+#define FD_QUEUE_DEPTH_DEFAULT 16u
+#define FD_QUEUE_DEPTH_MAX 256u
+
+/* Wire: a frame's payload is at most 16 MiB (enough for a 4 MiB chunk in one
+ * data frame and for a manifest of a 10 GB file) unless configured lower. */
+#define FD_FRAME_PAYLOAD_MAX_DEFAULT (16u * 1024u * 1024u)
+#define FD_FRAME_PAYLOAD_MAX (64u * 1024u * 1024u)
+#define FD_CONNECTIONS_MAX 16384u
+#define FD_STREAMS_PER_CONNECTION_MAX 1024u
+
+/* Cluster: nodes the scheduler tracks, stripes per version. */
+#define FD_NODES_MAX 16384u
+#define FD_STRIPES_MAX 64u
+#define FD_STRIPES_DEFAULT 4u
+#define FD_ORIGINS_DEFAULT 3u
+#define FD_HEARTBEAT_MS_DEFAULT 1000u
+#define FD_SUSPECT_MISSES_DEFAULT 3u
+#define FD_DEAD_MISSES_DEFAULT 5u
+
+/* Crypto sizes. */
+#define FD_SHA256_LEN 32u
+#define FD_ED25519_PUB_LEN 32u
+#define FD_ED25519_SIG_LEN 64u
+#define FD_HMAC_KEY_LEN_MAX 64u
+
+/* Buffer pools: one per core, sized at start-up. */
+#define FD_POOL_BUFFERS_MAX 4096u
+
+static_assert((FD_CHUNK_SIZE_MIN & (FD_CHUNK_SIZE_MIN - 1)) == 0, "chunk min is a power of two");
+static_assert((FD_CHUNK_SIZE_MAX & (FD_CHUNK_SIZE_MAX - 1)) == 0, "chunk max is a power of two");
+static_assert(FD_CHUNK_SIZE_MIN % FD_DIRECT_ALIGN == 0, "chunks are O_DIRECT aligned");
+static_assert(FD_CHUNK_SIZE_DEFAULT >= FD_CHUNK_SIZE_MIN &&
+                  FD_CHUNK_SIZE_DEFAULT <= FD_CHUNK_SIZE_MAX, "default chunk in range");
+static_assert(FD_FRAME_PAYLOAD_MAX_DEFAULT >= FD_CHUNK_SIZE_DEFAULT,
+              "a default chunk fits one data frame");
+static_assert(FD_FRAME_PAYLOAD_MAX_DEFAULT <= FD_FRAME_PAYLOAD_MAX, "default within max");
+static_assert(FD_QUEUE_DEPTH_MAX <= FD_RING_ENTRIES_MAX, "queue fits the ring");
+static_assert(FD_DEAD_MISSES_DEFAULT > FD_SUSPECT_MISSES_DEFAULT, "suspect before dead");
+static_assert(FD_STRIPES_DEFAULT <= FD_STRIPES_MAX, "stripes in range");
+
+#endif /* FD_LIMITS_H */

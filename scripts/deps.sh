@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages fdist needs to build, test and benchmark,
+# skipping those already present. Uses sudo when not root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang lld
+  liburing-dev libisal-dev libprotobuf-c-dev protobuf-c-compiler
+  libjemalloc-dev libcmocka-dev libssl-dev libinih-dev
+  # tests and benchmarks: real processes, namespaces, reference tools
+  iproute2 procps psmisc coreutils util-linux e2fsprogs fio iperf3 gnuplot-nox
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
