@@ -60,6 +60,22 @@
 /* Buffer pools: one per core, sized at start-up. */
 #define FD_POOL_BUFFERS_MAX 4096u
 
+/* ---- storage: limits owned by storage/ ---- */
+
+
+
+/* ---- rpc: limits owned by rpc/ ---- */
+
+
+
+/* ---- scheduler: limits owned by scheduler/ ---- */
+
+
+
+/* ---- node: limits owned by node/ ---- */
+
+
+
 static_assert((FD_CHUNK_SIZE_MIN & (FD_CHUNK_SIZE_MIN - 1)) == 0, "chunk min is a power of two");
 static_assert((FD_CHUNK_SIZE_MAX & (FD_CHUNK_SIZE_MAX - 1)) == 0, "chunk max is a power of two");
 static_assert(FD_CHUNK_SIZE_MIN % FD_DIRECT_ALIGN == 0, "chunks are O_DIRECT aligned");
