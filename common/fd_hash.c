@@ -167,7 +167,7 @@ int fd_ed25519_load(const char *path, fd_ed25519_key_t *key) {
   /* 64 hex digits: a raw public key. */
   char *end = text + strlen(text);
   while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ')) *--end = '\0';
-  if (strlen(text) == 2 * FD_ED25519_PUB_LEN) {
+  if (strlen(text) == 2 * (size_t)FD_ED25519_PUB_LEN) {
     memset(key, 0, sizeof(*key));
     return fd_hex_decode(text, key->pub, sizeof(key->pub)) == FD_ED25519_PUB_LEN ? 0 : -EINVAL;
   }

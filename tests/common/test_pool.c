@@ -12,14 +12,14 @@
 
 static void test_pool_alignment_and_exhaustion(void **state) {
   (void)state;
-  fd_pool_t *pool = fd_pool_create(8, 64 * 1024);
+  fd_pool_t *pool = fd_pool_create(8, 64u * 1024u);
   assert_non_null(pool);
   void *bufs[8];
   for (int i = 0; i < 8; i++) {
     bufs[i] = fd_pool_get(pool);
     assert_non_null(bufs[i]);
     assert_int_equal((uintptr_t)bufs[i] % FD_DIRECT_ALIGN, 0);
-    memset(bufs[i], i, 64 * 1024); /* whole buffer is ours */
+    memset(bufs[i], i, (size_t)64 * 1024); /* whole buffer is ours */
   }
   assert_null(fd_pool_get(pool));
   assert_int_equal(fd_pool_available(pool), 0);
