@@ -197,6 +197,9 @@ static int env_open(env_t *e, const char *data_dir, const opts_t *o, uint32_t ch
 }
 
 static void env_close(env_t *e) {
+  /* A bitmap write may outlive the last callback: let it land. */
+  while (st_store_inflight(e->store) && fd_ring_run_once(&e->ring, 1, 0) >= 0) {
+  }
   st_store_close(e->store);
   fd_ring_deinit(&e->ring); /* unregisters the buffers */
   fd_pool_destroy(e->pool);
@@ -396,9 +399,14 @@ out_env:
 
 /* ---- scrub, list, gc ----------------------------------------------------------- */
 
+typedef struct scrub_ctx {
+  wait_flag_t w; /* first: set_flag gets the same pointer */
+  uint32_t chunk_size;
+} scrub_ctx_t;
+
 static void on_bad(void *arg, const char *name, uint64_t version, uint32_t index, int err) {
-  const st_version_t *v = arg;
-  uint64_t off = (uint64_t)index * st_version_manifest(v)->chunk_size_bytes;
+  const scrub_ctx_t *c = arg;
+  uint64_t off = (uint64_t)index * c->chunk_size;
   printf("BAD %s v%" PRIu64 " chunk %u (offset %" PRIu64 "): %s\n", name, version, index, off,
          fd_strerror(err));
 }
@@ -431,12 +439,12 @@ static int cmd_scrub(const opts_t *o) {
   if ((rc = env_open(&e, o->pos[0], o, cs, NULL)) != 0) return rc;
   st_version_t *v;
   if ((rc = st_version_open(e.store, o->pos[1], ver, &v)) != 0) goto out_env;
-  wait_flag_t flag = {0};
-  if ((rc = st_scrub(v, o->rate, on_bad, set_flag, &flag)) == 0 &&
-      (rc = st_run_until(&e.ring, &flag.done)) == 0) {
+  scrub_ctx_t ctx = {.chunk_size = cs};
+  if ((rc = st_scrub(v, o->rate, on_bad, set_flag, &ctx)) == 0 &&
+      (rc = st_run_until(&e.ring, &ctx.w.done)) == 0) {
     printf("%s v%" PRIu64 ": %u chunks scrubbed, %d bad\n", o->pos[1], ver,
-           st_version_manifest(v)->chunk_count, flag.res);
-    rc = flag.res > 0 ? 1 : flag.res;
+           st_version_manifest(v)->chunk_count, ctx.w.res);
+    rc = ctx.w.res > 0 ? 1 : ctx.w.res;
   }
 out_env:
   env_close(&e);

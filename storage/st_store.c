@@ -477,6 +477,7 @@ bool st_version_has(const st_version_t *v, uint32_t index) {
 }
 uint32_t st_version_missing(const st_version_t *v) { return v->missing; }
 bool st_version_is_complete(const st_version_t *v) { return v->complete; }
+uint32_t st_version_inflight(const st_version_t *v) { return v->inflight; }
 
 /* ---- listing and GC --------------------------------------------------------- */
 

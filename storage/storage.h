@@ -170,8 +170,11 @@ int st_run_until(fd_ring_t *ring, const bool *done);
 int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version_t **out);
 /* Opens a complete version for reading (scrub, serving). -ENOENT. */
 int st_version_open(st_store_t *s, const char *name, uint64_t version, st_version_t **out);
-/* Makes the bitmap durable and releases the handle. Nothing in flight. */
+/* Makes the bitmap durable and releases the handle. Nothing of v may be in
+ * flight (run the ring until st_version_inflight(v) == 0: a bitmap write
+ * can outlive the last put's callback). */
 void st_version_close(st_version_t *v);
+uint32_t st_version_inflight(const st_version_t *v);
 
 const st_manifest_t *st_version_manifest(const st_version_t *v);
 bool st_version_has(const st_version_t *v, uint32_t index);
