@@ -23,8 +23,6 @@
 #include "fd_log.h"
 #include "st_internal.h"
 
-#define ST_DELTA_SOURCES_MAX 4u /* newest complete versions searched */
-
 typedef struct index_entry {
   const uint8_t *sha;
   uint32_t src, src_index;
@@ -150,31 +148,36 @@ static void pump(st_version_t *v) {
                         .src_fd = v->delta_src_fd[item->src], .arg = item};
     st_queue_read(slot, slot->src_fd, (uint64_t)item->src_index * v->m->chunk_size_bytes);
   }
-  if (v->delta_next < v->delta_count && v->delta_inflight == 0) retry_later(v, 1000000);
+  if (v->delta_next < v->delta_count && v->delta_inflight == 0) retry_later(v, FD_STORE_RETRY_NS);
 }
 
 /* Matches missing chunks against the newest complete versions. */
 static int plan(st_version_t *v) {
   st_store_t *s = v->s;
-  uint64_t list[64];
-  int n = st_versions(s, v->m->name, list, FD_ARRAY_LEN(list));
-  if (n < 0) return n;
-  st_manifest_t *src_m[ST_DELTA_SOURCES_MAX] = {0};
-  uint64_t src_ver[ST_DELTA_SOURCES_MAX];
+  uint64_t *list = calloc(FD_STORE_VERSIONS_SCAN_MAX, sizeof(*list));
+  if (!list) return -ENOMEM;
+  int n = st_versions(s, v->m->name, list, FD_STORE_VERSIONS_SCAN_MAX);
+  if (n < 0) {
+    free(list);
+    return n;
+  }
+  st_manifest_t *src_m[FD_STORE_DELTA_SOURCES_MAX] = {0};
+  uint64_t src_ver[FD_STORE_DELTA_SOURCES_MAX];
   uint32_t nsrc = 0;
   size_t total = 0;
-  for (int i = n - 1; i >= 0 && nsrc < ST_DELTA_SOURCES_MAX; i--) {
+  for (int i = n - 1; i >= 0 && nsrc < FD_STORE_DELTA_SOURCES_MAX; i--) {
     if (list[i] == v->m->version) continue;
     if (st_read_manifest_file(v->dir_fd, list[i], &src_m[nsrc]) != 0) continue;
     src_ver[nsrc] = list[i];
     total += src_m[nsrc]->chunk_count;
     nsrc++;
   }
+  free(list);
   int rc = 0;
   index_entry_t *index = calloc(total ? total : 1, sizeof(*index));
   st_delta_item_t *items = calloc(v->missing ? v->missing : 1, sizeof(*items));
-  v->delta_src_fd = calloc(ST_DELTA_SOURCES_MAX, sizeof(int));
-  v->delta_src_version = calloc(ST_DELTA_SOURCES_MAX, sizeof(uint64_t));
+  v->delta_src_fd = calloc(FD_STORE_DELTA_SOURCES_MAX, sizeof(int));
+  v->delta_src_version = calloc(FD_STORE_DELTA_SOURCES_MAX, sizeof(uint64_t));
   if (!index || !items || !v->delta_src_fd || !v->delta_src_version) {
     rc = -ENOMEM;
     goto out;
@@ -185,7 +188,7 @@ static int plan(st_version_t *v) {
       index[k++] = (index_entry_t){src_m[j]->chunk_sha256 + (size_t)c * FD_SHA256_LEN, j, c};
   qsort(index, total, sizeof(*index), cmp_entry);
 
-  int src_map[ST_DELTA_SOURCES_MAX];
+  int src_map[FD_STORE_DELTA_SOURCES_MAX];
   for (uint32_t j = 0; j < nsrc; j++) src_map[j] = -1;
   uint32_t count = 0;
   for (uint32_t c = 0; c < v->m->chunk_count && total; c++) {

@@ -14,7 +14,6 @@
 
 #define ST_BITMAP_MAGIC "FDSTBM1"
 #define ST_BITMAP_HEADER_BYTES 64u
-#define ST_PINS_MAX 32u
 
 typedef enum st_slot_kind {
   ST_SLOT_PUT,        /* a received chunk: write, then group fdatasync */
@@ -125,7 +124,7 @@ struct st_store {
   uint32_t inflight;
   st_version_t *versions;
   bool can_ftruncate; /* IORING_OP_FTRUNCATE (6.9+) */
-  st_pin_t pins[ST_PINS_MAX];
+  st_pin_t pins[FD_STORE_PINS_MAX];
 };
 
 /* st_io.c */

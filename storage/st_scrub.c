@@ -114,7 +114,7 @@ static void pump(st_version_t *v) {
     st_queue_read(slot, v->data_fd, (uint64_t)index * v->m->chunk_size_bytes);
   }
   /* No slot or buffer and nothing of ours in flight: look again soon. */
-  if (v->scrub_next < v->m->chunk_count && v->scrub_inflight == 0) arm_timer(v, 1000000);
+  if (v->scrub_next < v->m->chunk_count && v->scrub_inflight == 0) arm_timer(v, FD_STORE_RETRY_NS);
 }
 
 int st_scrub(st_version_t *v, uint64_t rate_bytes_per_s, st_bad_chunk_fn bad, st_done_fn done,

@@ -84,7 +84,7 @@ uint32_t st_store_inflight(const st_store_t *s) { return s->inflight; }
 
 int st_pin(st_store_t *s, const char *name, uint64_t version) {
   st_pin_t *free_pin = NULL;
-  for (uint32_t i = 0; i < ST_PINS_MAX; i++) {
+  for (uint32_t i = 0; i < FD_STORE_PINS_MAX; i++) {
     st_pin_t *p = &s->pins[i];
     if (p->count && p->version == version && strcmp(p->name, name) == 0) {
       p->count++;
@@ -100,7 +100,7 @@ int st_pin(st_store_t *s, const char *name, uint64_t version) {
 }
 
 void st_unpin(st_store_t *s, const char *name, uint64_t version) {
-  for (uint32_t i = 0; i < ST_PINS_MAX; i++) {
+  for (uint32_t i = 0; i < FD_STORE_PINS_MAX; i++) {
     st_pin_t *p = &s->pins[i];
     if (p->count && p->version == version && strcmp(p->name, name) == 0) {
       p->count--;
@@ -111,7 +111,7 @@ void st_unpin(st_store_t *s, const char *name, uint64_t version) {
 }
 
 static bool pinned(const st_store_t *s, const char *name, uint64_t version) {
-  for (uint32_t i = 0; i < ST_PINS_MAX; i++) {
+  for (uint32_t i = 0; i < FD_STORE_PINS_MAX; i++) {
     const st_pin_t *p = &s->pins[i];
     if (p->count && p->version == version && strcmp(p->name, name) == 0) return true;
   }
@@ -510,12 +510,10 @@ int st_versions(st_store_t *s, const char *name, uint64_t *out, size_t max) {
   return (int)n;
 }
 
-#define ST_GC_SCAN_MAX 1024u
-
 int st_gc(st_store_t *s, const char *name) {
-  uint64_t *list = calloc(ST_GC_SCAN_MAX, sizeof(*list));
+  uint64_t *list = calloc(FD_STORE_VERSIONS_SCAN_MAX, sizeof(*list));
   if (!list) return -ENOMEM;
-  int n = st_versions(s, name, list, ST_GC_SCAN_MAX);
+  int n = st_versions(s, name, list, FD_STORE_VERSIONS_SCAN_MAX);
   if (n <= 0) {
     free(list);
     return n;
