@@ -161,6 +161,7 @@ typedef struct env {
   fd_ring_t ring;
   fd_pool_t *pool;
   st_store_t *store;
+  bool registered; /* pool is the ring's fixed-buffer table */
 } env_t;
 
 static int env_open(env_t *e, const char *data_dir, const opts_t *o, uint32_t chunk_size,
@@ -180,7 +181,8 @@ static int env_open(env_t *e, const char *data_dir, const opts_t *o, uint32_t ch
   cfg.data_dir = data_dir;
   cfg.ring = &e->ring;
   cfg.pool = e->pool;
-  cfg.pool_registered = st_register_pool(&e->ring, e->pool) == 0;
+  e->registered = st_register_pool(&e->ring, e->pool) == 0;
+  cfg.pool_registered = e->registered;
   cfg.queue_depth = qd;
   cfg.versions_kept = (uint32_t)o->keep;
   cfg.verify = !o->no_verify;
@@ -281,7 +283,12 @@ static void queue_source_read(reader_t *r) {
   struct io_uring_sqe *sqe = fd_ring_sqe(&in->e->ring, &r->op);
   uint32_t cs = st_version_manifest(in->v)->chunk_size_bytes;
   uint32_t io_len = FD_ALIGN_UP(r->len, FD_DIRECT_ALIGN) - r->got;
-  io_uring_prep_read(sqe, in->src_fd, r->buf + r->got, io_len, (uint64_t)r->index * cs + r->got);
+  uint64_t off = (uint64_t)r->index * cs + r->got;
+  if (in->e->registered)
+    io_uring_prep_read_fixed(sqe, in->src_fd, r->buf + r->got, io_len, off,
+                             (int)fd_pool_index(in->e->pool, r->buf));
+  else
+    io_uring_prep_read(sqe, in->src_fd, r->buf + r->got, io_len, off);
 }
 
 static void progress(const ingest_t *in, const char *what, bool force) {
