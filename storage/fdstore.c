@@ -120,6 +120,10 @@ static int read_all(const char *path, uint8_t **out, size_t *len) {
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   rewind(f);
+  if (n < 0 || (unsigned long)n > FD_FRAME_PAYLOAD_MAX) {
+    fclose(f);
+    return n < 0 ? -EIO : -EMSGSIZE;
+  }
   uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
   int rc = buf && fread(buf, 1, (size_t)n, f) == (size_t)n ? 0 : -EIO;
   fclose(f);

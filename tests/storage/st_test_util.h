@@ -93,6 +93,8 @@ static inline int st_make_manifest(const st_env_t *e, const char *name, uint64_t
   if (rc) return rc;
   for (uint32_t i = 0; i < m->chunk_count; i++)
     st_manifest_set_chunk(m, i, data + (size_t)i * chunk_size, st_manifest_chunk_len(m, i));
+  /* Fixed, so that building the same version twice gives the same digest. */
+  m->created_unix_s = 1700000000u + version;
   if (!(rc = st_manifest_sign(m, &e->key))) rc = st_manifest_encode(m, enc, len);
   st_manifest_free(m);
   return rc;

@@ -225,6 +225,18 @@ static void test_begin_rejects(void **state) {
   assert_int_equal(st_version_begin(e->store, enc, len, &v), -EBUSY);
   free(enc);
   st_close_wait(e, v1);
+  /* A different manifest for a version already complete. */
+  assert_int_equal(st_store_all(e, "FileC", 1, data, SIZE, CS), 0);
+  assert_int_equal(st_manifest_new("FileC", 1, 0, SIZE, CS, &m), 0);
+  for (uint32_t i = 0; i < m->chunk_count; i++)
+    st_manifest_set_chunk(m, i, data + (size_t)i * CS, st_manifest_chunk_len(m, i));
+  m->created_unix_s = 1; /* same data, different manifest */
+  assert_int_equal(st_manifest_sign(m, &e->key), 0);
+  assert_int_equal(st_manifest_encode(m, &enc, &len), 0);
+  st_manifest_free(m);
+  assert_int_equal(st_version_begin(e->store, enc, len, &v), -EEXIST);
+  free(enc);
+  assert_true(st_file_equals(e, "FileC", "current", data, SIZE));
   /* Chunks larger than the pool's buffers. */
   uint8_t *big = calloc(1, 2 * 128 * 1024);
   assert_int_equal(st_make_manifest(e, "FileB", 1, big, 2 * 128 * 1024, 128 * 1024, &enc, &len), 0);
