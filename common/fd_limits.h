@@ -61,7 +61,16 @@
 #define FD_POOL_BUFFERS_MAX 4096u
 
 /* ---- storage: limits owned by storage/ ---- */
-
+/* Versions pinned at once as delta sources, per store. */
+#define FD_STORE_PINS_MAX 32u
+/* Newest complete versions a delta searches for reusable chunks. */
+#define FD_STORE_DELTA_SOURCES_MAX 4u
+/* Complete versions of one file that listing and GC look at. */
+#define FD_STORE_VERSIONS_SCAN_MAX 1024u
+/* A delta or scrub that could not get a buffer or slot looks again after this. */
+#define FD_STORE_RETRY_NS 1000000u
+static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_PINS_MAX, "a delta's sources fit the pins");
+static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_VERSIONS_SCAN_MAX, "sources are listed");
 
 
 /* ---- rpc: limits owned by rpc/ ---- */

@@ -1,0 +1,242 @@
+/*
+ * storage.h — the versioned chunk store on one node (prefix st_).
+ *
+ * Owns, under a data dir, every version of every file this node holds:
+ *
+ *   <data>/<name>/v<N>            a complete version, read-only
+ *   <data>/<name>/v<N>.partial    a version being received: never served
+ *   <data>/<name>/v<N>.manifest   its signed manifest (manifest.proto)
+ *   <data>/<name>/v<N>.bitmap     which chunks of v<N>.partial are durable
+ *   <data>/<name>/current         symlink to the newest complete version
+ *
+ * Guarantees: a chunk counts as present only after its CRC32C and SHA-256
+ * match the signed manifest; its bitmap bit reaches disk only after its data
+ * is durable (fdatasync); a version becomes v<N> only after fdatasync, the
+ * rename is made durable by an fsync of the directory before `current`
+ * switches (atomically, by rename of a fresh symlink). A crash at any moment
+ * leaves the old `current` or the new one, never a torn file, and reopening
+ * resumes a .partial from its bitmap. An error (-ENOSPC, -EIO, a bad chunk)
+ * fails only the operation it hit; nothing already stored is touched.
+ *
+ * Never: talks to the network, blocks the caller's ring on data I/O, reads
+ * chunk data through the page cache, allocates on the chunk path. All chunk
+ * I/O, the completion sequence and scrub are io_uring operations queued on
+ * the caller's fd_ring_t (common/fd_ring.h) and finished by callbacks run
+ * from fd_ring_run_once. The control calls (st_store_open, st_version_begin,
+ * st_gc, st_versions, st_current) touch only small metadata files and
+ * directories synchronously; they run when a version starts or ends, never
+ * per chunk.
+ *
+ * Memory: a store owns its version handles and their bitmaps; the caller
+ * owns the ring and the buffer pool, which must outlive the store. A chunk
+ * buffer handed to st_chunk_put stays the caller's but must not be touched
+ * until that put's callback has run. Everything runs on the ring's thread.
+ */
+#ifndef STORAGE_H
+#define STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fd_hash.h"
+#include "fd_limits.h"
+#include "fd_pool.h"
+#include "fd_ring.h"
+
+/* ---- manifests ----------------------------------------------------------- */
+
+/* A decoded, validated manifest. Fields are read-only for users; build one
+ * with st_manifest_build or st_manifest_new + st_manifest_set_chunk. */
+typedef struct st_manifest {
+  char name[FD_NAME_LEN_MAX + 1];
+  uint64_t version;
+  uint64_t size_bytes;
+  uint32_t chunk_size_bytes;
+  uint32_t chunk_count;
+  uint64_t base_version;
+  uint64_t created_unix_s;
+  uint64_t key_id;
+  uint8_t *chunk_sha256;  /* chunk_count * 32 bytes */
+  uint32_t *chunk_crc32c; /* chunk_count entries */
+  bool is_signed;
+  uint8_t signature[FD_ED25519_SIG_LEN];
+} st_manifest_t;
+
+/* Decodes and validates (names, sizes, chunk size, digest counts). Does not
+ * check the signature. 0 or -EBADMSG (not a manifest), -EINVAL (a field out
+ * of range), -EMSGSIZE (over limits), -ENOMEM. *out freed with
+ * st_manifest_free. */
+int st_manifest_decode(const void *buf, size_t len, st_manifest_t **out);
+/* Encodes with the signature (if signed). *out is malloc'd; caller frees. */
+int st_manifest_encode(const st_manifest_t *m, uint8_t **out, size_t *len);
+/* SHA-256 of the canonical encoding (signature empty): the version's name. */
+int st_manifest_digest(const st_manifest_t *m, uint8_t out[FD_SHA256_LEN]);
+/* 0 when m is signed by pub and pub's key id matches; -EKEYREJECTED when
+ * unsigned, forged, or signed by another key. */
+int st_manifest_verify(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_LEN]);
+/* Sets key_id and the signature; key must hold the private part. */
+int st_manifest_sign(st_manifest_t *m, const fd_ed25519_key_t *key);
+void st_manifest_free(st_manifest_t *m);
+
+/* Length of chunk `index` (the last one may be short). */
+uint32_t st_manifest_chunk_len(const st_manifest_t *m, uint32_t index);
+
+/* Builder for publishers: an empty manifest for a file of size_bytes, then
+ * one st_manifest_set_chunk per chunk. created_unix_s is set to now. */
+int st_manifest_new(const char *name, uint64_t version, uint64_t base_version,
+                    uint64_t size_bytes, uint32_t chunk_size_bytes, st_manifest_t **out);
+/* Computes chunk index's SHA-256 and CRC32C from its bytes; -ERANGE, -EMSGSIZE. */
+int st_manifest_set_chunk(st_manifest_t *m, uint32_t index, const void *data, size_t len);
+/* Reads the file at path (sequentially, buffered: a tool-side call, not the
+ * store's data path) and fills every chunk. Unsigned; sign it next. */
+int st_manifest_build(const char *path, const char *name, uint64_t version,
+                      uint64_t base_version, uint32_t chunk_size_bytes, st_manifest_t **out);
+
+/* True when name is a valid file name for the store. */
+bool st_name_valid(const char *name);
+
+/* ---- the store ------------------------------------------------------------ */
+
+typedef struct st_store st_store_t;
+typedef struct st_version st_version_t;
+
+typedef void (*st_done_fn)(void *arg, int res);
+
+/* Test hook for fault injection below the store: called before each disk
+ * operation is queued; a non-zero return (a -errno) makes the kernel complete
+ * that operation with that result instead (an io_uring NOP with an injected
+ * result), so the store's completion path sees exactly what a failing disk
+ * would report. NULL in production. */
+typedef enum st_io_kind { ST_IO_WRITE, ST_IO_READ, ST_IO_SYNC, ST_IO_META } st_io_kind_t;
+typedef int (*st_fault_fn)(void *arg, st_io_kind_t kind, uint32_t chunk);
+
+typedef struct st_config {
+  const char *data_dir;  /* created if missing */
+  fd_ring_t *ring;       /* the caller's ring; the store queues, never waits */
+  fd_pool_t *pool;       /* chunk buffers: buf_size >= every chunk size used */
+  bool pool_registered;  /* pool is the ring's fixed-buffer table (index = buffer number) */
+  uint32_t queue_depth;  /* disk operations in flight, 1..FD_QUEUE_DEPTH_MAX */
+  uint32_t versions_kept;/* GC keeps this many complete versions, >= 1 */
+  bool verify;           /* false skips CRC32C/SHA-256 checks: benchmarks only */
+  bool have_trusted_key; /* when set, st_version_begin rejects manifests not signed by it */
+  uint8_t trusted_pub[FD_ED25519_PUB_LEN];
+  st_fault_fn fault;     /* tests only */
+  void *fault_arg;
+} st_config_t;
+
+/* Defaults: queue depth FD_QUEUE_DEPTH_DEFAULT, FD_VERSIONS_KEPT_DEFAULT kept,
+ * verification on. */
+void st_config_defaults(st_config_t *cfg);
+
+/* Counters, monotonic over the store's life. */
+typedef struct st_stats {
+  uint64_t chunks_written;
+  uint64_t bytes_written;
+  uint64_t chunks_reused;   /* copied from a local complete version */
+  uint64_t bytes_reused;
+  uint64_t chunks_rejected; /* CRC32C or SHA-256 mismatch */
+  uint64_t io_errors;       /* any disk operation that failed */
+  uint64_t scrub_bytes;
+  uint64_t scrub_bad_chunks;
+} st_stats_t;
+
+int st_store_open(const st_config_t *cfg, st_store_t **out);
+/* Closes every version handle. Nothing may be in flight (FD_ASSERT). */
+void st_store_close(st_store_t *s);
+const st_stats_t *st_store_stats(const st_store_t *s);
+/* Operations of this store still in flight on the ring. */
+uint32_t st_store_inflight(const st_store_t *s);
+
+/* Registers pool as ring's fixed buffers; 0 or -errno. For callers that do
+ * not share the ring's buffer table with anything else (tools, tests). */
+int st_register_pool(fd_ring_t *ring, fd_pool_t *pool);
+
+/* Runs ring until *done becomes true (for tools and tests, never inside an
+ * engine). Returns 0 or the ring's -errno. */
+int st_run_until(fd_ring_t *ring, const bool *done);
+
+/* ---- versions -------------------------------------------------------------- */
+
+/* Starts (or resumes) receiving the version described by the encoded,
+ * signed manifest. Verifies it (signature when a trusted key is configured),
+ * writes v<N>.manifest durably, creates v<N>.partial (space reserved with
+ * fallocate, so a full disk fails here with -ENOSPC) and v<N>.bitmap, or
+ * reopens them and resumes from the bitmap. A version already complete is
+ * opened as such (st_version_missing == 0, st_version_is_complete).
+ * Errors: -EBADMSG/-EINVAL (bad manifest), -EKEYREJECTED (signature),
+ * -ENOSPC, -EIO, -EEXIST (a different manifest already holds that version),
+ * -EBUSY (already open). The handle is the store's; st_version_close. */
+int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version_t **out);
+/* Opens a complete version for reading (scrub, serving). -ENOENT. */
+int st_version_open(st_store_t *s, const char *name, uint64_t version, st_version_t **out);
+/* Makes the bitmap durable and releases the handle. Nothing of v may be in
+ * flight (run the ring until st_version_inflight(v) == 0: a bitmap write
+ * can outlive the last put's callback). */
+void st_version_close(st_version_t *v);
+uint32_t st_version_inflight(const st_version_t *v);
+
+const st_manifest_t *st_version_manifest(const st_version_t *v);
+bool st_version_has(const st_version_t *v, uint32_t index);
+uint32_t st_version_missing(const st_version_t *v);
+bool st_version_is_complete(const st_version_t *v);
+
+/* Hands the store one received chunk: buf (from the configured pool, at
+ * least align_up(len, 4096) bytes, padding zeroed by the store) holds len
+ * bytes of chunk index. Verifies CRC32C then SHA-256 against the manifest,
+ * writes it O_DIRECT, makes it durable, sets its bit, then calls
+ * done(arg, 0) — or done(arg, -EIO / -ENOSPC / ...). The buffer is the
+ * caller's again once done has run.
+ * Returns 0 when queued (done will run exactly once), or without calling
+ * done: -ERANGE (index), -EMSGSIZE (wrong length), -EBADMSG (checksum
+ * mismatch; counted and logged), -EALREADY (chunk already present), -EAGAIN
+ * (queue_depth operations in flight: retry after a completion), -EINVAL
+ * (version complete or buffer not from the pool). */
+int st_chunk_put(st_version_t *v, uint32_t index, void *buf, uint32_t len, st_done_fn done,
+                 void *arg);
+
+/* Reads chunk index of a complete version into buf (from the pool); calls
+ * done(arg, bytes or -errno). Verifies CRC32C unless verification is off
+ * (-EBADMSG). Returns 0 when queued, -ERANGE, -EAGAIN, -EINVAL. */
+int st_chunk_read(st_version_t *v, uint32_t index, void *buf, st_done_fn done, void *arg);
+
+/* Delta: copies every missing chunk whose SHA-256 is present in a complete
+ * local version of the same name (read through the ring, verified, written
+ * like a received chunk). The source versions are pinned against GC while it
+ * runs. done(arg, 0) when every copy has finished (failed copies just leave
+ * the chunk missing); bytes saved are in *bytes_reused (and the stats).
+ * Returns 0 when started, -EBUSY if one is running, -EINVAL. */
+int st_version_delta(st_version_t *v, uint64_t *bytes_reused, st_done_fn done, void *arg);
+
+/* With every chunk present: ftruncate to the exact size, fdatasync, rename
+ * v<N>.partial to v<N>, fsync the directory, switch `current` to v<N>
+ * (symlink + rename), fsync the directory, remove the bitmap; then
+ * done(arg, 0 or -errno). Returns 0 when started, -EAGAIN (chunks missing or
+ * operations in flight), -EALREADY (already complete). */
+int st_version_complete(st_version_t *v, st_done_fn done, void *arg);
+
+/* ---- scrub and GC ---------------------------------------------------------- */
+
+typedef void (*st_bad_chunk_fn)(void *arg, const char *name, uint64_t version, uint32_t index,
+                                int err);
+
+/* Re-reads every chunk of the complete version v and checks its CRC32C
+ * (verification is always on here), at most rate_bytes_per_s (0: unlimited).
+ * Each bad or unreadable chunk is reported through bad(); done(arg, number
+ * of bad chunks or -errno) at the end. v must stay open until done.
+ * Returns 0 when started, -EBUSY (a scrub runs on v), -EINVAL. */
+int st_scrub(st_version_t *v, uint64_t rate_bytes_per_s, st_bad_chunk_fn bad, st_done_fn done,
+             void *arg);
+
+/* Complete versions of name, ascending, at most max; returns the count or
+ * -errno. */
+int st_versions(st_store_t *s, const char *name, uint64_t *out, size_t max);
+/* The version `current` points at; -ENOENT when none. */
+int st_current(st_store_t *s, const char *name, uint64_t *version);
+
+/* Keeps the newest `versions_kept` complete versions of name and removes the
+ * older ones, except the one `current` names, one pinned as a delta source
+ * and anything in progress (.partial). Returns the number removed or -errno. */
+int st_gc(st_store_t *s, const char *name);
+
+#endif /* STORAGE_H */
