@@ -194,7 +194,7 @@ uint64_t rpc_conn_blocked_ns(const rpc_conn_t *c) {
 /* ---- accept and connect ---- */
 
 static void on_accept(fd_op_t *op, int res, uint32_t flags) {
-  rpc_engine_t *e = (rpc_engine_t *)((char *)op - offsetof(rpc_engine_t, accept_op));
+  rpc_engine_t *e = RPC_CONTAINER_OF(op, rpc_engine_t, accept_op);
   if (res >= 0) {
     rpc_conn_t *c = e->destroying ? NULL : rpc_conn_open(e, res, false);
     if (!c) {

@@ -50,7 +50,7 @@ static void tick_arm(rpc_engine_t *e);
 static void on_tick(fd_op_t *op, int res, uint32_t flags) {
   (void)res;
   (void)flags;
-  rpc_engine_t *e = (rpc_engine_t *)((char *)op - offsetof(rpc_engine_t, tick_op));
+  rpc_engine_t *e = RPC_CONTAINER_OF(op, rpc_engine_t, tick_op);
   e->tick_armed = false;
   e->tick_no++;
   uint64_t now = fd_now_ns();

@@ -15,6 +15,8 @@
 
 #include "rpc.h"
 
+#define RPC_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
 #define RPC_SVCS_MAX 16u
 #define RPC_METHODS_PER_SVC_MAX 32u
 #define RPC_BGID 7u
