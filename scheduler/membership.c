@@ -113,15 +113,17 @@ int sch_members_register(sch_members_t *m, const sch_node_info_t *info, uint64_t
   uint32_t at = probe(m, info->id);
   uint32_t slot = m->hash[at];
   bool known = slot != HASH_EMPTY;
-  /* Intern only after the capacity checks that can fail without side effects. */
+  /* Refuse before interning, so that a refused call changes nothing. */
   if (!known && m->count == FD_NODES_MAX) return -ENOSPC;
+  if (known && (strcmp(m->region_names[m->nodes[slot].region], info->region) != 0 ||
+                strcmp(m->zone_names[m->nodes[slot].zone], info->zone) != 0))
+    return -EEXIST;
   uint16_t region, zone;
   if ((rc = intern_region(m, info->region, &region))) return rc;
   if ((rc = intern_zone(m, region, info->zone, &zone))) return rc;
   sch_node_t *n;
   if (known) {
     n = &m->nodes[slot];
-    if (n->region != region || n->zone != zone) return -EEXIST;
     if (n->state == SCH_NODE_DEAD || n->state == SCH_NODE_LEFT) n->incarnation++;
   } else {
     slot = m->count++;
