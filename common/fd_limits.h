@@ -79,6 +79,7 @@
 #define SCH_HOLDINGS_PER_NODE 4u     /* versions a node's report is tracked for */
 #define SCH_LOG_RECORD_LEN_MAX (SCH_MANIFEST_LEN_MAX + 64u * 1024u) /* one op */
 #define SCH_CHECKPOINT_LEN_MAX (1ull << 36) /* a snapshot of the whole state */
+#define SCH_CHECKPOINT_EVERY_OPS_DEFAULT 10000u /* log records between checkpoints */
 static_assert(SCH_ZONES_MAX >= SCH_REGIONS_MAX, "a region has a zone");
 static_assert(SCH_ZONES_MAX <= 65535u && SCH_REGIONS_MAX <= 65535u, "16-bit indices");
 static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");

@@ -28,6 +28,7 @@ struct sch_db {
   sch_members_t *m;
   sch_registry_t *r;
   uint64_t now_ms; /* replay: nodes come back alive as of this time */
+  uint64_t since_ckpt; /* log records after the last checkpoint */
 };
 
 /* ---- encoding ---- */
@@ -213,6 +214,7 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
 static int replay_visit(void *arg, bool is_checkpoint, const uint8_t *data, size_t len) {
   sch_db_t *db = arg;
   if (!is_checkpoint) {
+    db->since_ckpt++;
     int rc = apply(db, data, len);
     return rc == -EBADMSG ? rc : 0; /* refused then, refused now */
   }
@@ -279,6 +281,7 @@ static int commit(sch_db_t *db, buf_t *b) {
     free(b->p);
     return rc;
   }
+  db->since_ckpt++;
   rc = apply(db, b->p, b->len);
   free(b->p);
   return rc;
@@ -385,7 +388,20 @@ int sch_db_checkpoint(sch_db_t *db) {
     snap_add(&snap, &rec);
   }
   free(rec.p);
-  int rc = snap.oom ? -ENOMEM : sch_store_checkpoint(db->store, snap.p ? snap.p : (uint8_t *)"", snap.len);
+  int rc = snap.oom ? -ENOMEM
+                    : sch_store_checkpoint(db->store, snap.p ? snap.p : (uint8_t *)"", snap.len);
   free(snap.p);
+  if (rc == 0) db->since_ckpt = 0;
   return rc;
 }
+
+int sch_db_maybe_checkpoint(sch_db_t *db, uint64_t every_ops, bool *done) {
+  if (done) *done = false;
+  if (every_ops == 0) every_ops = SCH_CHECKPOINT_EVERY_OPS_DEFAULT;
+  if (db->since_ckpt < every_ops) return 0;
+  int rc = sch_db_checkpoint(db);
+  if (rc == 0 && done) *done = true;
+  return rc;
+}
+
+uint64_t sch_db_ops_since_checkpoint(const sch_db_t *db) { return db->since_ckpt; }

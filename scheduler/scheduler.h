@@ -345,5 +345,11 @@ int sch_db_add_origin(sch_db_t *db, const char *file, uint64_t version, const ch
 int sch_db_retire_version(sch_db_t *db, const char *file, uint64_t version);
 /* Writes a checkpoint of the whole state and empties the log. */
 int sch_db_checkpoint(sch_db_t *db);
+/* The periodic policy: checkpoints when every_ops records (0: the default,
+ * SCH_CHECKPOINT_EVERY_OPS_DEFAULT) were logged since the last checkpoint,
+ * counting those replayed at open. *done (may be NULL) says whether it did. */
+int sch_db_maybe_checkpoint(sch_db_t *db, uint64_t every_ops, bool *done);
+/* Log records since the last checkpoint. */
+uint64_t sch_db_ops_since_checkpoint(const sch_db_t *db);
 
 #endif /* SCHEDULER_H */

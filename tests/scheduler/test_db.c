@@ -189,10 +189,66 @@ static void test_refusals(void **state) {
   sch_db_close(db);
 }
 
+static void test_periodic_checkpoint(void **state) {
+  (void)state;
+  sch_db_t *db = db_open(0);
+  add_nodes(db); /* 20 logged operations */
+  bool done = true;
+  assert_int_equal(sch_db_ops_since_checkpoint(db), 20);
+  assert_int_equal(sch_db_maybe_checkpoint(db, 21, &done), 0);
+  assert_false(done);
+  sch_db_close(db);
+  db = db_open(0);
+  assert_int_equal(sch_db_ops_since_checkpoint(db), 20); /* replayed records count */
+  assert_int_equal(sch_db_maybe_checkpoint(db, 20, &done), 0);
+  assert_true(done);
+  assert_int_equal(sch_db_ops_since_checkpoint(db), 0);
+  char path[300];
+  snprintf(path, sizeof(path), "%s/log", dir);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  assert_int_equal(ftell(f), 0); /* the log was emptied */
+  fclose(f);
+  sch_db_close(db);
+  db = db_open(0);
+  assert_int_equal(sch_members_count(sch_db_members(db)), 20);
+  sch_db_close(db);
+}
+
+static void test_store_errors(void **state) {
+  (void)state;
+  int err = 0;
+  char path[300];
+  /* A data dir that is a file. */
+  snprintf(path, sizeof(path), "%s/log", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fclose(f);
+  snprintf(path, sizeof(path), "%s/log/sub", dir);
+  assert_null(sch_store_open_dir(path, &err));
+  assert_int_equal(err, -ENOTDIR);
+  /* A record over the limit is refused and leaves the log as it was. */
+  sch_store_t *st = sch_store_open_dir(dir, &err);
+  assert_non_null(st);
+  static char one[1];
+  struct iovec big = {one, (size_t)SCH_LOG_RECORD_LEN_MAX + 1}; /* never read: refused first */
+  assert_int_equal(sch_store_append(st, &big, 1), -EMSGSIZE);
+  sch_store_close(st);
+  /* db_open passes store errors through (and closes the store). */
+  st = sch_store_open_dir(dir, &err);
+  assert_non_null(st);
+  sch_members_config_t cfg = {.heartbeat_ms = 0};
+  assert_null(sch_db_open(st, &cfg, 0, &err));
+  assert_int_equal(err, -EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_keeps_everything, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_periodic_checkpoint, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_store_errors, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
