@@ -74,6 +74,7 @@
 #define SCH_ADDRESS_LEN_MAX 256u     /* "host:port" including the NUL */
 #define SCH_FANOUT_MAX 64u           /* children of one node in one stripe */
 #define SCH_ORIGINS_MAX 16u          /* origins holding one version */
+#define SCH_ORIGIN_NODES_MAX 64u     /* nodes registered with the origin role */
 #define SCH_VERSIONS_MAX 1024u       /* versions registered at once, all files */
 #define SCH_MANIFEST_LEN_MAX FD_FRAME_PAYLOAD_MAX_DEFAULT /* a manifest fits one frame */
 #define SCH_HOLDINGS_PER_NODE 4u     /* versions a node's report is tracked for */

@@ -110,17 +110,18 @@ uint16_t plan_node_cap(const sch_plan_t *p, uint32_t slot) {
   return (uint16_t)(c > SCH_FANOUT_MAX ? SCH_FANOUT_MAX : c);
 }
 
-void plan_enlist(sch_plan_t *p, uint32_t slot) {
-  if (p->listed[slot]) return;
+int plan_enlist(sch_plan_t *p, uint32_t slot) {
+  if (p->listed[slot]) return 0;
   const sch_node_t *n = sch_members_node(p->m, slot);
   if (n->origin) {
-    FD_ASSERT(p->origin_count < SCH_ORIGINS_MAX * 4);
+    if (p->origin_count == SCH_ORIGIN_NODES_MAX) return -ENOSPC;
     p->origins[p->origin_count++] = slot;
   } else {
     p->zone_next[slot] = p->zone_first[n->zone];
     p->zone_first[n->zone] = (int32_t)slot;
   }
   p->listed[slot] = 1;
+  return 0;
 }
 
 void plan_attach(sch_plan_t *p, uint32_t s, uint32_t child, int32_t parent) {

@@ -149,9 +149,14 @@ int sch_plan_build(sch_plan_t *p) {
   for (uint32_t x = 0; x < count; x++) {
     const sch_node_t *n = sch_members_node(p->m, x);
     if (!eligible(n)) continue;
+    if (plan_enlist(p, x)) {
+      free(keys);
+      free(heads);
+      plan_reset(p);
+      return -ENOSPC;
+    }
     p->in_plan[x] = 1;
     p->cap[x] = plan_node_cap(p, x);
-    plan_enlist(p, x);
     if (!n->origin)
       keys[nk++] = ((uint64_t)n->zone << 48) | ((uint64_t)(SCH_FANOUT_MAX - p->cap[x]) << 32) | x;
   }

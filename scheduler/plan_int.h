@@ -20,7 +20,7 @@ struct sch_plan {
   int8_t *primary;   /* the stripe it is meant to be interior in, or -1 */
   int32_t *zone_next;
   int32_t zone_first[SCH_ZONES_MAX];
-  uint32_t origins[SCH_ORIGINS_MAX * 4];
+  uint32_t origins[SCH_ORIGIN_NODES_MAX];
   uint32_t origin_count;
   uint32_t *changed_list;
   uint32_t changed_head, changed_count;
@@ -40,7 +40,9 @@ struct sch_plan {
 void plan_reset(sch_plan_t *p);
 void plan_mark_changed(sch_plan_t *p, int32_t n);
 uint16_t plan_node_cap(const sch_plan_t *p, uint32_t slot);
-void plan_enlist(sch_plan_t *p, uint32_t slot);
+/* Links a node into its zone list or the origin list; -ENOSPC when there
+ * are already SCH_ORIGIN_NODES_MAX origins. */
+int plan_enlist(sch_plan_t *p, uint32_t slot);
 void plan_attach(sch_plan_t *p, uint32_t s, uint32_t child, int32_t parent);
 void plan_detach(sch_plan_t *p, uint32_t s, uint32_t child);
 bool plan_reachable(const sch_plan_t *p, uint32_t s, int32_t x, int32_t avoid, uint32_t *depth);

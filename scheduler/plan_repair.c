@@ -237,11 +237,11 @@ int sch_plan_join(sch_plan_t *p, uint32_t slot) {
   if (!n) return -ENOENT;
   if (p->in_plan[slot]) return -EALREADY;
   if (n->state != SCH_NODE_ALIVE && n->state != SCH_NODE_SUSPECT) return -EINVAL;
+  if (plan_enlist(p, slot)) return -ENOSPC;
   p->in_plan[slot] = 1;
   p->cap[slot] = plan_node_cap(p, slot);
   p->primary[slot] = -1;
   p->complete[slot] = 0;
-  plan_enlist(p, slot);
   if (n->origin) {
     for (uint32_t s = 0; s < p->k; s++) plan_attach(p, s, slot, SCH_ROOT);
     return 0;

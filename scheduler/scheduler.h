@@ -173,7 +173,8 @@ sch_plan_t *sch_plan_create(const sch_members_t *m, const sch_plan_config_t *cfg
 void sch_plan_destroy(sch_plan_t *p);
 
 /* Builds every stripe's tree over the nodes that are alive or suspect (not
- * draining, dead or gone). -ENOENT when there is no live origin. A node that
+ * draining, dead or gone). -ENOENT when there is no live origin, -ENOSPC
+ * with more than SCH_ORIGIN_NODES_MAX origins, -ENOMEM. A node that
  * finds no parent with spare capacity is left unplaced and counted in the
  * stats; the call still returns 0. */
 int sch_plan_build(sch_plan_t *p);
@@ -183,13 +184,13 @@ int sch_plan_build(sch_plan_t *p);
  * takes its place; the other orphans go to a node with spare capacity — same
  * zone first, then same region, then anywhere — never to one of their own
  * descendants. Orders of every node touched are marked changed. Returns the
- * number of orphans that found no parent (0 is the normal case). */
+ * number of orphans that found no parent (0 is the normal case), or -ENOMEM. */
 int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count);
 
 /* Adds a node that joined (or came back) after the plan was built: it
  * attaches as a leaf in every stripe, splicing itself above a leaf when no
  * parent has a free slot. -EALREADY if it is in the plan, -EINVAL if it is
- * not alive, -ENOSPC if some stripe found no place. */
+ * not alive, -ENOSPC if some stripe found no place or the origin list is full. */
 int sch_plan_join(sch_plan_t *p, uint32_t slot);
 
 bool sch_plan_contains(const sch_plan_t *p, uint32_t slot);

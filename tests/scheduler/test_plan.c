@@ -454,6 +454,15 @@ static void test_small_and_errors(void **state) {
   assert_int_equal(peers[1], 0);
   n = sch_plan_repair_peers(p, 1, peers, 1);
   assert_int_equal(n, 1);
+  /* More origins than the plan can hold is refused, not asserted. */
+  for (uint32_t i = 0; i < SCH_ORIGIN_NODES_MAX; i++) {
+    snprintf(id, sizeof(id), "o%u", i);
+    sch_node_info_t ni = {.id = id, .region = "r", .zone = "z", .address = "a:1",
+                          .nic_bps = 10 * GBPS, .origin = true};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  assert_int_equal(sch_plan_build(p), -ENOSPC);
+  assert_false(sch_plan_contains(p, 0));
   sch_plan_destroy(p);
   sch_members_destroy(m);
 }
