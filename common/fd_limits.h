@@ -78,6 +78,7 @@
 #define SCH_VERSIONS_MAX 1024u       /* versions registered at once, all files */
 #define SCH_MANIFEST_LEN_MAX FD_FRAME_PAYLOAD_MAX_DEFAULT /* a manifest fits one frame */
 #define SCH_HOLDINGS_PER_NODE 4u     /* versions a node's report is tracked for */
+#define SCH_PLANS_MAX 16u            /* files planned at once (one plan per file) */
 #define SCH_LOG_RECORD_LEN_MAX (SCH_MANIFEST_LEN_MAX + 64u * 1024u) /* one op */
 #define SCH_CHECKPOINT_LEN_MAX (1ull << 36) /* a snapshot of the whole state */
 #define SCH_CHECKPOINT_EVERY_OPS_DEFAULT 10000u /* log records between checkpoints */

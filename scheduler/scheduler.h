@@ -353,4 +353,49 @@ int sch_db_maybe_checkpoint(sch_db_t *db, uint64_t every_ops, bool *done);
 /* Log records since the last checkpoint. */
 uint64_t sch_db_ops_since_checkpoint(const sch_db_t *db);
 
+/* ------------------------------------------------------------------------
+ * The scheduler's core: the db plus one plan per file (its newest version),
+ * kept in step with membership. This is what the fdsched daemon drives from
+ * its rpc handlers and its timer; it does no I/O besides the db's log.
+ * ------------------------------------------------------------------------ */
+
+typedef struct sch_sched sch_sched_t;
+
+/* A node whose order for file/version changed and should be pushed now. */
+typedef struct sch_push {
+  uint32_t slot;
+  uint32_t plan; /* index for sch_sched_plan_at */
+} sch_push_t;
+
+/* db stays the caller's; plans are built for every file's newest version
+ * already registered. NULL on bad configuration or no memory. */
+sch_sched_t *sch_sched_create(sch_db_t *db, const sch_plan_config_t *cfg);
+void sch_sched_destroy(sch_sched_t *s);
+
+/* Registers (durably) and, when the node is alive, adds it to every plan as
+ * a late joiner. Errors as sch_db_register_node. */
+int sch_sched_register(sch_sched_t *s, const sch_node_info_t *info, uint64_t now_ms,
+                       uint32_t *slot_out);
+/* A heartbeat with progress on file/version (file may be NULL). A node that
+ * comes back from dead is put back into every file's newest plan — it is
+ * brought to the newest version, not the one it was on. */
+int sch_sched_heartbeat(sch_sched_t *s, const char *id, uint64_t now_ms, const char *file,
+                        uint64_t version, uint64_t chunks);
+/* Runs the failure detector and repairs every plan around the newly dead.
+ * Returns how many nodes died, or -errno. */
+int sch_sched_tick(sch_sched_t *s, uint64_t now_ms);
+/* Registers a version durably and replaces its file's plan by a new one. */
+int sch_sched_publish(sch_sched_t *s, const sch_version_info_t *info);
+/* A death known before the detector's timeout (the node's stream broke). */
+int sch_sched_declare_dead(sch_sched_t *s, uint32_t slot);
+int sch_sched_drain(sch_sched_t *s, uint32_t slot); /* keeps serving its plans */
+int sch_sched_leave(sch_sched_t *s, uint32_t slot); /* leaves every plan now */
+
+uint32_t sch_sched_plan_count(const sch_sched_t *s);
+/* The plan at index i, and its file and version. */
+const sch_plan_t *sch_sched_plan_at(const sch_sched_t *s, uint32_t i, const char **file,
+                                    uint64_t *version);
+/* Orders to push: nodes whose order changed, over all plans, up to max. */
+uint32_t sch_sched_take_pushes(sch_sched_t *s, sch_push_t *out, uint32_t max);
+
 #endif /* SCHEDULER_H */
