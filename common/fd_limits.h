@@ -107,6 +107,22 @@ static_assert(RPC_INBUF_INLINE <= RPC_OUTBUF_BYTES, "inline rx within tx");
 
 
 /* ---- scheduler: limits owned by scheduler/ ---- */
+#define SCH_REGIONS_MAX 64u          /* regions the scheduler tracks */
+#define SCH_ZONES_MAX 1024u          /* (region, zone) pairs */
+#define SCH_ADDRESS_LEN_MAX 256u     /* "host:port" including the NUL */
+#define SCH_FANOUT_MAX 64u           /* children of one node in one stripe */
+#define SCH_ORIGINS_MAX 16u          /* origins holding one version */
+#define SCH_ORIGIN_NODES_MAX 64u     /* nodes registered with the origin role */
+#define SCH_VERSIONS_MAX 1024u       /* versions registered at once, all files */
+#define SCH_MANIFEST_LEN_MAX FD_FRAME_PAYLOAD_MAX_DEFAULT /* a manifest fits one frame */
+#define SCH_HOLDINGS_PER_NODE 4u     /* versions a node's report is tracked for */
+#define SCH_PLANS_MAX 16u            /* files planned at once (one plan per file) */
+#define SCH_LOG_RECORD_LEN_MAX (SCH_MANIFEST_LEN_MAX + 64u * 1024u) /* one op */
+#define SCH_CHECKPOINT_LEN_MAX (1ull << 36) /* a snapshot of the whole state */
+#define SCH_CHECKPOINT_EVERY_OPS_DEFAULT 10000u /* log records between checkpoints */
+static_assert(SCH_ZONES_MAX >= SCH_REGIONS_MAX, "a region has a zone");
+static_assert(SCH_ZONES_MAX <= 65535u && SCH_REGIONS_MAX <= 65535u, "16-bit indices");
+static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 
 
 

@@ -1,0 +1,231 @@
+/* plan_build.c — building a version's stripe trees from scratch.
+ *
+ * 1. Every live node is in the plan; origins sit at the root of every stripe.
+ * 2. Each zone's nodes are sorted by capacity (largest first) and each is
+ *    given the stripe it will be interior in (SplitStream): the stripe whose
+ *    in-zone demand (nodes to feed, plus the other zone heads when this zone
+ *    heads the region for that stripe) is least covered so far. Once every
+ *    stripe's demand is covered the remaining nodes are pure leaves, the
+ *    spare capacity re-parenting draws on.
+ * 3. For each stripe and region the head zone rotates with the stripe, so
+ *    different stripes enter a region through different nodes. The zone head
+ *    of the head zone is the region head: it hangs off an origin (in its own
+ *    region if one has a free slot — the only cross-region edge) and feeds
+ *    the other zone heads of its region (the only cross-zone edges).
+ * 4. Inside a zone the stripe's tree is filled breadth-first, interior nodes
+ *    of that stripe first, so depth grows as log base fan-out of the zone
+ *    size; a node the interior nodes cannot cover goes to the spare search.
+ * Build allocates its sort keys (it is not on a hot path); everything else
+ * lives in the plan's arrays. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fd_assert.h"
+#include "plan_int.h"
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static bool eligible(const sch_node_t *n) {
+  return n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT;
+}
+
+/* Non-empty zones of region r, in zone-index order. */
+static uint32_t region_zones(const sch_plan_t *p, uint32_t r, const uint32_t *zstart,
+                             uint16_t *out) {
+  uint32_t n = 0, zones = sch_members_zone_count(p->m);
+  for (uint32_t z = 0; z < zones; z++)
+    if (sch_members_zone_region(p->m, z) == r && zstart[z + 1] > zstart[z]) out[n++] = (uint16_t)z;
+  return n;
+}
+
+static void assign_primaries(sch_plan_t *p, const int32_t *zl, uint32_t n_z, uint32_t zi,
+                             uint32_t nz, uint32_t r) {
+  int64_t deficit[FD_STRIPES_MAX];
+  for (uint32_t s = 0; s < p->k; s++) {
+    deficit[s] = (int64_t)n_z - 1;
+    if ((s + r) % nz == zi) deficit[s] += nz - 1; /* this zone heads the region for s */
+  }
+  for (uint32_t i = 0; i < n_z; i++) {
+    uint32_t x = (uint32_t)zl[i];
+    int32_t best = -1;
+    for (uint32_t j = 0; j < p->k && p->cap[x] > 0; j++) {
+      uint32_t s = (j + zi) % p->k;
+      if (deficit[s] > 0 && (best < 0 || deficit[s] > deficit[best])) best = (int32_t)s;
+    }
+    p->primary[x] = (int8_t)best;
+    if (best >= 0) deficit[best] -= p->cap[x];
+  }
+}
+
+static int32_t pick_origin(const sch_plan_t *p, uint32_t region) {
+  int32_t best = SCH_NONE;
+  uint32_t best_free = 0;
+  bool best_local = false;
+  for (uint32_t i = 0; i < p->origin_count; i++) {
+    uint32_t o = p->origins[i];
+    if (!p->in_plan[o] || p->used[o] >= p->cap[o]) continue;
+    uint32_t free_slots = (uint32_t)(p->cap[o] - p->used[o]);
+    bool local = sch_members_node(p->m, o)->region == region;
+    if (best < 0 || (local && !best_local) || (local == best_local && free_slots > best_free)) {
+      best = (int32_t)o;
+      best_free = free_slots;
+      best_local = local;
+    }
+  }
+  return best;
+}
+
+static void place(sch_plan_t *p, uint32_t s, uint32_t x, int32_t preferred) {
+  if (preferred >= 0 && p->used[preferred] < p->cap[preferred] &&
+      plan_reachable(p, s, preferred, (int32_t)x, NULL)) {
+    plan_attach(p, s, x, preferred);
+    return;
+  }
+  int32_t parent = plan_find_parent(p, s, x);
+  if (parent != SCH_NONE) plan_attach(p, s, x, parent);
+}
+
+/* Breadth-first fill of one zone for stripe s; head is already placed. */
+static void fill_zone(sch_plan_t *p, uint32_t s, const int32_t *zl, uint32_t n_z, int32_t head,
+                      int32_t *L) {
+  /* Interior nodes of s, with the pure leaves (the spare capacity) spread
+   * evenly among them so that spare slots sit at every depth, not only at
+   * the bottom where an orphan's subtree would sink; then everyone else. */
+  uint32_t n = 0, n_int = 0, n_pure = 0;
+  for (uint32_t i = 0; i < n_z; i++) {
+    if (zl[i] == head) continue;
+    if (p->primary[zl[i]] == (int8_t)s) n_int++;
+    else if (p->primary[zl[i]] < 0) n_pure++;
+  }
+  L[n++] = head;
+  uint32_t ai = 0, bi = 0, taken_int = 0, taken_pure = 0;
+  while (taken_int < n_int || taken_pure < n_pure) {
+    /* Take a pure leaf when pure leaves are behind their share. */
+    bool pure = taken_pure < n_pure &&
+                (taken_int == n_int ||
+                 (uint64_t)taken_pure * n_int < (uint64_t)taken_int * n_pure);
+    if (pure) {
+      while (zl[bi] == head || p->primary[zl[bi]] >= 0) bi++;
+      L[n++] = zl[bi++];
+      taken_pure++;
+    } else {
+      while (zl[ai] == head || p->primary[zl[ai]] != (int8_t)s) ai++;
+      L[n++] = zl[ai++];
+      taken_int++;
+    }
+  }
+  for (uint32_t i = 0; i < n_z; i++)
+    if (zl[i] != head && p->primary[zl[i]] != (int8_t)s && p->primary[zl[i]] >= 0) L[n++] = zl[i];
+  FD_ASSERT(n == n_z);
+  uint32_t q = 0;
+  for (uint32_t i = 1; i < n; i++) {
+    uint32_t x = (uint32_t)L[i];
+    while (q < i) {
+      int32_t y = L[q];
+      bool interior_here = q == 0 || p->primary[y] == (int8_t)s;
+      if (interior_here && p->used[y] < p->cap[y] && P_PARENT(p, s, y) != SCH_NONE) break;
+      q++;
+    }
+    place(p, s, x, q < i ? L[q] : SCH_NONE);
+  }
+}
+
+int sch_plan_build(sch_plan_t *p) {
+  plan_reset(p);
+  uint32_t count = sch_members_count(p->m);
+  uint32_t zones = sch_members_zone_count(p->m), regions = sch_members_region_count(p->m);
+  uint64_t *keys = malloc(((size_t)count + 1) * sizeof(uint64_t));
+  int32_t *heads = malloc(((size_t)p->k * (zones + 1)) * sizeof(int32_t));
+  if (!keys || !heads) {
+    free(keys);
+    free(heads);
+    return -ENOMEM;
+  }
+  uint32_t nk = 0;
+  for (uint32_t x = 0; x < count; x++) {
+    const sch_node_t *n = sch_members_node(p->m, x);
+    if (!eligible(n)) continue;
+    if (plan_enlist(p, x)) {
+      free(keys);
+      free(heads);
+      plan_reset(p);
+      return -ENOSPC;
+    }
+    p->in_plan[x] = 1;
+    p->cap[x] = plan_node_cap(p, x);
+    if (!n->origin)
+      keys[nk++] = ((uint64_t)n->zone << 48) | ((uint64_t)(SCH_FANOUT_MAX - p->cap[x]) << 32) | x;
+  }
+  uint32_t origins_live = p->origin_count;
+  if (origins_live == 0) {
+    free(keys);
+    free(heads);
+    plan_reset(p);
+    return -ENOENT;
+  }
+  for (uint32_t i = 0; i < p->origin_count; i++)
+    for (uint32_t s = 0; s < p->k; s++) plan_attach(p, s, p->origins[i], SCH_ROOT);
+  qsort(keys, nk, sizeof(uint64_t), cmp_u64);
+
+  /* zl: non-origin nodes grouped by zone, largest capacity first. */
+  int32_t *zl = p->scratch, *L = p->scratch + FD_NODES_MAX;
+  uint32_t zstart[SCH_ZONES_MAX + 1];
+  memset(zstart, 0, sizeof(zstart));
+  for (uint32_t i = 0; i < nk; i++) {
+    zl[i] = (int32_t)(uint32_t)keys[i];
+    zstart[(keys[i] >> 48) + 1]++;
+  }
+  for (uint32_t z = 0; z < zones; z++) zstart[z + 1] += zstart[z];
+  free(keys);
+
+  uint16_t rz[SCH_ZONES_MAX];
+  for (uint32_t r = 0; r < regions; r++) {
+    uint32_t nz = region_zones(p, r, zstart, rz);
+    for (uint32_t zi = 0; zi < nz; zi++) {
+      uint32_t z = rz[zi];
+      const int32_t *list = zl + zstart[z];
+      uint32_t n_z = zstart[z + 1] - zstart[z];
+      assign_primaries(p, list, n_z, zi, nz, r);
+      for (uint32_t s = 0; s < p->k; s++) {
+        int32_t head = list[0];
+        for (uint32_t i = 0; i < n_z; i++)
+          if (p->primary[list[i]] == (int8_t)s) {
+            head = list[i];
+            break;
+          }
+        heads[s * zones + z] = head;
+      }
+    }
+  }
+
+  /* Region heads and zone heads: regions holding an origin first, so that a
+   * region without origin slots left can still hang off a placed node. */
+  for (uint32_t s = 0; s < p->k; s++) {
+    for (uint32_t pass = 0; pass < 2; pass++) {
+      for (uint32_t r = 0; r < regions; r++) {
+        bool has_origin = false;
+        for (uint32_t i = 0; i < p->origin_count; i++)
+          has_origin |= sch_members_node(p->m, p->origins[i])->region == r;
+        if (has_origin != (pass == 0)) continue;
+        uint32_t nz = region_zones(p, r, zstart, rz);
+        if (nz == 0) continue;
+        uint32_t hz = rz[(s + r) % nz];
+        int32_t rhead = heads[s * zones + hz];
+        place(p, s, (uint32_t)rhead, pick_origin(p, r));
+        for (uint32_t zi = 0; zi < nz; zi++)
+          if (rz[zi] != hz) place(p, s, (uint32_t)heads[s * zones + rz[zi]], rhead);
+      }
+    }
+  }
+  for (uint32_t s = 0; s < p->k; s++)
+    for (uint32_t z = 0; z < zones; z++) {
+      uint32_t n_z = zstart[z + 1] - zstart[z];
+      if (n_z > 0) fill_zone(p, s, zl + zstart[z], n_z, heads[s * zones + z], L);
+    }
+  free(heads);
+  return 0;
+}

@@ -1,0 +1,205 @@
+/* sched.c — the scheduler's core: the durable db plus one plan per file,
+ * kept in step with membership.
+ *
+ * Each file being distributed has one plan, for its newest version; publishing
+ * a newer version replaces the plan (nodes move to the new version). Every
+ * membership event reaches every plan: a node that registers late or comes
+ * back from dead joins each plan as a leaf — so a returning node is brought
+ * to the newest version, never to the one it was on — and the nodes the
+ * failure detector declares dead, or that leave, are removed with their
+ * orphans re-parented. Whatever changed is collected as pushes for the
+ * daemon to send at once. A plan that cannot be built yet (no live origin)
+ * is built on the next tick. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fd_assert.h"
+#include "fd_error.h"
+#include "fd_log.h"
+#include "scheduler.h"
+
+typedef struct plan_slot {
+  char file[FD_NAME_LEN_MAX + 1];
+  uint64_t version;
+  sch_plan_t *plan;
+  bool built;
+} plan_slot_t;
+
+struct sch_sched {
+  sch_db_t *db;
+  sch_plan_config_t cfg;
+  plan_slot_t plans[SCH_PLANS_MAX];
+  uint32_t nplans;
+  uint32_t *scratch; /* FD_NODES_MAX slots */
+};
+
+static void try_build(sch_sched_t *s, plan_slot_t *ps) {
+  if (ps->built) return;
+  int rc = sch_plan_build(ps->plan);
+  if (rc == 0) ps->built = true;
+  else if (rc != -ENOENT) fd_log_warn("sched: cannot plan %s v%llu: %s", ps->file,
+                                      (unsigned long long)ps->version, fd_strerror(rc));
+  (void)s;
+}
+
+/* The slot for file, creating it; NULL when SCH_PLANS_MAX are in use. */
+static plan_slot_t *slot_for(sch_sched_t *s, const char *file, bool create) {
+  for (uint32_t i = 0; i < s->nplans; i++)
+    if (strcmp(s->plans[i].file, file) == 0) return &s->plans[i];
+  if (!create || s->nplans == SCH_PLANS_MAX) return NULL;
+  plan_slot_t *ps = &s->plans[s->nplans];
+  ps->plan = sch_plan_create(sch_db_members(s->db), &s->cfg);
+  if (!ps->plan) return NULL;
+  strcpy(ps->file, file);
+  ps->version = 0;
+  ps->built = false;
+  s->nplans++;
+  return ps;
+}
+
+sch_sched_t *sch_sched_create(sch_db_t *db, const sch_plan_config_t *cfg) {
+  if (!db || !cfg || cfg->stripes == 0 || cfg->stripes > FD_STRIPES_MAX) return NULL;
+  sch_sched_t *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->db = db;
+  s->cfg = *cfg;
+  s->scratch = malloc(FD_NODES_MAX * sizeof(uint32_t));
+  if (!s->scratch) {
+    free(s);
+    return NULL;
+  }
+  const sch_registry_t *r = sch_db_registry(db);
+  for (uint32_t i = 0; i < sch_registry_count(r); i++) {
+    const sch_version_t *v = sch_registry_at(r, i);
+    if (sch_registry_newest(r, v->file) != v) continue;
+    plan_slot_t *ps = slot_for(s, v->file, true);
+    if (!ps) {
+      sch_sched_destroy(s);
+      return NULL;
+    }
+    ps->version = v->version;
+    try_build(s, ps);
+  }
+  return s;
+}
+
+void sch_sched_destroy(sch_sched_t *s) {
+  if (!s) return;
+  for (uint32_t i = 0; i < s->nplans; i++) sch_plan_destroy(s->plans[i].plan);
+  free(s->scratch);
+  free(s);
+}
+
+static void join_all(sch_sched_t *s, uint32_t slot) {
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (!ps->built) continue;
+    int rc = sch_plan_join(ps->plan, slot);
+    if (rc && rc != -EALREADY)
+      fd_log_warn("sched: node %u cannot join %s v%llu: %s", slot, ps->file,
+                  (unsigned long long)ps->version, fd_strerror(rc));
+  }
+}
+
+static void remove_all(sch_sched_t *s, const uint32_t *slots, uint32_t n) {
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (!ps->built) continue;
+    int lost = sch_plan_remove(ps->plan, slots, n);
+    if (lost != 0)
+      fd_log_warn("sched: %s v%llu: %d orphans without a parent", ps->file,
+                  (unsigned long long)ps->version, lost);
+  }
+}
+
+int sch_sched_register(sch_sched_t *s, const sch_node_info_t *info, uint64_t now_ms,
+                       uint32_t *slot_out) {
+  uint32_t slot;
+  int rc = sch_db_register_node(s->db, info, now_ms, &slot);
+  if (rc) return rc;
+  if (slot_out) *slot_out = slot;
+  for (uint32_t i = 0; i < s->nplans; i++) try_build(s, &s->plans[i]);
+  join_all(s, slot);
+  return 0;
+}
+
+int sch_sched_heartbeat(sch_sched_t *s, const char *id, uint64_t now_ms, const char *file,
+                        uint64_t version, uint64_t chunks) {
+  uint32_t slot;
+  bool returned = false;
+  int rc = sch_members_heartbeat(sch_db_members(s->db), id, now_ms, version, chunks, &slot,
+                                 &returned);
+  if (rc) return rc;
+  if (returned) join_all(s, slot);
+  if (!file) return 0;
+  sch_registry_t *r = sch_db_registry(s->db);
+  rc = sch_registry_report(r, slot, file, version, chunks);
+  if (rc) return rc;
+  const sch_version_t *v = sch_registry_find(r, file, version);
+  plan_slot_t *ps = slot_for(s, file, false);
+  if (ps && ps->version == version && chunks == v->chunk_count)
+    sch_plan_mark_complete(ps->plan, slot);
+  return 0;
+}
+
+int sch_sched_tick(sch_sched_t *s, uint64_t now_ms) {
+  for (uint32_t i = 0; i < s->nplans; i++) try_build(s, &s->plans[i]);
+  int total = 0;
+  uint32_t n;
+  do {
+    n = sch_members_tick(sch_db_members(s->db), now_ms, s->scratch, FD_NODES_MAX);
+    if (n) remove_all(s, s->scratch, n);
+    total += (int)n;
+  } while (n == FD_NODES_MAX);
+  return total;
+}
+
+int sch_sched_publish(sch_sched_t *s, const sch_version_info_t *info) {
+  if (!info || !info->file) return -EINVAL;
+  if (!slot_for(s, info->file, false) && s->nplans == SCH_PLANS_MAX) return -ENOSPC;
+  int rc = sch_db_add_version(s->db, info);
+  if (rc) return rc;
+  plan_slot_t *ps = slot_for(s, info->file, true);
+  if (!ps) return -ENOMEM; /* the version is registered; its plan comes on restart */
+  ps->version = info->version;
+  ps->built = false;
+  try_build(s, ps);
+  return 0;
+}
+
+int sch_sched_declare_dead(sch_sched_t *s, uint32_t slot) {
+  int rc = sch_members_declare_dead(sch_db_members(s->db), slot);
+  if (rc == 0) remove_all(s, &slot, 1);
+  return rc;
+}
+
+int sch_sched_drain(sch_sched_t *s, uint32_t slot) { return sch_db_drain_node(s->db, slot); }
+
+int sch_sched_leave(sch_sched_t *s, uint32_t slot) {
+  int rc = sch_db_leave_node(s->db, slot);
+  if (rc == 0) remove_all(s, &slot, 1);
+  return rc;
+}
+
+uint32_t sch_sched_plan_count(const sch_sched_t *s) { return s->nplans; }
+
+const sch_plan_t *sch_sched_plan_at(const sch_sched_t *s, uint32_t i, const char **file,
+                                    uint64_t *version) {
+  if (i >= s->nplans) return NULL;
+  if (file) *file = s->plans[i].file;
+  if (version) *version = s->plans[i].version;
+  return s->plans[i].built ? s->plans[i].plan : NULL;
+}
+
+uint32_t sch_sched_take_pushes(sch_sched_t *s, sch_push_t *out, uint32_t max) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < s->nplans && n < max; i++) {
+    if (!s->plans[i].built) continue;
+    uint32_t want = max - n < FD_NODES_MAX ? max - n : FD_NODES_MAX;
+    uint32_t got = sch_plan_take_changed(s->plans[i].plan, s->scratch, want);
+    for (uint32_t j = 0; j < got; j++) /* the dead get no orders */
+      if (sch_plan_contains(s->plans[i].plan, s->scratch[j])) out[n++] = (sch_push_t){s->scratch[j], i};
+  }
+  return n;
+}

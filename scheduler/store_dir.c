@@ -1,0 +1,354 @@
+/* store_dir.c — the embedded store: an operation log and a checkpoint in a
+ * data directory.
+ *
+ *   dir/log         records: u32 payload length, u32 CRC32C, u64 sequence,
+ *                   payload. The CRC covers length, sequence and payload, so
+ *                   a torn length is caught as surely as a torn payload.
+ *   dir/checkpoint  u32 magic "FDSC", u32 format, u64 last sequence it
+ *                   covers, u64 length, u32 CRC32C of those and the payload,
+ *                   payload.
+ *
+ * append writes every record with one writev and fdatasyncs before it
+ * returns, so an acknowledged record survives a crash. checkpoint writes
+ * dir/checkpoint.tmp, fsyncs it, renames it over dir/checkpoint and fsyncs
+ * the directory, then does the same to replace the log by an empty one;
+ * records the checkpoint covers (sequence <= its last) are skipped on replay,
+ * so a crash between the two renames loses nothing and repeats nothing.
+ *
+ * Opening reads the whole log once: a record cut short by the end of the file,
+ * or a last record failing its CRC, is a torn tail — the file is truncated to
+ * the last good record and fsync'd, the cut is logged and counted. A record
+ * failing its CRC with more data behind it, or a sequence gap, is corruption
+ * of acknowledged data and fails the open with -EBADMSG: it is never skipped
+ * and never misread. Single-threaded; one process owns a directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fd_assert.h"
+#include "fd_error.h"
+#include "fd_hash.h"
+#include "fd_log.h"
+#include "scheduler.h"
+
+#define REC_HDR 16u
+#define CKPT_HDR 28u
+#define CKPT_MAGIC 0x43534446u /* "FDSC" little-endian */
+#define CKPT_FORMAT 1u
+#define APPEND_BATCH_MAX 64u   /* records per writev */
+
+typedef struct dir_store {
+  sch_store_t base;
+  int dir_fd;
+  int log_fd;
+  uint64_t next_seq;       /* sequence of the next record appended */
+  uint64_t ckpt_seq;       /* last sequence the checkpoint covers */
+  uint64_t since_ckpt;     /* records appended or replayed after it */
+  uint64_t truncated;      /* bytes cut from a torn tail at open */
+  uint8_t *log_data;       /* the log as read at open, for replay; freed after */
+  size_t log_len;
+} dir_store_t;
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static uint32_t record_crc(const uint8_t *hdr, const void *payload, size_t len) {
+  uint32_t crc = fd_crc32c(0, hdr, 4);             /* length */
+  crc = fd_crc32c(crc, hdr + 8, 8);                /* sequence */
+  return fd_crc32c(crc, payload, len);
+}
+
+static int read_all(int fd, uint8_t **out, size_t *len_out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  size_t len = (size_t)st.st_size;
+  uint8_t *buf = malloc(len ? len : 1);
+  if (!buf) return -ENOMEM;
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = pread(fd, buf + off, len - off, (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int rc = n < 0 ? -errno : -EIO;
+      free(buf);
+      return rc;
+    }
+    off += (size_t)n;
+  }
+  *out = buf;
+  *len_out = len;
+  return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const uint8_t *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Reads dir/checkpoint if there is one; *data NULL when there is none. */
+static int load_checkpoint(dir_store_t *ds, uint8_t **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  int fd = openat(ds->dir_fd, "checkpoint", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -errno;
+  uint8_t *buf;
+  size_t n;
+  int rc = read_all(fd, &buf, &n);
+  close(fd);
+  if (rc) return rc;
+  if (n < CKPT_HDR || get32(buf) != CKPT_MAGIC || get32(buf + 4) != CKPT_FORMAT ||
+      get64(buf + 16) != n - CKPT_HDR ||
+      fd_crc32c(fd_crc32c(0, buf, 24), buf + CKPT_HDR, n - CKPT_HDR) != get32(buf + 24)) {
+    fd_log_error("store: checkpoint is corrupt (%zu bytes)", n);
+    free(buf);
+    return -EBADMSG;
+  }
+  ds->ckpt_seq = get64(buf + 8);
+  *data = buf;
+  *len = n;
+  return 0;
+}
+
+/* Scans the log read at open; truncates a torn tail. */
+static int scan_log(dir_store_t *ds) {
+  size_t off = 0;
+  uint64_t expect = 0;
+  bool have_expect = false;
+  while (off < ds->log_len) {
+    size_t left = ds->log_len - off;
+    const uint8_t *h = ds->log_data + off;
+    bool torn = false;
+    if (left < REC_HDR) {
+      torn = true;
+    } else {
+      uint32_t len = get32(h);
+      if (len > SCH_LOG_RECORD_LEN_MAX || len > left - REC_HDR) {
+        torn = true; /* a length past the end: the write never finished */
+      } else if (record_crc(h, h + REC_HDR, len) != get32(h + 4)) {
+        if (off + REC_HDR + len < ds->log_len) {
+          fd_log_error("store: log record at offset %zu fails its CRC with %zu bytes after it", off,
+                       ds->log_len - off - REC_HDR - len);
+          return -EBADMSG;
+        }
+        torn = true;
+      } else {
+        uint64_t seq = get64(h + 8);
+        if (have_expect && seq != expect) {
+          fd_log_error("store: log sequence %llu where %llu was due", (unsigned long long)seq,
+                       (unsigned long long)expect);
+          return -EBADMSG;
+        }
+        have_expect = true;
+        expect = seq + 1;
+        if (seq > ds->ckpt_seq || ds->ckpt_seq == UINT64_MAX) ds->since_ckpt++;
+        off += REC_HDR + len;
+        continue;
+      }
+    }
+    if (torn) {
+      ds->truncated = left;
+      fd_log_warn("store: cutting a torn tail of %zu bytes at offset %zu", left, off);
+      if (ftruncate(ds->log_fd, (off_t)off) < 0 || fdatasync(ds->log_fd) < 0) return -errno;
+      ds->log_len = off;
+      break;
+    }
+  }
+  uint64_t after_ckpt = ds->ckpt_seq == UINT64_MAX ? 0 : ds->ckpt_seq + 1;
+  ds->next_seq = have_expect && expect > after_ckpt ? expect : after_ckpt;
+  return 0;
+}
+
+static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count) {
+  dir_store_t *ds = (dir_store_t *)st;
+  if (ds->log_fd < 0) return -EBADF;
+  for (unsigned base = 0; base < count; base += APPEND_BATCH_MAX / 2) {
+    unsigned n = count - base < APPEND_BATCH_MAX / 2 ? count - base : APPEND_BATCH_MAX / 2;
+    uint8_t hdr[APPEND_BATCH_MAX / 2][REC_HDR];
+    struct iovec iov[APPEND_BATCH_MAX];
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++) {
+      const struct iovec *r = &recs[base + i];
+      if (r->iov_len > SCH_LOG_RECORD_LEN_MAX) return -EMSGSIZE;
+      put32(hdr[i], (uint32_t)r->iov_len);
+      put64(hdr[i] + 8, ds->next_seq + i);
+      put32(hdr[i] + 4, record_crc(hdr[i], r->iov_base, r->iov_len));
+      iov[2 * i] = (struct iovec){hdr[i], REC_HDR};
+      iov[2 * i + 1] = *r;
+      total += REC_HDR + r->iov_len;
+    }
+    off_t start = lseek(ds->log_fd, 0, SEEK_END);
+    if (start < 0) return -errno;
+    struct iovec *v = iov;
+    int vn = (int)(2 * n);
+    size_t done = 0;
+    while (done < total) {
+      ssize_t w = writev(ds->log_fd, v, vn);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        int rc = -errno;
+        /* Leave no partial record behind a failed append. */
+        if (ftruncate(ds->log_fd, start) < 0) fd_log_error("store: cannot undo a failed append");
+        return rc;
+      }
+      done += (size_t)w;
+      while (vn > 0 && (size_t)w >= v->iov_len) w -= (ssize_t)v->iov_len, v++, vn--;
+      if (vn > 0) v->iov_base = (uint8_t *)v->iov_base + w, v->iov_len -= (size_t)w;
+    }
+    if (fdatasync(ds->log_fd) < 0) {
+      int rc = -errno;
+      fd_log_error("store: fdatasync of the log failed: %s", fd_strerror(rc));
+      return rc;
+    }
+    ds->next_seq += n;
+    ds->since_ckpt += n;
+  }
+  return 0;
+}
+
+static int replace_file(int dir_fd, const char *name, const void *hdr, size_t hdr_len,
+                        const void *data, size_t len) {
+  char tmp[64];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+  int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  int rc = write_all(fd, hdr, hdr_len);
+  if (!rc) rc = write_all(fd, data, len);
+  if (!rc && fsync(fd) < 0) rc = -errno;
+  close(fd);
+  if (!rc && renameat(dir_fd, tmp, dir_fd, name) < 0) rc = -errno;
+  if (!rc && fsync(dir_fd) < 0) rc = -errno;
+  if (rc) unlinkat(dir_fd, tmp, 0);
+  return rc;
+}
+
+static int dir_checkpoint(sch_store_t *st, const void *snap, size_t len) {
+  dir_store_t *ds = (dir_store_t *)st;
+  if (len > SCH_CHECKPOINT_LEN_MAX) return -EMSGSIZE;
+  uint8_t hdr[CKPT_HDR];
+  uint64_t last = ds->next_seq == 0 ? UINT64_MAX : ds->next_seq - 1;
+  put32(hdr, CKPT_MAGIC);
+  put32(hdr + 4, CKPT_FORMAT);
+  put64(hdr + 8, last);
+  put64(hdr + 16, len);
+  put32(hdr + 24, fd_crc32c(fd_crc32c(0, hdr, 24), snap, len));
+  int rc = replace_file(ds->dir_fd, "checkpoint", hdr, sizeof(hdr), snap, len);
+  if (rc) return rc;
+  ds->ckpt_seq = last;
+  ds->since_ckpt = 0;
+  /* The checkpoint covers every logged record: start an empty log. */
+  rc = replace_file(ds->dir_fd, "log", "", 0, "", 0);
+  if (rc) return rc; /* the old log stays; replay skips what the checkpoint covers */
+  int fd = openat(ds->dir_fd, "log", O_RDWR | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  close(ds->log_fd);
+  ds->log_fd = fd;
+  return 0;
+}
+
+static int dir_replay(sch_store_t *st, sch_store_visit_fn visit, void *arg) {
+  dir_store_t *ds = (dir_store_t *)st;
+  uint8_t *ckpt;
+  size_t ckpt_len;
+  uint64_t saved = ds->ckpt_seq;
+  int rc = load_checkpoint(ds, &ckpt, &ckpt_len);
+  if (rc) return rc;
+  if (ckpt) rc = visit(arg, true, ckpt + CKPT_HDR, ckpt_len - CKPT_HDR);
+  free(ckpt);
+  ds->ckpt_seq = saved;
+  if (rc) return rc;
+  uint8_t *log;
+  size_t log_len;
+  if ((rc = read_all(ds->log_fd, &log, &log_len))) return rc;
+  for (size_t off = 0; off + REC_HDR <= log_len && !rc;) {
+    uint32_t len = get32(log + off);
+    uint64_t seq = get64(log + off + 8);
+    FD_ASSERT(off + REC_HDR + len <= log_len); /* scanned at open */
+    if (ds->ckpt_seq == UINT64_MAX || seq > ds->ckpt_seq) rc = visit(arg, false, log + off + REC_HDR, len);
+    off += REC_HDR + len;
+  }
+  free(log);
+  return rc;
+}
+
+static void dir_close(sch_store_t *st) {
+  dir_store_t *ds = (dir_store_t *)st;
+  if (ds->log_fd >= 0) close(ds->log_fd);
+  if (ds->dir_fd >= 0) close(ds->dir_fd);
+  free(ds->log_data);
+  free(ds);
+}
+
+static const sch_store_ops_t dir_ops = {
+    .append = dir_append,
+    .checkpoint = dir_checkpoint,
+    .replay = dir_replay,
+    .close = dir_close,
+};
+
+sch_store_t *sch_store_open_dir(const char *dir, int *err) {
+  int rc;
+  dir_store_t *ds = calloc(1, sizeof(*ds));
+  if (!ds) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  ds->base.ops = &dir_ops;
+  ds->log_fd = -1;
+  ds->ckpt_seq = UINT64_MAX;
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+    rc = -errno;
+    goto out_free;
+  }
+  ds->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (ds->dir_fd < 0) {
+    rc = -errno;
+    goto out_free;
+  }
+  unlinkat(ds->dir_fd, "checkpoint.tmp", 0); /* a checkpoint that never finished */
+  unlinkat(ds->dir_fd, "log.tmp", 0);
+  ds->log_fd = openat(ds->dir_fd, "log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (ds->log_fd < 0) {
+    rc = -errno;
+    goto out_close;
+  }
+  uint8_t *ckpt;
+  size_t ckpt_len;
+  if ((rc = load_checkpoint(ds, &ckpt, &ckpt_len))) goto out_close;
+  free(ckpt);
+  if ((rc = read_all(ds->log_fd, &ds->log_data, &ds->log_len))) goto out_close;
+  if ((rc = scan_log(ds))) goto out_close;
+  free(ds->log_data);
+  ds->log_data = NULL;
+  return &ds->base;
+out_close:
+  dir_close(&ds->base);
+  *err = rc;
+  return NULL;
+out_free:
+  free(ds);
+  *err = rc;
+  return NULL;
+}
+
+uint64_t sch_store_dir_truncated_bytes(const sch_store_t *st) {
+  return ((const dir_store_t *)st)->truncated;
+}
+
+uint64_t sch_store_dir_records_since_checkpoint(const sch_store_t *st) {
+  return ((const dir_store_t *)st)->since_ckpt;
+}

@@ -1,0 +1,478 @@
+/* test_plan.c — planner properties at 10,000 nodes over 3x3 zones, before and after failures, joins and returns. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "scheduler.h"
+
+#define NODES 10000u
+#define REGIONS 3u
+#define ZONES 3u
+#define STRIPES 4u
+#define GBPS 1000000000ull
+
+/* ---- seeded randomness: FD_TEST_SEED=<n> repeats a run ---- */
+
+static uint64_t rng_state;
+static uint64_t the_seed;
+
+static uint64_t rnd(void) { /* splitmix64 */
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static void seed_rng(const char *test) {
+  const char *env = getenv("FD_TEST_SEED");
+  the_seed = env ? strtoull(env, NULL, 0) : ((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid();
+  rng_state = the_seed;
+  /* Printed for every test so that a failure can be repeated exactly. */
+  print_message("[   SEED   ] %s: FD_TEST_SEED=%llu\n", test, (unsigned long long)the_seed);
+}
+
+#define CHECK(cond, ...)                                                          \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
+      print_message("check failed (seed %llu): ", (unsigned long long)the_seed); \
+      print_message(__VA_ARGS__);                                                 \
+      print_message("\n");                                                        \
+      fail_msg("%s", #cond);                                                      \
+    }                                                                             \
+  } while (0)
+
+/* ---- a cluster: 3 origins in region 0 (one per zone), the rest spread ---- */
+
+typedef struct cluster {
+  sch_members_t *m;
+  sch_plan_t *p;
+  uint32_t count;
+} cluster_t;
+
+static void cluster_init(cluster_t *c, uint32_t nodes) {
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  c->m = sch_members_create(&mc);
+  assert_non_null(c->m);
+  char id[32], region[8], zone[8];
+  for (uint32_t i = 0; i < nodes; i++) {
+    bool origin = i < 3;
+    uint32_t r = origin ? 0 : (uint32_t)(rnd() % REGIONS);
+    uint32_t z = origin ? i : (uint32_t)(rnd() % ZONES);
+    uint64_t roll = rnd() % 100;
+    uint64_t nic = origin ? 10 * GBPS : roll < 85 ? 10 * GBPS : roll < 95 ? 25 * GBPS : 1 * GBPS;
+    snprintf(id, sizeof(id), "%s%u", origin ? "origin" : "node", i);
+    snprintf(region, sizeof(region), "r%u", r);
+    snprintf(zone, sizeof(zone), "z%u", z);
+    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "127.0.0.1:1",
+                          .nic_bps = nic, .free_disk_bytes = 1ull << 40, .origin = origin};
+    assert_int_equal(sch_members_register(c->m, &ni, 0, NULL), 0);
+  }
+  c->count = nodes;
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  c->p = sch_plan_create(c->m, &pc);
+  assert_non_null(c->p);
+  assert_int_equal(sch_plan_build(c->p), 0);
+}
+
+static void cluster_deinit(cluster_t *c) {
+  sch_plan_destroy(c->p);
+  sch_members_destroy(c->m);
+}
+
+static uint32_t expected_cap(const sch_node_t *n) {
+  uint64_t cap = n->nic_bps / (10 * GBPS / STRIPES);
+  return cap > SCH_FANOUT_MAX ? SCH_FANOUT_MAX : (uint32_t)cap;
+}
+
+static uint32_t log_ceil(uint32_t n, uint32_t base) {
+  uint32_t l = 0;
+  for (uint64_t v = 1; v < n; v *= base) l++;
+  return l;
+}
+
+/* Checks every invariant from the outside, through the public API only. */
+static void check_plan(const cluster_t *c, const char *when) {
+  const sch_plan_t *p = c->p;
+  uint32_t count = sch_members_count(c->m);
+  uint32_t *kids = malloc(SCH_FANOUT_MAX * sizeof(uint32_t));
+  uint32_t *nchild = calloc(count, sizeof(uint32_t));
+  uint32_t live = 0;
+  for (uint32_t x = 0; x < count; x++) {
+    const sch_node_t *n = sch_members_node(c->m, x);
+    bool alive = n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT;
+    CHECK(alive == sch_plan_contains(p, x), "%s: node %u alive=%d but in plan=%d", when, x, alive,
+          sch_plan_contains(p, x));
+    live += alive;
+  }
+  /* Built trees are about log_k N deep (7 at 10,000); repairs after 20% of
+   * the nodes died have been seen at 14. */
+  uint32_t depth_bound = 4 + 2 * log_ceil(live, STRIPES);
+  for (uint32_t s = 0; s < STRIPES; s++) {
+    bool reached[REGIONS] = {false};
+    memset(nchild, 0, count * sizeof(uint32_t));
+    uint32_t cross_region = 0;
+    for (uint32_t x = 0; x < count; x++) {
+      if (!sch_plan_contains(p, x)) continue;
+      const sch_node_t *n = sch_members_node(c->m, x);
+      int32_t up = sch_plan_parent(p, x, s);
+      if (n->origin) {
+        CHECK(up == SCH_ROOT, "%s: origin %u has parent %d in stripe %u", when, x, up, s);
+        continue;
+      }
+      reached[n->region] = true;
+      CHECK(up >= 0, "%s: live node %u has no parent in stripe %u", when, x, s);
+      CHECK(sch_plan_contains(p, (uint32_t)up), "%s: node %u's parent %d is not live", when, x, up);
+      nchild[up]++;
+      if (sch_members_node(c->m, (uint32_t)up)->region != n->region) cross_region++;
+      /* Reaches the root, without a cycle, within the depth bound. */
+      uint32_t depth = 0;
+      int32_t y = (int32_t)x;
+      while (y >= 0 && depth <= count) {
+        y = sch_plan_parent(p, (uint32_t)y, s);
+        depth++;
+      }
+      CHECK(y == SCH_ROOT, "%s: node %u does not reach the root in stripe %u (cycle or gap)", when,
+            x, s);
+      CHECK(depth - 1 <= depth_bound, "%s: node %u at depth %u > bound %u in stripe %u", when, x,
+            depth - 1, depth_bound, s);
+    }
+    /* Children lists agree with parents. */
+    for (uint32_t x = 0; x < count; x++) {
+      if (!sch_plan_contains(p, x)) continue;
+      uint32_t n = sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
+      CHECK(n == nchild[x], "%s: node %u lists %u children, %u point at it", when, x, n, nchild[x]);
+      for (uint32_t i = 0; i < n && i < SCH_FANOUT_MAX; i++)
+        CHECK(sch_plan_parent(p, kids[i], s) == (int32_t)x, "%s: child list mismatch", when);
+    }
+    /* Origins are all in region 0: each other region reached is entered once. */
+    uint32_t expect = 0;
+    for (uint32_t r = 1; r < REGIONS; r++) expect += reached[r];
+    CHECK(cross_region == expect, "%s: stripe %u has %u cross-region edges, expected %u", when, s,
+          cross_region, expect);
+  }
+  /* Upload within capacity: children over all stripes. */
+  for (uint32_t x = 0; x < count; x++) {
+    if (!sch_plan_contains(p, x)) continue;
+    uint32_t total = 0;
+    for (uint32_t s = 0; s < STRIPES; s++) total += sch_plan_children(p, x, s, kids, 0);
+    uint32_t cap = expected_cap(sch_members_node(c->m, x));
+    CHECK(total <= cap, "%s: node %u has %u children, capacity %u", when, x, total, cap);
+    CHECK(sch_plan_capacity(p, x) == cap, "%s: capacity mismatch", when);
+  }
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  CHECK(st.unplaced == 0, "%s: %u unplaced", when, st.unplaced);
+  print_message("[   INFO   ] %s: %u nodes, depth max %u (bound %u), multi-interior %u, "
+                "cross-zone edges per stripe %u %u %u %u\n",
+                when, st.nodes, st.depth_max, depth_bound, st.multi_interior,
+                st.cross_zone_edges[0], st.cross_zone_edges[1], st.cross_zone_edges[2],
+                st.cross_zone_edges[3]);
+  free(kids);
+  free(nchild);
+}
+
+static void kill_nodes(cluster_t *c, const uint32_t *slots, uint32_t n, const char *when) {
+  for (uint32_t i = 0; i < n; i++) assert_int_equal(sch_members_declare_dead(c->m, slots[i]), 0);
+  int lost = sch_plan_remove(c->p, slots, n);
+  CHECK(lost == 0, "%s: %d orphans found no parent", when, lost);
+  check_plan(c, when);
+}
+
+/* Distinct random non-origin nodes. */
+static uint32_t pick_random(const cluster_t *c, uint32_t want, uint32_t *out) {
+  uint8_t *taken = calloc(c->count, 1);
+  uint32_t n = 0;
+  while (n < want) {
+    uint32_t x = 3 + (uint32_t)(rnd() % (c->count - 3));
+    if (taken[x]) continue;
+    taken[x] = 1;
+    out[n++] = x;
+  }
+  free(taken);
+  return n;
+}
+
+static void test_build_invariants(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, NODES);
+  check_plan(&c, "built");
+  sch_plan_stats_t st;
+  sch_plan_stats(c.p, &st);
+  /* SplitStream: a node is interior in one stripe; the rare exception is a
+   * zone whose demand does not divide into whole fan-outs. */
+  CHECK(st.multi_interior <= NODES / 100, "%u nodes interior in several stripes",
+        st.multi_interior);
+  /* Different stripes enter a region through different heads. */
+  for (uint32_t r = 1; r < REGIONS; r++) {
+    int32_t heads[STRIPES];
+    for (uint32_t s = 0; s < STRIPES; s++) {
+      heads[s] = -1;
+      for (uint32_t x = 3; x < c.count; x++) {
+        int32_t up = sch_plan_parent(c.p, x, s);
+        if (sch_members_node(c.m, x)->region == r && up >= 0 &&
+            sch_members_node(c.m, (uint32_t)up)->region != r)
+          heads[s] = (int32_t)x;
+      }
+      assert_true(heads[s] >= 0);
+      for (uint32_t t = 0; t < s; t++) CHECK(heads[t] != heads[s], "stripes %u and %u share a head", t, s);
+    }
+  }
+  cluster_deinit(&c);
+}
+
+static void test_kill_random_1_percent(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, NODES);
+  uint32_t *dead = malloc(NODES * sizeof(uint32_t));
+  uint32_t n = pick_random(&c, NODES / 100, dead);
+  kill_nodes(&c, dead, n, "1% killed");
+  free(dead);
+  cluster_deinit(&c);
+}
+
+static void test_kill_random_10_percent(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, NODES);
+  uint32_t *dead = malloc(NODES * sizeof(uint32_t));
+  /* In ten waves of 1%, as a failure detector would report them. */
+  for (int wave = 0; wave < 10; wave++) {
+    uint32_t n = 0;
+    while (n < NODES / 100) {
+      uint32_t x = 3 + (uint32_t)(rnd() % (c.count - 3));
+      if (!sch_plan_contains(c.p, x)) continue;
+      bool dup = false;
+      for (uint32_t i = 0; i < n; i++) dup |= dead[i] == x;
+      if (!dup) dead[n++] = x;
+    }
+    for (uint32_t i = 0; i < n; i++) assert_int_equal(sch_members_declare_dead(c.m, dead[i]), 0);
+    CHECK(sch_plan_remove(c.p, dead, n) == 0, "wave %d left orphans", wave);
+  }
+  check_plan(&c, "10% killed in waves");
+  /* And 10% more in a single batch. */
+  uint32_t n = 0;
+  while (n < NODES / 10) {
+    uint32_t x = 3 + (uint32_t)(rnd() % (c.count - 3));
+    if (!sch_plan_contains(c.p, x)) continue;
+    bool dup = false;
+    for (uint32_t i = 0; i < n; i++) dup |= dead[i] == x;
+    if (!dup) dead[n++] = x;
+  }
+  kill_nodes(&c, dead, n, "10% more killed at once");
+  free(dead);
+  cluster_deinit(&c);
+}
+
+static void test_kill_whole_zone(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, NODES);
+  /* A zone of a region without origins, and then one holding an origin's zone
+   * peers (the origin itself survives). */
+  uint32_t *dead = malloc(NODES * sizeof(uint32_t));
+  for (int round = 0; round < 2; round++) {
+    uint32_t r = round == 0 ? 1 + (uint32_t)(rnd() % (REGIONS - 1)) : 0;
+    char zname[8];
+    snprintf(zname, sizeof(zname), "z%u", (uint32_t)(rnd() % ZONES));
+    uint32_t n = 0;
+    for (uint32_t x = 3; x < c.count; x++) {
+      const sch_node_t *nd = sch_members_node(c.m, x);
+      if (sch_plan_contains(c.p, x) && nd->region == r &&
+          strcmp(sch_members_zone_name(c.m, nd->zone), zname) == 0)
+        dead[n++] = x;
+    }
+    assert_true(n > 0);
+    kill_nodes(&c, dead, n, round == 0 ? "a whole zone killed" : "a whole origin-region zone killed");
+  }
+  free(dead);
+  cluster_deinit(&c);
+}
+
+static void test_kill_region_head(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, NODES);
+  for (int round = 0; round < 3; round++) {
+    uint32_t s = (uint32_t)(rnd() % STRIPES), r = (uint32_t)(rnd() % REGIONS);
+    uint32_t head = UINT32_MAX;
+    for (uint32_t x = 3; x < c.count; x++) {
+      int32_t up = sch_plan_parent(c.p, x, s);
+      if (sch_plan_contains(c.p, x) && up >= 0 && sch_members_node(c.m, (uint32_t)up)->origin &&
+          sch_members_node(c.m, x)->region == r)
+        head = x;
+    }
+    assert_true(head != UINT32_MAX);
+    uint32_t heir_zone = sch_members_node(c.m, head)->zone;
+    kill_nodes(&c, &head, 1, "a region head killed");
+    /* Replaced from inside: the new head of region r in stripe s is in r, and
+     * (the region head having children in its zone) in the same zone. */
+    uint32_t heads = 0;
+    for (uint32_t x = 3; x < c.count; x++) {
+      int32_t up = sch_plan_parent(c.p, x, s);
+      if (sch_plan_contains(c.p, x) && up >= 0 && sch_members_node(c.m, (uint32_t)up)->origin &&
+          sch_members_node(c.m, x)->region == r) {
+        heads++;
+        CHECK(sch_members_node(c.m, x)->zone == heir_zone, "new head %u is in another zone", x);
+      }
+    }
+    CHECK(heads == 1, "region %u has %u heads in stripe %u", r, heads, s);
+  }
+  cluster_deinit(&c);
+}
+
+static void test_orders_and_changes(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, 2000);
+  uint32_t *changed = malloc(FD_NODES_MAX * sizeof(uint32_t));
+  /* After a build every node has an order to receive. */
+  uint32_t n = sch_plan_take_changed(c.p, changed, FD_NODES_MAX);
+  assert_int_equal(n, 2000);
+  assert_int_equal(sch_plan_take_changed(c.p, changed, FD_NODES_MAX), 0);
+  /* Kill an interior node: its orphans, their new parents and its parents
+   * change, nobody else. */
+  uint32_t victim = UINT32_MAX;
+  for (uint32_t x = 3; x < c.count && victim == UINT32_MAX; x++) {
+    uint32_t kids[SCH_FANOUT_MAX];
+    for (uint32_t s = 0; s < STRIPES; s++)
+      if (sch_plan_children(c.p, x, s, kids, SCH_FANOUT_MAX) >= 3) victim = x;
+  }
+  assert_true(victim != UINT32_MAX);
+  sch_order_t *before = malloc(sizeof(sch_order_t));
+  assert_int_equal(sch_plan_order(c.p, victim, before), 0);
+  assert_int_equal(sch_members_declare_dead(c.m, victim), 0);
+  assert_int_equal(sch_plan_remove(c.p, &victim, 1), 0);
+  assert_int_equal(sch_plan_order(c.p, victim, before), -ENOENT);
+  n = sch_plan_take_changed(c.p, changed, FD_NODES_MAX);
+  assert_true(n >= 3 && n < 40);
+  sch_order_t *o = malloc(sizeof(sch_order_t));
+  for (uint32_t i = 0; i < n; i++) {
+    if (changed[i] == victim) continue;
+    assert_int_equal(sch_plan_order(c.p, changed[i], o), 0);
+    for (uint32_t s = 0; s < STRIPES; s++) assert_int_not_equal(o->stripe[s].parent, (int32_t)victim);
+  }
+  /* Unchanged nodes still point where they did. */
+  check_plan(&c, "after one interior death");
+  free(o);
+  free(before);
+  free(changed);
+  cluster_deinit(&c);
+}
+
+static void test_join_and_return(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, NODES);
+  uint32_t *dead = malloc(NODES * sizeof(uint32_t));
+  uint32_t n = pick_random(&c, 200, dead);
+  kill_nodes(&c, dead, n, "200 killed");
+  /* They come back (a heartbeat revives them) and join as leaves. */
+  for (uint32_t i = 0; i < n; i++) {
+    bool returned = false;
+    assert_int_equal(sch_members_heartbeat(c.m, sch_members_node(c.m, dead[i])->id, 100, 0, 0,
+                                           NULL, &returned),
+                     0);
+    assert_true(returned);
+    assert_int_equal(sch_plan_join(c.p, dead[i]), 0);
+    assert_int_equal(sch_plan_join(c.p, dead[i]), -EALREADY);
+  }
+  check_plan(&c, "200 returned");
+  /* 300 new nodes join mid-distribution. */
+  char id[32], region[8], zone[8];
+  for (uint32_t i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "late%u", i);
+    snprintf(region, sizeof(region), "r%u", (uint32_t)(rnd() % REGIONS));
+    snprintf(zone, sizeof(zone), "z%u", (uint32_t)(rnd() % ZONES));
+    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "127.0.0.1:2",
+                          .nic_bps = 10 * GBPS, .free_disk_bytes = 1};
+    uint32_t slot;
+    assert_int_equal(sch_members_register(c.m, &ni, 100, &slot), 0);
+    assert_int_equal(sch_plan_join(c.p, slot), 0);
+    /* A late joiner starts as a leaf unless it had to splice itself in. */
+  }
+  c.count = sch_members_count(c.m);
+  check_plan(&c, "300 joined late");
+  /* A dead node cannot join. */
+  uint32_t victim = dead[0];
+  assert_int_equal(sch_members_declare_dead(c.m, victim), 0);
+  assert_int_equal(sch_plan_remove(c.p, &victim, 1), 0);
+  assert_int_equal(sch_plan_join(c.p, victim), -EINVAL);
+  free(dead);
+  cluster_deinit(&c);
+}
+
+static void test_small_and_errors(void **state) {
+  (void)state;
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  sch_members_t *m = sch_members_create(&mc);
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_plan_t *p = sch_plan_create(m, &pc);
+  assert_int_equal(sch_plan_build(p), -ENOENT); /* no origin */
+  pc.stripes = 0;
+  assert_null(sch_plan_create(m, &pc));
+  char id[16];
+  for (uint32_t i = 0; i < 6; i++) {
+    snprintf(id, sizeof(id), "n%u", i);
+    sch_node_info_t ni = {.id = id, .region = "r", .zone = "z", .address = "a:1",
+                          .nic_bps = 10 * GBPS, .origin = i == 0};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  assert_int_equal(sch_plan_build(p), 0);
+  for (uint32_t s = 0; s < 4; s++) {
+    assert_int_equal(sch_plan_parent(p, 0, s), SCH_ROOT);
+    for (uint32_t x = 1; x < 6; x++) assert_true(sch_plan_parent(p, x, s) >= 0);
+  }
+  /* Repair peers: complete nodes of the same zone, then the origin. */
+  uint32_t peers[8];
+  sch_plan_mark_complete(p, 2);
+  sch_plan_mark_complete(p, 3);
+  uint32_t n = sch_plan_repair_peers(p, 3, peers, 8);
+  assert_int_equal(n, 2);
+  assert_int_equal(peers[0], 2);
+  assert_int_equal(peers[1], 0);
+  n = sch_plan_repair_peers(p, 1, peers, 1);
+  assert_int_equal(n, 1);
+  /* More origins than the plan can hold is refused, not asserted. */
+  for (uint32_t i = 0; i < SCH_ORIGIN_NODES_MAX; i++) {
+    snprintf(id, sizeof(id), "o%u", i);
+    sch_node_info_t ni = {.id = id, .region = "r", .zone = "z", .address = "a:1",
+                          .nic_bps = 10 * GBPS, .origin = true};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  assert_int_equal(sch_plan_build(p), -ENOSPC);
+  assert_false(sch_plan_contains(p, 0));
+  sch_plan_destroy(p);
+  sch_members_destroy(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_build_invariants),      cmocka_unit_test(test_kill_random_1_percent),
+      cmocka_unit_test(test_kill_random_10_percent), cmocka_unit_test(test_kill_whole_zone),
+      cmocka_unit_test(test_kill_region_head),       cmocka_unit_test(test_orders_and_changes),
+      cmocka_unit_test(test_join_and_return),        cmocka_unit_test(test_small_and_errors),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

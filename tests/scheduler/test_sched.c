@@ -1,0 +1,184 @@
+/* test_sched.c — the core end to end on an explicit clock: publish, heartbeats, deaths, return to the newest version, late join, leave, restart. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "scheduler.h"
+
+#define NODES 600u
+#define HB 1000u
+
+static char dir[256];
+
+static int setup(void **state) {
+  (void)state;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, sizeof(dir), "%s/fd-sched-XXXXXX", tmp ? tmp : "/tmp");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  const char *names[] = {"log", "checkpoint", "log.tmp", "checkpoint.tmp"};
+  char path[300];
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+    unlink(path);
+  }
+  return rmdir(dir);
+}
+
+static sch_db_t *open_db(uint64_t now) {
+  int err;
+  sch_store_t *st = sch_store_open_dir(dir, &err);
+  assert_non_null(st);
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  sch_db_t *db = sch_db_open(st, &mc, now, &err);
+  assert_non_null(db);
+  return db;
+}
+
+static uint8_t manifest[1000];
+static const char *origins[] = {"origin0", "origin1", "origin2"};
+
+static sch_version_info_t version(uint64_t v) {
+  memset(manifest, (int)v, sizeof(manifest));
+  return (sch_version_info_t){.file = "big.img", .version = v, .size_bytes = 1ull << 30,
+                              .chunk_size_bytes = FD_CHUNK_SIZE_DEFAULT, .manifest = manifest,
+                              .manifest_len = sizeof(manifest), .origin_count = 3,
+                              .origins = origins};
+}
+
+static void everyone_placed(const sch_sched_t *s, uint32_t expect_nodes) {
+  const char *file;
+  uint64_t v;
+  const sch_plan_t *p = sch_sched_plan_at(s, 0, &file, &v);
+  assert_non_null(p);
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  assert_int_equal(st.nodes, expect_nodes);
+  assert_int_equal(st.unplaced, 0);
+}
+
+static void beat_all_but(sch_sched_t *s, sch_db_t *db, uint64_t now, const bool *silent) {
+  sch_members_t *m = sch_db_members(db);
+  for (uint32_t i = 0; i < sch_members_count(m); i++) {
+    if (silent && silent[i]) continue;
+    const sch_node_t *n = sch_members_node(m, i);
+    if (n->state == SCH_NODE_LEFT || n->state == SCH_NODE_DEAD) continue;
+    assert_int_equal(sch_sched_heartbeat(s, n->id, now, "big.img", 1, 0), 0);
+  }
+}
+
+static void test_core_end_to_end(void **state) {
+  (void)state;
+  sch_db_t *db = open_db(0);
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_sched_t *s = sch_sched_create(db, &pc);
+  assert_non_null(s);
+  char id[32], region[8], zone[8];
+  for (uint32_t i = 0; i < NODES; i++) {
+    bool origin = i < 3;
+    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
+    snprintf(region, sizeof(region), "r%u", origin ? 0 : i % 3);
+    snprintf(zone, sizeof(zone), "z%u", origin ? i : (i / 3) % 3);
+    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "h:1",
+                          .nic_bps = 10000000000ull, .free_disk_bytes = 1ull << 40,
+                          .origin = origin};
+    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
+  }
+  assert_int_equal(sch_sched_plan_count(s), 0);
+  sch_version_info_t v1 = version(1);
+  assert_int_equal(sch_sched_publish(s, &v1), 0);
+  assert_int_equal(sch_sched_plan_count(s), 1);
+  everyone_placed(s, NODES);
+  sch_push_t *push = malloc(FD_NODES_MAX * sizeof(sch_push_t));
+  assert_int_equal(sch_sched_take_pushes(s, push, FD_NODES_MAX), NODES);
+
+  /* Ten nodes fall silent: suspect after 3 intervals, dead (and re-parented
+   * around) after 5. */
+  bool silent[NODES + 8] = {false};
+  for (uint32_t i = 0; i < 10; i++) silent[10 + i * 37] = true;
+  uint64_t now = 0;
+  for (int t = 1; t <= 5; t++) {
+    now = (uint64_t)t * HB;
+    beat_all_but(s, db, now, silent);
+    int died = sch_sched_tick(s, now);
+    assert_int_equal(died, t == 5 ? 10 : 0);
+  }
+  everyone_placed(s, NODES - 10);
+  uint32_t n = sch_sched_take_pushes(s, push, FD_NODES_MAX);
+  assert_true(n >= 10 && n < NODES / 2);
+  for (uint32_t i = 0; i < n; i++) assert_false(silent[push[i].slot]);
+
+  /* v2 is published while they are dead; one comes back and is brought to v2. */
+  sch_version_info_t v2 = version(2);
+  assert_int_equal(sch_sched_publish(s, &v2), 0);
+  assert_int_equal(sch_sched_plan_count(s), 1);
+  const char *file;
+  uint64_t ver;
+  const sch_plan_t *p = sch_sched_plan_at(s, 0, &file, &ver);
+  assert_int_equal(ver, 2);
+  assert_false(sch_plan_contains(p, 10));
+  assert_int_equal(sch_sched_heartbeat(s, "node10", now + HB, "big.img", 1, 7), 0);
+  assert_true(sch_plan_contains(p, 10));
+  everyone_placed(s, NODES - 9);
+  /* Progress reports become holdings; a complete node becomes a repair peer. */
+  assert_int_equal(sch_registry_held(sch_db_registry(db), 10, "big.img", 1), 7);
+  assert_int_equal(sch_sched_heartbeat(s, "node11", now + HB, "big.img", 2, 256), 0);
+  uint32_t peers[4];
+  assert_true(sch_plan_repair_peers(p, 14, peers, 4) >= 1);
+
+  /* A late registrant joins as a leaf; a node that leaves is gone at once. */
+  sch_node_info_t late = {.id = "late", .region = "r1", .zone = "z2", .address = "h:2",
+                          .nic_bps = 10000000000ull};
+  uint32_t late_slot;
+  assert_int_equal(sch_sched_register(s, &late, now + HB, &late_slot), 0);
+  assert_true(sch_plan_contains(p, late_slot));
+  assert_int_equal(sch_sched_leave(s, 100), 0);
+  assert_false(sch_plan_contains(p, 100));
+  assert_int_equal(sch_sched_declare_dead(s, 101), 0);
+  assert_false(sch_plan_contains(p, 101));
+  assert_int_equal(sch_sched_drain(s, 102), 0);
+  assert_true(sch_plan_contains(p, 102)); /* keeps serving */
+  everyone_placed(s, NODES - 9 + 1 - 2);
+  assert_int_equal(sch_sched_heartbeat(s, "nobody", now, NULL, 0, 0), -ENOENT);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+
+  /* Restart: the newest version's plan is rebuilt from the log. */
+  db = open_db(now + 2 * HB);
+  s = sch_sched_create(db, &pc);
+  assert_non_null(s);
+  assert_int_equal(sch_sched_plan_count(s), 1);
+  p = sch_sched_plan_at(s, 0, &file, &ver);
+  assert_int_equal(ver, 2);
+  assert_string_equal(file, "big.img");
+  /* Every node but the one that left is back, alive until proven dead. */
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  assert_int_equal(st.nodes, NODES + 1 - 2); /* the late one in, the leaver and the drainer out */
+  assert_int_equal(st.unplaced, 0);
+  assert_false(sch_plan_contains(p, 100));
+  assert_false(sch_plan_contains(p, 102)); /* draining: not in new plans */
+  free(push);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_core_end_to_end, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
