@@ -101,10 +101,10 @@ ft_uint() { [[ $2 =~ ^[0-9]+$ ]] || ft_die "$1 needs a non-negative integer, got
 
 # ---- flags -----------------------------------------------------------------
 FT_MODE=run
-FT_NODES= FT_REGIONS=2 FT_ZONES=2 FT_RATE=400
-FT_ZONE_LINK_RATE= FT_REGION_LINK_RATE= FT_ORIGINS=3 FT_ORIGIN_RATE= FT_ORIGIN_LINK_RATE=0
+FT_NODES='' FT_REGIONS=2 FT_ZONES=2 FT_RATE=400
+FT_ZONE_LINK_RATE='' FT_REGION_LINK_RATE='' FT_ORIGINS=3 FT_ORIGIN_RATE='' FT_ORIGIN_LINK_RATE=0
 FT_QDISC=tbf FT_SIZE=256000000 FT_CHUNK=$((4 << 20)) FT_STRIPES=4 FT_KILL=0 FT_DELTA=0
-FT_BUILD_DIR=$FT_REPO/build FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT= FT_FORCE=0
+FT_BUILD_DIR=$FT_REPO/build FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
 
 while [ $# -gt 0 ]; do
   flag=$1
@@ -151,12 +151,12 @@ else
 fi
 : "${FT_ORIGIN_RATE:=$FT_RATE}"
 [ "$FT_SIZE" -gt 0 ] || ft_die "--size must be > 0"
-[ "$FT_CHUNK" -ge 4096 ] && [ $((FT_CHUNK & (FT_CHUNK - 1))) -eq 0 ] || ft_die "--chunk must be a power of two >= 4096"
+if [ "$FT_CHUNK" -lt 4096 ] || [ $((FT_CHUNK & (FT_CHUNK - 1))) -ne 0 ]; then ft_die "--chunk must be a power of two >= 4096"; fi
 [ "$FT_STRIPES" -ge 1 ] || ft_die "--stripes must be >= 1"
 [ "$FT_KILL" -lt "$FT_NODES" ] || ft_die "--kill must be below --nodes"
 [ "$FT_DELTA" -le 100 ] || ft_die "--delta is a percentage, 0..100"
 [ "$FT_TIME_LIMIT" -ge 10 ] || ft_die "--time-limit must be >= 10 s"
-[ "$FT_VAL_SECONDS" -ge 1 ] && [ "$FT_VAL_SECONDS" -le 60 ] || ft_die "--val-seconds must be 1..60"
+if [ "$FT_VAL_SECONDS" -lt 1 ] || [ "$FT_VAL_SECONDS" -gt 60 ]; then ft_die "--val-seconds must be 1..60"; fi
 
 # The lower bound of the run: every node must receive S bytes through its
 # own NIC, so no schedule beats S/B with B the node NIC rate.
@@ -188,6 +188,7 @@ case "$FT_MODE" in
         skipped=$((skipped + 1)); continue
       fi
       n=$(ft_ns_remove_prefix "$run") || true
+      rm -rf "/tmp/$run"????
       echo "cleanup: $run removed $n namespaces"
       removed=$((removed + n))
     done
@@ -226,7 +227,7 @@ if [ "$FT_MODE" = validate ]; then command -v iperf3 >/dev/null || ft_die "iperf
 
 FT_PREFIX=fdfan-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-
 FT_TMP=$(mktemp -d "/tmp/$FT_PREFIX"XXXX)
-FT_WATCHDOG= FT_HOLD=
+FT_WATCHDOG='' FT_HOLD=''
 FT_CLEANED=0
 FT_OUT=${FT_OUT:-$FT_REPO/perf/results/fanout-$(date -u +%Y%m%dT%H%M%SZ)-$FT_MODE}
 
@@ -282,7 +283,7 @@ pl_result_str mode "$FT_MODE"
 pl_result_str prefix "$FT_PREFIX"
 for k in NODES REGIONS ZONES RATE ZONE_LINK_RATE REGION_LINK_RATE ORIGINS ORIGIN_RATE ORIGIN_LINK_RATE; do
   v=FT_$k
-  pl_result_num "topology.$(tr 'A-Z' 'a-z' <<<"$k")" "${!v}"
+  pl_result_num "topology.$(tr '[:upper:]' '[:lower:]' <<<"$k")" "${!v}"
 done
 pl_result_str topology.qdisc "$FT_QDISC"
 

@@ -32,6 +32,7 @@
 # uplink and the region's downlink; region uplink and the core's downlink.
 # A rate of 0 means unshaped. tbf by default, htb with --qdisc htb.
 
+# shellcheck disable=SC2034 # used by fanout.sh, which sources this file
 FT_NS_GLOBAL_PREFIX=fdfan-
 
 # ---- plan: pure computation, no root needed -------------------------------

@@ -169,7 +169,7 @@ ft_validate_reach() {
 ft_zone_nodes() {
   local i out=""
   for ((i = $1; i < FT_NODES; i += FT_REGIONS * FT_ZONES)); do out="$out $i"; done
-  echo $out
+  echo "${out# }"
 }
 
 ft_validate() {
