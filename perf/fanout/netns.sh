@@ -249,3 +249,53 @@ ft_ns_remove_prefix() {
   echo "$n"
   [ -z "$(ft_ns_list "$prefix")" ]
 }
+
+# ---- bytes per link class ----------------------------------------------------
+# Link classes, counted as bytes sent on each end of each veth of the class
+# (a byte that crosses two zone links counts twice, once per link):
+#   node_up      node eth0 -> its zone bridge       (what nodes upload)
+#   node_down    zone bridge port -> node eth0      (what nodes download)
+#   origin_up    origin eth0 -> origin bridge
+#   origin_down  origin bridge port -> origin eth0
+#   zone_link    zone <-> region, both directions
+#   region_link  region <-> core, both directions
+#   origin_link  origin zone <-> core, both directions
+# ft_counters_snap prints "class bytes" lines; ft_counters_delta A B prints
+# the difference of two snapshots in the same format, classes in the order
+# above.
+
+# "ifname tx_bytes" for every interface of namespace $1.
+ft_ns_tx() {
+  ip netns exec "$1" sh -c 'for f in /sys/class/net/*/statistics/tx_bytes; do
+    d=${f#/sys/class/net/}; echo "${d%%/*} $(cat "$f")"; done'
+}
+
+ft_counters_snap() {
+  local i k r g
+  for ((i = 0; i < FT_NODES; i++)); do
+    ft_ns_tx "${FT_NS_NODE[i]}" | awk '$1 == "eth0" { print "node_up", $2 }'
+  done
+  for ((k = 0; k < FT_ORIGINS; k++)); do
+    ft_ns_tx "${FT_NS_ORIGIN[k]}" | awk '$1 == "eth0" { print "origin_up", $2 }'
+  done
+  for ((g = 0; g < FT_REGIONS * FT_ZONES; g++)); do
+    ft_ns_tx "${FT_NS_ZONE[g]}" | awk '$1 ~ /^n[0-9]+$/ { print "node_down", $2 }
+                                       $1 == "uplink" { print "zone_link", $2 }'
+  done
+  for ((r = 0; r < FT_REGIONS; r++)); do
+    ft_ns_tx "${FT_NS_REGION[r]}" | awk '$1 ~ /^z[0-9]+$/ { print "zone_link", $2 }
+                                         $1 == "uplink" { print "region_link", $2 }'
+  done
+  ft_ns_tx "$FT_NS_CORE" | awk '$1 ~ /^r[0-9]+$/ { print "region_link", $2 }
+                                $1 == "oz" { print "origin_link", $2 }'
+  ft_ns_tx "$FT_NS_OZ" | awk '$1 ~ /^o[0-9]+$/ { print "origin_down", $2 }
+                              $1 == "uplink" { print "origin_link", $2 }'
+}
+
+ft_counters_delta() {
+  awk 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 }
+       END {
+         n = split("node_up node_down origin_up origin_down zone_link region_link origin_link", c, " ")
+         for (i = 1; i <= n; i++) printf "%s %.0f\n", c[i], b[c[i]] - a[c[i]]
+       }' "$1" "$2"
+}

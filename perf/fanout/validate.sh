@@ -8,7 +8,11 @@
 #   3. one TCP flow in the same zone, across zones, across regions, each
 #      against the cap of its path (the smallest cap it crosses);
 #   4. many-to-one and one-to-many inside one zone: the node NIC cap holds
-#      for the sum of flows, in both directions.
+#      for the sum of flows, in both directions;
+#   5. ring capacity: every node sends to the next node of its zone at once,
+#      so whether this machine can carry every NIC at full rate shows.
+# Each measurement also prints the bytes each link class carried (from the
+# veth counters), which shows the flows took the links they should.
 # Each measurement is iperf3 -t FT_VAL_SECONDS after a 1 s omitted ramp-up,
 # wrapped in timeout(1); it prints measured/cap with the machine's CPU use
 # over the same interval (other work on the machine shows there).
@@ -68,8 +72,12 @@ except Exception as ex:
 # ft_measure NAME CAP_MBIT FLOW...   with FLOW = "client_ns server_ns server_ip label"
 # All flows run at the same time; the measured rate is their sum.
 # Appends one line to the report and one entry to the JSON result.
+# FT_MEASURE_KIND=capacity: a ratio below 0.85 is reported as a machine
+# limit, not a failure. FT_MEASURE_LABEL replaces the list of flow labels.
 FT_VAL_FAILS=0
 FT_VAL_INDEX=0
+FT_MEASURE_KIND=check
+FT_MEASURE_LABEL=''
 ft_measure() {
   local name=$1 cap=$2; shift 2
   local -a cpids=() spids=() outs=()
@@ -81,7 +89,8 @@ ft_measure() {
     ft_wait_listen "$sns" "$sip" "$port"
     port=$((port + 1))
   done
-  local c0 c1 t0 t1
+  local c0 c1 t0 t1 snap0=$FT_TMP/counters-$FT_VAL_INDEX-0 snap1=$FT_TMP/counters-$FT_VAL_INDEX-1
+  ft_counters_snap >"$snap0"
   c0=$(pl_cpu_snap); t0=$(date +%s.%N)
   port=$FT_VAL_PORT
   for flow in "$@"; do
@@ -93,9 +102,11 @@ ft_measure() {
     labels="$labels${labels:+, }$label"
     port=$((port + 1)); k=$((k + 1))
   done
+  if [ -n "$FT_MEASURE_LABEL" ]; then labels=$FT_MEASURE_LABEL; fi
   local rc=0 p
   for p in "${cpids[@]}"; do wait "$p" || rc=1; done
   c1=$(pl_cpu_snap); t1=$(date +%s.%N)
+  ft_counters_snap >"$snap1"
   for p in "${spids[@]}"; do wait "$p" || true; done  # one-shot servers end with their test
   local bps=0 retr=0 line b r
   for ((k = 0; k < ${#outs[@]}; k++)); do
@@ -103,7 +114,7 @@ ft_measure() {
     read -r b r <<<"$line"
     bps=$((bps + b)); retr=$((retr + r))
   done
-  local cpu
+  local cpu j="measurements[$FT_VAL_INDEX]"
   cpu=$(pl_cpu_delta "$c0" "$c1")
   local verdict ratio mbit
   mbit=$(awk -v b="$bps" 'BEGIN { printf "%.1f", b / 1e6 }')
@@ -111,6 +122,9 @@ ft_measure() {
     ratio=$(awk -v b="$bps" -v c="$cap" 'BEGIN { printf "%.3f", b / (c * 1e6) }')
     if [ "$rc" -ne 0 ]; then verdict=FAIL
     elif awk -v r="$ratio" 'BEGIN { exit !(r > 1.02) }'; then verdict="FAIL (cap not enforced)"
+    elif [ "$FT_MEASURE_KIND" = capacity ]; then
+      if awk -v r="$ratio" 'BEGIN { exit !(r < 0.85) }'; then verdict="capacity: machine-limited"
+      else verdict="capacity: ok"; fi
     elif awk -v r="$ratio" 'BEGIN { exit !(r < 0.85) }'; then verdict="LOW (see cpu busy)"
     else verdict=ok; fi
     printf 'validate: %-14s %-34s cap %5s Mbit/s  measured %8s Mbit/s  ratio %s  retrans %-5s %s  %s\n' \
@@ -125,8 +139,17 @@ ft_measure() {
       "$(awk -v d="$cpu" 'BEGIN { split(d, v, " "); printf "cpu %3.0f%% busy (%.1f user-s, %.1f sys-s)", v[7] * 100, v[1], v[2] }')" \
       "$verdict"
   fi
-  case "$verdict" in ok|reference) ;; *) FT_VAL_FAILS=$((FT_VAL_FAILS + 1)) ;; esac
-  local j="measurements[$FT_VAL_INDEX]"
+  # Bytes per link class over the measurement (the iperf3 bytes, their ACKs
+  # and the 1 s omitted ramp-up): shows which links the flows really crossed.
+  local cls bytes summary=""
+  while read -r cls bytes; do
+    pl_result_num "$j.link_bytes.$cls" "$bytes"
+    if [ "$bytes" -ge 1000000 ]; then
+      summary="$summary $cls $(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1e6 }')"
+    fi
+  done < <(ft_counters_delta "$snap0" "$snap1")
+  echo "validate:   link MB:${summary:- (none over 1 MB)}"
+  case "$verdict" in ok|reference|capacity*) ;; *) FT_VAL_FAILS=$((FT_VAL_FAILS + 1)) ;; esac
   pl_result_str "$j.name" "$name"
   pl_result_str "$j.flows" "$labels"
   pl_result_num "$j.flow_count" "$#"
@@ -173,7 +196,7 @@ ft_zone_nodes() {
 }
 
 ft_validate() {
-  local zones=$((FT_REGIONS * FT_ZONES))
+  local zones=$((FT_REGIONS * FT_ZONES)) g k
   local -a z0
   read -r -a z0 <<<"$(ft_zone_nodes 0)"
   local n="${FT_NS_NODE[0]}"
@@ -198,7 +221,7 @@ ft_validate() {
   fi
   if [ ${#z0[@]} -ge 3 ]; then
     local -a in_flows=() out_flows=()
-    local k o
+    local o
     for ((k = 1; k < ${#z0[@]} && k <= 3; k++)); do
       o=${z0[k]}
       in_flows+=("${FT_NS_NODE[o]} $n ${FT_IP_NODE[0]} n$o->n0")
@@ -210,6 +233,24 @@ ft_validate() {
     ft_measure one-to-many "$(ft_min_cap "$FT_RATE")" "${out_flows[@]}"
   else
     echo "validate: many-to-one/one-to-many skipped: zone 0 needs >= 3 nodes (--nodes >= $((2 * zones + 1)))"
+  fi
+  # Capacity: every node uploads to the next node of its zone and downloads
+  # from the previous one, all at once — each NIC busy in both directions,
+  # as in a fan-out. Its ratio says whether this machine can emulate the
+  # whole network at full rate; below 0.85 the machine, not the caps, limits.
+  local -a ring=() zn
+  for ((g = 0; g < zones; g++)); do
+    read -r -a zn <<<"$(ft_zone_nodes "$g")"
+    [ ${#zn[@]} -ge 2 ] || continue
+    for ((k = 0; k < ${#zn[@]}; k++)); do
+      local a=${zn[k]} b=${zn[(k + 1) % ${#zn[@]}]}
+      ring+=("${FT_NS_NODE[a]} ${FT_NS_NODE[b]} ${FT_IP_NODE[b]} n$a->n$b")
+    done
+  done
+  if [ ${#ring[@]} -ge 2 ]; then
+    FT_MEASURE_KIND=capacity FT_MEASURE_LABEL="${#ring[@]} flows, zone rings"
+    ft_measure ring-capacity $((${#ring[@]} * $(ft_min_cap "$FT_RATE"))) "${ring[@]}"
+    FT_MEASURE_KIND=check FT_MEASURE_LABEL=''
   fi
   pl_result_num validation.failures "$FT_VAL_FAILS"
   [ "$FT_VAL_FAILS" -eq 0 ]
