@@ -47,6 +47,8 @@
 #   --delta PCT           then publish a second version with PCT% of chunks
 #                         changed (default 0 = no second version)
 #   --build-dir DIR       where fdnode/fdsched/fdadmin are (default <repo>/build)
+#   --data-dir DIR        where node data dirs go (default /var/tmp); the plan
+#                         prints how many nodes of --size its free space holds
 #
 # Common flags:
 #   --time-limit SEC      the whole run stops itself after SEC s (default 600)
@@ -104,7 +106,7 @@ FT_MODE=run
 FT_NODES='' FT_REGIONS=2 FT_ZONES=2 FT_RATE=400
 FT_ZONE_LINK_RATE='' FT_REGION_LINK_RATE='' FT_ORIGINS=3 FT_ORIGIN_RATE='' FT_ORIGIN_LINK_RATE=0
 FT_QDISC=tbf FT_SIZE=256000000 FT_CHUNK=$((4 << 20)) FT_STRIPES=4 FT_KILL=0 FT_DELTA=0
-FT_BUILD_DIR=$FT_REPO/build FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
+FT_BUILD_DIR=$FT_REPO/build FT_DATA_DIR=/var/tmp FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
 
 while [ $# -gt 0 ]; do
   flag=$1
@@ -135,6 +137,7 @@ while [ $# -gt 0 ]; do
     --kill) FT_KILL=$(ft_uint "$flag" "$val") ;;
     --delta) FT_DELTA=$(ft_uint "$flag" "$val") ;;
     --build-dir) FT_BUILD_DIR=$val ;;
+    --data-dir) FT_DATA_DIR=$val ;;
     --time-limit) FT_TIME_LIMIT=$(ft_uint "$flag" "$val") ;;
     --val-seconds) FT_VAL_SECONDS=$(ft_uint "$flag" "$val") ;;
     --out) FT_OUT=$val ;;
@@ -167,6 +170,19 @@ ft_bound_print() {
            s, s / 1e9, int((s + c - 1) / c), c, k, n, kill, d
     if (r > 0) printf "run: B = %d Mbit/s node NIC, lower bound S/B = %.2f s (efficiency = (S/B)/T)\n", r, s * 8 / (r * 1e6)
   }'
+  # Every node and origin stores the version, and with --delta a second one
+  # (the GC rule keeps the last 2), all on the one disk of this machine, as
+  # does the source file fdadmin publishes.
+  local free
+  free=$(df -P -B1 "$FT_DATA_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -n "$free" ]; then
+    awk -v f="$free" -v s="$FT_SIZE" -v n="$FT_NODES" -v o="$FT_ORIGINS" -v d="$FT_DELTA" -v dir="$FT_DATA_DIR" 'BEGIN {
+      v = (d > 0 ? 2 : 1); need = (n + o + 1) * s * v; usable = f * 0.9
+      room = int(usable / (s * v)) - o - 1; if (room < 0) room = 0
+      printf "run: disk: (%d nodes + %d origins + the source) x %d version(s) x %.2f GB = %.1f GB needed; %.1f GB free in %s (90%% usable): room for %d nodes%s\n",
+             n, o, v, s / 1e9, need / 1e9, f / 1e9, dir, room, (need > usable ? " (NOT ENOUGH)" : "")
+    }'
+  fi
 }
 
 # ---- modes that create nothing ---------------------------------------------
