@@ -16,6 +16,12 @@
 #                 the topology. Exit 0 only if every check passes.
 #   --up          build the topology, print it, keep it until --time-limit or
 #                 Ctrl-C (for poking at it with `ip netns exec`), remove it.
+#   --star        reference fan-out without fdist: origin o0 sends --size bytes
+#                 straight to every node at once (one iperf3 -R -n flow per
+#                 node), so T is about N*S/B and efficiency about 1/N — the
+#                 star that fdist's trees must beat. Prints the full report
+#                 (T, S/B, efficiency, per-node times, bytes per link class,
+#                 CPU-s per GB) and writes JSON and the PNG, like the fdist run.
 #   --plan        print the address plan and the S/B bound; needs no root.
 #   --cleanup     remove leftovers of earlier runs: every namespace named
 #                 fdfan-<pid>-* whose run <pid> is no longer alive (with
@@ -76,8 +82,12 @@ PL_LIB_DIR=$FT_REPO/perf/lib
 . "$PL_LIB_DIR/result.sh"
 # shellcheck source=../lib/plot.sh
 . "$PL_LIB_DIR/plot.sh"
+# shellcheck source=../lib/disk.sh
+. "$PL_LIB_DIR/disk.sh"
 # shellcheck source=netns.sh
 . "$FT_HERE/netns.sh"
+# shellcheck source=report.sh
+. "$FT_HERE/report.sh"
 # shellcheck source=validate.sh
 . "$FT_HERE/validate.sh"
 
@@ -115,6 +125,7 @@ while [ $# -gt 0 ]; do
     --validate) FT_MODE=validate; shift; continue ;;
     --up) FT_MODE=up; shift; continue ;;
     --plan) FT_MODE=plan; shift; continue ;;
+    --star) FT_MODE=star; shift; continue ;;
     --cleanup) FT_MODE=cleanup; shift; continue ;;
     --force) FT_FORCE=1; shift; continue ;;
   esac
@@ -239,7 +250,10 @@ esac
 for tool in ip tc python3 timeout ss; do
   command -v "$tool" >/dev/null || ft_die "$tool not found (see scripts/deps.sh)"
 done
-if [ "$FT_MODE" = validate ]; then command -v iperf3 >/dev/null || ft_die "iperf3 not found"; fi
+if [ "$FT_MODE" = validate ] || [ "$FT_MODE" = star ]; then
+  command -v iperf3 >/dev/null || ft_die "iperf3 not found"
+fi
+if [ "$FT_MODE" = star ] && [ "$FT_ORIGINS" -lt 1 ]; then ft_die "--star needs --origins >= 1"; fi
 
 FT_PREFIX=fdfan-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-
 FT_TMP=$(mktemp -d "/tmp/$FT_PREFIX"XXXX)
@@ -322,6 +336,36 @@ case "$FT_MODE" in
     pl_result_bool validation.passed "$([ "$status" -eq 0 ] && echo true || echo false)"
     pl_result_write "$FT_OUT/validate.json"
     echo "validate: $([ "$status" -eq 0 ] && echo PASSED || echo FAILED); JSON in $FT_OUT/validate.json"
+    exit "$status"
+    ;;
+  star)
+    ft_bound_print
+    o=${FT_NS_ORIGIN[0]} oip=${FT_IP_ORIGIN[0]}
+    spids=()
+    for ((i = 0; i < FT_NODES; i++)); do
+      timeout "$FT_TIME_LIMIT" ip netns exec "$o" iperf3 -s -1 -B "$oip" -p $((5201 + i)) >/dev/null 2>&1 &
+      spids+=($!)
+      ft_wait_listen "$o" "$oip" $((5201 + i))
+    done
+    echo "star: o0 sends $FT_SIZE bytes to each of $FT_NODES nodes at once"
+    cpids=()
+    ft_run_begin
+    for ((i = 0; i < FT_NODES; i++)); do
+      (
+        if timeout "$FT_TIME_LIMIT" ip netns exec "${FT_NS_NODE[i]}" \
+             iperf3 -c "$oip" -p $((5201 + i)) -R -n "$FT_SIZE" >"$FT_TMP/star-$i.log" 2>&1; then
+          ft_run_done "$i"
+        fi
+      ) &
+      cpids+=($!)
+    done
+    for p in "${cpids[@]}"; do wait "$p" || true; done
+    ft_run_end
+    for p in "${spids[@]}"; do wait "$p" || true; done
+    status=0
+    ft_report "star reference (no fdist)" "$FT_SIZE" || status=1
+    pl_result_write "$FT_OUT/star.json"
+    echo "star: JSON in $FT_OUT/star.json"
     exit "$status"
     ;;
   up)

@@ -28,7 +28,7 @@ set title "${title//\"/\'}"
 set xlabel 'seconds since publish'
 set ylabel 'nodes holding the verified version'
 set grid
-set key left center
+set key right bottom
 set xrange [0:*]
 total = $total
 if (total > 0) set yrange [0:total * 1.1]; else set yrange [0:*]
