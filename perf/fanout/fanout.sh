@@ -297,9 +297,10 @@ trap 'ft_on_signal HUP' HUP
 # no longer $$ and it exits quietly instead of signalling a reused pid.
 (
   trap 'kill "$s" 2>/dev/null; exit 0' TERM
+  me=$BASHPID
   sleep "$FT_TIME_LIMIT" & s=$!
   wait "$s"
-  [ "$(cut -d' ' -f4 "/proc/$BASHPID/stat")" = "$$" ] || exit 0
+  [ "$(cut -d' ' -f4 "/proc/$me/stat")" = "$$" ] || exit 0
   echo "fanout: time limit of $FT_TIME_LIMIT s reached" >&2
   kill -TERM $$
 ) &
