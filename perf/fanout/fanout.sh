@@ -257,7 +257,7 @@ if [ "$FT_MODE" = star ] && [ "$FT_ORIGINS" -lt 1 ]; then ft_die "--star needs -
 
 FT_PREFIX=fdfan-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-
 FT_TMP=$(mktemp -d "/tmp/$FT_PREFIX"XXXX)
-FT_WATCHDOG='' FT_HOLD=''
+FT_WATCHDOG=''
 FT_CLEANED=0
 FT_OUT=${FT_OUT:-$FT_REPO/perf/results/fanout-$(date -u +%Y%m%dT%H%M%SZ)-$FT_MODE}
 
@@ -270,7 +270,6 @@ ft_cleanup() {
   trap '' INT TERM HUP
   set +e
   if [ -n "$FT_WATCHDOG" ]; then kill -TERM "$FT_WATCHDOG" 2>/dev/null; wait "$FT_WATCHDOG" 2>/dev/null; fi
-  if [ -n "$FT_HOLD" ]; then kill -TERM "$FT_HOLD" 2>/dev/null; wait "$FT_HOLD" 2>/dev/null; fi
   local n left
   n=$(ft_ns_remove_prefix "$FT_PREFIX")
   left=$(ft_ns_list "$FT_PREFIX" | wc -l)
@@ -292,15 +291,17 @@ trap 'ft_on_signal TERM' TERM
 trap 'ft_on_signal HUP' HUP
 
 # The time bound: a child that sends SIGTERM to this script after
-# --time-limit seconds. It kills its own sleep when it is stopped first.
-# If this script died without its traps (SIGKILL), the watchdog's parent is
-# no longer $$ and it exits quietly instead of signalling a reused pid.
+# --time-limit seconds. It checks every second that its parent is still this
+# script, so if the script dies without its traps (SIGKILL) it exits within
+# a second instead of lingering or signalling a reused pid.
 (
   trap 'kill "$s" 2>/dev/null; exit 0' TERM
   me=$BASHPID
-  sleep "$FT_TIME_LIMIT" & s=$!
-  wait "$s"
-  [ "$(cut -d' ' -f4 "/proc/$me/stat")" = "$$" ] || exit 0
+  for ((t = 0; t < FT_TIME_LIMIT; t++)); do
+    sleep 1 & s=$!
+    wait "$s"
+    [ "$(cut -d' ' -f4 "/proc/$me/stat")" = "$$" ] || exit 0
+  done
   echo "fanout: time limit of $FT_TIME_LIMIT s reached" >&2
   kill -TERM $$
 ) &
@@ -372,8 +373,8 @@ case "$FT_MODE" in
   up)
     echo "up: topology is up until the time limit ($FT_TIME_LIMIT s) or Ctrl-C; e.g."
     echo "up:   ip netns exec ${FT_NS_NODE[0]} ip route"
-    sleep "$FT_TIME_LIMIT" &
-    FT_HOLD=$!
-    wait "$FT_HOLD" || true
+    # Waiting on the watchdog itself: no process of ours outlives a SIGKILL
+    # by more than a second, and signals interrupt the wait at once.
+    wait "$FT_WATCHDOG" || true
     ;;
 esac
