@@ -25,6 +25,7 @@ ft_run_begin() {
   FT_RUN_DISKDEV=$(pl_disk_dev "$FT_DATA_DIR" 2>/dev/null || true)
   FT_RUN_DISK0=''
   if [ -n "$FT_RUN_DISKDEV" ]; then FT_RUN_DISK0=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
+  pl_cpu_self_snap FT_RUN_SELF0
   FT_RUN_T0=$(ft_now)
 }
 
@@ -37,6 +38,7 @@ ft_run_done() {
 ft_run_end() {
   FT_RUN_T1=$(ft_now)
   FT_RUN_CPU1=$(pl_cpu_snap)
+  pl_cpu_self_snap FT_RUN_SELF1
   FT_RUN_DISK1=''
   if [ -n "$FT_RUN_DISKDEV" ]; then FT_RUN_DISK1=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
   ft_counters_snap >"$FT_TMP/run-counters-1"
@@ -81,10 +83,16 @@ ft_report() {
   local delivered cpu_line
   delivered=$(awk -v s="$size" -v c="$complete" 'BEGIN { printf "%.0f", s * c }')
   cpu_line=$(pl_cpu_report "$FT_RUN_CPU0" "$FT_RUN_CPU1" "$delivered")
-  echo "report: $cpu_line (per GB delivered to nodes: $(awk -v d="$delivered" 'BEGIN { printf "%.2f", d / 1e9 }') GB)"
-  local cpu user sys busy
+  echo "report: whole machine $cpu_line (per GB delivered to nodes: $(awk -v d="$delivered" 'BEGIN { printf "%.2f", d / 1e9 }') GB)"
+  local cpu user sys busy own_user own_sys
   cpu=$(pl_cpu_delta "$FT_RUN_CPU0" "$FT_RUN_CPU1")
   read -r user sys _ _ _ _ busy <<<"$cpu"
+  read -r own_user own_sys <<<"$(pl_cpu_self_delta "$FT_RUN_SELF0" "$FT_RUN_SELF1")"
+  awk -v u="$own_user" -v s="$own_sys" -v d="$delivered" 'BEGIN {
+    printf "report: this run'"'"'s own processes (waited-for children): %.2f user-s + %.2f sys-s", u, s
+    if (d > 0) printf ", %.2f CPU-s per GB", (u + s) / (d / 1e9)
+    printf " (the rest of the machine'"'"'s use is other work and kernel softirq time)\n"
+  }'
   if [ -n "$FT_RUN_DISK0" ] && [ -n "$FT_RUN_DISK1" ]; then
     echo "report: $(pl_disk_report "$FT_RUN_DISKDEV" "$FT_RUN_DISK0" "$FT_RUN_DISK1" "$wall")"
   fi
@@ -100,6 +108,8 @@ ft_report() {
   pl_result_num run.cpu_user_s "$user"
   pl_result_num run.cpu_sys_s "$sys"
   pl_result_num run.cpu_busy_frac "$busy"
+  pl_result_num run.own_cpu_user_s "$own_user"
+  pl_result_num run.own_cpu_sys_s "$own_sys"
   pl_result_num run.cpu_s_per_gb "$(awk -v u="$user" -v s="$sys" -v d="$delivered" 'BEGIN { printf "%.3f", (d > 0 ? (u + s) / (d / 1e9) : 0) }')"
   for k in "${killed[@]}"; do pl_result_num "run.killed[]" "$k"; done
   while read -r n t; do

@@ -81,7 +81,7 @@ FT_MEASURE_LABEL=''
 ft_measure() {
   local name=$1 cap=$2; shift 2
   local -a cpids=() spids=() outs=()
-  local flow cns sns sip label port=$FT_VAL_PORT labels="" k=0
+  local flow cns sns sip label port=$FT_VAL_PORT labels="" k=0 self0 self1
   for flow in "$@"; do
     read -r cns sns sip label <<<"$flow"
     timeout $((FT_VAL_SECONDS + 20)) ip netns exec "$sns" iperf3 -s -1 -B "$sip" -p "$port" >/dev/null 2>&1 &
@@ -91,6 +91,9 @@ ft_measure() {
   done
   local c0 c1 t0 t1 snap0=$FT_TMP/counters-$FT_VAL_INDEX-0 snap1=$FT_TMP/counters-$FT_VAL_INDEX-1
   ft_counters_snap >"$snap0"
+  # One window for both CPU figures: from the clients' start to the servers'
+  # end (processes count in "own" once waited for).
+  pl_cpu_self_snap self0
   c0=$(pl_cpu_snap); t0=$(date +%s.%N)
   port=$FT_VAL_PORT
   for flow in "$@"; do
@@ -105,9 +108,11 @@ ft_measure() {
   if [ -n "$FT_MEASURE_LABEL" ]; then labels=$FT_MEASURE_LABEL; fi
   local rc=0 p
   for p in "${cpids[@]}"; do wait "$p" || rc=1; done
-  c1=$(pl_cpu_snap); t1=$(date +%s.%N)
-  ft_counters_snap >"$snap1"
+  t1=$(date +%s.%N)
   for p in "${spids[@]}"; do wait "$p" || true; done  # one-shot servers end with their test
+  c1=$(pl_cpu_snap)
+  pl_cpu_self_snap self1
+  ft_counters_snap >"$snap1"
   local bps=0 retr=0 line b r
   for ((k = 0; k < ${#outs[@]}; k++)); do
     if ! line=$(ft_iperf_parse "${outs[k]}"); then rc=1; continue; fi
@@ -129,14 +134,14 @@ ft_measure() {
     else verdict=ok; fi
     printf 'validate: %-14s %-34s cap %5s Mbit/s  measured %8s Mbit/s  ratio %s  retrans %-5s %s  %s\n' \
       "$name" "$labels" "$cap" "$mbit" "$ratio" "$retr" \
-      "$(awk -v d="$cpu" 'BEGIN { split(d, v, " "); printf "cpu %3.0f%% busy (%.1f user-s, %.1f sys-s)", v[7] * 100, v[1], v[2] }')" \
+      "$(awk -v d="$cpu" -v o="$(pl_cpu_self_delta "$self0" "$self1")" 'BEGIN { split(d, v, " "); split(o, w, " "); printf "machine %3.0f%% busy (%.1f user-s, %.1f sys-s), own %.1f CPU-s", v[7] * 100, v[1], v[2], w[1] + w[2] }')" \
       "$verdict"
   else
     ratio=0
     if [ "$rc" -ne 0 ]; then verdict=FAIL; else verdict=reference; fi
     printf 'validate: %-14s %-34s unshaped     measured %8s Mbit/s  (%s x the node cap)  retrans %-5s %s  %s\n' \
       "$name" "$labels" "$mbit" "$(awk -v b="$bps" -v c="$FT_RATE" 'BEGIN { if (c > 0) printf "%.1f", b / (c * 1e6); else print "-" }')" "$retr" \
-      "$(awk -v d="$cpu" 'BEGIN { split(d, v, " "); printf "cpu %3.0f%% busy (%.1f user-s, %.1f sys-s)", v[7] * 100, v[1], v[2] }')" \
+      "$(awk -v d="$cpu" -v o="$(pl_cpu_self_delta "$self0" "$self1")" 'BEGIN { split(d, v, " "); split(o, w, " "); printf "machine %3.0f%% busy (%.1f user-s, %.1f sys-s), own %.1f CPU-s", v[7] * 100, v[1], v[2], w[1] + w[2] }')" \
       "$verdict"
   fi
   # Bytes per link class over the measurement (the iperf3 bytes, their ACKs
@@ -162,6 +167,9 @@ ft_measure() {
   pl_result_num "$j.cpu_user_s" "$b"
   pl_result_num "$j.cpu_sys_s" "$r"
   pl_result_num "$j.cpu_busy_frac" "$p"
+  read -r b r <<<"$(pl_cpu_self_delta "$self0" "$self1")"
+  pl_result_num "$j.own_cpu_user_s" "$b"
+  pl_result_num "$j.own_cpu_sys_s" "$r"
   pl_result_num "$j.wall_s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
   FT_VAL_INDEX=$((FT_VAL_INDEX + 1))
 }

@@ -7,6 +7,13 @@
 # user_s counts user+nice, sys_s counts system+irq+softirq, in CPU-seconds of
 # the whole machine (all cores), so "CPU-seconds per GB delivered" is
 # (user_s + sys_s) / (bytes / 1e9). Guest time is already inside user.
+#   pl_cpu_self_snap VAR        sets VAR to "user_s sys_s" used so far by this shell and
+#                               its waited-for descendants (bash `times`): a
+#                               run's own share, without the other work on the
+#                               machine. Processes still running (or never
+#                               waited for) are not in it yet; kernel work done
+#                               in softirq context is charged to whatever ran.
+#   pl_cpu_self_delta A B       prints "user_s sys_s" between two self snapshots
 
 pl_cpu_hz() {
   getconf CLK_TCK 2>/dev/null || echo 100
@@ -44,4 +51,18 @@ pl_cpu_report() {
     if (bytes > 0) printf ", %.2f CPU-s per GB", (v[1] + v[2]) / (bytes / 1e9)
     printf "\n"
   }'
+}
+
+# `times` must run in the calling shell itself (in a $(...) subshell it
+# would report the subshell), so the result goes into the variable named $1.
+pl_cpu_self_snap() {
+  local f=${TMPDIR:-/tmp}/pl-times.$$.$RANDOM
+  times >"$f"
+  printf -v "$1" '%s' "$(awk '{ for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t[i] += p[1] * 60 + p[2] } }
+                               END { printf "%.3f %.3f", t[1], t[2] }' "$f")"
+  rm -f "$f"
+}
+
+pl_cpu_self_delta() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f %.2f\n", y[1] - x[1], y[2] - x[2] }'
 }
