@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# perf/fanout/fanout.sh — the fan-out benchmark (issue 7) and its emulated network.
+#
+# usage: fanout.sh [MODE] [FLAGS]
+#
+# Modes (default: the fdist run):
+#   (none)        the fan-out run: fdsched, origins and N fdnode processes, each
+#                 in its own namespace. NOT RUNNABLE YET: it needs fdnode,
+#                 fdsched and fdadmin (issue 6) in the build dir; without them
+#                 it prints the plan and the S/B bound and exits 3, creating
+#                 nothing.
+#   --validate    build the topology, prove it: reachability of every host
+#                 from every host, the iperf3 loopback reference, one flow
+#                 same-zone / cross-zone / cross-region against its path's cap,
+#                 many-to-one and one-to-many against the node NIC cap; remove
+#                 the topology. Exit 0 only if every check passes.
+#   --up          build the topology, print it, keep it until --time-limit or
+#                 Ctrl-C (for poking at it with `ip netns exec`), remove it.
+#   --star        reference fan-out without fdist: origin o0 sends --size bytes
+#                 straight to every node at once (one iperf3 -R -n flow per
+#                 node), so T is about N*S/B and efficiency about 1/N — the
+#                 star that fdist's trees must beat. Prints the full report
+#                 (T, S/B, efficiency, per-node times, bytes per link class,
+#                 CPU-s per GB) and writes JSON and the PNG, like the fdist run.
+#   --plan        print the address plan and the S/B bound; needs no root.
+#   --cleanup     remove leftovers of earlier runs: every namespace named
+#                 fdfan-<pid>-* whose run <pid> is no longer alive (with
+#                 --force also live runs'), after stopping the processes in them.
+#   --help        this text.
+#
+# Topology flags:
+#   --nodes N             fdnode namespaces (default 8; --validate: 12)
+#   --regions R           regions (default 2)
+#   --zones Z             zones per region (default 2)
+#   --rate MBIT           node NIC cap, both directions (default 400)
+#   --zone-link-rate MBIT    zone <-> region link cap, both directions
+#                            (default 1000; --validate: 300, so it binds)
+#   --region-link-rate MBIT  region <-> core link cap, both directions
+#                            (default 1000; --validate: 200, so it binds)
+#   --origins K           origin namespaces (default 3)
+#   --origin-rate MBIT    origin NIC cap (default: --rate)
+#   --origin-link-rate MBIT  origin zone <-> core link cap (default 0)
+#   --qdisc tbf|htb       shaper (default tbf)
+#   A rate of 0 means unshaped. Caps are egress shaping on both ends of
+#   each veth, so each holds in both directions.
+#
+# Run flags (parsed and checked now, used once the daemons exist):
+#   --size BYTES          version size; suffixes K M G T (10^3..) or KiB MiB GiB TiB
+#                         (default 256M)
+#   --chunk BYTES         chunk size, a power of two >= 4096 (default 4MiB)
+#   --stripes K           stripes per version (default 4)
+#   --kill N              kill N nodes at random moments mid-transfer (default 0)
+#   --delta PCT           then publish a second version with PCT% of chunks
+#                         changed (default 0 = no second version)
+#   --build-dir DIR       where fdnode/fdsched/fdadmin are (default <repo>/build)
+#   --data-dir DIR        where node data dirs go (default /var/tmp); the plan
+#                         prints how many nodes of --size its free space holds
+#
+# Common flags:
+#   --time-limit SEC      the whole run stops itself after SEC s (default 600)
+#   --val-seconds SEC     length of each iperf3 measurement (default 3, plus 1 s
+#                         omitted ramp-up)
+#   --out DIR             results directory (default
+#                         <repo>/perf/results/fanout-<UTC time>-<mode>)
+#
+# Everything the run creates lives in network namespaces named
+# fdfan-<pid>-<random>-*; a trap removes them (and stops every process in
+# them) on exit, on error, on SIGINT/SIGTERM/SIGHUP and at the time limit.
+# Nothing is created in the host's own namespace. Needs root, iproute2,
+# iperf3 (--validate), python3 (reachability probe, iperf3 and JSON
+# parsing) and gnuplot (plots).
+set -euo pipefail
+
+FT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FT_REPO=$(cd "$FT_HERE/../.." && pwd)
+PL_LIB_DIR=$FT_REPO/perf/lib
+# shellcheck source=../lib/machine.sh
+. "$PL_LIB_DIR/machine.sh"
+# shellcheck source=../lib/cpu.sh
+. "$PL_LIB_DIR/cpu.sh"
+# shellcheck source=../lib/result.sh
+. "$PL_LIB_DIR/result.sh"
+# shellcheck source=../lib/plot.sh
+. "$PL_LIB_DIR/plot.sh"
+# shellcheck source=../lib/disk.sh
+. "$PL_LIB_DIR/disk.sh"
+# shellcheck source=netns.sh
+. "$FT_HERE/netns.sh"
+# shellcheck source=report.sh
+. "$FT_HERE/report.sh"
+# shellcheck source=validate.sh
+. "$FT_HERE/validate.sh"
+
+ft_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+ft_die() { echo "fanout: $*" >&2; exit 2; }
+
+# Bytes from "256M", "1GiB", "4096"...: K M G T are powers of 10, KiB..TiB of 2.
+ft_bytes() {
+  local v=$1 n u
+  [[ $v =~ ^([0-9]+)([KMGT]?(iB|B)?)$ ]] || ft_die "not a size: $v"
+  n=${BASH_REMATCH[1]}; u=${BASH_REMATCH[2]}
+  case "$u" in
+    ""|B) echo "$n" ;;
+    K|KB) echo $((n * 1000)) ;;       KiB) echo $((n << 10)) ;;
+    M|MB) echo $((n * 1000000)) ;;    MiB) echo $((n << 20)) ;;
+    G|GB) echo $((n * 1000000000)) ;; GiB) echo $((n << 30)) ;;
+    T|TB) echo $((n * 1000000000000)) ;; TiB) echo $((n << 40)) ;;
+    *) ft_die "unknown size unit in $v" ;;
+  esac
+}
+
+ft_uint() { [[ $2 =~ ^[0-9]+$ ]] || ft_die "$1 needs a non-negative integer, got '$2'"; echo "$2"; }
+
+# ---- flags -----------------------------------------------------------------
+FT_MODE=run
+FT_NODES='' FT_REGIONS=2 FT_ZONES=2 FT_RATE=400
+FT_ZONE_LINK_RATE='' FT_REGION_LINK_RATE='' FT_ORIGINS=3 FT_ORIGIN_RATE='' FT_ORIGIN_LINK_RATE=0
+FT_QDISC=tbf FT_SIZE=256000000 FT_CHUNK=$((4 << 20)) FT_STRIPES=4 FT_KILL=0 FT_DELTA=0
+FT_BUILD_DIR=$FT_REPO/build FT_DATA_DIR=/var/tmp FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
+
+while [ $# -gt 0 ]; do
+  flag=$1
+  case "$flag" in
+    --help|-h) ft_usage; exit 0 ;;
+    --validate) FT_MODE=validate; shift; continue ;;
+    --up) FT_MODE=up; shift; continue ;;
+    --plan) FT_MODE=plan; shift; continue ;;
+    --star) FT_MODE=star; shift; continue ;;
+    --cleanup) FT_MODE=cleanup; shift; continue ;;
+    --force) FT_FORCE=1; shift; continue ;;
+  esac
+  [ $# -ge 2 ] || ft_die "$flag needs a value (see --help)"
+  val=$2; shift 2
+  case "$flag" in
+    --nodes) FT_NODES=$(ft_uint "$flag" "$val") ;;
+    --regions) FT_REGIONS=$(ft_uint "$flag" "$val") ;;
+    --zones) FT_ZONES=$(ft_uint "$flag" "$val") ;;
+    --rate) FT_RATE=$(ft_uint "$flag" "$val") ;;
+    --zone-link-rate) FT_ZONE_LINK_RATE=$(ft_uint "$flag" "$val") ;;
+    --region-link-rate) FT_REGION_LINK_RATE=$(ft_uint "$flag" "$val") ;;
+    --origins) FT_ORIGINS=$(ft_uint "$flag" "$val") ;;
+    --origin-rate) FT_ORIGIN_RATE=$(ft_uint "$flag" "$val") ;;
+    --origin-link-rate) FT_ORIGIN_LINK_RATE=$(ft_uint "$flag" "$val") ;;
+    --qdisc) [[ $val == tbf || $val == htb ]] || ft_die "--qdisc is tbf or htb"; FT_QDISC=$val ;;
+    --size) FT_SIZE=$(ft_bytes "$val") ;;
+    --chunk) FT_CHUNK=$(ft_bytes "$val") ;;
+    --stripes) FT_STRIPES=$(ft_uint "$flag" "$val") ;;
+    --kill) FT_KILL=$(ft_uint "$flag" "$val") ;;
+    --delta) FT_DELTA=$(ft_uint "$flag" "$val") ;;
+    --build-dir) FT_BUILD_DIR=$val ;;
+    --data-dir) FT_DATA_DIR=$val ;;
+    --time-limit) FT_TIME_LIMIT=$(ft_uint "$flag" "$val") ;;
+    --val-seconds) FT_VAL_SECONDS=$(ft_uint "$flag" "$val") ;;
+    --out) FT_OUT=$val ;;
+    *) ft_die "unknown flag $flag (see --help)" ;;
+  esac
+done
+
+# Mode-dependent defaults: validation makes every link cap the binding one
+# on its own path, so each is measured.
+if [ "$FT_MODE" = validate ]; then
+  : "${FT_NODES:=12}" "${FT_ZONE_LINK_RATE:=300}" "${FT_REGION_LINK_RATE:=200}"
+else
+  : "${FT_NODES:=8}" "${FT_ZONE_LINK_RATE:=1000}" "${FT_REGION_LINK_RATE:=1000}"
+fi
+: "${FT_ORIGIN_RATE:=$FT_RATE}"
+[ "$FT_SIZE" -gt 0 ] || ft_die "--size must be > 0"
+if [ "$FT_CHUNK" -lt 4096 ] || [ $((FT_CHUNK & (FT_CHUNK - 1))) -ne 0 ]; then ft_die "--chunk must be a power of two >= 4096"; fi
+[ "$FT_STRIPES" -ge 1 ] || ft_die "--stripes must be >= 1"
+[ "$FT_KILL" -lt "$FT_NODES" ] || ft_die "--kill must be below --nodes"
+[ "$FT_DELTA" -le 100 ] || ft_die "--delta is a percentage, 0..100"
+[ "$FT_TIME_LIMIT" -ge 10 ] || ft_die "--time-limit must be >= 10 s"
+if [ "$FT_VAL_SECONDS" -lt 1 ] || [ "$FT_VAL_SECONDS" -gt 60 ]; then ft_die "--val-seconds must be 1..60"; fi
+
+# The lower bound of the run: every node must receive S bytes through its
+# own NIC, so no schedule beats S/B with B the node NIC rate.
+ft_bound_print() {
+  awk -v s="$FT_SIZE" -v r="$FT_RATE" -v c="$FT_CHUNK" -v k="$FT_STRIPES" -v n="$FT_NODES" \
+      -v kill="$FT_KILL" -v d="$FT_DELTA" 'BEGIN {
+    printf "run: S = %.0f bytes (%.3f GB) in %d chunks of %d bytes, %d stripes, %d nodes, --kill %d, --delta %d%%\n",
+           s, s / 1e9, int((s + c - 1) / c), c, k, n, kill, d
+    if (r > 0) printf "run: B = %d Mbit/s node NIC, lower bound S/B = %.2f s (efficiency = (S/B)/T)\n", r, s * 8 / (r * 1e6)
+  }'
+  # Every node and origin stores the version, and with --delta a second one
+  # (the GC rule keeps the last 2), all on the one disk of this machine, as
+  # does the source file fdadmin publishes.
+  local free
+  free=$(df -P -B1 "$FT_DATA_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -n "$free" ]; then
+    awk -v f="$free" -v s="$FT_SIZE" -v n="$FT_NODES" -v o="$FT_ORIGINS" -v d="$FT_DELTA" -v dir="$FT_DATA_DIR" 'BEGIN {
+      v = (d > 0 ? 2 : 1); need = (n + o + 1) * s * v; usable = f * 0.9
+      room = int(usable / (s * v)) - o - 1; if (room < 0) room = 0
+      printf "run: disk: (%d nodes + %d origins + the source) x %d version(s) x %.2f GB = %.1f GB needed; %.1f GB free in %s (90%% usable): room for %d nodes%s\n",
+             n, o, v, s / 1e9, need / 1e9, f / 1e9, dir, room, (need > usable ? " (NOT ENOUGH)" : "")
+    }'
+  fi
+}
+
+# ---- modes that create nothing ---------------------------------------------
+case "$FT_MODE" in
+  plan)
+    FT_PREFIX=fdfan-PID-RAND-
+    ft_plan
+    ft_plan_print
+    ft_bound_print
+    exit 0
+    ;;
+  cleanup)
+    [ "$(id -u)" -eq 0 ] || ft_die "--cleanup needs root"
+    removed=0 skipped=0
+    for run in $(ft_ns_list "$FT_NS_GLOBAL_PREFIX" | sed -n 's/^\(fdfan-[0-9]*-[0-9a-f]*-\).*/\1/p' | sort -u); do
+      pid=${run#fdfan-}; pid=${pid%%-*}
+      if [ "$FT_FORCE" -eq 0 ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q fanout.sh; then
+        echo "cleanup: $run belongs to live run pid $pid, left alone (--force to remove)"
+        skipped=$((skipped + 1)); continue
+      fi
+      n=$(ft_ns_remove_prefix "$run") || true
+      rm -rf "/tmp/$run"????
+      echo "cleanup: $run removed $n namespaces"
+      removed=$((removed + n))
+    done
+    left=$(ft_ns_list "$FT_NS_GLOBAL_PREFIX" | wc -l)
+    echo "cleanup: removed $removed namespaces; $left fdfan- namespaces remain ($skipped live runs skipped)"
+    [ "$left" -eq 0 ] || [ "$skipped" -gt 0 ]
+    exit $?
+    ;;
+  run)
+    missing=()
+    for b in fdnode fdsched fdadmin; do
+      if [ -z "$(find "$FT_BUILD_DIR" -maxdepth 3 -type f -name "$b" -perm -u+x 2>/dev/null | head -1)" ]; then
+        missing+=("$b")
+      fi
+    done
+    ft_bound_print
+    if [ ${#missing[@]} -gt 0 ]; then
+      echo "fanout: the fan-out run needs the fdist daemons; not found in $FT_BUILD_DIR: ${missing[*]}." >&2
+      echo "fanout: they arrive with issue 6 (node/ and admin/); build with ./scripts/build.sh release." >&2
+      echo "fanout: nothing was created. Meanwhile, --validate builds and proves the emulated network." >&2
+    else
+      echo "fanout: fdnode, fdsched and fdadmin found in $FT_BUILD_DIR, but the run driver (config files," >&2
+      echo "fanout: publish, completion polling, --kill/--delta) is not written yet: it waits on issue 6's" >&2
+      echo "fanout: config and fdadmin interfaces. Nothing was created. --validate tests the network." >&2
+    fi
+    exit 3
+    ;;
+esac
+
+# ---- modes that build the topology -----------------------------------------
+[ "$(id -u)" -eq 0 ] || ft_die "$FT_MODE needs root (network namespaces)"
+for tool in ip tc python3 timeout ss; do
+  command -v "$tool" >/dev/null || ft_die "$tool not found (see scripts/deps.sh)"
+done
+if [ "$FT_MODE" = validate ] || [ "$FT_MODE" = star ]; then
+  command -v iperf3 >/dev/null || ft_die "iperf3 not found"
+fi
+if [ "$FT_MODE" = star ] && [ "$FT_ORIGINS" -lt 1 ]; then ft_die "--star needs --origins >= 1"; fi
+
+FT_PREFIX=fdfan-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-
+FT_TMP=$(mktemp -d "/tmp/$FT_PREFIX"XXXX)
+FT_WATCHDOG=''
+FT_CLEANED=0
+FT_OUT=${FT_OUT:-$FT_REPO/perf/results/fanout-$(date -u +%Y%m%dT%H%M%SZ)-$FT_MODE}
+
+# Removes everything this run created. Runs once, from the EXIT trap, with
+# further signals ignored so a second Ctrl-C cannot leave a half-cleaned run.
+ft_cleanup() {
+  local status=$?
+  [ "$FT_CLEANED" -eq 0 ] || return 0
+  FT_CLEANED=1
+  trap '' INT TERM HUP
+  set +e
+  if [ -n "$FT_WATCHDOG" ]; then kill -TERM "$FT_WATCHDOG" 2>/dev/null; wait "$FT_WATCHDOG" 2>/dev/null; fi
+  local n left
+  n=$(ft_ns_remove_prefix "$FT_PREFIX")
+  left=$(ft_ns_list "$FT_PREFIX" | wc -l)
+  echo "fanout: cleanup: removed $n namespaces of $FT_PREFIX; $left left" >&2
+  pl_result_free
+  rm -rf "$FT_TMP"
+  [ "$left" -eq 0 ] || status=1
+  exit "$status"
+}
+
+ft_on_signal() {
+  echo "fanout: caught SIG$1, removing the topology" >&2
+  case "$1" in INT) exit 130 ;; HUP) exit 129 ;; *) exit 143 ;; esac
+}
+
+trap ft_cleanup EXIT
+trap 'ft_on_signal INT' INT
+trap 'ft_on_signal TERM' TERM
+trap 'ft_on_signal HUP' HUP
+
+# The time bound: a child that sends SIGTERM to this script after
+# --time-limit seconds. It checks every second that its parent is still this
+# script, so if the script dies without its traps (SIGKILL) it exits within
+# a second instead of lingering or signalling a reused pid.
+(
+  trap 'kill "$s" 2>/dev/null; exit 0' TERM
+  me=$BASHPID
+  for ((t = 0; t < FT_TIME_LIMIT; t++)); do
+    sleep 1 & s=$!
+    wait "$s"
+    [ "$(cut -d' ' -f4 "/proc/$me/stat")" = "$$" ] || exit 0
+  done
+  echo "fanout: time limit of $FT_TIME_LIMIT s reached" >&2
+  kill -TERM $$
+) &
+FT_WATCHDOG=$!
+
+mkdir -p "$FT_OUT"
+pl_result_init
+pl_machine_describe "$FT_REPO"
+pl_machine_result
+pl_result_str mode "$FT_MODE"
+pl_result_str prefix "$FT_PREFIX"
+for k in NODES REGIONS ZONES RATE ZONE_LINK_RATE REGION_LINK_RATE ORIGINS ORIGIN_RATE ORIGIN_LINK_RATE; do
+  v=FT_$k
+  pl_result_num "topology.$(tr '[:upper:]' '[:lower:]' <<<"$k")" "${!v}"
+done
+pl_result_str topology.qdisc "$FT_QDISC"
+
+ft_plan
+ft_plan_print
+t0=$(date +%s.%N)
+ft_topo_build
+t1=$(date +%s.%N)
+nns=$(ft_ns_list "$FT_PREFIX" | wc -l)
+printf 'topology: built %d namespaces in %.2f s\n' "$nns" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+pl_result_num topology.namespaces "$nns"
+
+case "$FT_MODE" in
+  validate)
+    c0=$(pl_cpu_snap)
+    status=0
+    ft_validate || status=1
+    c1=$(pl_cpu_snap)
+    echo "validate: whole validation $(pl_cpu_report "$c0" "$c1")"
+    pl_result_bool validation.passed "$([ "$status" -eq 0 ] && echo true || echo false)"
+    pl_result_write "$FT_OUT/validate.json"
+    echo "validate: $([ "$status" -eq 0 ] && echo PASSED || echo FAILED); JSON in $FT_OUT/validate.json"
+    exit "$status"
+    ;;
+  star)
+    ft_bound_print
+    o=${FT_NS_ORIGIN[0]} oip=${FT_IP_ORIGIN[0]}
+    spids=()
+    for ((i = 0; i < FT_NODES; i++)); do
+      timeout "$FT_TIME_LIMIT" ip netns exec "$o" iperf3 -s -1 -B "$oip" -p $((5201 + i)) >/dev/null 2>&1 &
+      spids+=($!)
+      ft_wait_listen "$o" "$oip" $((5201 + i))
+    done
+    echo "star: o0 sends $FT_SIZE bytes to each of $FT_NODES nodes at once"
+    cpids=()
+    ft_run_begin
+    for ((i = 0; i < FT_NODES; i++)); do
+      (
+        if timeout "$FT_TIME_LIMIT" ip netns exec "${FT_NS_NODE[i]}" \
+             iperf3 -c "$oip" -p $((5201 + i)) -R -n "$FT_SIZE" >"$FT_TMP/star-$i.log" 2>&1; then
+          ft_run_done "$i"
+        fi
+      ) &
+      cpids+=($!)
+    done
+    for p in "${cpids[@]}"; do wait "$p" || true; done
+    ft_run_end
+    for p in "${spids[@]}"; do wait "$p" || true; done
+    status=0
+    ft_report "star reference (no fdist)" "$FT_SIZE" || status=1
+    pl_result_write "$FT_OUT/star.json"
+    echo "star: JSON in $FT_OUT/star.json"
+    exit "$status"
+    ;;
+  up)
+    echo "up: topology is up until the time limit ($FT_TIME_LIMIT s) or Ctrl-C; e.g."
+    echo "up:   ip netns exec ${FT_NS_NODE[0]} ip route"
+    # Waiting on the watchdog itself: no process of ours outlives a SIGKILL
+    # by more than a second, and signals interrupt the wait at once.
+    wait "$FT_WATCHDOG" || true
+    ;;
+esac

@@ -1,0 +1,127 @@
+# perf/fanout/report.sh — the figures of one fan-out run, from what was measured.
+# Source it from bash after netns.sh and perf/lib (functions only).
+#
+#   ft_run_begin              snapshots CPU, disk and link counters; t0 = now
+#   ft_run_done NODE          records that node NODE holds the verified version
+#                             now (seconds since t0), safe from background jobs
+#   ft_run_end                snapshots again
+#   ft_report LABEL S_BYTES [KILLED...]
+#                             prints T, S/B, (S/B)/T, per-node completion times,
+#                             bytes per link class, CPU and disk use with
+#                             CPU-seconds per GB delivered; adds them to the
+#                             JSON result and writes the nodes-complete-over-time
+#                             data and PNG into $FT_OUT. Nodes in KILLED are not
+#                             required to complete. Returns 1 if a live node
+#                             did not complete.
+# The driver (fdist run, or the iperf3 star baseline) owns t0: it calls
+# ft_run_begin right before publishing. Completion records live in $FT_TMP.
+
+ft_now() { date +%s.%N; }
+
+ft_run_begin() {
+  : >"$FT_TMP/done"
+  ft_counters_snap >"$FT_TMP/run-counters-0"
+  FT_RUN_CPU0=$(pl_cpu_snap)
+  FT_RUN_DISKDEV=$(pl_disk_dev "$FT_DATA_DIR" 2>/dev/null || true)
+  FT_RUN_DISK0=''
+  if [ -n "$FT_RUN_DISKDEV" ]; then FT_RUN_DISK0=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
+  pl_cpu_self_snap FT_RUN_SELF0
+  FT_RUN_T0=$(ft_now)
+}
+
+# One line per completion; a single short write with O_APPEND, so lines from
+# concurrent background jobs do not interleave.
+ft_run_done() {
+  awk -v n="$1" -v t0="$FT_RUN_T0" -v t="$(ft_now)" 'BEGIN { printf "%d %.3f\n", n, t - t0 }' >>"$FT_TMP/done"
+}
+
+ft_run_end() {
+  FT_RUN_T1=$(ft_now)
+  FT_RUN_CPU1=$(pl_cpu_snap)
+  pl_cpu_self_snap FT_RUN_SELF1
+  FT_RUN_DISK1=''
+  if [ -n "$FT_RUN_DISKDEV" ]; then FT_RUN_DISK1=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
+  ft_counters_snap >"$FT_TMP/run-counters-1"
+}
+
+ft_report() {
+  local label=$1 size=$2; shift 2
+  local -a killed=("$@")
+  local done=$FT_TMP/done i k is_killed live=0 complete=0 missing=""
+  local -A t_of=()
+  local n t
+  while read -r n t; do t_of[$n]=$t; done <"$done"
+  for ((i = 0; i < FT_NODES; i++)); do
+    is_killed=0
+    for k in "${killed[@]}"; do if [ "$k" = "$i" ]; then is_killed=1; fi; done
+    if [ "$is_killed" -eq 1 ]; then continue; fi
+    live=$((live + 1))
+    if [ -n "${t_of[$i]:-}" ]; then complete=$((complete + 1)); else missing="$missing n$i"; fi
+  done
+  local wall
+  wall=$(awk -v a="$FT_RUN_T0" -v b="$FT_RUN_T1" 'BEGIN { printf "%.3f", b - a }')
+  # T: publish to the last live node complete (the wall time if one never did).
+  local T
+  T=$(awk -v w="$wall" '{ if ($2 > m) m = $2 } END { printf "%.3f", (NR ? m : w) }' "$done")
+  if [ -n "$missing" ]; then T=$wall; fi
+  local bound eff
+  bound=$(awk -v s="$size" -v r="$FT_RATE" 'BEGIN { printf "%.3f", (r > 0 ? s * 8 / (r * 1e6) : 0) }')
+  eff=$(awk -v b="$bound" -v t="$T" 'BEGIN { printf "%.3f", (t > 0 ? b / t : 0) }')
+  echo "report: $label"
+  printf 'report: T = %s s (publish to every live node complete), S = %s bytes, B = %s Mbit/s\n' "$T" "$size" "$FT_RATE"
+  printf 'report: lower bound S/B = %s s, efficiency (S/B)/T = %s\n' "$bound" "$eff"
+  printf 'report: %d of %d live nodes complete%s%s\n' "$complete" "$live" \
+    "${missing:+; NOT complete:$missing}" "${killed[*]:+; killed: ${killed[*]}}"
+  sort -k2,2g "$done" | awk '{ t[NR] = $2; printf "%s n%s %.3f", (NR == 1 ? "report: per node (s):" : ","), $1, $2 }
+    END { if (NR) printf "\nreport: completion min %.3f s, median %.3f s, max %.3f s\n", t[1], t[int((NR + 1) / 2)], t[NR] }'
+  local cls bytes line=""
+  while read -r cls bytes; do
+    line="$line $cls $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')"
+    pl_result_num "run.link_bytes.$cls" "$bytes"
+  done < <(ft_counters_delta "$FT_TMP/run-counters-0" "$FT_TMP/run-counters-1")
+  echo "report: link MB (bytes sent on each link of the class, both directions):$line"
+  local delivered cpu_line
+  delivered=$(awk -v s="$size" -v c="$complete" 'BEGIN { printf "%.0f", s * c }')
+  cpu_line=$(pl_cpu_report "$FT_RUN_CPU0" "$FT_RUN_CPU1" "$delivered")
+  echo "report: whole machine $cpu_line (per GB delivered to nodes: $(awk -v d="$delivered" 'BEGIN { printf "%.2f", d / 1e9 }') GB)"
+  local cpu user sys busy own_user own_sys
+  cpu=$(pl_cpu_delta "$FT_RUN_CPU0" "$FT_RUN_CPU1")
+  read -r user sys _ _ _ _ busy <<<"$cpu"
+  read -r own_user own_sys <<<"$(pl_cpu_self_delta "$FT_RUN_SELF0" "$FT_RUN_SELF1")"
+  awk -v u="$own_user" -v s="$own_sys" -v d="$delivered" 'BEGIN {
+    printf "report: this run'"'"'s own processes (waited-for children): %.2f user-s + %.2f sys-s", u, s
+    if (d > 0) printf ", %.2f CPU-s per GB", (u + s) / (d / 1e9)
+    printf " (the rest of the machine'"'"'s use is other work and kernel softirq time)\n"
+  }'
+  if [ -n "$FT_RUN_DISK0" ] && [ -n "$FT_RUN_DISK1" ]; then
+    echo "report: $(pl_disk_report "$FT_RUN_DISKDEV" "$FT_RUN_DISK0" "$FT_RUN_DISK1" "$wall")"
+  fi
+  # JSON
+  pl_result_str run.label "$label"
+  pl_result_num run.size_bytes "$size"
+  pl_result_num run.T_s "$T"
+  pl_result_num run.bound_s "$bound"
+  pl_result_num run.efficiency "$eff"
+  pl_result_num run.live_nodes "$live"
+  pl_result_num run.complete_nodes "$complete"
+  pl_result_num run.wall_s "$wall"
+  pl_result_num run.cpu_user_s "$user"
+  pl_result_num run.cpu_sys_s "$sys"
+  pl_result_num run.cpu_busy_frac "$busy"
+  pl_result_num run.own_cpu_user_s "$own_user"
+  pl_result_num run.own_cpu_sys_s "$own_sys"
+  pl_result_num run.cpu_s_per_gb "$(awk -v u="$user" -v s="$sys" -v d="$delivered" 'BEGIN { printf "%.3f", (d > 0 ? (u + s) / (d / 1e9) : 0) }')"
+  for k in "${killed[@]}"; do pl_result_num "run.killed[]" "$k"; done
+  while read -r n t; do
+    pl_result_num "run.nodes[$n].node" "$n"
+    pl_result_num "run.nodes[$n].complete_s" "$t"
+  done <"$done"
+  # nodes complete over time: (0,0), then one step per completion
+  sort -k2,2g "$done" | awk 'BEGIN { print "# seconds_since_publish nodes_complete"; print 0, 0 } { print $2, NR }' \
+    >"$FT_OUT/complete.dat"
+  if pl_plot_complete "$FT_OUT/complete.dat" "$FT_OUT/complete.png" \
+       "$label: $live nodes, $(awk -v s="$size" 'BEGIN { printf "%.3g GB", s / 1e9 }'), $FT_RATE Mbit/s" "$live" "$bound"; then
+    echo "report: plot $FT_OUT/complete.png, data $FT_OUT/complete.dat"
+  fi
+  [ -z "$missing" ]
+}
