@@ -131,7 +131,7 @@ static bool displace(sch_plan_t *p, uint32_t s, uint32_t c, uint32_t max_depth, 
 int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
   /* scratch: idx_of[FD_NODES_MAX], dead[FD_NODES_MAX], former[k][FD_NODES_MAX] */
   int32_t *idx_of = p->scratch, *dead = p->scratch + FD_NODES_MAX;
-  int32_t *former = p->scratch + 4 * FD_NODES_MAX;
+  int32_t *former = p->scratch + (size_t)4 * FD_NODES_MAX;
   uint32_t nd = 0;
   for (uint32_t i = 0; i < count; i++) {
     uint32_t x = slots[i];
@@ -142,8 +142,8 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
   }
   if (nd == 0) return 0;
   uint64_t *keys = malloc(nd * sizeof(uint64_t));
-  uint32_t *orphan_buf = malloc(2 * FD_NODES_MAX * sizeof(uint32_t));
-  uint32_t *want = malloc(2 * FD_NODES_MAX * sizeof(uint32_t)); /* depth the orphan had */
+  uint32_t *orphan_buf = malloc((size_t)2 * FD_NODES_MAX * sizeof(uint32_t));
+  uint32_t *want = malloc((size_t)2 * FD_NODES_MAX * sizeof(uint32_t)); /* depth the orphan had */
   if (!keys || !orphan_buf || !want) {
     free(keys);
     free(orphan_buf);

@@ -1,7 +1,9 @@
 /*
  * scheduler.h — the fdsched library: membership, the version registry, its
- * durable store, and the planner of striped, topology-aware distribution
- * trees.
+ * durable store, the planner of striped, topology-aware distribution trees,
+ * and the core (sch_sched_*) that keeps one plan per file in step with
+ * membership. The fdsched daemon (rpc, INI config, admin calls) is built on
+ * this and lives elsewhere.
  *
  * What it owns: the table of nodes (who is alive, where, with what NIC), the
  * registered versions with their signed manifests (as opaque bytes plus

@@ -142,7 +142,12 @@ static int run_plan(const opts_t *o, bool failures, double *eff_out, double *xr_
                           .stream_bps = (uint64_t)(o->nic_gbps * 1e9) / o->stripes};
   sch_plan_t *p = sch_plan_create(m, &pc);
   flow_t *f = make_flow(o, m, o->stripes);
-  if (!p || !f) return -ENOMEM;
+  if (!p || !f) {
+    flow_destroy(f);
+    sch_plan_destroy(p);
+    sch_members_destroy(m);
+    return -ENOMEM;
+  }
   uint64_t t0 = fd_now_ns();
   int rc = sch_plan_build(p);
   if (rc) return rc;
@@ -225,8 +230,12 @@ static int cmp_place(const void *a, const void *b, void *arg);
  * origin. */
 static int run_reference(const opts_t *o, bool chain) {
   sch_members_t *m = make_members(o);
+  if (!m) return -ENOMEM;
   flow_t *f = make_flow(o, m, 1);
-  if (!m || !f) return -ENOMEM;
+  if (!f) {
+    sch_members_destroy(m);
+    return -ENOMEM;
+  }
   uint32_t *order = malloc(o->nodes * sizeof(uint32_t));
   uint32_t n = 0;
   for (uint32_t x = 3; x < o->nodes; x++) order[n++] = x;
