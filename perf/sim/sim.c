@@ -59,6 +59,7 @@ static sch_members_t *make_members(const opts_t *o) {
   sch_members_t *m = sch_members_create(&mc);
   if (!m) return NULL;
   uint64_t save = rng;
+  rng = o->seed; /* the same topology for every run */
   char id[32], region[16], zone[16];
   for (uint32_t i = 0; i < o->nodes; i++) {
     bool origin = i < 3;
@@ -75,7 +76,7 @@ static sch_members_t *make_members(const opts_t *o) {
       return NULL;
     }
   }
-  rng = save; /* every run sees the same failures */
+  rng = save; /* failures draw from their own stream */
   return m;
 }
 
@@ -325,7 +326,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  rng = o.seed;
+  rng = o.seed ^ 0x5DEECE66Dull; /* failure times and victims */
   printf("sim: %u nodes (3 origins in region 0) over %u regions x %u zones, S = %.3f GB,"
          " chunk %llu KiB, %u stripes, NIC %.1f Gbit/s, cross-region %.0f Gbit/s and cross-zone"
          " %.0f Gbit/s per pair, seed %llu\n",
