@@ -16,7 +16,9 @@
  * thread. A heartbeat is O(1) (a hash lookup). A change made through sch_db_*
  * is durable (appended and fsync'd) before the call returns 0. A plan never
  * gives a node more children than its NIC carries, never makes a node its
- * own ancestor, and enters each region and each zone once per stripe.
+ * own ancestor, and enters each region once per stripe; as built it also
+ * enters each zone once (repairs may add cross-zone edges, never
+ * cross-region ones, while a region keeps a live node).
  *
  * What it never does: carry file data, talk to the network, or interpret a
  * manifest (the nodes verify its signature; fdsched stores its bytes).
@@ -181,7 +183,7 @@ void sch_plan_destroy(sch_plan_t *p);
  * stats; the call still returns 0. */
 int sch_plan_build(sch_plan_t *p);
 
-/* Removes dead nodes from the plan and re-parents every live orphan in every
+/* Removes dead (or departed) nodes from the plan and re-parents every live orphan in every
  * stripe: a dead head is replaced by its best child in the same zone, which
  * takes its place; the other orphans go to a node with spare capacity — same
  * zone first, then same region, then anywhere — never to one of their own
