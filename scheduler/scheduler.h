@@ -16,9 +16,11 @@
  * thread. A heartbeat is O(1) (a hash lookup). A change made through sch_db_*
  * is durable (appended and fsync'd) before the call returns 0. A plan never
  * gives a node more children than its NIC carries, never makes a node its
- * own ancestor, and enters each region once per stripe; as built it also
- * enters each zone once (repairs may add cross-zone edges, never
- * cross-region ones, while a region keeps a live node).
+ * own ancestor, and as built enters each region and each zone once per
+ * stripe. Repairs look for a parent in the same zone, then the same region,
+ * then anywhere, so they add cross-zone edges before cross-region ones (the
+ * property tests check regions are still entered once after the failures
+ * they inject).
  *
  * What it never does: carry file data, talk to the network, or interpret a
  * manifest (the nodes verify its signature; fdsched stores its bytes).
