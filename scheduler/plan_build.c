@@ -134,6 +134,35 @@ static void fill_zone(sch_plan_t *p, uint32_t s, const int32_t *zl, uint32_t n_z
   }
 }
 
+/* Places stripe s's region head of r (under parent, or wherever the spare
+ * search finds room when parent is SCH_NONE) and the region's other zone
+ * heads under it. False when the region is empty or its head found no place. */
+static bool place_region(sch_plan_t *p, uint32_t s, uint32_t r, const uint32_t *zstart,
+                         const int32_t *heads, int32_t parent) {
+  uint16_t rz[SCH_ZONES_MAX];
+  uint32_t zones = sch_members_zone_count(p->m);
+  uint32_t nz = region_zones(p, r, zstart, rz);
+  if (nz == 0) return false;
+  uint32_t hz = rz[(s + r) % nz];
+  int32_t rhead = heads[s * zones + hz];
+  place(p, s, (uint32_t)rhead, parent);
+  if (P_PARENT(p, s, rhead) == SCH_NONE) return false;
+  for (uint32_t zi = 0; zi < nz; zi++)
+    if (rz[zi] != hz) place(p, s, (uint32_t)heads[s * zones + rz[zi]], rhead);
+  return true;
+}
+
+static void fill_region(sch_plan_t *p, uint32_t s, uint32_t r, const uint32_t *zstart,
+                        const int32_t *zl, const int32_t *heads, int32_t *L) {
+  uint16_t rz[SCH_ZONES_MAX];
+  uint32_t zones = sch_members_zone_count(p->m);
+  uint32_t nz = region_zones(p, r, zstart, rz);
+  for (uint32_t zi = 0; zi < nz; zi++) {
+    uint32_t z = rz[zi];
+    fill_zone(p, s, zl + zstart[z], zstart[z + 1] - zstart[z], heads[s * zones + z], L);
+  }
+}
+
 int sch_plan_build(sch_plan_t *p) {
   plan_reset(p);
   uint32_t count = sch_members_count(p->m);
@@ -202,30 +231,44 @@ int sch_plan_build(sch_plan_t *p) {
     }
   }
 
-  /* Region heads and zone heads: regions holding an origin first, so that a
-   * region without origin slots left can still hang off a placed node. */
-  for (uint32_t s = 0; s < p->k; s++) {
-    for (uint32_t pass = 0; pass < 2; pass++) {
-      for (uint32_t r = 0; r < regions; r++) {
-        bool has_origin = false;
-        for (uint32_t i = 0; i < p->origin_count; i++)
-          has_origin |= sch_members_node(p->m, p->origins[i])->region == r;
-        if (has_origin != (pass == 0)) continue;
-        uint32_t nz = region_zones(p, r, zstart, rz);
-        if (nz == 0) continue;
-        uint32_t hz = rz[(s + r) % nz];
-        int32_t rhead = heads[s * zones + hz];
-        place(p, s, (uint32_t)rhead, pick_origin(p, r));
-        for (uint32_t zi = 0; zi < nz; zi++)
-          if (rz[zi] != hz) place(p, s, (uint32_t)heads[s * zones + rz[zi]], rhead);
+  /* Region heads hang off an origin with a free slot — regions holding an
+   * origin first — and feed their region's zone heads; each such region is then
+   * filled. A region left without an origin slot hangs off a node with a
+   * free slot in a region already filled (its one cross-region edge), and
+   * is filled in turn, until every region is placed. */
+  uint8_t *done = calloc((size_t)p->k * regions + 1, 1);
+  if (!done) {
+    free(heads);
+    return -ENOMEM;
+  }
+  /* Region by region, each stripe in turn, so that every stripe gets an
+   * origin slot before any stripe gets a second one. */
+  for (uint32_t pass = 0; pass < 2; pass++) {
+    for (uint32_t r = 0; r < regions; r++) {
+      bool has_origin = false;
+      for (uint32_t i = 0; i < p->origin_count; i++)
+        has_origin |= sch_members_node(p->m, p->origins[i])->region == r;
+      if (has_origin != (pass == 0)) continue;
+      for (uint32_t s = 0; s < p->k; s++) {
+        int32_t origin = pick_origin(p, r);
+        if (origin >= 0 && place_region(p, s, r, zstart, heads, origin)) done[s * regions + r] = 1;
       }
     }
   }
   for (uint32_t s = 0; s < p->k; s++)
-    for (uint32_t z = 0; z < zones; z++) {
-      uint32_t n_z = zstart[z + 1] - zstart[z];
-      if (n_z > 0) fill_zone(p, s, zl + zstart[z], n_z, heads[s * zones + z], L);
-    }
+    for (uint32_t r = 0; r < regions; r++)
+      if (done[s * regions + r]) fill_region(p, s, r, zstart, zl, heads, L);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (uint32_t s = 0; s < p->k; s++)
+      for (uint32_t r = 0; r < regions; r++) {
+        if (done[s * regions + r] || !place_region(p, s, r, zstart, heads, SCH_NONE)) continue;
+        done[s * regions + r] = 1;
+        fill_region(p, s, r, zstart, zl, heads, L);
+        progress = true;
+      }
+  }
+  free(done);
   free(heads);
   return 0;
 }

@@ -30,6 +30,9 @@ static int cmp_u64(const void *a, const void *b) {
 static int64_t replacement_rank(const sch_plan_t *p, uint32_t s, uint32_t d, uint32_t c) {
   const sch_node_t *nd = sch_members_node(p->m, d), *nc = sch_members_node(p->m, c);
   int64_t rank = 0;
+  /* An heir that neither carries a subtree nor has a free slot would take
+   * the place and feed nobody: the stripe would end there. */
+  if (P_NCHILD(p, s, c) == 0 && p->used[c] >= p->cap[c]) return -1;
   if (nc->zone == nd->zone) rank += 1 << 30;
   else if (nc->region == nd->region) rank += 1 << 29;
   else return -1;
@@ -95,24 +98,39 @@ static uint32_t repair_replace(sch_plan_t *p, uint32_t s, uint32_t d, int32_t ta
 
 /* An orphan carrying a subtree should not sink to the bottom, where the
  * spare slots are: it takes the place of a leaf under a node at most
- * max_depth deep (same zone first, then same region), and the leaf — which
- * carries nobody — goes to the spare slot instead. */
-static bool displace(sch_plan_t *p, uint32_t s, uint32_t c, uint32_t max_depth, uint32_t *leaf) {
+ * max_depth deep (same zone first, then same region; with anywhere, then
+ * every zone and the origins too), and the leaf — which carries nobody —
+ * goes to a spare slot instead. */
+static bool displace(sch_plan_t *p, uint32_t s, uint32_t c, uint32_t max_depth, bool anywhere,
+                     uint32_t *leaf) {
   const sch_node_t *nc = sch_members_node(p->m, c);
   uint32_t zones = sch_members_zone_count(p->m);
-  for (uint32_t pass = 0; pass < 2; pass++) {
+  for (uint32_t pass = 0; pass < (anywhere ? 3u : 2u); pass++) {
     int32_t best_x = SCH_NONE, best_l = SCH_NONE;
     uint32_t best_depth = UINT32_MAX;
-    for (uint32_t z = 0; z < zones; z++) {
-      if (pass == 0 ? z != nc->zone : sch_members_zone_region(p->m, z) != nc->region) continue;
-      for (int32_t x = p->zone_first[z]; x >= 0; x = p->zone_next[x]) {
+    for (uint32_t z = 0; z <= zones; z++) {
+      int32_t first;
+      if (z == zones) { /* the origins, last and only when anywhere */
+        if (pass < 2) continue;
+        first = SCH_NONE;
+      } else {
+        if (pass == 0 && z != nc->zone) continue;
+        if (pass == 1 && sch_members_zone_region(p->m, z) != nc->region) continue;
+        first = p->zone_first[z];
+      }
+      uint32_t oi = 0;
+      for (int32_t x = z == zones ? (p->origin_count ? (int32_t)p->origins[0] : SCH_NONE) : first;
+           x >= 0;
+           x = z == zones ? (++oi < p->origin_count ? (int32_t)p->origins[oi] : SCH_NONE)
+                          : p->zone_next[x]) {
         uint32_t depth;
         if (!p->in_plan[x] || P_NCHILD(p, s, x) == 0) continue;
         if (!plan_reachable(p, s, x, (int32_t)c, &depth) || depth > max_depth ||
             depth >= best_depth)
           continue;
         for (int32_t y = p->first_child[IX(p, s, x)]; y >= 0; y = p->next_sib[IX(p, s, y)])
-          if (P_NCHILD(p, s, y) == 0 && sch_members_node(p->m, (uint32_t)y)->zone == z) {
+          if (P_NCHILD(p, s, y) == 0 &&
+              (pass == 2 || sch_members_node(p->m, (uint32_t)y)->zone == z)) {
             best_x = x, best_l = y, best_depth = depth;
             break;
           }
@@ -131,7 +149,7 @@ static bool displace(sch_plan_t *p, uint32_t s, uint32_t c, uint32_t max_depth, 
 int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
   /* scratch: idx_of[FD_NODES_MAX], dead[FD_NODES_MAX], former[k][FD_NODES_MAX] */
   int32_t *idx_of = p->scratch, *dead = p->scratch + FD_NODES_MAX;
-  int32_t *former = p->scratch + 4 * FD_NODES_MAX;
+  int32_t *former = p->scratch + (size_t)4 * FD_NODES_MAX;
   uint32_t nd = 0;
   for (uint32_t i = 0; i < count; i++) {
     uint32_t x = slots[i];
@@ -142,8 +160,8 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
   }
   if (nd == 0) return 0;
   uint64_t *keys = malloc(nd * sizeof(uint64_t));
-  uint32_t *orphan_buf = malloc(2 * FD_NODES_MAX * sizeof(uint32_t));
-  uint32_t *want = malloc(2 * FD_NODES_MAX * sizeof(uint32_t)); /* depth the orphan had */
+  uint32_t *orphan_buf = malloc((size_t)2 * FD_NODES_MAX * sizeof(uint32_t));
+  uint32_t *want = malloc((size_t)2 * FD_NODES_MAX * sizeof(uint32_t)); /* depth the orphan had */
   if (!keys || !orphan_buf || !want) {
     free(keys);
     free(orphan_buf);
@@ -182,7 +200,10 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
       pending += added;
     }
     /* Phase 2: the other orphans take spare slots, in the order found (top
-     * down), once every heir is in place. */
+     * down), once every heir is in place. One that finds none waits at the
+     * back of the queue: another orphan's subtree, once placed, may have the
+     * room. It is lost only when a whole round of the queue made no progress. */
+    uint32_t fails_in_row = 0;
     for (uint32_t j = 0; j < pending; j++) {
       uint32_t c = orphan_buf[j], depth = 0;
       int32_t parent = plan_find_parent(p, s, c);
@@ -190,13 +211,32 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
       uint32_t leaf;
       if (P_NCHILD(p, s, c) > 0 && want[j] != UINT32_MAX && want[j] > 0 &&
           (parent == SCH_NONE || depth + 1 > want[j]) && pending < 2 * FD_NODES_MAX &&
-          displace(p, s, c, want[j] - 1, &leaf)) {
+          displace(p, s, c, parent == SCH_NONE ? want[j] - 1 : depth - 1, false, &leaf)) {
         want[pending] = UINT32_MAX;
         orphan_buf[pending++] = leaf;
+        fails_in_row = 0;
         continue;
       }
-      if (parent == SCH_NONE) lost++;
-      else plan_attach(p, s, c, parent);
+      if (parent == SCH_NONE && p->used[c] < p->cap[c] && pending < 2 * FD_NODES_MAX &&
+          displace(p, s, c, UINT32_MAX, true, &leaf)) {
+        /* No free slot reachable, but c has one: c takes a leaf's place
+         * and the leaf can hang off c. */
+        want[pending] = UINT32_MAX;
+        orphan_buf[pending++] = leaf;
+        fails_in_row = 0;
+        continue;
+      }
+      if (parent == SCH_NONE) {
+        if (++fails_in_row <= pending - j && pending < 2 * FD_NODES_MAX) {
+          want[pending] = want[j];
+          orphan_buf[pending++] = c;
+        } else {
+          lost++;
+        }
+        continue;
+      }
+      fails_in_row = 0;
+      plan_attach(p, s, c, parent);
     }
   }
   for (uint32_t i = 0; i < nd; i++) {

@@ -1,7 +1,9 @@
 /*
  * scheduler.h — the fdsched library: membership, the version registry, its
- * durable store, and the planner of striped, topology-aware distribution
- * trees.
+ * durable store, the planner of striped, topology-aware distribution trees,
+ * and the core (sch_sched_*) that keeps one plan per file in step with
+ * membership. The fdsched daemon (rpc, INI config, admin calls) is built on
+ * this and lives elsewhere.
  *
  * What it owns: the table of nodes (who is alive, where, with what NIC), the
  * registered versions with their signed manifests (as opaque bytes plus
@@ -14,7 +16,11 @@
  * thread. A heartbeat is O(1) (a hash lookup). A change made through sch_db_*
  * is durable (appended and fsync'd) before the call returns 0. A plan never
  * gives a node more children than its NIC carries, never makes a node its
- * own ancestor, and enters each region and each zone once per stripe.
+ * own ancestor, and as built enters each region and each zone once per
+ * stripe. Repairs look for a parent in the same zone, then the same region,
+ * then anywhere, so they add cross-zone edges before cross-region ones (the
+ * property tests check regions are still entered once after the failures
+ * they inject).
  *
  * What it never does: carry file data, talk to the network, or interpret a
  * manifest (the nodes verify its signature; fdsched stores its bytes).
@@ -179,7 +185,7 @@ void sch_plan_destroy(sch_plan_t *p);
  * stats; the call still returns 0. */
 int sch_plan_build(sch_plan_t *p);
 
-/* Removes dead nodes from the plan and re-parents every live orphan in every
+/* Removes dead (or departed) nodes from the plan and re-parents every live orphan in every
  * stripe: a dead head is replaced by its best child in the same zone, which
  * takes its place; the other orphans go to a node with spare capacity — same
  * zone first, then same region, then anywhere — never to one of their own

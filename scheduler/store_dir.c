@@ -77,7 +77,7 @@ static int read_all(int fd, uint8_t **out, size_t *len_out) {
     ssize_t n = pread(fd, buf + off, len - off, (off_t)off);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      int rc = n < 0 ? -errno : -EIO;
+      int rc = n < 0 && errno ? -errno : -EIO;
       free(buf);
       return rc;
     }
@@ -187,7 +187,7 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
       put32(hdr[i], (uint32_t)r->iov_len);
       put64(hdr[i] + 8, ds->next_seq + i);
       put32(hdr[i] + 4, record_crc(hdr[i], r->iov_base, r->iov_len));
-      iov[2 * i] = (struct iovec){hdr[i], REC_HDR};
+      iov[(size_t)2 * i] = (struct iovec){hdr[i], REC_HDR};
       iov[2 * i + 1] = *r;
       total += REC_HDR + r->iov_len;
     }

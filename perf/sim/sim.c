@@ -59,6 +59,7 @@ static sch_members_t *make_members(const opts_t *o) {
   sch_members_t *m = sch_members_create(&mc);
   if (!m) return NULL;
   uint64_t save = rng;
+  rng = o->seed; /* the same topology for every run */
   char id[32], region[16], zone[16];
   for (uint32_t i = 0; i < o->nodes; i++) {
     bool origin = i < 3;
@@ -75,7 +76,7 @@ static sch_members_t *make_members(const opts_t *o) {
       return NULL;
     }
   }
-  rng = save; /* every run sees the same failures */
+  rng = save; /* failures draw from their own stream */
   return m;
 }
 
@@ -142,7 +143,12 @@ static int run_plan(const opts_t *o, bool failures, double *eff_out, double *xr_
                           .stream_bps = (uint64_t)(o->nic_gbps * 1e9) / o->stripes};
   sch_plan_t *p = sch_plan_create(m, &pc);
   flow_t *f = make_flow(o, m, o->stripes);
-  if (!p || !f) return -ENOMEM;
+  if (!p || !f) {
+    flow_destroy(f);
+    sch_plan_destroy(p);
+    sch_members_destroy(m);
+    return -ENOMEM;
+  }
   uint64_t t0 = fd_now_ns();
   int rc = sch_plan_build(p);
   if (rc) return rc;
@@ -225,8 +231,12 @@ static int cmp_place(const void *a, const void *b, void *arg);
  * origin. */
 static int run_reference(const opts_t *o, bool chain) {
   sch_members_t *m = make_members(o);
+  if (!m) return -ENOMEM;
   flow_t *f = make_flow(o, m, 1);
-  if (!m || !f) return -ENOMEM;
+  if (!f) {
+    sch_members_destroy(m);
+    return -ENOMEM;
+  }
   uint32_t *order = malloc(o->nodes * sizeof(uint32_t));
   uint32_t n = 0;
   for (uint32_t x = 3; x < o->nodes; x++) order[n++] = x;
@@ -316,7 +326,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  rng = o.seed;
+  rng = o.seed ^ 0x5DEECE66Dull; /* failure times and victims */
   printf("sim: %u nodes (3 origins in region 0) over %u regions x %u zones, S = %.3f GB,"
          " chunk %llu KiB, %u stripes, NIC %.1f Gbit/s, cross-region %.0f Gbit/s and cross-zone"
          " %.0f Gbit/s per pair, seed %llu\n",

@@ -115,9 +115,9 @@ static void check_plan(const cluster_t *c, const char *when) {
           sch_plan_contains(p, x));
     live += alive;
   }
-  /* Built trees are about log_k N deep (7 at 10,000); repairs after 20% of
-   * the nodes died have been seen at 14. */
-  uint32_t depth_bound = 4 + 2 * log_ceil(live, STRIPES);
+  /* Built trees are about log_k N deep (6-7 at 10,000); after 20% of the
+   * nodes died, repairs have been seen at 9. */
+  uint32_t depth_bound = 4 + log_ceil(live, STRIPES);
   for (uint32_t s = 0; s < STRIPES; s++) {
     bool reached[REGIONS] = {false};
     memset(nchild, 0, count * sizeof(uint32_t));
@@ -467,12 +467,142 @@ static void test_small_and_errors(void **state) {
   sch_members_destroy(m);
 }
 
+
+/* Odd shapes: 1-5 regions, 1-4 zones each, 4-400 nodes, 1-4 origins anywhere,
+ * NICs of 10-100 Gbit/s, then kills, returns and late joins. Checked from
+ * the outside: everyone placed, no cycles, capacities, lists consistent. */
+static void check_generic(const sch_members_t *m, const sch_plan_t *p, const char *when, int round) {
+  uint32_t count = sch_members_count(m);
+  uint32_t kids[SCH_FANOUT_MAX];
+  for (uint32_t x = 0; x < count; x++) {
+    const sch_node_t *n = sch_members_node(m, x);
+    bool alive = n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT;
+    CHECK(alive == sch_plan_contains(p, x), "round %d %s: node %u membership/plan mismatch", round,
+          when, x);
+    if (!alive) continue;
+    uint32_t total = 0;
+    for (uint32_t s = 0; s < STRIPES; s++) {
+      int32_t y = (int32_t)x;
+      uint32_t steps = 0;
+      while (y >= 0 && steps <= count) y = sch_plan_parent(p, (uint32_t)y, s), steps++;
+      if (y != SCH_ROOT && getenv("FD_DEBUG_PLAN")) {
+        print_message("node %u origin %d region %u zone %u cap %u\n", x, n->origin, n->region, n->zone, expected_cap(n));
+        for (int32_t z = (int32_t)x, st = 0; z >= 0 && st < 20; st++) {
+          const sch_node_t *nz = sch_members_node(m, (uint32_t)z);
+          print_message("  %d (origin %d r%u z%u state %d inplan %d) -> parent %d\n", z, nz->origin, nz->region, nz->zone, nz->state, sch_plan_contains(p, (uint32_t)z), sch_plan_parent(p, (uint32_t)z, s));
+          z = sch_plan_parent(p, (uint32_t)z, s);
+        }
+      }
+      CHECK(y == SCH_ROOT, "round %d %s: node %u stripe %u does not reach the root", round, when,
+            x, s);
+      uint32_t nk = sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
+      for (uint32_t i = 0; i < nk; i++)
+        CHECK(sch_plan_parent(p, kids[i], s) == (int32_t)x, "round %d %s: list mismatch", round,
+              when);
+      total += nk;
+    }
+    CHECK(total <= expected_cap(n), "round %d %s: node %u over capacity", round, when, x);
+  }
+}
+
+static void test_random_shapes(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  for (int round = 0; round < 60; round++) {
+    sch_members_config_t mc;
+    sch_members_config_default(&mc);
+    sch_members_t *m = sch_members_create(&mc);
+    uint32_t regions = 1 + (uint32_t)(rnd() % 5), zones = 1 + (uint32_t)(rnd() % 4);
+    uint32_t nodes = 4 + (uint32_t)(rnd() % 397), origins = 1 + (uint32_t)(rnd() % 4);
+    char id[32], region[8], zone[8];
+    for (uint32_t i = 0; i < nodes; i++) {
+      snprintf(id, sizeof(id), "n%u", i);
+      snprintf(region, sizeof(region), "r%u", (uint32_t)(rnd() % regions));
+      snprintf(zone, sizeof(zone), "z%u", (uint32_t)(rnd() % zones));
+      sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "a:1",
+                            .nic_bps = (10 + rnd() % 91) * GBPS, .origin = i < origins};
+      assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+    }
+    sch_plan_config_t pc;
+    sch_plan_config_default(&pc);
+    sch_plan_t *p = sch_plan_create(m, &pc);
+    assert_int_equal(sch_plan_build(p), 0);
+    if (getenv("FD_DEBUG_PLAN")) {
+      print_message("round %d: %u regions x %u zones, %u nodes, %u origins\n", round, regions,
+                    zones, nodes, origins);
+      for (uint32_t x = 0; x < nodes && x < 12; x++) {
+        const sch_node_t *n = sch_members_node(m, x);
+        print_message(" node %u origin %d r%u z%u cap %u parents %d %d %d %d\n", x, n->origin, n->region, n->zone, expected_cap(n), sch_plan_parent(p, x, 0), sch_plan_parent(p, x, 1), sch_plan_parent(p, x, 2), sch_plan_parent(p, x, 3));
+      }
+    }
+    check_generic(m, p, "built", round);
+    /* Kill up to a third of the non-origins in two batches. */
+    uint32_t dead[400], nd = 0;
+    for (int batch = 0; batch < 2; batch++) {
+      uint32_t want = (uint32_t)(rnd() % (nodes / 6 + 1)), n = 0;
+      for (uint32_t tries = 0; n < want && tries < 10 * nodes; tries++) {
+        uint32_t x = origins + (uint32_t)(rnd() % (nodes - origins + (nodes == origins)));
+        if (x >= nodes || !sch_plan_contains(p, x) || sch_members_node(m, x)->state == SCH_NODE_DEAD)
+          continue;
+        assert_int_equal(sch_members_declare_dead(m, x), 0);
+        dead[nd + n++] = x;
+      }
+      int lost = sch_plan_remove(p, dead + nd, n);
+      if (lost && getenv("FD_DEBUG_PLAN")) {
+        print_message("round %d batch %d: %u killed, %d lost\n", round, batch, n, lost);
+        for (uint32_t s = 0; s < STRIPES; s++) {
+          uint32_t unreach = 0, freeslots = 0, freeslots_unreach = 0;
+          for (uint32_t x = 0; x < nodes; x++) {
+            if (!sch_plan_contains(p, x)) continue;
+            int32_t y = (int32_t)x;
+            uint32_t st = 0;
+            while (y >= 0 && st++ <= nodes) y = sch_plan_parent(p, (uint32_t)y, s);
+            uint32_t used = 0;
+            for (uint32_t t = 0; t < STRIPES; t++) used += sch_plan_children(p, x, t, NULL, 0);
+            uint32_t fr = expected_cap(sch_members_node(m, x)) - used;
+            if (y != SCH_ROOT) unreach++, freeslots_unreach += fr;
+            else freeslots += fr;
+            if (y != SCH_ROOT && sch_plan_parent(p, x, s) == SCH_NONE)
+              print_message("  stripe %u: node %u (r%u z%u origin %d) has no parent; subtree free?\n", s, x,
+                            sch_members_node(m, x)->region, sch_members_node(m, x)->zone, sch_members_node(m, x)->origin);
+          }
+          print_message(" stripe %u: %u unreachable, free slots reachable %u unreachable %u\n", s, unreach, freeslots, freeslots_unreach);
+        }
+      }
+      CHECK(lost == 0, "round %d: orphans left", round);
+      nd += n;
+      check_generic(m, p, "after kills", round);
+    }
+    /* Half of them come back; a few new ones join. */
+    for (uint32_t i = 0; i < nd; i += 2) {
+      assert_int_equal(sch_members_heartbeat(m, sch_members_node(m, dead[i])->id, 5, 0, 0, NULL,
+                                             NULL),
+                       0);
+      assert_int_equal(sch_plan_join(p, dead[i]), 0);
+    }
+    for (uint32_t i = 0; i < 5; i++) {
+      snprintf(id, sizeof(id), "late%u", i);
+      snprintf(region, sizeof(region), "r%u", (uint32_t)(rnd() % (regions + 1)));
+      snprintf(zone, sizeof(zone), "z%u", (uint32_t)(rnd() % (zones + 1)));
+      sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "a:1",
+                            .nic_bps = 10 * GBPS};
+      uint32_t slot;
+      assert_int_equal(sch_members_register(m, &ni, 5, &slot), 0);
+      CHECK(sch_plan_join(p, slot) == 0, "round %d: late joiner %u found no place", round, i);
+    }
+    check_generic(m, p, "after returns and joins", round);
+    sch_plan_destroy(p);
+    sch_members_destroy(m);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_build_invariants),      cmocka_unit_test(test_kill_random_1_percent),
       cmocka_unit_test(test_kill_random_10_percent), cmocka_unit_test(test_kill_whole_zone),
       cmocka_unit_test(test_kill_region_head),       cmocka_unit_test(test_orders_and_changes),
       cmocka_unit_test(test_join_and_return),        cmocka_unit_test(test_small_and_errors),
+      cmocka_unit_test(test_random_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
