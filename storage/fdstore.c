@@ -459,8 +459,19 @@ static int cmd_scrub(const opts_t *o) {
   st_version_t *v;
   if ((rc = st_version_open(e.store, o->pos[1], ver, &v)) != 0) goto out_env;
   scrub_ctx_t ctx = {.chunk_size = cs};
-  if ((rc = st_scrub(v, o->rate, on_bad, set_flag, &ctx)) == 0 &&
-      (rc = st_run_until(&e.ring, &ctx.w.done)) == 0) {
+  if ((rc = st_scrub(v, o->rate, on_bad, set_flag, &ctx)) == 0) {
+    uint64_t size = st_version_manifest(v)->size_bytes, last = 0;
+    while (!ctx.w.done && rc == 0) {
+      rc = fd_ring_run_once(&e.ring, 1, 0);
+      if (rc == -EINTR || rc > 0) rc = 0;
+      if (isatty(2) && fd_now_ms() - last >= 250) {
+        last = fd_now_ms();
+        fprintf(stderr, "\rscrub: %3u%%", (unsigned)(st_store_stats(e.store)->scrub_bytes * 100 / size));
+      }
+    }
+    if (isatty(2)) fprintf(stderr, "\n");
+  }
+  if (rc == 0) {
     printf("%s v%" PRIu64 ": %u chunks scrubbed, %d bad\n", o->pos[1], ver,
            st_version_manifest(v)->chunk_count, ctx.w.res);
     rc = ctx.w.res > 0 ? 1 : ctx.w.res;
