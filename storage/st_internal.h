@@ -138,6 +138,7 @@ struct st_store {
   uint32_t inflight;
   st_version_t *versions;
   bool can_ftruncate; /* IORING_OP_FTRUNCATE (6.9+) */
+  fd_sha256_ctx_t *sha; /* made once: one-shot EVP_Digest allocates per call */
   st_pin_t pins[FD_STORE_PINS_MAX];
 };
 

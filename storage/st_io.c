@@ -243,7 +243,8 @@ static bool chunk_verified(st_version_t *v, uint32_t index, const uint8_t *buf, 
     return false;
   }
   uint8_t sha[FD_SHA256_LEN];
-  fd_sha256(buf, len, sha);
+  fd_sha256_update(v->s->sha, buf, len);
+  fd_sha256_final(v->s->sha, sha);
   if (memcmp(sha, m->chunk_sha256 + (size_t)index * FD_SHA256_LEN, FD_SHA256_LEN) != 0) {
     v->s->stats.chunks_rejected++;
     fd_log_warn("%s v%llu: chunk %u rejected: SHA-256 differs from the manifest", m->name,

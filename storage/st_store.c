@@ -53,9 +53,11 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
   s->slots = calloc(cfg->queue_depth, sizeof(*s->slots));
   uint32_t nsynced = fd_pool_count(cfg->pool);
   s->synced = calloc(nsynced, sizeof(*s->synced));
-  if (s->dir_fd < 0 || !s->slots || !s->synced) {
+  s->sha = fd_sha256_create();
+  if (s->dir_fd < 0 || !s->slots || !s->synced || !s->sha) {
     int rc = s->dir_fd < 0 ? -errno : -ENOMEM;
     if (s->dir_fd >= 0) close(s->dir_fd);
+    if (s->sha) fd_sha256_destroy(s->sha);
     free(s->slots);
     free(s->synced);
     free(s);
@@ -82,6 +84,7 @@ void st_store_close(st_store_t *s) {
   close(s->dir_fd);
   free(s->slots);
   free(s->synced);
+  fd_sha256_destroy(s->sha);
   free(s);
 }
 
