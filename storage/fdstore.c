@@ -175,7 +175,9 @@ static int env_open(env_t *e, const char *data_dir, const opts_t *o, uint32_t ch
   if (qd == 0 || qd > FD_QUEUE_DEPTH_MAX) return -EINVAL;
   int rc = fd_ring_init(&e->ring, FD_MIN(4 * qd + 16, FD_RING_ENTRIES_MAX), 0);
   if (rc) return rc;
-  e->pool = fd_pool_create(2 * qd, chunk_size);
+  /* Buffers: qd in flight to the disk, as many again reading the source
+   * and as many waiting for their group fdatasync. */
+  e->pool = fd_pool_create(FD_MIN(3 * qd, FD_POOL_BUFFERS_MAX), chunk_size);
   if (!e->pool) {
     fd_ring_deinit(&e->ring);
     return -ENOMEM;
@@ -236,9 +238,11 @@ typedef struct ingest {
   env_t *e;
   st_version_t *v;
   int src_fd;
-  uint32_t next, busy, stored;
+  uint32_t next, busy, reading, stored;
   int err;
-  reader_t readers[FD_QUEUE_DEPTH_MAX];
+  /* One per pool buffer: reading the source (at most queue depth at once),
+   * being written, or waiting for its group fdatasync. */
+  reader_t readers[3 * FD_QUEUE_DEPTH_MAX];
 } ingest_t;
 
 static void queue_source_read(reader_t *r);
@@ -271,6 +275,7 @@ static void on_source_read(fd_op_t *op, int res, uint32_t flags) {
   (void)flags;
   reader_t *r = (reader_t *)op;
   if (res <= 0) {
+    r->in->reading--;
     on_put(r, res < 0 ? res : -EIO);
     return;
   }
@@ -279,6 +284,7 @@ static void on_source_read(fd_op_t *op, int res, uint32_t flags) {
     queue_source_read(r);
     return;
   }
+  r->in->reading--;
   try_put(r);
 }
 
@@ -351,12 +357,13 @@ static int cmd_ingest(const opts_t *o) {
     rc = -errno;
     goto out_env;
   }
-  uint32_t qd = (uint32_t)o->queue_depth;
+  uint32_t qd = (uint32_t)o->queue_depth, nreaders = fd_pool_count(e.pool);
   uint64_t issued = 0, t_src = fd_now_ns();
   while (!in.err) {
-    for (uint32_t i = 0; i < qd; i++)
+    for (uint32_t i = 0; i < nreaders; i++)
       if (in.readers[i].ready) try_put(&in.readers[i]);
-    for (uint32_t i = 0; i < qd && !in.err && in.next < m->chunk_count; i++) {
+    for (uint32_t i = 0; i < nreaders && in.reading < qd && !in.err && in.next < m->chunk_count;
+         i++) {
       reader_t *r = &in.readers[i];
       if (r->buf) continue;
       while (in.next < m->chunk_count && st_version_has(in.v, in.next)) in.next++;
@@ -368,6 +375,7 @@ static int cmd_ingest(const opts_t *o) {
                       .len = st_manifest_chunk_len(m, in.next), .buf = buf};
       in.next++;
       in.busy++;
+      in.reading++;
       issued += r->len;
       queue_source_read(r);
     }
@@ -396,9 +404,9 @@ static int cmd_ingest(const opts_t *o) {
                         ru0.ru_stime.tv_usec) / 1e6;
   const st_stats_t *st = st_store_stats(e.store);
   printf("%s v%" PRIu64 " complete: reused %" PRIu64 " bytes (%" PRIu64 " chunks), written %" PRIu64
-         " bytes (%" PRIu64 " chunks), rejected %" PRIu64 "\n",
+         " bytes (%" PRIu64 " chunks), rejected %" PRIu64 ", %" PRIu64 " fdatasyncs\n",
          m->name, m->version, st->bytes_reused, st->chunks_reused, st->bytes_written,
-         st->chunks_written, st->chunks_rejected);
+         st->chunks_written, st->chunks_rejected, st->syncs);
   printf("time %.3f s, %.3f GB/s, cpu %.3f s, %.3f GB/s per core\n", secs,
          (double)(st->bytes_written + st->bytes_reused) / secs / 1e9, cpu,
          cpu > 0 ? (double)(st->bytes_written + st->bytes_reused) / cpu / 1e9 : 0.0);
@@ -451,8 +459,19 @@ static int cmd_scrub(const opts_t *o) {
   st_version_t *v;
   if ((rc = st_version_open(e.store, o->pos[1], ver, &v)) != 0) goto out_env;
   scrub_ctx_t ctx = {.chunk_size = cs};
-  if ((rc = st_scrub(v, o->rate, on_bad, set_flag, &ctx)) == 0 &&
-      (rc = st_run_until(&e.ring, &ctx.w.done)) == 0) {
+  if ((rc = st_scrub(v, o->rate, on_bad, set_flag, &ctx)) == 0) {
+    uint64_t size = st_version_manifest(v)->size_bytes, last = 0;
+    while (!ctx.w.done && rc == 0) {
+      rc = fd_ring_run_once(&e.ring, 1, 0);
+      if (rc == -EINTR || rc > 0) rc = 0;
+      if (isatty(2) && fd_now_ms() - last >= 250) {
+        last = fd_now_ms();
+        fprintf(stderr, "\rscrub: %3u%%", (unsigned)(st_store_stats(e.store)->scrub_bytes * 100 / size));
+      }
+    }
+    if (isatty(2)) fprintf(stderr, "\n");
+  }
+  if (rc == 0) {
     printf("%s v%" PRIu64 ": %u chunks scrubbed, %d bad\n", o->pos[1], ver,
            st_version_manifest(v)->chunk_count, ctx.w.res);
     rc = ctx.w.res > 0 ? 1 : ctx.w.res;

@@ -26,7 +26,7 @@ typedef struct st_slot st_slot_t;
 struct st_slot {
   fd_op_t op;
   st_version_t *v;
-  st_slot_t *next;      /* free list, or the version's unsynced/syncing lists */
+  st_slot_t *next;      /* free list */
   st_slot_kind_t kind;
   uint32_t index;       /* chunk */
   uint8_t *buf;
@@ -35,6 +35,18 @@ struct st_slot {
   uint32_t io_done;     /* bytes moved so far (short reads and writes are re-queued) */
   int src_fd;           /* DELTA_READ: the source version's file */
   bool from_delta;      /* PUT that came from a delta copy */
+  st_done_fn done;
+  void *arg;
+};
+
+/* A chunk written and waiting for the fdatasync that makes it durable. Its
+ * slot is free again (the disk operation is over); the caller's buffer is
+ * still held, so there are never more of these than pool buffers. */
+typedef struct st_synced st_synced_t;
+struct st_synced {
+  st_synced_t *next;
+  uint32_t index, len;
+  bool from_delta;
   st_done_fn done;
   void *arg;
 };
@@ -67,7 +79,7 @@ struct st_version {
   uint32_t inflight; /* operations of this version on the ring */
 
   /* group commit: writes finished -> unsynced -> one fdatasync -> bits */
-  st_slot_t *unsynced, *syncing;
+  st_synced_t *unsynced, *syncing;
   bool sync_inflight;
   st_vop_t sync_op;
 
@@ -121,9 +133,12 @@ struct st_store {
   st_stats_t stats;
   st_slot_t *slots;
   st_slot_t *free_slots;
+  st_synced_t *synced;      /* one per pool buffer */
+  st_synced_t *free_synced;
   uint32_t inflight;
   st_version_t *versions;
   bool can_ftruncate; /* IORING_OP_FTRUNCATE (6.9+) */
+  fd_sha256_ctx_t *sha; /* made once: one-shot EVP_Digest allocates per call */
   st_pin_t pins[FD_STORE_PINS_MAX];
 };
 

@@ -127,28 +127,25 @@ void st_bitmap_flush_sync(st_version_t *v) {
 
 static void sync_kick(st_version_t *v);
 
-static void finish_put(st_slot_t *slot, int res) {
-  st_version_t *v = slot->v;
+static void finish_put(st_version_t *v, uint32_t index, uint32_t len, bool from_delta,
+                       st_done_fn done, void *arg, int res) {
   st_store_t *s = v->s;
-  st_bit_clear(v->pending, slot->index);
+  st_bit_clear(v->pending, index);
   if (res == 0) {
-    FD_ASSERT(!st_bit(v->bits, slot->index));
-    st_bit_set(v->bits, slot->index);
+    FD_ASSERT(!st_bit(v->bits, index));
+    st_bit_set(v->bits, index);
     FD_ASSERT(v->missing > 0);
     v->missing--;
-    bitmap_mark(v, slot->index);
-    if (slot->from_delta) {
+    bitmap_mark(v, index);
+    if (from_delta) {
       s->stats.chunks_reused++;
-      s->stats.bytes_reused += slot->len;
-      if (v->delta_bytes) *v->delta_bytes += slot->len;
+      s->stats.bytes_reused += len;
+      if (v->delta_bytes) *v->delta_bytes += len;
     } else {
       s->stats.chunks_written++;
-      s->stats.bytes_written += slot->len;
+      s->stats.bytes_written += len;
     }
   }
-  st_done_fn done = slot->done;
-  void *arg = slot->arg;
-  st_slot_put(s, slot);
   if (done) done(arg, res);
 }
 
@@ -162,11 +159,15 @@ static void on_sync(fd_op_t *op, int res, uint32_t flags) {
     fd_log_error("%s v%llu: fdatasync failed: %s", v->m->name, (unsigned long long)v->m->version,
                  strerror(-res));
   }
-  st_slot_t *list = v->syncing;
+  st_synced_t *list = v->syncing;
   v->syncing = NULL;
+  st_store_t *s = v->s;
   while (list) {
-    st_slot_t *next = list->next;
-    finish_put(list, res < 0 ? res : 0);
+    st_synced_t *next = list->next;
+    st_synced_t r = *list;
+    list->next = s->free_synced;
+    s->free_synced = list;
+    finish_put(v, r.index, r.len, r.from_delta, r.done, r.arg, res < 0 ? res : 0);
     list = next;
   }
   bitmap_kick(v);
@@ -178,6 +179,7 @@ static void sync_kick(st_version_t *v) {
   v->syncing = v->unsynced;
   v->unsynced = NULL;
   v->sync_inflight = true;
+  v->s->stats.syncs++;
   v->sync_op.op.complete = on_sync;
   struct io_uring_sqe *sqe = st_sqe(v->s, v, &v->sync_op.op, ST_IO_SYNC, v->syncing->index);
   if (sqe) io_uring_prep_fsync(sqe, v->data_fd, IORING_FSYNC_DATASYNC);
@@ -209,7 +211,9 @@ static void on_write(fd_op_t *op, int res, uint32_t flags) {
     v->s->stats.io_errors++;
     fd_log_error("%s v%llu: chunk %u write failed: %s", v->m->name,
                  (unsigned long long)v->m->version, slot->index, strerror(-err));
-    finish_put(slot, err);
+    st_slot_t copy = *slot;
+    st_slot_put(v->s, slot);
+    finish_put(v, copy.index, copy.len, copy.from_delta, copy.done, copy.arg, err);
     return;
   }
   slot->io_done += (uint32_t)res;
@@ -217,8 +221,15 @@ static void on_write(fd_op_t *op, int res, uint32_t flags) {
     queue_write(slot); /* short write: the rest goes again */
     return;
   }
-  slot->next = v->unsynced;
-  v->unsynced = slot;
+  /* The disk operation is over: free the slot, wait for the fdatasync. */
+  st_store_t *s = v->s;
+  st_synced_t *r = s->free_synced;
+  FD_ASSERT(r != NULL); /* one per pool buffer, and each put holds its own */
+  s->free_synced = r->next;
+  *r = (st_synced_t){.next = v->unsynced, .index = slot->index, .len = slot->len,
+                     .from_delta = slot->from_delta, .done = slot->done, .arg = slot->arg};
+  v->unsynced = r;
+  st_slot_put(s, slot);
   sync_kick(v);
 }
 
@@ -232,7 +243,8 @@ static bool chunk_verified(st_version_t *v, uint32_t index, const uint8_t *buf, 
     return false;
   }
   uint8_t sha[FD_SHA256_LEN];
-  fd_sha256(buf, len, sha);
+  fd_sha256_update(v->s->sha, buf, len);
+  fd_sha256_final(v->s->sha, sha);
   if (memcmp(sha, m->chunk_sha256 + (size_t)index * FD_SHA256_LEN, FD_SHA256_LEN) != 0) {
     v->s->stats.chunks_rejected++;
     fd_log_warn("%s v%llu: chunk %u rejected: SHA-256 differs from the manifest", m->name,

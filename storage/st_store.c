@@ -51,14 +51,23 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
   s->cfg.data_dir = s->data_dir;
   s->dir_fd = open(s->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   s->slots = calloc(cfg->queue_depth, sizeof(*s->slots));
-  if (s->dir_fd < 0 || !s->slots) {
+  uint32_t nsynced = fd_pool_count(cfg->pool);
+  s->synced = calloc(nsynced, sizeof(*s->synced));
+  s->sha = fd_sha256_create();
+  if (s->dir_fd < 0 || !s->slots || !s->synced || !s->sha) {
     int rc = s->dir_fd < 0 ? -errno : -ENOMEM;
     if (s->dir_fd >= 0) close(s->dir_fd);
+    if (s->sha) fd_sha256_destroy(s->sha);
     free(s->slots);
+    free(s->synced);
     free(s);
     return rc;
   }
   for (uint32_t i = 0; i < cfg->queue_depth; i++) st_slot_put(s, &s->slots[i]);
+  for (uint32_t i = 0; i < nsynced; i++) {
+    s->synced[i].next = s->free_synced;
+    s->free_synced = &s->synced[i];
+  }
   struct io_uring_probe *probe = io_uring_get_probe_ring(&cfg->ring->ring);
   if (probe) {
     s->can_ftruncate = io_uring_opcode_supported(probe, ST_FTRUNCATE_OPCODE);
@@ -74,6 +83,8 @@ void st_store_close(st_store_t *s) {
   FD_ASSERT(s->inflight == 0);
   close(s->dir_fd);
   free(s->slots);
+  free(s->synced);
+  fd_sha256_destroy(s->sha);
   free(s);
 }
 

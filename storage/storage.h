@@ -116,7 +116,8 @@ typedef struct st_config {
   fd_ring_t *ring;       /* the caller's ring; the store queues, never waits */
   fd_pool_t *pool;       /* chunk buffers: buf_size >= every chunk size used */
   bool pool_registered;  /* pool is the ring's fixed-buffer table (index = buffer number) */
-  uint32_t queue_depth;  /* disk operations in flight, 1..FD_QUEUE_DEPTH_MAX */
+  uint32_t queue_depth;  /* chunk reads/writes in flight, 1..FD_QUEUE_DEPTH_MAX; chunks
+                          written and waiting for their fdatasync do not count */
   uint32_t versions_kept;/* GC keeps this many complete versions, >= 1 */
   bool verify;           /* false skips CRC32C/SHA-256 checks: benchmarks only */
   bool have_trusted_key; /* when set, st_version_begin rejects manifests not signed by it */
@@ -137,6 +138,7 @@ typedef struct st_stats {
   uint64_t bytes_reused;
   uint64_t chunks_rejected; /* CRC32C or SHA-256 mismatch */
   uint64_t io_errors;       /* any disk operation that failed */
+  uint64_t syncs;           /* group fdatasyncs issued */
   uint64_t scrub_bytes;
   uint64_t scrub_bad_chunks;
 } st_stats_t;

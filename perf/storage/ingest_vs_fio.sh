@@ -52,18 +52,24 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "disk: $dev ($(df --output=fstype "$dir" | tail -1)) at $dir, free $(numfmt --to=iec "$free_disk")"
 echo "run: $size version, chunk $cs, queue depth $qd; source in $srcdir"
 
+# The disk is mounted with `discard` here: deleting gigabytes queues trims
+# that slow down whatever writes next. Let them land before each measurement.
+settle() { sync; sleep 5; }
+
 mkdir -p "$dir/keys"
 "$fdstore" keygen "$dir/keys/k.pem" "$dir/keys/k.pub" >/dev/null
 head -c "$bytes" /dev/urandom >"$src/src"
 "$fdstore" manifest "$src/src" --name Perf --version 1 --chunk-size "$cs" --key "$dir/keys/k.pem" \
   -o "$src/m1" >/dev/null
 
+settle
 # Reference: fio writes the same number of bytes, fsync at the end (the store
 # fdatasyncs before it counts a chunk).
 fio --name=ref --filename="$dir/fio.dat" --rw=write --bs=1M --iodepth="$qd" --ioengine=io_uring \
   --direct=1 --size="$bytes" --end_fsync=1 --output-format=json >"$src/fio.json"
 fio_gbs=$(python3 -c "import json,sys; j=json.load(open('$src/fio.json')); print('%.3f' % (j['jobs'][0]['write']['bw_bytes'] / 1e9))")
 rm -f "$dir/fio.dat"
+settle
 echo "fio (io_uring, O_DIRECT, bs=1M, iodepth=$qd): $fio_gbs GB/s"
 
 run_ingest() { # label data-dir extra-args...
@@ -79,6 +85,7 @@ run_ingest() { # label data-dir extra-args...
 }
 read -r off_gbs off_core < <(run_ingest off "$dir/data-off" --no-verify)
 rm -rf "$dir/data-off"
+settle
 echo "fdstore ingest, verification off: $off_gbs GB/s"
 read -r on_gbs on_core < <(run_ingest on "$dir/data-on")
 rm -rf "$dir/data-on"
