@@ -20,7 +20,7 @@ ft_killer_start() {
   : >"$FT_TMP/killed"
   [ "$n" -gt 0 ] || return 0
   local -a pool=() picks=() at=()
-  local i j tmp
+  local i j r tmp
   for ((i = 0; i < FT_NODES; i++)); do pool+=("$i"); done
   for ((i = FT_NODES - 1; i > 0; i--)); do  # Fisher-Yates
     j=$((RANDOM % (i + 1)))
@@ -28,7 +28,8 @@ ft_killer_start() {
   done
   for ((i = 0; i < n; i++)); do
     picks+=("${pool[i]}")
-    at+=("$(awk -v w="$window" -v r="$RANDOM" 'BEGIN { printf "%.3f", w * (0.1 + 0.8 * r / 32767) }')")
+    r=$RANDOM  # drawn here: bash reseeds RANDOM inside $(...)
+    at+=("$(awk -v w="$window" -v r="$r" 'BEGIN { printf "%.3f", w * (0.1 + 0.8 * r / 32767) }')")
   done
   echo "chaos: will kill $(for ((i = 0; i < n; i++)); do printf 'n%s at %ss ' "${picks[i]}" "${at[i]}"; done)"
   (
