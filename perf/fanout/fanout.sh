@@ -213,7 +213,9 @@ case "$FT_MODE" in
   cleanup)
     [ "$(id -u)" -eq 0 ] || ft_die "--cleanup needs root"
     removed=0 skipped=0
-    for run in $(ft_ns_list "$FT_NS_GLOBAL_PREFIX" | sed -n 's/^\(fdfan-[0-9]*-[0-9a-f]*-\).*/\1/p' | sort -u); do
+    # Runs are known by their namespaces and by their temp dirs in /tmp.
+    for run in $( { ft_ns_list "$FT_NS_GLOBAL_PREFIX"; find /tmp -maxdepth 1 -name 'fdfan-*' -printf '%f\n'; } |
+                  sed -n 's/^\(fdfan-[0-9]*-[0-9a-f]*-\).*/\1/p' | sort -u); do
       pid=${run#fdfan-}; pid=${pid%%-*}
       if [ "$FT_FORCE" -eq 0 ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q fanout.sh; then
         echo "cleanup: $run belongs to live run pid $pid, left alone (--force to remove)"
@@ -314,7 +316,7 @@ trap 'ft_on_signal HUP' HUP
 FT_WATCHDOG=$!
 
 mkdir -p "$FT_OUT"
-pl_result_init
+pl_result_init "$FT_TMP"  # inside the run's temp dir, so --cleanup removes it after a SIGKILL
 pl_machine_describe "$FT_REPO"
 pl_machine_result
 pl_result_str mode "$FT_MODE"
