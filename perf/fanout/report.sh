@@ -118,10 +118,11 @@ ft_report() {
   if [ -s "$FT_TMP/killed" ]; then
     echo "report: killed (node, seconds since publish): $(awk '{ printf "%sn%s %.3f", (NR > 1 ? ", " : ""), $1, $2 }' "$FT_TMP/killed")"
   fi
-  while read -r n t; do
-    pl_result_num "run.nodes[$n].node" "$n"
-    pl_result_num "run.nodes[$n].complete_s" "$t"
-  done <"$done"
+  for ((i = 0; i < FT_NODES; i++)); do pl_result_num "run.nodes[$i].node" "$i"; done
+  while read -r n t; do pl_result_num "run.nodes[$n].complete_s" "$t"; done <"$done"
+  if [ -s "$FT_TMP/killed" ]; then
+    while read -r n t; do pl_result_num "run.nodes[$n].killed_s" "$t"; done <"$FT_TMP/killed"
+  fi
   # nodes complete over time: (0,0), then one step per completion
   sort -k2,2g "$done" | awk 'BEGIN { print "# seconds_since_publish nodes_complete"; print 0, 0 } { print $2, NR }' \
     >"$FT_OUT/complete.dat"
