@@ -12,8 +12,11 @@
 #   --validate    build the topology, prove it: reachability of every host
 #                 from every host, the iperf3 loopback reference, one flow
 #                 same-zone / cross-zone / cross-region against its path's cap,
-#                 many-to-one and one-to-many against the node NIC cap; remove
-#                 the topology. Exit 0 only if every check passes.
+#                 many-to-one and one-to-many against the node NIC cap, and a
+#                 ring of all nodes at once (can this machine carry every NIC
+#                 at full rate?), each with bytes per link class and CPU use;
+#                 remove the topology. Exit 0 only if every check passes
+#                 (a machine-limited ring is reported, not failed).
 #   --up          build the topology, print it, keep it until --time-limit or
 #                 Ctrl-C (for poking at it with `ip netns exec`), remove it.
 #   --star        reference fan-out without fdist: origin o0 sends --size bytes
@@ -23,9 +26,10 @@
 #                 (T, S/B, efficiency, per-node times, bytes per link class,
 #                 CPU-s per GB) and writes JSON and the PNG, like the fdist run.
 #   --plan        print the address plan and the S/B bound; needs no root.
-#   --cleanup     remove leftovers of earlier runs: every namespace named
-#                 fdfan-<pid>-* whose run <pid> is no longer alive (with
-#                 --force also live runs'), after stopping the processes in them.
+#   --cleanup     remove leftovers of earlier runs: every namespace and /tmp
+#                 dir named fdfan-<pid>-* whose run <pid> is no longer alive
+#                 (with --force also live runs'), after stopping the processes
+#                 in those namespaces.
 #   --help        this text.
 #
 # Topology flags:
