@@ -12,8 +12,11 @@
 #   --validate    build the topology, prove it: reachability of every host
 #                 from every host, the iperf3 loopback reference, one flow
 #                 same-zone / cross-zone / cross-region against its path's cap,
-#                 many-to-one and one-to-many against the node NIC cap; remove
-#                 the topology. Exit 0 only if every check passes.
+#                 many-to-one and one-to-many against the node NIC cap, and a
+#                 ring of all nodes at once (can this machine carry every NIC
+#                 at full rate?), each with bytes per link class and CPU use;
+#                 remove the topology. Exit 0 only if every check passes
+#                 (a machine-limited ring is reported, not failed).
 #   --up          build the topology, print it, keep it until --time-limit or
 #                 Ctrl-C (for poking at it with `ip netns exec`), remove it.
 #   --star        reference fan-out without fdist: origin o0 sends --size bytes
@@ -23,9 +26,10 @@
 #                 (T, S/B, efficiency, per-node times, bytes per link class,
 #                 CPU-s per GB) and writes JSON and the PNG, like the fdist run.
 #   --plan        print the address plan and the S/B bound; needs no root.
-#   --cleanup     remove leftovers of earlier runs: every namespace named
-#                 fdfan-<pid>-* whose run <pid> is no longer alive (with
-#                 --force also live runs'), after stopping the processes in them.
+#   --cleanup     remove leftovers of earlier runs: every namespace and /tmp
+#                 dir named fdfan-<pid>-* whose run <pid> is no longer alive
+#                 (with --force also live runs'), after stopping the processes
+#                 in those namespaces.
 #   --help        this text.
 #
 # Topology flags:
@@ -49,7 +53,9 @@
 #                         (default 256M)
 #   --chunk BYTES         chunk size, a power of two >= 4096 (default 4MiB)
 #   --stripes K           stripes per version (default 4)
-#   --kill N              kill N nodes at random moments mid-transfer (default 0)
+#   --kill N              kill N nodes at random moments mid-transfer (default 0;
+#                         also works with --star)
+#   --seed N              seed for --kill's choices, to repeat a run
 #   --delta PCT           then publish a second version with PCT% of chunks
 #                         changed (default 0 = no second version)
 #   --build-dir DIR       where fdnode/fdsched/fdadmin are (default <repo>/build)
@@ -88,6 +94,8 @@ PL_LIB_DIR=$FT_REPO/perf/lib
 . "$FT_HERE/netns.sh"
 # shellcheck source=report.sh
 . "$FT_HERE/report.sh"
+# shellcheck source=chaos.sh
+. "$FT_HERE/chaos.sh"
 # shellcheck source=validate.sh
 . "$FT_HERE/validate.sh"
 
@@ -146,6 +154,7 @@ while [ $# -gt 0 ]; do
     --chunk) FT_CHUNK=$(ft_bytes "$val") ;;
     --stripes) FT_STRIPES=$(ft_uint "$flag" "$val") ;;
     --kill) FT_KILL=$(ft_uint "$flag" "$val") ;;
+    --seed) RANDOM=$(ft_uint "$flag" "$val") ;;
     --delta) FT_DELTA=$(ft_uint "$flag" "$val") ;;
     --build-dir) FT_BUILD_DIR=$val ;;
     --data-dir) FT_DATA_DIR=$val ;;
@@ -208,7 +217,9 @@ case "$FT_MODE" in
   cleanup)
     [ "$(id -u)" -eq 0 ] || ft_die "--cleanup needs root"
     removed=0 skipped=0
-    for run in $(ft_ns_list "$FT_NS_GLOBAL_PREFIX" | sed -n 's/^\(fdfan-[0-9]*-[0-9a-f]*-\).*/\1/p' | sort -u); do
+    # Runs are known by their namespaces and by their temp dirs in /tmp.
+    for run in $( { ft_ns_list "$FT_NS_GLOBAL_PREFIX"; find /tmp -maxdepth 1 -name 'fdfan-*' -printf '%f\n'; } |
+                  sed -n 's/^\(fdfan-[0-9]*-[0-9a-f]*-\).*/\1/p' | sort -u); do
       pid=${run#fdfan-}; pid=${pid%%-*}
       if [ "$FT_FORCE" -eq 0 ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q fanout.sh; then
         echo "cleanup: $run belongs to live run pid $pid, left alone (--force to remove)"
@@ -270,6 +281,7 @@ ft_cleanup() {
   trap '' INT TERM HUP
   set +e
   if [ -n "$FT_WATCHDOG" ]; then kill -TERM "$FT_WATCHDOG" 2>/dev/null; wait "$FT_WATCHDOG" 2>/dev/null; fi
+  ft_killer_stop
   local n left
   n=$(ft_ns_remove_prefix "$FT_PREFIX")
   left=$(ft_ns_list "$FT_PREFIX" | wc -l)
@@ -308,7 +320,7 @@ trap 'ft_on_signal HUP' HUP
 FT_WATCHDOG=$!
 
 mkdir -p "$FT_OUT"
-pl_result_init
+pl_result_init "$FT_TMP"  # inside the run's temp dir, so --cleanup removes it after a SIGKILL
 pl_machine_describe "$FT_REPO"
 pl_machine_result
 pl_result_str mode "$FT_MODE"
@@ -352,20 +364,26 @@ case "$FT_MODE" in
     echo "star: o0 sends $FT_SIZE bytes to each of $FT_NODES nodes at once"
     cpids=()
     ft_run_begin
+    # --kill window: the star's expected T, N x S/B at 0.956 of the cap
+    ft_killer_start "$FT_KILL" "$(awk -v n="$FT_NODES" -v s="$FT_SIZE" -v r="$FT_RATE" 'BEGIN { printf "%.3f", n * s * 8 / (r * 1e6 * 0.956) }')"
     for ((i = 0; i < FT_NODES; i++)); do
       (
         if timeout "$FT_TIME_LIMIT" ip netns exec "${FT_NS_NODE[i]}" \
              iperf3 -c "$oip" -p $((5201 + i)) -R -n "$FT_SIZE" >"$FT_TMP/star-$i.log" 2>&1; then
           ft_run_done "$i"
         fi
-      ) &
+      ) 2>>"$FT_TMP/star-$i.log" &  # bash's "Killed" notice for --kill victims
       cpids+=($!)
     done
     for p in "${cpids[@]}"; do wait "$p" || true; done
+    ft_killer_stop
     ft_run_end
+    # A killed node's one-shot server on o0 never gets its test finished.
+    mapfile -t killed < <(ft_killed_nodes)
+    for k in "${killed[@]}"; do kill -TERM "${spids[k]}" 2>/dev/null || true; done
     for p in "${spids[@]}"; do wait "$p" || true; done
     status=0
-    ft_report "star reference (no fdist)" "$FT_SIZE" || status=1
+    ft_report "star reference (no fdist)" "$FT_SIZE" "${killed[@]}" || status=1
     pl_result_write "$FT_OUT/star.json"
     echo "star: JSON in $FT_OUT/star.json"
     exit "$status"

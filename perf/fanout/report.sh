@@ -11,7 +11,9 @@
 #                             CPU-seconds per GB delivered; adds them to the
 #                             JSON result and writes the nodes-complete-over-time
 #                             data and PNG into $FT_OUT. Nodes in KILLED are not
-#                             required to complete. Returns 1 if a live node
+#                             required to complete (one that completed before
+#                             it was killed is listed; T is over live nodes
+#                             only). Returns 1 if a live node
 #                             did not complete.
 # The driver (fdist run, or the iperf3 star baseline) owns t0: it calls
 # ft_run_begin right before publishing. Completion records live in $FT_TMP.
@@ -62,7 +64,8 @@ ft_report() {
   wall=$(awk -v a="$FT_RUN_T0" -v b="$FT_RUN_T1" 'BEGIN { printf "%.3f", b - a }')
   # T: publish to the last live node complete (the wall time if one never did).
   local T
-  T=$(awk -v w="$wall" '{ if ($2 > m) m = $2 } END { printf "%.3f", (NR ? m : w) }' "$done")
+  T=$(awk -v w="$wall" -v k=" ${killed[*]} " 'index(k, " " $1 " ") == 0 { if ($2 > m) m = $2; c++ }
+        END { printf "%.3f", (c ? m : w) }' "$done")
   if [ -n "$missing" ]; then T=$wall; fi
   local bound eff
   bound=$(awk -v s="$size" -v r="$FT_RATE" 'BEGIN { printf "%.3f", (r > 0 ? s * 8 / (r * 1e6) : 0) }')
@@ -71,7 +74,7 @@ ft_report() {
   printf 'report: T = %s s (publish to every live node complete), S = %s bytes, B = %s Mbit/s\n' "$T" "$size" "$FT_RATE"
   printf 'report: lower bound S/B = %s s, efficiency (S/B)/T = %s\n' "$bound" "$eff"
   printf 'report: %d of %d live nodes complete%s%s\n' "$complete" "$live" \
-    "${missing:+; NOT complete:$missing}" "${killed[*]:+; killed: ${killed[*]}}"
+    "${missing:+; NOT complete:$missing}" "${killed[*]:+; killed:$(printf ' n%s' "${killed[@]}")}"
   sort -k2,2g "$done" | awk '{ t[NR] = $2; printf "%s n%s %.3f", (NR == 1 ? "report: per node (s):" : ","), $1, $2 }
     END { if (NR) printf "\nreport: completion min %.3f s, median %.3f s, max %.3f s\n", t[1], t[int((NR + 1) / 2)], t[NR] }'
   local cls bytes line=""
@@ -112,10 +115,14 @@ ft_report() {
   pl_result_num run.own_cpu_sys_s "$own_sys"
   pl_result_num run.cpu_s_per_gb "$(awk -v u="$user" -v s="$sys" -v d="$delivered" 'BEGIN { printf "%.3f", (d > 0 ? (u + s) / (d / 1e9) : 0) }')"
   for k in "${killed[@]}"; do pl_result_num "run.killed[]" "$k"; done
-  while read -r n t; do
-    pl_result_num "run.nodes[$n].node" "$n"
-    pl_result_num "run.nodes[$n].complete_s" "$t"
-  done <"$done"
+  if [ -s "$FT_TMP/killed" ]; then
+    echo "report: killed (node, seconds since publish): $(awk '{ printf "%sn%s %.3f", (NR > 1 ? ", " : ""), $1, $2 }' "$FT_TMP/killed")"
+  fi
+  for ((i = 0; i < FT_NODES; i++)); do pl_result_num "run.nodes[$i].node" "$i"; done
+  while read -r n t; do pl_result_num "run.nodes[$n].complete_s" "$t"; done <"$done"
+  if [ -s "$FT_TMP/killed" ]; then
+    while read -r n t; do pl_result_num "run.nodes[$n].killed_s" "$t"; done <"$FT_TMP/killed"
+  fi
   # nodes complete over time: (0,0), then one step per completion
   sort -k2,2g "$done" | awk 'BEGIN { print "# seconds_since_publish nodes_complete"; print 0, 0 } { print $2, NR }' \
     >"$FT_OUT/complete.dat"

@@ -1,6 +1,7 @@
 # perf/lib/result.sh — collects a benchmark's figures and writes them as JSON.
 # Source it from bash; functions only. Needs python3 (stdlib json) to write.
-#   pl_result_init             starts an empty result (a TSV in $PL_RESULT_TSV)
+#   pl_result_init [DIR]       starts an empty result (a TSV in $PL_RESULT_TSV,
+#                              created in DIR, default $TMPDIR or /tmp)
 #   pl_result_str KEY VALUE    string
 #   pl_result_num KEY VALUE    number (checked: must parse as a JSON number)
 #   pl_result_bool KEY true|false
@@ -13,7 +14,7 @@
 PL_LIB_DIR=${PL_LIB_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 
 pl_result_init() {
-  PL_RESULT_TSV=$(mktemp /tmp/pl-result.XXXXXX.tsv)
+  PL_RESULT_TSV=$(mktemp "${1:-${TMPDIR:-/tmp}}/pl-result.XXXXXX.tsv")
 }
 
 pl__result_put() {
