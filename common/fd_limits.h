@@ -65,6 +65,35 @@
 
 
 /* ---- rpc: limits owned by rpc/ ---- */
+/* Per engine: connections, calls, and the provided-buffer ring that
+ * multishot recv lands bytes in. */
+#define RPC_CONNS_DEFAULT 1024u
+#define RPC_STREAMS_PER_CONN_DEFAULT 128u
+#define RPC_CALLS_PER_ENGINE_MAX 16384u
+#define RPC_RX_BUFS 256u               /* provided buffers per engine (power of two) */
+#define RPC_RX_BUF_SIZE (64u * 1024u)  /* bytes each */
+/* Per connection: queued outgoing control bytes (frames other than bulk),
+ * and the contiguous buffer a control frame split across recvs is joined in. */
+#define RPC_OUTBUF_BYTES (256u * 1024u)
+#define RPC_INBUF_INLINE (16u * 1024u)
+#define RPC_BULK_SENDS_MAX 64u         /* DATA frames queued per connection */
+#define RPC_PENDING_SEGS_MAX 16u       /* provided buffers held while a DATA frame lands */
+/* Flow control: bytes sent and not yet credited back. */
+#define RPC_STREAM_WINDOW_DEFAULT (16u * 1024u * 1024u)
+#define RPC_CONN_WINDOW_DEFAULT (64u * 1024u * 1024u)
+/* Timers: one io_uring timeout per engine ticks deadlines and stall checks. */
+#define RPC_TICK_MS 10u
+#define RPC_STALL_MS_DEFAULT 10000u    /* silent mid-frame or mid-handshake: closed */
+#define RPC_TIMEOUT_MS_DEFAULT 30000u  /* a call's deadline when the caller gives none */
+#define RPC_TIMEOUT_MS_MAX (24u * 3600u * 1000u)
+#define RPC_PINGS_PER_TICK_MAX 64u     /* more is a flood */
+#define RPC_DIRECT_RECV_MIN (64u * 1024u) /* DATA tails at least this big skip the copy */
+static_assert((RPC_RX_BUFS & (RPC_RX_BUFS - 1)) == 0, "buffer ring size is a power of two");
+static_assert(RPC_STREAMS_PER_CONN_DEFAULT <= FD_STREAMS_PER_CONNECTION_MAX, "streams in range");
+static_assert(RPC_CONNS_DEFAULT <= FD_CONNECTIONS_MAX, "connections in range");
+static_assert(RPC_STREAM_WINDOW_DEFAULT <= RPC_CONN_WINDOW_DEFAULT, "stream fits connection");
+static_assert(RPC_STREAM_WINDOW_DEFAULT >= FD_CHUNK_SIZE_DEFAULT, "a chunk fits a window");
+static_assert(RPC_INBUF_INLINE <= RPC_OUTBUF_BYTES, "inline rx within tx");
 
 
 
