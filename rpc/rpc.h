@@ -239,8 +239,10 @@ typedef struct rpc_call_cbs {
   void (*on_done)(rpc_call_t *call, rpc_code_t code, const char *message, void *arg);
 } rpc_call_cbs_t;
 
-/* Server: callbacks for a call (call from the handler). */
+/* Server: callbacks for a call (call from the handler); arg is the call's
+ * state, handed to every callback and returned by rpc_call_arg. */
 void rpc_call_set_cbs(rpc_call_t *call, const rpc_call_cbs_t *cbs, void *arg);
+void *rpc_call_arg(const rpc_call_t *call);
 /* Sends one message (server: a response; client: a client-stream request).
  * 0, -EAGAIN (window full: wait for on_writable), -ECANCELED (call over),
  * -EMSGSIZE, -ENOTCONN. */

@@ -146,7 +146,9 @@ static void call_end(rpc_call_t *call, rpc_code_t code, const char *message, boo
 static void consumed(rpc_conn_t *c, rpc_call_t *call, uint64_t bytes) {
   if (call && call->state == RPC_CALL_OPEN) {
     call->rx_consumed += bytes;
-    if (!call->remote_end && call->rx_consumed >= c->e->stream_window / 4) {
+    /* bytes == 0: the tick flushes whatever is left */
+    if (!call->remote_end && call->rx_consumed &&
+        (!bytes || call->rx_consumed >= c->e->stream_window / 4)) {
       uint8_t b[4];
       wr32(b, (uint32_t)call->rx_consumed);
       if (rpc_conn_queue(c, RPC_FRAME_WINDOW, 0, call->id, 0, b, 4, NULL, true) == 0) {
@@ -574,6 +576,8 @@ void rpc_call_set_cbs(rpc_call_t *call, const rpc_call_cbs_t *cbs, void *arg) {
   call->cbs = *cbs;
   call->cbs_arg = arg;
 }
+
+void *rpc_call_arg(const rpc_call_t *call) { return call->cbs_arg; }
 
 static int can_send(const rpc_call_t *call) {
   if (call->state != RPC_CALL_OPEN || call->local_end) return -ECANCELED;

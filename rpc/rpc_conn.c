@@ -304,10 +304,51 @@ void rpc_conn_arm_recv(rpc_conn_t *c) {
   c->ops++;
 }
 
-static void start_direct(rpc_conn_t *c) {
+static int ensure_inbuf(rpc_conn_t *c, uint32_t len) {
+  if (c->inbuf_cap >= len) return 0;
+  /* A large control message (a manifest): joined in a bigger buffer,
+   * bounded by payload_max; not the hot path. */
+  uint8_t *nb = realloc(c->inbuf, len);
+  if (!nb) return -ENOMEM;
+  c->inbuf = nb;
+  c->inbuf_cap = len;
+  return 0;
+}
+
+/* Direct mode: after a DATA frame, plain recvs read each header, then its
+ * payload straight into a bulk buffer (or inbuf); after a few control
+ * frames in a row the connection goes back to multishot recv. */
+static void next_direct(rpc_conn_t *c) {
+  if (c->state == RPC_CONN_CLOSING) return;
+  uint8_t *dst;
+  uint32_t len;
+  if (!c->in_payload) {
+    if (c->direct_ctl > RPC_DIRECT_CTL_MAX) {
+      c->direct = false;
+      rpc_conn_arm_recv(c);
+      return;
+    }
+    dst = c->hdr + c->hdr_have;
+    len = RPC_FRAME_HEADER_LEN - c->hdr_have;
+  } else if (c->cur.type == RPC_FRAME_DATA) {
+    if (!c->data_buf) { /* discarding: multishot does it */
+      c->direct = false;
+      rpc_conn_arm_recv(c);
+      return;
+    }
+    dst = c->data_buf + c->pay_have;
+    len = c->cur.payload_len - c->pay_have;
+  } else {
+    if (ensure_inbuf(c, c->cur.payload_len) < 0) {
+      rpc_conn_fail(c, -ENOMEM, "no memory for a large message");
+      return;
+    }
+    dst = c->inbuf + c->pay_have;
+    len = c->cur.payload_len - c->pay_have;
+  }
   struct io_uring_sqe *sqe = fd_ring_sqe(&c->e->ring, &c->direct_op.op);
   FD_ASSERT(sqe);
-  io_uring_prep_recv(sqe, c->fd, c->data_buf + c->pay_have, c->cur.payload_len - c->pay_have, 0);
+  io_uring_prep_recv(sqe, c->fd, dst, len, 0);
   c->direct_armed = true;
   c->ops++;
 }
@@ -344,6 +385,7 @@ static int dispatch(rpc_conn_t *c, const rpc_frame_header_t *h, const uint8_t *p
 static int frame_done(rpc_conn_t *c, const uint8_t *p) {
   c->in_payload = false;
   c->hdr_have = 0;
+  c->direct_ctl = c->cur.type == RPC_FRAME_DATA ? 0 : c->direct_ctl + 1;
   if (c->cur.type == RPC_FRAME_DATA) {
     uint8_t *buf = c->data_buf;
     c->data_buf = NULL;
@@ -425,16 +467,9 @@ static void feed(rpc_conn_t *c, const uint8_t *p, uint32_t n) {
       n -= take;
       continue;
     }
-    if (c->inbuf_cap < c->cur.payload_len) {
-      /* A large control message (a manifest): joined in a bigger buffer,
-       * bounded by payload_max; not the hot path. */
-      uint8_t *nb = realloc(c->inbuf, c->cur.payload_len);
-      if (!nb) {
-        rpc_conn_fail(c, -ENOMEM, "no memory for a large message");
-        return;
-      }
-      c->inbuf = nb;
-      c->inbuf_cap = c->cur.payload_len;
+    if (ensure_inbuf(c, c->cur.payload_len) < 0) {
+      rpc_conn_fail(c, -ENOMEM, "no memory for a large message");
+      return;
     }
     memcpy(c->inbuf + c->pay_have, p, take);
     c->pay_have += take;
@@ -448,11 +483,17 @@ static void feed(rpc_conn_t *c, const uint8_t *p, uint32_t n) {
 
 static void after_recv_stopped(rpc_conn_t *c) {
   if (c->state == RPC_CONN_CLOSING) return;
-  if (c->in_payload && c->cur.type == RPC_FRAME_DATA && c->data_buf &&
-      c->pay_have < c->cur.payload_len)
-    start_direct(c);
-  else
+  /* Cancelled for a DATA frame: continue in direct mode, even when that frame
+   * was completed from what the multishot recv had already taken. */
+  if (c->recv_cancelled ||
+      (c->in_payload && c->cur.type == RPC_FRAME_DATA && c->data_buf &&
+       c->pay_have < c->cur.payload_len)) {
+    c->direct = true;
+    c->direct_ctl = 0;
+    next_direct(c);
+  } else {
     rpc_conn_arm_recv(c);
+  }
 }
 
 static void on_recv(fd_op_t *op, int res, uint32_t flags) {
@@ -490,17 +531,23 @@ static void on_direct(fd_op_t *op, int res, uint32_t flags) {
   c->direct_armed = false;
   if (c->state != RPC_CONN_CLOSING) {
     if (res <= 0) {
-      rpc_conn_fail(c, res ? res : -ECONNRESET, "peer gone mid-frame");
+      rpc_conn_fail(c, res ? res : -ECONNRESET,
+                    c->in_payload || c->hdr_have ? "peer gone mid-frame"
+                                                 : "peer closed the connection");
     } else {
       c->last_rx_ns = fd_now_ns();
       c->e->stats.bytes_rx += (uint64_t)res;
-      c->pay_have += (uint32_t)res;
-      if (c->pay_have < c->cur.payload_len) {
-        start_direct(c);
+      if (!c->in_payload) {
+        c->hdr_have += (uint32_t)res;
+        if (c->hdr_have == RPC_FRAME_HEADER_LEN) header_done(c, c->hdr);
       } else {
-        frame_done(c, NULL);
-        rpc_conn_arm_recv(c);
+        c->pay_have += (uint32_t)res;
+        if (c->pay_have == c->cur.payload_len &&
+            frame_done(c, c->cur.type == RPC_FRAME_DATA ? NULL : c->inbuf) < 0 &&
+            c->state != RPC_CONN_CLOSING)
+          rpc_conn_fail(c, -EPROTO, "bad frame");
       }
+      next_direct(c);
     }
   }
   op_done(c);

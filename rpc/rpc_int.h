@@ -21,7 +21,8 @@
 #define RPC_METHODS_PER_SVC_MAX 32u
 #define RPC_BGID 7u
 #define RPC_OUT_RESERVE 4096u  /* kept free for status and control frames */
-#define RPC_LARGE_MSG 16384u   /* messages bigger than this are packed aside, not in out */
+#define RPC_LARGE_MSG 16384u
+#define RPC_DIRECT_CTL_MAX 4u  /* control frames in a row that end direct mode */   /* messages bigger than this are packed aside, not in out */
 
 typedef struct rpc_conn_op {
   fd_op_t op;
@@ -78,7 +79,9 @@ struct rpc_conn {
   rpc_conn_op_t recv_op, direct_op, connect_op;
   bool recv_armed;     /* multishot recv in flight */
   bool recv_cancelled; /* cancel requested to switch to a direct recv */
-  bool direct_armed;
+  bool direct_armed;   /* a plain recv (direct mode) in flight */
+  bool direct;         /* direct mode: plain recvs, DATA straight into bulk buffers */
+  uint32_t direct_ctl; /* control frames in a row while in direct mode */
   bool rearm_wanted; /* re-arm on the next loop turn (-ENOBUFS) */
   uint8_t hdr[RPC_FRAME_HEADER_LEN];
   uint32_t hdr_have;
