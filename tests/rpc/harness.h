@@ -192,6 +192,7 @@ static inline bool raw_closed_by_peer(int fd) {
   uint8_t buf[4096];
   for (int i = 0; i < 1000; i++) {
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n == 0) return true;
     if (n < 0) return errno == ECONNRESET;
   }
@@ -207,15 +208,27 @@ static inline void raw_send_frame(int fd, uint8_t type, uint16_t flags, uint32_t
   if (len) assert_int_equal(send(fd, payload, len, MSG_NOSIGNAL), (ssize_t)len);
 }
 
+/* recv of exactly len bytes; io_uring task work can interrupt a blocking
+ * recv on a thread that had a ring (EINTR), so retry. */
+static inline bool recv_all(int fd, uint8_t *p, size_t len) {
+  while (len) {
+    ssize_t n = recv(fd, p, len, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
 /* Reads one whole frame; its payload goes to buf (cap bytes). */
 static inline int raw_recv_frame(int fd, rpc_frame_header_t *h, uint8_t *buf, uint32_t cap) {
   uint8_t hb[RPC_FRAME_HEADER_LEN];
-  if (recv(fd, hb, sizeof(hb), MSG_WAITALL) != (ssize_t)sizeof(hb)) return -EIO;
+  if (!recv_all(fd, hb, sizeof(hb))) return -EIO;
   int rc = rpc_frame_decode(hb, sizeof(hb), FD_FRAME_PAYLOAD_MAX, h);
   if (rc < 0) return rc;
   if (h->payload_len > cap) return -EMSGSIZE;
-  if (h->payload_len && recv(fd, buf, h->payload_len, MSG_WAITALL) != (ssize_t)h->payload_len)
-    return -EIO;
+  if (h->payload_len && !recv_all(fd, buf, h->payload_len)) return -EIO;
   return 0;
 }
 
