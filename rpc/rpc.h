@@ -139,9 +139,12 @@ typedef struct rpc_engine rpc_engine_t;
 typedef struct rpc_conn rpc_conn_t;
 typedef struct rpc_call rpc_call_t;
 
+/* How DATA buffers are sent; none copies in userspace (docs/ARCHITECTURE.md,
+ * "Zero-copy forwarding", has the measurements behind the default). */
 typedef enum rpc_bulk_send {
-  RPC_BULK_SEND_ZC = 0, /* IORING_OP_SEND_ZC from the registered pool buffer (default) */
-  RPC_BULK_SEND_COPY,   /* IORING_OP_SEND: the kernel copies (reference for perf) */
+  RPC_BULK_SEND_AUTO = 0, /* ZC to remote peers, plain SEND to loopback ones (default) */
+  RPC_BULK_SEND_ZC,       /* IORING_OP_SEND_ZC from the registered pool buffer */
+  RPC_BULK_SEND_COPY,     /* IORING_OP_SEND from the same buffer: the kernel copies */
 } rpc_bulk_send_t;
 
 typedef struct rpc_engine_opts {

@@ -58,6 +58,7 @@ struct rpc_conn {
   rpc_conn_state_t state;
   bool is_client;
   bool admin;
+  bool bulk_zc; /* DATA goes out with SEND_ZC (not to loopback peers under AUTO) */
   bool finalize_queued;
   bool dirty_queued; /* on e->dirty: has bytes to flush */
   int close_err;

@@ -6,6 +6,7 @@ static void test_fetch(void **state) {
   const uint32_t chunks = 24, len = 1024 * 1024;
   test_server_t s = {.opts = test_opts(), .setup = setup_fetch, .pool_bufs = 8, .pool_buf_size = len};
   s.opts.payload_max = 2 * len;
+  s.opts.bulk_send = RPC_BULK_SEND_ZC; /* loopback would pick plain send: test SEND_ZC */
   uint16_t port = test_server_start(&s);
 
   /* The client's windows are the smallest allowed (one payload), so the
