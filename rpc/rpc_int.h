@@ -3,7 +3,9 @@
  * (as sqliteInt.h is to sqlite.h). Nothing outside rpc/ includes this.
  *
  * rpc_engine.c  the ring, provided buffers, the tick, MSG_RING, the arena
- * rpc_conn.c    sockets: accept, connect, receive and parse, send queue, close
+ * rpc_conn.c    sockets: accept, connect, stall checks, close
+ * rpc_rx.c      receiving: multishot recv, the parser, DATA landing, direct mode
+ * rpc_tx.c      sending: the control buffer, bulk sends, connection credit
  * rpc_hs.c      the handshake state machine
  * rpc_call.c    calls: dispatch, streams, flow control, deadlines, the API
  */
@@ -209,7 +211,10 @@ void rpc_eng_arena_reset(rpc_engine_t *e);
 ProtobufCMessage *rpc_eng_unpack(rpc_engine_t *e, const ProtobufCMessageDescriptor *d,
                                  const uint8_t *p, size_t len);
 
+#define CONN_OF(op) (((rpc_conn_op_t *)(op))->conn)
+
 /* rpc_conn.c */
+void rpc_conn_op_done(rpc_conn_t *c);
 rpc_conn_t *rpc_conn_open(rpc_engine_t *e, int fd, bool is_client);
 void rpc_conn_fail(rpc_conn_t *c, int err, const char *why);
 void rpc_conn_arm_recv(rpc_conn_t *c);
@@ -228,6 +233,15 @@ bool rpc_conn_can_queue(const rpc_conn_t *c, uint32_t bytes);
 void rpc_conn_flush(rpc_conn_t *c);
 void rpc_conn_flush_dirty(rpc_engine_t *e);
 void rpc_conn_window_consumed(rpc_conn_t *c, uint64_t bytes);
+
+/* rpc_rx.c */
+void rpc_rx_on_recv(fd_op_t *op, int res, uint32_t flags);
+void rpc_rx_on_direct(fd_op_t *op, int res, uint32_t flags);
+
+/* rpc_tx.c */
+void rpc_conn_mark_dirty(rpc_conn_t *c);
+void rpc_tx_on_send(fd_op_t *op, int res, uint32_t flags);
+void rpc_tx_on_bulk(fd_op_t *op, int res, uint32_t flags);
 
 /* rpc_hs.c */
 int rpc_hs_start(rpc_conn_t *c);
