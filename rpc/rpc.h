@@ -189,12 +189,15 @@ void rpc_engine_stop(rpc_engine_t *e);
 void rpc_engine_get_stats(const rpc_engine_t *e, rpc_stats_t *out);
 
 /* Cross-engine message through IORING_OP_MSG_RING. The caller owns msg until
- * fn runs on the target engine's thread; fn may free or post it back. Call
- * from the sending engine's thread. 0 or -errno. */
+ * fn runs on the target engine's thread; fn may free or post it back. If the
+ * kernel cannot deliver it (the target ring's CQ overflowed), fn runs on the
+ * sender's thread with target NULL, so the sender gets msg back. Call from
+ * the sending engine's thread. 0 or -errno. */
 typedef struct rpc_msg rpc_msg_t;
 typedef void (*rpc_msg_fn)(rpc_engine_t *target, rpc_msg_t *msg);
 struct rpc_msg {
-  fd_op_t op; /* private */
+  fd_op_t op;   /* private: completes on the target */
+  fd_op_t sent; /* private: completes on the sender */
   rpc_engine_t *target;
   rpc_msg_fn fn;
   void *arg;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fd_assert.h"
+#include "fd_error.h"
 #include "fd_log.h"
 #include "fd_time.h"
 #include "rpc_int.h"
@@ -271,12 +272,21 @@ static void on_msg_arrived(fd_op_t *op, int res, uint32_t flags) {
   m->fn(m->target, m);
 }
 
+static void on_msg_sent(fd_op_t *op, int res, uint32_t flags) {
+  (void)flags;
+  if (res >= 0) return;
+  rpc_msg_t *m = RPC_CONTAINER_OF(op, rpc_msg_t, sent);
+  fd_log_warn("rpc: message to another engine not delivered: %s", fd_strerror(res));
+  m->fn(NULL, m);
+}
+
 int rpc_engine_post(rpc_engine_t *from, rpc_engine_t *to, rpc_msg_t *msg) {
   FD_ASSERT(pthread_equal(from->owner, pthread_self()));
   msg->op.complete = on_msg_arrived;
+  msg->sent.complete = on_msg_sent;
   msg->target = to;
-  struct io_uring_sqe *sqe = fd_ring_sqe(&from->ring, NULL);
+  struct io_uring_sqe *sqe = fd_ring_sqe(&from->ring, &msg->sent);
   if (!sqe) return -EBUSY;
-  io_uring_prep_msg_ring(sqe, to->ring.ring.ring_fd, 0, (uint64_t)(uintptr_t)msg, 0);
+  io_uring_prep_msg_ring(sqe, to->ring.ring.ring_fd, 0, (uint64_t)(uintptr_t)&msg->op, 0);
   return 0;
 }

@@ -15,6 +15,7 @@ static rpc_msg_t msg;
 
 /* Runs on the engine that received it; bounces the message back. */
 static void bounce(rpc_engine_t *target, rpc_msg_t *m) {
+  assert_non_null(target); /* delivered */
   peer_t *self = target == a.e ? &a : &b;
   assert_ptr_equal(m->arg, &msg);
   int n = atomic_fetch_add(&self->received, 1) + 1;
