@@ -220,6 +220,9 @@ void rpc_conn_fail(rpc_conn_t *c, int err, const char *why);
 void rpc_conn_arm_recv(rpc_conn_t *c);
 void rpc_conn_finalize_ready(rpc_engine_t *e);
 void rpc_conn_accept_arm(rpc_engine_t *e);
+/* White-box tests and fuzzing only: serves fd as an accepted connection,
+ * already authenticated when skip_handshake (as if Welcome had been sent). */
+rpc_conn_t *rpc_conn_adopt(rpc_engine_t *e, int fd, bool skip_handshake);
 void rpc_conn_tick(rpc_conn_t *c, uint64_t now);
 /* Queues one frame whose payload is prefix (may be NULL) then msg packed
  * (may be NULL). reserve: may use the control reserve. 0, -EAGAIN, -EMSGSIZE. */
