@@ -16,8 +16,11 @@
  * and the caller waits for on_writable.
  *
  * Never: blocks inside the loop, takes a lock, interprets chunk bytes, or
- * allocates per message (decoding uses a per-engine arena reset after every
- * callback; per-connection buffers are allocated when a connection opens).
+ * allocates on the data path: decoding uses a per-engine arena reset after
+ * every callback, per-connection buffers are allocated when a connection
+ * opens, DATA lands in the caller's bulk pool. Only control messages over
+ * RPC_LARGE_MSG (a manifest, a node list) are packed into, or joined in, a
+ * heap buffer of their size.
  *
  * Threads: an engine belongs to the thread that created it; every function
  * taking an engine, connection or call must run on that thread, except

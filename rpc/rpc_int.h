@@ -19,12 +19,7 @@
 
 #define RPC_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-#define RPC_SVCS_MAX 16u
-#define RPC_METHODS_PER_SVC_MAX 32u
-#define RPC_BGID 7u
-#define RPC_OUT_RESERVE 4096u  /* kept free for status and control frames */
-#define RPC_LARGE_MSG 16384u
-#define RPC_DIRECT_CTL_MAX 4u  /* control frames in a row that end direct mode */   /* messages bigger than this are packed aside, not in out */
+#define RPC_BGID 7u /* the provided-buffer group of multishot recv */
 
 typedef struct rpc_conn_op {
   fd_op_t op;
