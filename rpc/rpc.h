@@ -298,8 +298,10 @@ uint64_t rpc_conn_blocked_ns(const rpc_conn_t *conn);
 
 /* Starts a call. req is sent at once (unary, server-streaming) or must be
  * NULL (client-streaming: send with rpc_call_send, end with close_send).
- * timeout_ms 0 means RPC_TIMEOUT_MS_DEFAULT. NULL with errno (ENOTCONN,
- * ENOSPC: too many streams, EMSGSIZE). */
+ * timeout_ms 0 means RPC_TIMEOUT_MS_DEFAULT. NULL with errno: ENOTCONN,
+ * ENOSPC (too many streams), EMSGSIZE, EINVAL (request type or kind does not
+ * match the method), EAGAIN (the connection's window or send buffer is
+ * full: try again after completions). */
 rpc_call_t *rpc_call_start(rpc_conn_t *conn, uint16_t service_id,
                            const ProtobufCServiceDescriptor *service, uint32_t method_index,
                            rpc_kind_t kind, const ProtobufCMessage *req, uint32_t timeout_ms,
