@@ -88,6 +88,7 @@
 #define RPC_TIMEOUT_MS_DEFAULT 30000u  /* a call's deadline when the caller gives none */
 #define RPC_TIMEOUT_MS_MAX (24u * 3600u * 1000u)
 #define RPC_PINGS_PER_TICK_MAX 64u     /* more is a flood */
+#define RPC_HANDSHAKE_PAYLOAD_MAX 1024u /* any frame before authentication */
 #define RPC_DIRECT_RECV_MIN (64u * 1024u) /* DATA tails at least this big skip the copy */
 #define RPC_DIRECT_CTL_MAX 4u          /* control frames in a row that end direct receiving */
 /* Dispatch table: services by id, methods by index. */
