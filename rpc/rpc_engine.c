@@ -240,8 +240,11 @@ fd_ring_t *rpc_engine_ring(rpc_engine_t *e) { return &e->ring; }
 
 int rpc_engine_run_once(rpc_engine_t *e, uint32_t timeout_ms) {
   FD_ASSERT(pthread_equal(e->owner, pthread_self()));
-  for (rpc_conn_t *c = e->live; c; c = c->live_next)
-    if (c->rearm_wanted && !c->recv_armed && !c->direct_armed) rpc_conn_arm_recv(c);
+  if (e->rearm_pending) { /* recvs stopped for want of provided buffers */
+    e->rearm_pending = 0;
+    for (rpc_conn_t *c = e->live; c; c = c->live_next)
+      if (c->rearm_wanted && !c->recv_armed && !c->direct_armed) rpc_conn_arm_recv(c);
+  }
   rpc_conn_flush_dirty(e);
   int rc = fd_ring_run_once(&e->ring, timeout_ms ? 1 : 0, (uint64_t)timeout_ms * 1000000ull);
   rpc_conn_finalize_ready(e);

@@ -173,6 +173,7 @@ struct rpc_engine {
   rpc_conn_t *live; /* conns not FREE */
   rpc_conn_t *reap; /* CLOSING conns to finalize after callbacks */
   rpc_conn_t *dirty; /* conns with bytes queued since the last flush */
+  uint32_t rearm_pending; /* conns whose multishot recv ended with -ENOBUFS */
 
   rpc_call_t *call_slab;
   rpc_call_t *call_free;

@@ -252,6 +252,7 @@ void rpc_rx_on_recv(fd_op_t *op, int res, uint32_t flags) {
         rpc_conn_fail(c, -ECONNRESET, "peer closed the connection");
       } else if (res == -ENOBUFS) {
         c->rearm_wanted = true; /* buffers come back as others are parsed */
+        c->e->rearm_pending++;
       } else if (res < 0 && res != -ECANCELED) {
         rpc_conn_fail(c, res, "recv failed");
       } else {
