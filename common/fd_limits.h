@@ -70,8 +70,8 @@
 #define RPC_CONNS_DEFAULT 1024u
 #define RPC_STREAMS_PER_CONN_DEFAULT 128u
 #define RPC_CALLS_PER_ENGINE_MAX 16384u
-#define RPC_RX_BUFS 256u               /* provided buffers per engine (power of two) */
-#define RPC_RX_BUF_SIZE (64u * 1024u)  /* bytes each */
+#define RPC_RX_BUFS 1024u              /* provided buffers per engine (power of two) */
+#define RPC_RX_BUF_SIZE (16u * 1024u)  /* bytes each: control frames; bulk is received direct */
 /* Per connection: queued outgoing control bytes (frames other than bulk),
  * and the contiguous buffer a control frame split across recvs is joined in. */
 #define RPC_OUTBUF_BYTES (256u * 1024u)

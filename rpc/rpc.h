@@ -173,6 +173,7 @@ typedef struct rpc_stats {
   uint64_t calls_started, calls_served, deadlines, cancels;
   uint64_t frames_rx, frames_tx, bytes_rx, bytes_tx, data_frames_rx, data_frames_tx;
   uint64_t rx_copied_bytes; /* DATA bytes copied out of provided buffers (not received direct) */
+  uint64_t rx_nobufs;       /* multishot recvs stopped for want of provided buffers, re-armed */
   uint64_t blocked_ns;      /* total time sends waited on a peer's window */
 } rpc_stats_t;
 

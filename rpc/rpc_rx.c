@@ -253,6 +253,7 @@ void rpc_rx_on_recv(fd_op_t *op, int res, uint32_t flags) {
       } else if (res == -ENOBUFS) {
         c->rearm_wanted = true; /* buffers come back as others are parsed */
         c->e->rearm_pending++;
+        c->e->stats.rx_nobufs++;
       } else if (res < 0 && res != -ECANCELED) {
         rpc_conn_fail(c, res, "recv failed");
       } else {
