@@ -159,6 +159,7 @@ typedef struct rpc_engine_opts {
   uint32_t stream_window_bytes;   /* 0: RPC_STREAM_WINDOW_DEFAULT */
   uint32_t conn_window_bytes;     /* 0: RPC_CONN_WINDOW_DEFAULT */
   uint32_t stall_ms;     /* close a peer silent this long mid-frame or mid-handshake; 0: default */
+  uint32_t rx_bufs;      /* provided buffers for multishot recv, a power of two; 0: RPC_RX_BUFS */
   const uint8_t *cluster_key; /* required: both sides of every connection hold it */
   size_t cluster_key_len;     /* 16..FD_HMAC_KEY_LEN_MAX */
   const uint8_t *admin_pub;   /* server: trusted admin key; NULL: nobody is admin */

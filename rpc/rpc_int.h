@@ -165,6 +165,7 @@ struct rpc_engine {
   /* provided buffers for multishot recv */
   struct io_uring_buf_ring *br;
   uint8_t *rx_bufs;
+  uint32_t rx_count; /* provided buffers, a power of two */
   size_t br_bytes;
 
   rpc_conn_t *conns;
