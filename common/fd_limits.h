@@ -79,14 +79,15 @@ static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_VERSIONS_SCAN_MAX, "sources
 #define RPC_CONNS_DEFAULT 1024u
 #define RPC_STREAMS_PER_CONN_DEFAULT 128u
 #define RPC_CALLS_PER_ENGINE_MAX 16384u
-#define RPC_RX_BUFS 256u               /* provided buffers per engine (power of two) */
-#define RPC_RX_BUF_SIZE (64u * 1024u)  /* bytes each */
+#define RPC_RX_BUFS 1024u              /* provided buffers per engine (power of two) */
+#define RPC_RX_BUF_SIZE (16u * 1024u)  /* bytes each: control frames; bulk is received direct */
 /* Per connection: queued outgoing control bytes (frames other than bulk),
  * and the contiguous buffer a control frame split across recvs is joined in. */
 #define RPC_OUTBUF_BYTES (256u * 1024u)
 #define RPC_INBUF_INLINE (16u * 1024u)
-#define RPC_BULK_SENDS_MAX 64u         /* DATA frames queued per connection */
-#define RPC_PENDING_SEGS_MAX 16u       /* provided buffers held while a DATA frame lands */
+#define RPC_OUT_RESERVE 4096u          /* of those, kept free for status and control frames */
+#define RPC_LARGE_MSG 16384u           /* frames bigger than this are packed aside, sent like DATA */
+#define RPC_BULK_SENDS_MAX 64u         /* DATA frames (and large messages) queued per connection */
 /* Flow control: bytes sent and not yet credited back. */
 #define RPC_STREAM_WINDOW_DEFAULT (16u * 1024u * 1024u)
 #define RPC_CONN_WINDOW_DEFAULT (64u * 1024u * 1024u)
@@ -96,13 +97,19 @@ static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_VERSIONS_SCAN_MAX, "sources
 #define RPC_TIMEOUT_MS_DEFAULT 30000u  /* a call's deadline when the caller gives none */
 #define RPC_TIMEOUT_MS_MAX (24u * 3600u * 1000u)
 #define RPC_PINGS_PER_TICK_MAX 64u     /* more is a flood */
+#define RPC_HANDSHAKE_PAYLOAD_MAX 1024u /* any frame before authentication */
 #define RPC_DIRECT_RECV_MIN (64u * 1024u) /* DATA tails at least this big skip the copy */
+#define RPC_DIRECT_CTL_MAX 4u          /* control frames in a row that end direct receiving */
+/* Dispatch table: services by id, methods by index. */
+#define RPC_SVCS_MAX 16u
+#define RPC_METHODS_PER_SVC_MAX 32u
 static_assert((RPC_RX_BUFS & (RPC_RX_BUFS - 1)) == 0, "buffer ring size is a power of two");
 static_assert(RPC_STREAMS_PER_CONN_DEFAULT <= FD_STREAMS_PER_CONNECTION_MAX, "streams in range");
 static_assert(RPC_CONNS_DEFAULT <= FD_CONNECTIONS_MAX, "connections in range");
 static_assert(RPC_STREAM_WINDOW_DEFAULT <= RPC_CONN_WINDOW_DEFAULT, "stream fits connection");
 static_assert(RPC_STREAM_WINDOW_DEFAULT >= FD_CHUNK_SIZE_DEFAULT, "a chunk fits a window");
 static_assert(RPC_INBUF_INLINE <= RPC_OUTBUF_BYTES, "inline rx within tx");
+static_assert(RPC_LARGE_MSG + RPC_OUT_RESERVE < RPC_OUTBUF_BYTES, "a small message fits out");
 
 
 

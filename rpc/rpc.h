@@ -16,8 +16,11 @@
  * and the caller waits for on_writable.
  *
  * Never: blocks inside the loop, takes a lock, interprets chunk bytes, or
- * allocates per message (decoding uses a per-engine arena reset after every
- * callback; per-connection buffers are allocated when a connection opens).
+ * allocates on the data path: decoding uses a per-engine arena reset after
+ * every callback, per-connection buffers are allocated when a connection
+ * opens, DATA lands in the caller's bulk pool. Only control messages over
+ * RPC_LARGE_MSG (a manifest, a node list) are packed into, or joined in, a
+ * heap buffer of their size.
  *
  * Threads: an engine belongs to the thread that created it; every function
  * taking an engine, connection or call must run on that thread, except
@@ -156,6 +159,7 @@ typedef struct rpc_engine_opts {
   uint32_t stream_window_bytes;   /* 0: RPC_STREAM_WINDOW_DEFAULT */
   uint32_t conn_window_bytes;     /* 0: RPC_CONN_WINDOW_DEFAULT */
   uint32_t stall_ms;     /* close a peer silent this long mid-frame or mid-handshake; 0: default */
+  uint32_t rx_bufs;      /* provided buffers for multishot recv, a power of two; 0: RPC_RX_BUFS */
   const uint8_t *cluster_key; /* required: both sides of every connection hold it */
   size_t cluster_key_len;     /* 16..FD_HMAC_KEY_LEN_MAX */
   const uint8_t *admin_pub;   /* server: trusted admin key; NULL: nobody is admin */
@@ -170,6 +174,7 @@ typedef struct rpc_stats {
   uint64_t calls_started, calls_served, deadlines, cancels;
   uint64_t frames_rx, frames_tx, bytes_rx, bytes_tx, data_frames_rx, data_frames_tx;
   uint64_t rx_copied_bytes; /* DATA bytes copied out of provided buffers (not received direct) */
+  uint64_t rx_nobufs;       /* multishot recvs stopped for want of provided buffers, re-armed */
   uint64_t blocked_ns;      /* total time sends waited on a peer's window */
 } rpc_stats_t;
 
@@ -295,8 +300,10 @@ uint64_t rpc_conn_blocked_ns(const rpc_conn_t *conn);
 
 /* Starts a call. req is sent at once (unary, server-streaming) or must be
  * NULL (client-streaming: send with rpc_call_send, end with close_send).
- * timeout_ms 0 means RPC_TIMEOUT_MS_DEFAULT. NULL with errno (ENOTCONN,
- * ENOSPC: too many streams, EMSGSIZE). */
+ * timeout_ms 0 means RPC_TIMEOUT_MS_DEFAULT. NULL with errno: ENOTCONN,
+ * ENOSPC (too many streams), EMSGSIZE, EINVAL (request type or kind does not
+ * match the method), EAGAIN (the connection's window or send buffer is
+ * full: try again after completions). */
 rpc_call_t *rpc_call_start(rpc_conn_t *conn, uint16_t service_id,
                            const ProtobufCServiceDescriptor *service, uint32_t method_index,
                            rpc_kind_t kind, const ProtobufCMessage *req, uint32_t timeout_ms,

@@ -109,6 +109,10 @@ static void call_release(rpc_call_t *call) {
    * the connection's window must not shrink for good. */
   if (call->rx_held) rpc_conn_window_consumed(c, call->rx_held);
   if (call->blocked_since_ns) e->stats.blocked_ns += fd_now_ns() - call->blocked_since_ns;
+  /* The connection is held back only while some call still waits. */
+  bool waiting = false;
+  for (rpc_call_t *k = c->calls; k && !waiting; k = k->next) waiting = k->want_writable;
+  if (!waiting) c->blocked_since_ns = 0;
   call->state = RPC_CALL_FREE;
   call->gen++;
   call->free_next = e->call_free;

@@ -201,6 +201,22 @@ static void on_accept(fd_op_t *op, int res, uint32_t flags) {
   }
 }
 
+rpc_conn_t *rpc_conn_adopt(rpc_engine_t *e, int fd, bool skip_handshake) {
+  rpc_conn_t *c = rpc_conn_open(e, fd, false);
+  if (!c) return NULL;
+  snprintf(c->name, sizeof(c->name), "adopted:%d", fd);
+  c->bulk_zc = e->bulk_send == RPC_BULK_SEND_ZC;
+  if (skip_handshake) {
+    c->state = RPC_CONN_READY;
+    c->hs_step = 4;
+    c->peer_stream_window = e->stream_window;
+    c->peer_conn_window = e->conn_window;
+    c->tx_credit = e->conn_window;
+  }
+  rpc_conn_arm_recv(c);
+  return c;
+}
+
 void rpc_conn_accept_arm(rpc_engine_t *e) {
   struct io_uring_sqe *sqe = fd_ring_sqe(&e->ring, &e->accept_op);
   FD_ASSERT(sqe);

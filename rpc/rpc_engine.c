@@ -36,13 +36,13 @@ ProtobufCMessage *rpc_eng_unpack(rpc_engine_t *e, const ProtobufCMessageDescript
 }
 
 uint8_t *rpc_eng_rx_buf(rpc_engine_t *e, uint16_t bid) {
-  FD_ASSERT(bid < RPC_RX_BUFS);
+  FD_ASSERT(bid < e->rx_count);
   return e->rx_bufs + (size_t)bid * RPC_RX_BUF_SIZE;
 }
 
 void rpc_eng_recycle_rx(rpc_engine_t *e, uint16_t bid) {
   io_uring_buf_ring_add(e->br, rpc_eng_rx_buf(e, bid), RPC_RX_BUF_SIZE, bid,
-                        io_uring_buf_ring_mask(RPC_RX_BUFS), 0);
+                        io_uring_buf_ring_mask(e->rx_count), 0);
   io_uring_buf_ring_advance(e->br, 1);
 }
 
@@ -72,13 +72,13 @@ static void tick_arm(rpc_engine_t *e) {
 }
 
 static int setup_buf_ring(rpc_engine_t *e) {
-  e->br_bytes = FD_ALIGN_UP(RPC_RX_BUFS * sizeof(struct io_uring_buf), (size_t)4096);
+  e->br_bytes = FD_ALIGN_UP(e->rx_count * sizeof(struct io_uring_buf), (size_t)4096);
   e->br = mmap(NULL, e->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (e->br == MAP_FAILED) {
     e->br = NULL;
     return -errno;
   }
-  e->rx_bufs = mmap(NULL, (size_t)RPC_RX_BUFS * RPC_RX_BUF_SIZE, PROT_READ | PROT_WRITE,
+  e->rx_bufs = mmap(NULL, (size_t)e->rx_count * RPC_RX_BUF_SIZE, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (e->rx_bufs == MAP_FAILED) {
     e->rx_bufs = NULL;
@@ -86,13 +86,13 @@ static int setup_buf_ring(rpc_engine_t *e) {
   }
   io_uring_buf_ring_init(e->br);
   struct io_uring_buf_reg reg = {
-      .ring_addr = (uint64_t)(uintptr_t)e->br, .ring_entries = RPC_RX_BUFS, .bgid = RPC_BGID};
+      .ring_addr = (uint64_t)(uintptr_t)e->br, .ring_entries = e->rx_count, .bgid = RPC_BGID};
   int rc = io_uring_register_buf_ring(&e->ring.ring, &reg, 0);
   if (rc < 0) return rc;
-  for (uint16_t i = 0; i < RPC_RX_BUFS; i++)
+  for (uint16_t i = 0; i < e->rx_count; i++)
     io_uring_buf_ring_add(e->br, rpc_eng_rx_buf(e, i), RPC_RX_BUF_SIZE, i,
-                          io_uring_buf_ring_mask(RPC_RX_BUFS), i);
-  io_uring_buf_ring_advance(e->br, RPC_RX_BUFS);
+                          io_uring_buf_ring_mask(e->rx_count), i);
+  io_uring_buf_ring_advance(e->br, e->rx_count);
   return 0;
 }
 
@@ -102,7 +102,8 @@ rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *o) {
   int rc = -EINVAL;
   if (!o || !o->cluster_key || o->cluster_key_len < 16 || o->cluster_key_len > FD_HMAC_KEY_LEN_MAX ||
       o->payload_max > FD_FRAME_PAYLOAD_MAX || o->conns_max > FD_CONNECTIONS_MAX ||
-      o->streams_per_conn_max > FD_STREAMS_PER_CONNECTION_MAX) {
+      o->streams_per_conn_max > FD_STREAMS_PER_CONNECTION_MAX || o->rx_bufs > RPC_RX_BUFS ||
+      (o->rx_bufs & (o->rx_bufs - 1))) {
     errno = EINVAL;
     return NULL;
   }
@@ -116,6 +117,7 @@ rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *o) {
   e->stream_window = or_default(o->stream_window_bytes, RPC_STREAM_WINDOW_DEFAULT);
   e->conn_window = or_default(o->conn_window_bytes, RPC_CONN_WINDOW_DEFAULT);
   e->stall_ms = or_default(o->stall_ms, RPC_STALL_MS_DEFAULT);
+  e->rx_count = or_default(o->rx_bufs, RPC_RX_BUFS);
   /* A message or chunk must fit one window, or it could never be sent. */
   if (e->stream_window < e->payload_max) e->stream_window = e->payload_max;
   if (e->conn_window < e->stream_window) e->conn_window = e->stream_window;
@@ -229,7 +231,7 @@ void rpc_engine_destroy(rpc_engine_t *e) {
   if (e->pool_registered) io_uring_unregister_buffers(&e->ring.ring);
   if (e->ring.ring.ring_fd >= 0) fd_ring_deinit(&e->ring);
   if (e->br) munmap(e->br, e->br_bytes);
-  if (e->rx_bufs) munmap(e->rx_bufs, (size_t)RPC_RX_BUFS * RPC_RX_BUF_SIZE);
+  if (e->rx_bufs) munmap(e->rx_bufs, (size_t)e->rx_count * RPC_RX_BUF_SIZE);
   if (e->arena) munmap(e->arena, e->arena_cap);
   free(e->conns);
   free(e->conn_free);
@@ -240,8 +242,11 @@ fd_ring_t *rpc_engine_ring(rpc_engine_t *e) { return &e->ring; }
 
 int rpc_engine_run_once(rpc_engine_t *e, uint32_t timeout_ms) {
   FD_ASSERT(pthread_equal(e->owner, pthread_self()));
-  for (rpc_conn_t *c = e->live; c; c = c->live_next)
-    if (c->rearm_wanted && !c->recv_armed && !c->direct_armed) rpc_conn_arm_recv(c);
+  if (e->rearm_pending) { /* recvs stopped for want of provided buffers */
+    e->rearm_pending = 0;
+    for (rpc_conn_t *c = e->live; c; c = c->live_next)
+      if (c->rearm_wanted && !c->recv_armed && !c->direct_armed) rpc_conn_arm_recv(c);
+  }
   rpc_conn_flush_dirty(e);
   int rc = fd_ring_run_once(&e->ring, timeout_ms ? 1 : 0, (uint64_t)timeout_ms * 1000000ull);
   rpc_conn_finalize_ready(e);

@@ -19,12 +19,7 @@
 
 #define RPC_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-#define RPC_SVCS_MAX 16u
-#define RPC_METHODS_PER_SVC_MAX 32u
-#define RPC_BGID 7u
-#define RPC_OUT_RESERVE 4096u  /* kept free for status and control frames */
-#define RPC_LARGE_MSG 16384u
-#define RPC_DIRECT_CTL_MAX 4u  /* control frames in a row that end direct mode */   /* messages bigger than this are packed aside, not in out */
+#define RPC_BGID 7u /* the provided-buffer group of multishot recv */
 
 typedef struct rpc_conn_op {
   fd_op_t op;
@@ -170,6 +165,7 @@ struct rpc_engine {
   /* provided buffers for multishot recv */
   struct io_uring_buf_ring *br;
   uint8_t *rx_bufs;
+  uint32_t rx_count; /* provided buffers, a power of two */
   size_t br_bytes;
 
   rpc_conn_t *conns;
@@ -178,6 +174,7 @@ struct rpc_engine {
   rpc_conn_t *live; /* conns not FREE */
   rpc_conn_t *reap; /* CLOSING conns to finalize after callbacks */
   rpc_conn_t *dirty; /* conns with bytes queued since the last flush */
+  uint32_t rearm_pending; /* conns whose multishot recv ended with -ENOBUFS */
 
   rpc_call_t *call_slab;
   rpc_call_t *call_free;
@@ -220,6 +217,9 @@ void rpc_conn_fail(rpc_conn_t *c, int err, const char *why);
 void rpc_conn_arm_recv(rpc_conn_t *c);
 void rpc_conn_finalize_ready(rpc_engine_t *e);
 void rpc_conn_accept_arm(rpc_engine_t *e);
+/* White-box tests and fuzzing only: serves fd as an accepted connection,
+ * already authenticated when skip_handshake (as if Welcome had been sent). */
+rpc_conn_t *rpc_conn_adopt(rpc_engine_t *e, int fd, bool skip_handshake);
 void rpc_conn_tick(rpc_conn_t *c, uint64_t now);
 /* Queues one frame whose payload is prefix (may be NULL) then msg packed
  * (may be NULL). reserve: may use the control reserve. 0, -EAGAIN, -EMSGSIZE. */

@@ -130,6 +130,16 @@ static int header_done(rpc_conn_t *c, const uint8_t *hdr) {
     rpc_conn_fail(c, rc, rc == -EMSGSIZE ? "frame over the payload limit" : "malformed frame");
     return rc;
   }
+  if (c->state != RPC_CONN_READY) {
+    /* Before the peer is authenticated: only small handshake frames, so an
+     * unauthenticated peer cannot make us buffer anything large. */
+    if ((c->cur.type != RPC_FRAME_HANDSHAKE && c->cur.type != RPC_FRAME_GOAWAY) ||
+        c->cur.payload_len > RPC_HANDSHAKE_PAYLOAD_MAX) {
+      e->stats.auth_failures++;
+      rpc_conn_fail(c, -EACCES, "frame before the handshake finished");
+      return -EACCES;
+    }
+  }
   c->in_payload = true;
   c->pay_have = 0;
   if (c->cur.type == RPC_FRAME_DATA) {
@@ -242,6 +252,8 @@ void rpc_rx_on_recv(fd_op_t *op, int res, uint32_t flags) {
         rpc_conn_fail(c, -ECONNRESET, "peer closed the connection");
       } else if (res == -ENOBUFS) {
         c->rearm_wanted = true; /* buffers come back as others are parsed */
+        c->e->rearm_pending++;
+        c->e->stats.rx_nobufs++;
       } else if (res < 0 && res != -ECANCELED) {
         rpc_conn_fail(c, res, "recv failed");
       } else {

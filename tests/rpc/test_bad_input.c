@@ -77,6 +77,13 @@ static void test_oversize(void **state) {
   assert_int_equal(send(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
   assert_true(raw_closed_by_peer(fd));
   close(fd);
+  /* Before authentication even a frame under the limit is too big. */
+  fd = raw_connect(port);
+  rpc_frame_header_t big = {RPC_VERSION, RPC_FRAME_HANDSHAKE, 0, 0, 1, 60000};
+  rpc_frame_encode(&big, h);
+  assert_int_equal(send(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+  assert_true(raw_closed_by_peer(fd));
+  close(fd);
   still_serving();
 }
 

@@ -1,4 +1,6 @@
-/* Engines on two pinned-free threads exchange messages through IORING_OP_MSG_RING. */
+/* Engines on two threads, one pinned to a CPU, exchange messages through IORING_OP_MSG_RING. */
+#include <sched.h>
+
 #include "harness.h"
 
 #define ROUNDS 1000
@@ -26,7 +28,16 @@ static void bounce(rpc_engine_t *target, rpc_msg_t *m) {
 static void *b_main(void *arg) {
   (void)arg;
   rpc_engine_opts_t o = test_opts();
+  cpu_set_t set;
+  assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+  o.cpu = -1;
+  for (int i = 0; i < CPU_SETSIZE; i++) /* the last CPU this process may use */
+    if (CPU_ISSET(i, &set)) o.cpu = i;
   b.e = rpc_engine_create(&o);
+  assert_non_null(b.e);
+  assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+  assert_int_equal(CPU_COUNT(&set), 1); /* the engine's thread is pinned */
+  assert_true(CPU_ISSET(o.cpu, &set));
   atomic_store(&b.up, true);
   rpc_engine_run(b.e);
   rpc_engine_destroy(b.e); /* on the thread that owns it */
