@@ -20,6 +20,7 @@
 
 #include "fd_time.h"
 #include "fdsched_int.h"
+#include "storage.h"
 
 static void fill_node_info(fdsched_t *d, uint32_t slot, Sched__NodeInfo *ni, char *host) {
   const sch_members_t *m = sch_db_members(d->db);
@@ -73,11 +74,9 @@ static int h_list_versions(rpc_call_t *call, const Sched__ListVersionsRequest *r
     e->name = (char *)v->file;
     e->version = v->version;
     e->size_bytes = v->size_bytes;
-    for (uint32_t p = 0; p < sch_sched_plan_count(d->sched); p++) {
-      const fdsched_meta_t *meta = fdsched_meta(d, p);
-      if (meta && meta->version == v->version && strcmp(meta->file, v->file) == 0)
-        e->created_s = meta->created_s;
-    }
+    st_manifest_t *man = NULL; /* an admin call: decoding each manifest is fine */
+    if (st_manifest_decode(v->manifest, v->manifest_len, &man) == 0) e->created_s = man->created_unix_s;
+    st_manifest_free(man);
     e->nodes_complete = sch_registry_holders(r, v->file, v->version, d->scratch, FD_NODES_MAX);
     d->version_entry_ptr[k++] = e;
   }
