@@ -79,7 +79,7 @@ it_cleanup() {
 it_init() {
   IT_NAME=$1
   local limit=$2
-  IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdist-it-$IT_NAME.XXXXXX")
+  IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdist-$IT_NAME.XXXXXX")
   trap it_cleanup EXIT
   trap 'it_log "interrupted"; exit 130' INT
   trap 'it_log "FAIL: over the time limit of '"$limit"' s"; exit 124' TERM
@@ -165,6 +165,8 @@ it_start_sched() {
   it_sched_config >"$IT_DIR/sched.ini"
   "$FDSCHED" --config "$IT_DIR/sched.ini" >>"$IT_DIR/sched.log" 2>&1 &
   IT_PID[sched]=$!
+  echo "sched sched - - ${IT_PORT[sched]}" >>"$IT_DIR/roster"
+  echo "sched $!" >>"$IT_DIR/pids"
   it_wait_listen sched 20
 }
 
@@ -175,9 +177,11 @@ it_start_node() {
   if [ $# -gt 1 ]; then
     [ -n "${IT_PORT[$id]:-}" ] || IT_PORT[$id]=$(it_port)
     it_node_config "$id" "$2" "$3" "$4" >"$IT_DIR/$id.ini"
+    echo "$id $2 $3 $4 ${IT_PORT[$id]}" >>"$IT_DIR/roster"
   fi
   "$FDNODE" --config "$IT_DIR/$id.ini" >>"$IT_DIR/$id.log" 2>&1 &
   IT_PID[$id]=$!
+  echo "$id $!" >>"$IT_DIR/pids"
 }
 
 # it_stop ID [SIGNAL]: SIGTERM (default) and wait, or SIGKILL.
