@@ -6,10 +6,12 @@
  * admin key, then opens Origin.Publish on the origin head with the admin
  * role: one begin part carrying the signed manifest, then for each chunk the
  * head lacks a ChunkHeader followed by the chunk as one DATA frame. Which
- * chunks the head lacks: every chunk whose SHA-256 is not in version N's
- * manifest (fetched from the head with Node.GetManifest) — the head holds N
- * whole, because N was acknowledged, and fills those chunks from its own
- * store (storage delta). The head answers only when every live origin holds
+ * chunks the head lacks: it says so itself (Origin.Missing, which also begins
+ * the version and reuses what the head holds) when the protocol has that
+ * method; otherwise every chunk whose SHA-256 is not in version N's manifest
+ * (fetched from the head with Node.GetManifest) — the head holds N whole,
+ * because N was acknowledged, and fills those chunks from its own store.
+ * --full sends every chunk. The head answers only when every live origin holds
  * N+1 durably; only then does this command print success and exit 0.
  *
  * A FAILED_PRECONDITION answer means another publish took N+1 first: the
@@ -248,6 +250,38 @@ static st_manifest_t *head_manifest(adm_client_t *head, const char *name, uint64
   return out;
 }
 
+#ifdef ORIGIN__MISSING_REQUEST__INIT
+/* Origin.Missing: the head begins the version (checking that it is its newest
+ * + 1 and the signature), reuses every chunk it holds locally, and names the
+ * chunks it still lacks. Fills send[] from its answer. */
+static rpc_code_t head_missing(adm_client_t *head, pub_t *p, uint8_t *send) {
+  Origin__MissingRequest req = ORIGIN__MISSING_REQUEST__INIT;
+  req.manifest.data = (uint8_t *)p->enc;
+  req.manifest.len = p->enc_len;
+  ProtobufCMessage *m = NULL;
+  const ProtobufCMethodDescriptor *md =
+      protobuf_c_service_descriptor_get_method_by_name(&origin__origin__descriptor, "Missing");
+  if (!md) return RPC_UNIMPLEMENTED;
+  uint32_t index = (uint32_t)(md - origin__origin__descriptor.methods);
+  rpc_code_t code = adm_call(head, RPC_SVC_ORIGIN, &origin__origin__descriptor, index, &req.base, 0,
+                             &m, p->message, sizeof(p->message));
+  if (code != RPC_OK) return code;
+  const Origin__MissingReply *r = (const Origin__MissingReply *)m;
+  memset(send, 0, p->m->chunk_count);
+  p->to_send = 0;
+  p->bytes_to_send = 0;
+  for (size_t i = 0; i < r->n_chunks; i++) {
+    uint32_t c = r->chunks[i];
+    if (c >= p->m->chunk_count || send[c]) continue;
+    send[c] = 1;
+    p->to_send++;
+    p->bytes_to_send += st_manifest_chunk_len(p->m, c);
+  }
+  protobuf_c_message_free_unpacked(m, NULL);
+  return RPC_OK;
+}
+#endif
+
 typedef struct pub_opts {
   const char *file, *name;
   bool full;
@@ -276,8 +310,6 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
 
   adm_client_t *head = adm_connect_origin(cfg, 0, true, &ex);
   if (!head) goto out;
-  if (newest && !o->full) prev = head_manifest(head, o->name, newest);
-
   pub_t p = {.cl = head, .cfg = cfg, .m = m, .enc = enc, .enc_len = enc_len};
   send = calloc(m->chunk_count ? m->chunk_count : 1, 1);
   p.fd = open(o->file, O_RDONLY | O_CLOEXEC);
@@ -286,7 +318,32 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
     ex = ADM_EXIT_FAILED;
     goto out_head;
   }
-  choose(&p, send, prev);
+  bool chosen = false;
+#ifdef ORIGIN__MISSING_REQUEST__INIT
+  if (!o->full) {
+    rpc_code_t code = head_missing(head, &p, send);
+    if (code == RPC_OK) {
+      chosen = true;
+    } else if (code == RPC_FAILED_PRECONDITION) {
+      fprintf(stderr, "fdadmin: v%" PRIu64 " was taken by another publish (%s)\n", m->version,
+              p.message);
+      *retry = true;
+      ex = ADM_EXIT_FAILED;
+      goto out_bufs;
+    } else if (code != RPC_UNIMPLEMENTED) {
+      fprintf(stderr, "fdadmin: the origin head refused v%" PRIu64 ": %s %s\n", m->version,
+              rpc_code_name(code), p.message);
+      ex = adm_exit_for_code(code);
+      if (ex == ADM_EXIT_USAGE) ex = ADM_EXIT_FAILED;
+      goto out_bufs;
+    }
+    p.message[0] = '\0';
+  }
+#endif
+  if (!chosen) {
+    if (newest && !o->full) prev = head_manifest(head, o->name, newest);
+    choose(&p, send, prev);
+  }
   p.send = send;
   for (uint32_t i = 0; i < ADM_PUBLISH_BUFS; i++) {
     if (posix_memalign(&p.bufs[i], FD_DIRECT_ALIGN, m->chunk_size_bytes) != 0) {
@@ -299,9 +356,9 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
   if (!cfg->json)
     fprintf(stderr, "fdadmin: %s v%" PRIu64 ": %u chunks of %u bytes (%" PRIu64
                     " bytes), manifest in %" PRIu64 " ms; sending %u chunks (%" PRIu64
-                    " bytes), the head has the rest\n",
+                    " bytes), the head already holds %u\n",
             o->name, m->version, m->chunk_count, m->chunk_size_bytes, m->size_bytes, build_ms,
-            p.to_send, p.bytes_to_send);
+            p.to_send, p.bytes_to_send, m->chunk_count - p.to_send);
 
   /* The deadline covers the whole stream and the origins' acknowledgement. */
   uint64_t budget = ADM_PUBLISH_ACK_TIMEOUT_MS + p.bytes_to_send / (1024 * 1024) * 1000 / 10;
