@@ -2,11 +2,11 @@
  * adm_status.c — the read commands (status, versions, nodes) and the two
  * small admin writes (drain, gc).
  *
- * status: the scheduler's Status, ListNodes and ListVersions, combined per
- * version (nodes complete, not yet complete, failed = dead) and per region
- * and zone (nodes by state). Throughput and ETA are measured by fdadmin from
- * two samples of the scheduler's counts (complete nodes x version size over
- * the interval), so the first frame of a --watch has none yet.
+ * status: the scheduler's Status — per file's newest version: nodes complete,
+ * in progress and failed, overall and per region and zone, bytes held,
+ * throughput and ETA, all computed by fdsched from node reports — plus
+ * ListVersions (every registered version) and ListNodes (members per region
+ * and zone by state). fdadmin only formats them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,31 +47,7 @@ typedef struct zone_count {
   uint32_t alive, suspect, dead, draining;
 } zone_count_t;
 
-typedef struct sample {
-  uint64_t t_ms;
-  uint64_t bytes_complete; /* sum over versions of nodes_complete * size */
-} sample_t;
-
-static int status_once(adm_client_t *cl, const char *name, bool json, sample_t *prev,
-                       bool clear) {
-  Sched__StatusRequest sreq = SCHED__STATUS_REQUEST__INIT;
-  Sched__ListNodesRequest nreq = SCHED__LIST_NODES_REQUEST__INIT;
-  Sched__ListVersionsRequest vreq = SCHED__LIST_VERSIONS_REQUEST__INIT;
-  nreq.region = (char *)"";
-  vreq.name = (char *)(name ? name : "");
-  ProtobufCMessage *sm = NULL, *nm = NULL, *vm = NULL;
-  rpc_code_t code = sched_call(cl, 6, &sreq.base, &sm);
-  if (code == RPC_OK) code = sched_call(cl, 5, &nreq.base, &nm);
-  if (code == RPC_OK) code = sched_call(cl, 4, &vreq.base, &vm);
-  if (code != RPC_OK) {
-    if (sm) protobuf_c_message_free_unpacked(sm, NULL);
-    if (nm) protobuf_c_message_free_unpacked(nm, NULL);
-    return adm_exit_for_code(code);
-  }
-  const Sched__StatusReply *s = (const Sched__StatusReply *)sm;
-  const Sched__ListNodesReply *n = (const Sched__ListNodesReply *)nm;
-  const Sched__ListVersionsReply *v = (const Sched__ListVersionsReply *)vm;
-
+static void print_zone_members(const Sched__ListNodesReply *n, bool json) {
   static zone_count_t zones[ADM_ZONES_SHOWN];
   uint32_t nzones = 0;
   for (size_t i = 0; i < n->n_nodes; i++) {
@@ -91,37 +67,8 @@ static int status_once(adm_client_t *cl, const char *name, bool json, sample_t *
     else if (!strcmp(e->state, "dead")) zones[k].dead++;
     else zones[k].draining++;
   }
-
-  uint64_t now = fd_now_ms(), bytes = 0, remaining = 0;
-  for (size_t i = 0; i < v->n_versions; i++) {
-    const Sched__VersionEntry *e = v->versions[i];
-    bytes += (uint64_t)e->nodes_complete * e->size_bytes;
-    if (e->nodes_complete < s->nodes_alive)
-      remaining += (uint64_t)(s->nodes_alive - e->nodes_complete) * e->size_bytes;
-  }
-  double rate = 0; /* bytes per second landing as complete versions */
-  if (prev->t_ms && now > prev->t_ms && bytes >= prev->bytes_complete)
-    rate = (double)(bytes - prev->bytes_complete) * 1000.0 / (double)(now - prev->t_ms);
-  bool have_rate = prev->t_ms != 0;
-  prev->t_ms = now;
-  prev->bytes_complete = bytes;
-
   if (json) {
-    printf("{\"nodes_alive\":%u,\"nodes_suspect\":%u,\"nodes_dead\":%u,\"newest_version\":%" PRIu64
-           ",\"leader\":%s,\"versions\":[",
-           s->nodes_alive, s->nodes_suspect, s->nodes_dead, s->newest_version,
-           s->leader ? "true" : "false");
-    for (size_t i = 0; i < v->n_versions; i++) {
-      const Sched__VersionEntry *e = v->versions[i];
-      uint32_t incomplete = e->nodes_complete < s->nodes_alive ? s->nodes_alive - e->nodes_complete : 0;
-      printf("%s{\"name\":", i ? "," : "");
-      adm_json_str(e->name);
-      printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"created_s\":%" PRIu64
-             ",\"nodes_complete\":%u,\"nodes_incomplete\":%u,\"nodes_failed\":%u}",
-             e->version, e->size_bytes, e->created_s, e->nodes_complete, incomplete,
-             s->nodes_dead);
-    }
-    printf("],\"zones\":[");
+    printf(",\"members\":[");
     for (uint32_t k = 0; k < nzones; k++) {
       printf("%s{\"region\":", k ? "," : "");
       adm_json_str(zones[k].region);
@@ -131,31 +78,106 @@ static int status_once(adm_client_t *cl, const char *name, bool json, sample_t *
              zones[k].suspect, zones[k].dead, zones[k].draining);
     }
     printf("]");
-    if (have_rate) printf(",\"throughput_bytes_per_s\":%.0f", rate);
+    return;
+  }
+  printf("members     %-10s %-10s %6s %8s %5s %9s\n", "REGION", "ZONE", "ALIVE", "SUSPECT", "DEAD",
+         "DRAINING");
+  for (uint32_t k = 0; k < nzones; k++)
+    printf("            %-10s %-10s %6u %8u %5u %9u\n", zones[k].region, zones[k].zone,
+           zones[k].alive, zones[k].suspect, zones[k].dead, zones[k].draining);
+}
+
+static void print_progress(const Sched__VersionProgress *p, bool json, bool first) {
+  double pct = p->bytes_total ? 100.0 * (double)p->bytes_done / (double)p->bytes_total : 100.0;
+  if (json) {
+    printf("%s{\"name\":", first ? "" : ",");
+    adm_json_str(p->name);
+    printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"chunk_count\":%u"
+           ",\"complete\":%u,\"in_progress\":%u,\"failed\":%u,\"bytes_done\":%" PRIu64
+           ",\"bytes_total\":%" PRIu64 ",\"throughput_bytes_per_s\":%" PRIu64
+           ",\"eta_ms\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 ",\"zones\":[",
+           p->version, p->size_bytes, p->chunk_count, p->complete, p->in_progress, p->failed,
+           p->bytes_done, p->bytes_total, p->throughput_bytes_per_s, p->eta_ms, p->elapsed_ms);
+    for (size_t z = 0; z < p->n_zones; z++) {
+      const Sched__ZoneProgress *zp = p->zones[z];
+      printf("%s{\"region\":", z ? "," : "");
+      adm_json_str(zp->region);
+      printf(",\"zone\":");
+      adm_json_str(zp->zone);
+      printf(",\"complete\":%u,\"in_progress\":%u,\"failed\":%u}", zp->complete,
+             zp->in_progress, zp->failed);
+    }
+    printf("]}");
+    return;
+  }
+  printf("%s v%" PRIu64 ": %u complete, %u in progress, %u failed; %.1f%% of %" PRIu64
+         " bytes; %.1f MiB/s",
+         p->name, p->version, p->complete, p->in_progress, p->failed, pct, p->bytes_total,
+         (double)p->throughput_bytes_per_s / 1048576.0);
+  if (p->eta_ms) printf(", ETA %.1f s", (double)p->eta_ms / 1000.0);
+  printf(" (%.1f s since registered)\n", (double)p->elapsed_ms / 1000.0);
+  printf("  %-10s %-10s %9s %12s %7s\n", "REGION", "ZONE", "COMPLETE", "IN_PROGRESS", "FAILED");
+  for (size_t z = 0; z < p->n_zones; z++) {
+    const Sched__ZoneProgress *zp = p->zones[z];
+    printf("  %-10s %-10s %9u %12u %7u\n", zp->region, zp->zone, zp->complete, zp->in_progress,
+           zp->failed);
+  }
+}
+
+/* One frame: the scheduler's Status (per-version progress, computed by the
+ * scheduler from node reports), ListVersions and ListNodes. */
+static int status_once(adm_client_t *cl, const char *name, bool json, bool clear) {
+  Sched__StatusRequest sreq = SCHED__STATUS_REQUEST__INIT;
+  Sched__ListNodesRequest nreq = SCHED__LIST_NODES_REQUEST__INIT;
+  Sched__ListVersionsRequest vreq = SCHED__LIST_VERSIONS_REQUEST__INIT;
+  sreq.name = (char *)(name ? name : "");
+  nreq.region = (char *)"";
+  vreq.name = (char *)(name ? name : "");
+  ProtobufCMessage *sm = NULL, *nm = NULL, *vm = NULL;
+  rpc_code_t code = sched_call(cl, 6, &sreq.base, &sm);
+  if (code == RPC_OK) code = sched_call(cl, 5, &nreq.base, &nm);
+  if (code == RPC_OK) code = sched_call(cl, 4, &vreq.base, &vm);
+  if (code != RPC_OK) {
+    if (sm) protobuf_c_message_free_unpacked(sm, NULL);
+    if (nm) protobuf_c_message_free_unpacked(nm, NULL);
+    return adm_exit_for_code(code);
+  }
+  const Sched__StatusReply *s = (const Sched__StatusReply *)sm;
+  const Sched__ListNodesReply *n = (const Sched__ListNodesReply *)nm;
+  const Sched__ListVersionsReply *v = (const Sched__ListVersionsReply *)vm;
+
+  if (json) {
+    printf("{\"nodes_alive\":%u,\"nodes_suspect\":%u,\"nodes_dead\":%u,\"nodes_draining\":%u"
+           ",\"newest_version\":%" PRIu64 ",\"leader\":%s,\"epoch\":%" PRIu64 ",\"progress\":[",
+           s->nodes_alive, s->nodes_suspect, s->nodes_dead, s->nodes_draining, s->newest_version,
+           s->leader ? "true" : "false", s->epoch);
+    for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], true, i == 0);
+    printf("],\"versions\":[");
+    for (size_t i = 0; i < v->n_versions; i++) {
+      const Sched__VersionEntry *e = v->versions[i];
+      printf("%s{\"name\":", i ? "," : "");
+      adm_json_str(e->name);
+      printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"nodes_complete\":%u}",
+             e->version, e->size_bytes, e->nodes_complete);
+    }
+    printf("]");
+    print_zone_members(n, true);
     printf("}\n");
   } else {
     if (clear) printf("\033[H\033[J");
-    printf("nodes: %u alive, %u suspect, %u dead; newest version %" PRIu64 "%s\n",
-           s->nodes_alive, s->nodes_suspect, s->nodes_dead, s->newest_version,
+    printf("nodes: %u alive, %u suspect, %u dead, %u draining; newest version %" PRIu64 "%s\n",
+           s->nodes_alive, s->nodes_suspect, s->nodes_dead, s->nodes_draining, s->newest_version,
            s->leader ? "" : " (this scheduler is not the leader)");
-    printf("%-24s %8s %12s %9s %11s %7s\n", "NAME", "VERSION", "SIZE", "COMPLETE", "INCOMPLETE",
-           "FAILED");
-    for (size_t i = 0; i < v->n_versions; i++) {
-      const Sched__VersionEntry *e = v->versions[i];
-      uint32_t incomplete = e->nodes_complete < s->nodes_alive ? s->nodes_alive - e->nodes_complete : 0;
-      printf("%-24s %8" PRIu64 " %12" PRIu64 " %9u %11u %7u\n", e->name, e->version,
-             e->size_bytes, e->nodes_complete, incomplete, s->nodes_dead);
+    for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], false, i == 0);
+    if (v->n_versions) {
+      printf("versions    %-24s %8s %12s %9s\n", "NAME", "VERSION", "SIZE", "COMPLETE");
+      for (size_t i = 0; i < v->n_versions; i++) {
+        const Sched__VersionEntry *e = v->versions[i];
+        printf("            %-24s %8" PRIu64 " %12" PRIu64 " %9u\n", e->name, e->version,
+               e->size_bytes, e->nodes_complete);
+      }
     }
-    printf("%-12s %-12s %6s %8s %5s %9s\n", "REGION", "ZONE", "ALIVE", "SUSPECT", "DEAD",
-           "DRAINING");
-    for (uint32_t k = 0; k < nzones; k++)
-      printf("%-12s %-12s %6u %8u %5u %9u\n", zones[k].region, zones[k].zone, zones[k].alive,
-             zones[k].suspect, zones[k].dead, zones[k].draining);
-    if (have_rate) {
-      printf("throughput %.1f MiB/s (completed versions)", rate / 1048576.0);
-      if (rate > 0 && remaining) printf(", ETA %.0f s", (double)remaining / rate);
-      printf("\n");
-    }
+    print_zone_members(n, false);
   }
   fflush(stdout);
   protobuf_c_message_free_unpacked(sm, NULL);
@@ -184,8 +206,9 @@ int adm_cmd_status(adm_config_t *cfg, int argc, char **argv) {
       case 'h':
         printf("usage: fdadmin [GLOBAL OPTIONS] status [NAME] [--watch [--interval MS] "
                "[--count N]] [--json]\n"
-               "  Per version: nodes complete, incomplete and failed; nodes per region and\n"
-               "  zone by state; with two samples (--watch) throughput and ETA.\n"
+               "  Per file's newest version: nodes complete, in progress and failed, overall\n"
+               "  and per region and zone, throughput and ETA; every registered version;\n"
+               "  members per region and zone by state.\n"
                "  --watch redraws every --interval ms (default %u) until Ctrl-C or --count\n"
                "  frames; with --json it prints one JSON object per line.\n"
                "Exit: 0 ok, 1 failed, 2 usage, 3 scheduler unreachable/refused.\n",
@@ -202,14 +225,13 @@ int adm_cmd_status(adm_config_t *cfg, int argc, char **argv) {
   int ex;
   adm_client_t *cl = adm_connect_scheduler(cfg, false, &ex);
   if (!cl) return ex;
-  sample_t prev = {0};
   if (!watch) {
-    ex = status_once(cl, name, cfg->json, &prev, false);
+    ex = status_once(cl, name, cfg->json, false);
   } else {
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     for (uint32_t frame = 0; !stop_watch && (!count || frame < count); frame++) {
-      ex = status_once(cl, name, cfg->json, &prev, !cfg->json && isatty(STDOUT_FILENO));
+      ex = status_once(cl, name, cfg->json, !cfg->json && isatty(STDOUT_FILENO));
       if (ex != ADM_EXIT_OK) break;
       uint64_t until = fd_now_ms() + interval;
       while (!stop_watch && fd_now_ms() < until)

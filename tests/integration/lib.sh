@@ -130,12 +130,13 @@ it_origin_addrs() { # addr:port,... head first (fdadmin's --origins)
 
 it_sched_config() {
   cat <<EOF
-[sched]
+[scheduler]
 listen = 127.0.0.1:${IT_PORT[sched]}
 data_dir = $IT_DIR/sched
-cluster_key_file = $IT_DIR/cluster.key
-admin_pub_file = $IT_DIR/admin.pub
+cluster_key = $IT_DIR/cluster.key
+admin_public_key = $IT_DIR/admin.pub
 heartbeat_ms = $IT_HEARTBEAT_MS
+stream_loss_is_death = true
 EOF
 }
 
