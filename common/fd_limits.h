@@ -120,6 +120,9 @@ static_assert(RPC_INBUF_INLINE <= RPC_OUTBUF_BYTES, "inline rx within tx");
 #define SCH_LOG_RECORD_LEN_MAX (SCH_MANIFEST_LEN_MAX + 64u * 1024u) /* one op */
 #define SCH_CHECKPOINT_LEN_MAX (1ull << 36) /* a snapshot of the whole state */
 #define SCH_CHECKPOINT_EVERY_OPS_DEFAULT 10000u /* log records between checkpoints */
+#define SCH_REPAIR_PEERS_MAX 8u      /* repair peers named in one order */
+#define SCH_LISTEN_PORT_DEFAULT 7400u /* fdsched's port when the config names none */
+#define SCH_TICK_MS_MIN 10u          /* the daemon's membership timer, at its fastest */
 static_assert(SCH_ZONES_MAX >= SCH_REGIONS_MAX, "a region has a zone");
 static_assert(SCH_ZONES_MAX <= 65535u && SCH_REGIONS_MAX <= 65535u, "16-bit indices");
 static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");

@@ -1,0 +1,125 @@
+/*
+ * fdsched_int.h — the fdsched daemon's private state, shared by fdsched.c
+ * (config, start-up, the loop, the membership timer, shutdown),
+ * fdsched_svc.c (the Scheduler service handlers and order pushes) and
+ * fdsched_status.c (ListVersions, ListNodes, Status with per-version
+ * progress).
+ *
+ * The daemon is single-threaded by design: one rpc engine (one io_uring)
+ * runs every connection, handler and timer, so the sch_* library, which
+ * takes no locks, is only ever touched from that thread. A heartbeat costs a
+ * hash lookup and one reply; the planner's work happens on registration,
+ * publish and death, not per heartbeat.
+ *
+ * Memory: everything is allocated once at start-up (fdsched_create) and
+ * freed by fdsched_destroy; handlers build replies in those buffers.
+ */
+#ifndef FDSCHED_INT_H
+#define FDSCHED_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fd_hash.h"
+#include "fd_limits.h"
+#include "rpc.h"
+#include "scheduler.h"
+
+typedef struct fdsched_config {
+  char listen[SCH_ADDRESS_LEN_MAX];   /* host:port; port 0 = ephemeral */
+  char data_dir[FD_PATH_LEN_MAX];     /* the op log and checkpoints */
+  char cluster_key[FD_PATH_LEN_MAX];  /* file with 64 hex digits */
+  char admin_public_key[FD_PATH_LEN_MAX]; /* Ed25519 public key (PEM or hex) */
+  char port_file[FD_PATH_LEN_MAX];    /* optional: the bound port is written here */
+  char log_level[16];
+  uint32_t heartbeat_ms;
+  uint32_t suspect_misses;
+  uint32_t dead_misses;
+  uint32_t stripes;
+  uint32_t connections_max;
+  bool stream_loss_is_death; /* a node whose WatchOrders connection drops is dead now */
+  uint64_t checkpoint_every_ops;
+} fdsched_config_t;
+
+/* One node's open WatchOrders stream (indexed by slot). */
+typedef struct fdsched_watch {
+  struct fdsched *d;
+  uint32_t slot;
+  rpc_call_t *call; /* NULL: no stream open */
+  bool pending;     /* a push met a full window: resend on_writable */
+} fdsched_watch_t;
+
+/* What the daemon caches about one plan's version (decoded manifest). */
+typedef struct fdsched_meta {
+  char file[FD_NAME_LEN_MAX + 1];
+  uint64_t version;
+  uint8_t digest[FD_SHA256_LEN]; /* st_manifest_digest */
+  uint64_t created_s;
+  uint64_t registered_ms; /* when this daemon saw it registered (or started) */
+  bool valid;
+} fdsched_meta_t;
+
+/* Buffers one Sched__Order is built in (no allocation per order). */
+typedef struct fdsched_order_buf {
+  Sched__Order order;
+  Sched__StripeOrder stripe[FD_STRIPES_MAX];
+  Sched__StripeOrder *stripe_ptr[FD_STRIPES_MAX];
+  char *children[FD_STRIPES_MAX][SCH_FANOUT_MAX];
+  char parent_host[FD_STRIPES_MAX][SCH_ADDRESS_LEN_MAX];
+  Sched__Peer peer[SCH_REPAIR_PEERS_MAX];
+  Sched__Peer *peer_ptr[SCH_REPAIR_PEERS_MAX];
+  char peer_host[SCH_REPAIR_PEERS_MAX][SCH_ADDRESS_LEN_MAX];
+} fdsched_order_buf_t;
+
+typedef struct fdsched_counters {
+  uint64_t registers, heartbeats, heartbeat_unknown, watches, pushes, pushes_deferred;
+  uint64_t versions_registered, versions_rejected, deaths, stream_deaths, drains;
+} fdsched_counters_t;
+
+typedef struct fdsched {
+  fdsched_config_t cfg;
+  uint8_t cluster_key[FD_HMAC_KEY_LEN_MAX];
+  size_t cluster_key_len;
+  fd_ed25519_key_t admin;
+  bool have_admin;
+  rpc_engine_t *engine;
+  uint16_t port;
+  sch_db_t *db;
+  sch_sched_t *sched;
+  uint64_t epoch;    /* wall-clock ms at start: tells nodes the scheduler restarted */
+  uint64_t start_ms; /* fd_now_ms at start */
+  bool stopping;     /* set before the engine is torn down: no deaths from that */
+  fdsched_watch_t *watch;        /* FD_NODES_MAX */
+  sch_push_t *pushes;            /* FD_NODES_MAX */
+  fdsched_meta_t meta[SCH_PLANS_MAX];
+  fdsched_order_buf_t *obuf;     /* SCH_PLANS_MAX */
+  Sched__Order **order_ptr;      /* SCH_PLANS_MAX */
+  uint32_t *scratch;             /* FD_NODES_MAX */
+  /* ListNodes / Status reply buffers */
+  Sched__NodeEntry *node_entry;  /* FD_NODES_MAX */
+  Sched__NodeEntry **node_entry_ptr;
+  Sched__NodeInfo *node_info;
+  char (*node_host)[SCH_ADDRESS_LEN_MAX];
+  Sched__VersionEntry *version_entry; /* SCH_VERSIONS_MAX */
+  Sched__VersionEntry **version_entry_ptr;
+  Sched__VersionProgress progress[SCH_PLANS_MAX];
+  Sched__VersionProgress *progress_ptr[SCH_PLANS_MAX];
+  Sched__ZoneProgress *zone;     /* SCH_PLANS_MAX * SCH_ZONES_MAX */
+  Sched__ZoneProgress **zone_ptr;
+  fdsched_counters_t n;
+} fdsched_t;
+
+/* fdsched_svc.c */
+int fdsched_serve(fdsched_t *d);
+/* Sends every order the planner marked changed to the nodes' open streams. */
+void fdsched_flush_pushes(fdsched_t *d);
+/* The cached manifest facts of plan i (NULL if the plan is not built or its
+ * manifest cannot be decoded). */
+const fdsched_meta_t *fdsched_meta(fdsched_t *d, uint32_t plan);
+/* Splits "host:port"; host gets at most SCH_ADDRESS_LEN_MAX bytes. */
+void fdsched_split_addr(const char *address, char *host, uint32_t *port);
+
+/* fdsched_status.c */
+int fdsched_serve_status(fdsched_t *d);
+
+#endif /* FDSCHED_INT_H */
