@@ -104,6 +104,16 @@ int nd_ver_begin(nd_node_t *n, const void *menc, size_t len, nd_ver_t **out) {
   uint8_t digest[FD_SHA256_LEN];
   st_manifest_digest(m, digest);
   nd_ver_t *v = nd_ver_find(n, m->name, m->version);
+  if (v && memcmp(v->digest, digest, FD_SHA256_LEN) && !v->complete && !v->users &&
+      !v->completing && !v->delta_running && !st_version_inflight(v->sv)) {
+    /* an abandoned attempt at this number (a publish that failed): let go */
+    if (v->fd >= 0) close(v->fd);
+    st_version_close(v->sv);
+    free(v->menc);
+    memset(v, 0, sizeof(*v));
+    v->fd = -1;
+    v = NULL;
+  }
   if (v) {
     bool same = !memcmp(v->digest, digest, FD_SHA256_LEN);
     st_manifest_free(m);
@@ -286,7 +296,7 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
     return;
   }
   s->has_hdr = false;
-  fd_log_debug("chunk %u: %u bytes in", s->hdr_index, len);
+  fd_log_debug("chunk %u: %u bytes in, pool %u free, backlog %u", s->hdr_index, len, fd_pool_available(n->pool), n->backlog_n);
   nd_bufm_t *b = &n->bufm[fd_pool_index(n->pool, buf)];
   *b = (nd_bufm_t){.refs = 1, .sink = s, .gen = s->gen, .chunk = s->hdr_index, .len = len,
                   .n = n, .idx = fd_pool_index(n->pool, buf)};
@@ -371,11 +381,15 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
   rpc_engine_opts_t o = {0};
   o.cpu = -1;
   o.ring_entries = 1024;
-  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, FD_FRAME_PAYLOAD_MAX_DEFAULT);
-  /* Two chunks in flight per stream, eight per connection: bounds the buffers
-   * a peer can make us hold. */
-  o.stream_window_bytes = (uint32_t)(2 * cfg->chunk_buf_bytes);
-  o.conn_window_bytes = (uint32_t)(8 * cfg->chunk_buf_bytes);
+  /* rpc raises each window to payload_max: keep it at one chunk buffer. */
+  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, 1024u * 1024u);
+  /* Every DATA frame holds one pool buffer until storage is done with it,
+   * whatever its length, so the windows bound the buffers a peer can make us
+   * hold: one largest chunk per stream, two per connection. With chunks
+   * smaller than chunk_buf more frames fit; a stream that finds the pool
+   * empty fails and its stripe is re-fetched (ND_RETRY_MS later). */
+  o.stream_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
+  o.conn_window_bytes = (uint32_t)(2 * cfg->chunk_buf_bytes);
   o.cluster_key = n->cluster_key;
   o.cluster_key_len = n->cluster_key_len;
   o.admin_pub = n->admin_pub.pub;

@@ -117,7 +117,11 @@ void nd_order(nd_node_t *n, const Sched__Order *o) {
   d->version = o->version;
   d->has_digest = o->manifest_sha256.len == FD_SHA256_LEN;
   if (d->has_digest) memcpy(d->digest, o->manifest_sha256.data, FD_SHA256_LEN);
-  d->stripes_n = (uint32_t)o->n_stripes;
+  d->stripes_n = o->stripe_count ? o->stripe_count : (uint32_t)o->n_stripes;
+  if (d->stripes_n > FD_STRIPES_MAX) {
+    d->state = ND_DL_IDLE;
+    return;
+  }
   set_parents(d, o, false);
   d->state = ND_DL_MANIFEST;
   d->mtry = 0;

@@ -25,6 +25,7 @@
 #define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u)
 #define ND_DRAIN_MS 10000u    /* SIGTERM: longest wait for disk writes */
 #define ND_ORIGIN_METHOD_MISSING 3u
+#define ND_POOL_RESERVE 12u   /* pool buffers disk reads for children never take */
 
 typedef struct nd_ver {
   bool used;
