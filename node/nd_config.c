@@ -15,7 +15,7 @@ void nd_config_defaults(nd_config_t *c) {
   c->heartbeat_ms = FD_HEARTBEAT_MS_DEFAULT;
   c->keep_versions = FD_VERSIONS_KEPT_DEFAULT;
   c->chunk_buf_bytes = FD_CHUNK_SIZE_DEFAULT;
-  c->pool_buffers = 48;
+  c->pool_buffers = 80;
   c->nic_bps = 10000000000ull;
 }
 

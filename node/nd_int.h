@@ -64,6 +64,7 @@ typedef struct nd_sink {
 typedef struct nd_bufm {
   uint32_t refs;
   nd_sink_t *sink;
+  nd_ver_t *ver; /* held (users) while storage has the chunk */
   uint32_t gen;
   uint32_t chunk, len;
   nd_node_t *n;
@@ -236,6 +237,7 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
 void nd_sink_header(nd_sink_t *s, const Node__ChunkHeader *h);
 void nd_sink_end(nd_sink_t *s); /* the call is over */
 void nd_backlog_run(nd_node_t *n);
+int nd_gc(nd_node_t *n, const char *name);
 int nd_version_complete(nd_node_t *n, nd_ver_t *v, st_done_fn done, void *arg);
 
 /* nd_serve.c */
