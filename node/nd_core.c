@@ -318,7 +318,6 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
     return;
   }
   s->has_hdr = false;
-  fd_log_debug("chunk %u: %u bytes in, pool %u free, backlog %u", s->hdr_index, len, fd_pool_available(n->pool), n->backlog_n);
   nd_bufm_t *b = &n->bufm[fd_pool_index(n->pool, buf)];
   s->ver->users++;
   *b = (nd_bufm_t){.refs = 1, .sink = s, .ver = s->ver, .gen = s->gen, .chunk = s->hdr_index, .len = len,

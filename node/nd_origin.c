@@ -306,7 +306,6 @@ static int h_publish_like(rpc_call_t *call, const Origin__PublishPart *part, nd_
     rpc_call_cbs_t cbs = {NULL, pub_data, NULL, pub_closed};
     rpc_call_set_cbs(call, &cbs, p);
   }
-  fd_log_debug("publish part %d", part ? (int)part->part_case : -1);
   if (!part && !p->ended) {
     if (!p->sink.ver) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "no begin");
     p->ended = true; /* the tick finishes once every put has landed */
