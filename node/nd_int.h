@@ -25,6 +25,7 @@
 #define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u)
 #define ND_DRAIN_MS 10000u    /* SIGTERM: longest wait for disk writes */
 #define ND_ORIGIN_METHOD_MISSING 3u
+#define ND_CHAIN_ATTEMPTS 2u  /* tries of one origin before it is dropped from the chain */
 #define ND_POOL_RESERVE 12u   /* pool buffers disk reads for children never take */
 
 typedef struct nd_ver {
@@ -114,6 +115,7 @@ typedef struct nd_chain {
   nd_node_t *n;
   nd_ver_t *ver;
   uint32_t next;        /* index in the origins list being tried */
+  uint32_t attempts;    /* failed tries of origins[next] */
   rpc_conn_t *conn;
   rpc_call_t *call;     /* Missing, then Replicate */
   nd_tx_t *tx;

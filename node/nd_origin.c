@@ -346,6 +346,16 @@ static int h_gc(rpc_call_t *call, const Origin__GcRequest *req, void *ctx) {
 
 static void chain_next(nd_chain_t *c, const char *why) {
   nd_node_t *n = c->n;
+  if (c->next < n->origins_n && ++c->attempts < ND_CHAIN_ATTEMPTS) {
+    fd_log_warn("copy of %s v%" PRIu64 " to origin %s failed (%s): trying it again",
+                c->ver->name, c->ver->version, n->origins[c->next].id, why);
+    rpc_conn_t *old = c->conn;
+    c->conn = NULL;
+    if (old) rpc_conn_close(old);
+    chain_start(c);
+    return;
+  }
+  c->attempts = 0;
   if (c->next < n->origins_n)
     fd_log_warn("origin %s dropped from the chain for %s v%" PRIu64 ": %s",
                 n->origins[c->next].id, c->ver->name, c->ver->version, why);
