@@ -1,0 +1,281 @@
+/*
+ * adm_client.c — a blocking client over rpc/: one engine on fdadmin's only
+ * thread, one connection, pumped until the answer (or the deadline) comes.
+ * fdadmin does one thing per run, so blocking is the simplest correct shape;
+ * the daemons never use this.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "fd_assert.h"
+#include "fd_error.h"
+#include "fd_log.h"
+#include "fd_time.h"
+
+struct adm_client {
+  rpc_engine_t *e;
+  rpc_conn_t *c;
+  bool ready, closed;
+  int err;
+  uint32_t timeout_ms; /* calls given no deadline of their own */
+};
+
+static void on_ready(rpc_conn_t *c, void *arg) {
+  (void)c;
+  ((adm_client_t *)arg)->ready = true;
+}
+
+static void on_closed(rpc_conn_t *c, int err, void *arg) {
+  (void)c;
+  adm_client_t *cl = arg;
+  cl->closed = true;
+  cl->err = err ? err : -ECONNRESET;
+  cl->c = NULL;
+}
+
+static const rpc_conn_cbs_t conn_cbs = {on_ready, on_closed};
+
+adm_client_t *adm_client_connect(const char *addr, const uint8_t cluster_key[32],
+                                 const fd_ed25519_key_t *admin_key, uint32_t timeout_ms,
+                                 int *err) {
+  char host[ADM_ADDR_LEN_MAX];
+  uint16_t port;
+  *err = adm_addr_parse(addr, host, sizeof(host), &port);
+  if (*err) return NULL;
+  adm_client_t *cl = calloc(1, sizeof(*cl));
+  if (!cl) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  rpc_engine_opts_t o = {0};
+  o.cpu = -1;
+  o.cluster_key = cluster_key;
+  o.cluster_key_len = 32;
+  o.admin_key = admin_key;
+  o.payload_max = FD_FRAME_PAYLOAD_MAX; /* a publish sends whole chunks as one DATA frame */
+  cl->e = rpc_engine_create(&o);
+  if (!cl->e) {
+    *err = errno ? -errno : -ENOMEM;
+    free(cl);
+    return NULL;
+  }
+  cl->timeout_ms = ADM_CALL_TIMEOUT_MS;
+  cl->c = rpc_connect(cl->e, host, port, &conn_cbs, cl);
+  if (!cl->c) {
+    *err = errno ? -errno : -ECONNREFUSED;
+    adm_client_destroy(cl);
+    return NULL;
+  }
+  uint64_t until = fd_now_ms() + (timeout_ms ? timeout_ms : ADM_CONNECT_TIMEOUT_MS);
+  while (!cl->ready && !cl->closed && fd_now_ms() < until) rpc_engine_run_once(cl->e, 10);
+  if (!cl->ready) {
+    *err = cl->closed ? cl->err : -ETIMEDOUT;
+    adm_client_destroy(cl);
+    return NULL;
+  }
+  *err = 0;
+  return cl;
+}
+
+void adm_client_destroy(adm_client_t *cl) {
+  if (!cl) return;
+  if (cl->c) {
+    rpc_conn_close(cl->c);
+    uint64_t until = fd_now_ms() + 200;
+    while (!cl->closed && fd_now_ms() < until) rpc_engine_run_once(cl->e, 5);
+  }
+  rpc_engine_destroy(cl->e);
+  free(cl);
+}
+
+rpc_engine_t *adm_client_engine(adm_client_t *cl) { return cl->e; }
+rpc_conn_t *adm_client_conn(adm_client_t *cl) { return cl->c; }
+
+bool adm_client_pump(adm_client_t *cl, uint32_t wait_ms) {
+  rpc_engine_run_once(cl->e, wait_ms);
+  return !cl->closed;
+}
+
+/* ---- unary calls ---- */
+
+typedef struct unary {
+  const ProtobufCMessageDescriptor *out;
+  uint8_t *packed;
+  size_t packed_len;
+  bool done;
+  rpc_code_t code;
+  char message[256];
+} unary_t;
+
+static void u_msg(rpc_call_t *call, const ProtobufCMessage *msg, void *arg) {
+  (void)call;
+  unary_t *u = arg;
+  if (u->packed) return; /* unary: the first answer counts */
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  u->packed = malloc(len ? len : 1);
+  if (!u->packed) return;
+  u->packed_len = protobuf_c_message_pack(msg, u->packed);
+}
+
+static void u_done(rpc_call_t *call, rpc_code_t code, const char *message, void *arg) {
+  (void)call;
+  unary_t *u = arg;
+  u->done = true;
+  u->code = code;
+  snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
+}
+
+rpc_code_t adm_call(adm_client_t *cl, uint16_t service_id, const ProtobufCServiceDescriptor *svc,
+                    uint32_t method_index, const ProtobufCMessage *req, uint32_t timeout_ms,
+                    ProtobufCMessage **reply, char *message, size_t message_len) {
+  FD_ASSERT(method_index < svc->n_methods);
+  *reply = NULL;
+  if (message && message_len) message[0] = '\0';
+  if (!cl->c) return RPC_UNAVAILABLE;
+  if (!timeout_ms) timeout_ms = cl->timeout_ms;
+  unary_t u = {.out = svc->methods[method_index].output};
+  static const rpc_call_cbs_t cbs = {u_msg, NULL, NULL, u_done};
+  rpc_call_t *call = rpc_call_start(cl->c, service_id, svc, method_index, RPC_UNARY, req,
+                                    timeout_ms, &cbs, &u);
+  if (!call) {
+    if (message) snprintf(message, message_len, "%s", fd_strerror(-errno));
+    return RPC_UNAVAILABLE;
+  }
+  /* The engine enforces the deadline; the extra second only bounds this loop
+   * should the connection die without the call ending. */
+  uint64_t until = fd_now_ms() + timeout_ms + 1000;
+  while (!u.done && fd_now_ms() < until) rpc_engine_run_once(cl->e, 10);
+  if (!u.done) {
+    rpc_call_cancel(call);
+    free(u.packed);
+    if (message) snprintf(message, message_len, "no answer before the deadline");
+    return RPC_DEADLINE_EXCEEDED;
+  }
+  if (message) snprintf(message, message_len, "%s", u.message);
+  if (u.code == RPC_OK) {
+    if (!u.packed) {
+      if (message) snprintf(message, message_len, "the call ended without an answer");
+      return RPC_INTERNAL;
+    }
+    *reply = protobuf_c_message_unpack(u.out, NULL, u.packed_len, u.packed);
+    if (!*reply) {
+      free(u.packed);
+      if (message) snprintf(message, message_len, "undecodable answer");
+      return RPC_INTERNAL;
+    }
+  }
+  free(u.packed);
+  return u.code;
+}
+
+int adm_exit_for_code(rpc_code_t code) {
+  switch (code) {
+    case RPC_OK: return ADM_EXIT_OK;
+    case RPC_UNAVAILABLE:
+    case RPC_UNAUTHENTICATED:
+    case RPC_PERMISSION_DENIED: return ADM_EXIT_UNREACHABLE;
+    case RPC_INVALID_ARGUMENT: return ADM_EXIT_USAGE;
+    default: return ADM_EXIT_FAILED;
+  }
+}
+
+/* ---- connecting with the operator's configuration ---- */
+
+static adm_client_t *connect_to(const adm_config_t *cfg, const char *what, const char *addr,
+                                bool admin, int *exit_code) {
+  uint8_t key[32];
+  if (!cfg->cluster_key_path[0]) {
+    fprintf(stderr, "fdadmin: no cluster key (--cluster-key FILE or cluster_key in the config)\n");
+    *exit_code = ADM_EXIT_USAGE;
+    return NULL;
+  }
+  int rc = adm_cluster_key_load(cfg->cluster_key_path, key);
+  if (rc < 0) {
+    fprintf(stderr, "fdadmin: cluster key %s: %s\n", cfg->cluster_key_path,
+            rc == -EINVAL ? "not 64 hex characters" : fd_strerror(rc));
+    *exit_code = ADM_EXIT_USAGE;
+    return NULL;
+  }
+  fd_ed25519_key_t akey;
+  if (admin) {
+    if (!cfg->admin_key_path[0]) {
+      fprintf(stderr, "fdadmin: this command needs the admin key (--admin-key FILE)\n");
+      *exit_code = ADM_EXIT_USAGE;
+      return NULL;
+    }
+    rc = fd_ed25519_load(cfg->admin_key_path, &akey);
+    if (rc < 0 || !akey.has_private) {
+      fprintf(stderr, "fdadmin: admin key %s: %s\n", cfg->admin_key_path,
+              rc < 0 ? fd_strerror(rc) : "not a private key");
+      *exit_code = ADM_EXIT_USAGE;
+      return NULL;
+    }
+  }
+  int err = 0;
+  adm_client_t *cl = adm_client_connect(addr, key, admin ? &akey : NULL,
+                                        ADM_CONNECT_TIMEOUT_MS, &err);
+  memset(key, 0, sizeof(key));
+  memset(&akey, 0, sizeof(akey));
+  if (cl) cl->timeout_ms = cfg->timeout_ms;
+  if (!cl) {
+    fprintf(stderr, "fdadmin: cannot reach the %s at %s: %s\n", what, addr,
+            err == -EINVAL ? "bad address (host:port)" : fd_strerror(err));
+    *exit_code = err == -EINVAL ? ADM_EXIT_USAGE : ADM_EXIT_UNREACHABLE;
+  }
+  return cl;
+}
+
+adm_client_t *adm_connect_scheduler(const adm_config_t *cfg, bool admin, int *exit_code) {
+  if (!cfg->scheduler[0]) {
+    fprintf(stderr, "fdadmin: no scheduler address (--scheduler HOST:PORT or the config)\n");
+    *exit_code = ADM_EXIT_USAGE;
+    return NULL;
+  }
+  return connect_to(cfg, "scheduler", cfg->scheduler, admin, exit_code);
+}
+
+adm_client_t *adm_connect_origin(const adm_config_t *cfg, unsigned index, bool admin,
+                                 int *exit_code) {
+  char addr[ADM_ADDR_LEN_MAX];
+  if (adm_list_item(cfg->origins, index, addr, sizeof(addr)) < 0) {
+    fprintf(stderr, "fdadmin: no origin address #%u (--origins HOST:PORT,... or the config)\n",
+            index + 1);
+    *exit_code = ADM_EXIT_USAGE;
+    return NULL;
+  }
+  return connect_to(cfg, index == 0 ? "origin head" : "origin", addr, admin, exit_code);
+}
+
+int adm_newest_version(adm_client_t *sched, const char *name, uint64_t *version) {
+  Sched__ListVersionsRequest req = SCHED__LIST_VERSIONS_REQUEST__INIT;
+  req.name = (char *)name;
+  ProtobufCMessage *m = NULL;
+  char msg[256];
+  rpc_code_t code = adm_call(sched, RPC_SVC_SCHED, &sched__scheduler__descriptor, 4, &req.base,
+                             0, &m, msg, sizeof(msg));
+  if (code != RPC_OK) {
+    fprintf(stderr, "fdadmin: ListVersions: %s %s\n", rpc_code_name(code), msg);
+    return adm_exit_for_code(code);
+  }
+  const Sched__ListVersionsReply *r = (const Sched__ListVersionsReply *)m;
+  *version = 0;
+  for (size_t i = 0; i < r->n_versions; i++)
+    if (!strcmp(r->versions[i]->name, name) && r->versions[i]->version > *version)
+      *version = r->versions[i]->version;
+  protobuf_c_message_free_unpacked(m, NULL);
+  return ADM_EXIT_OK;
+}
+
+void adm_json_str(const char *s) {
+  putchar('"');
+  for (size_t i = 0; s && s[i] && i < ADM_JSON_STR_MAX; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}

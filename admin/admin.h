@@ -1,0 +1,122 @@
+/*
+ * admin.h — fdadmin, the operator's command line (prefix adm_).
+ *
+ * Owns: reading the operator's configuration (an INI file and flags), a
+ * blocking client over rpc/ for one command at a time, and the commands:
+ * keygen, publish, status, versions, nodes, drain, gc.
+ *
+ * Guarantees: `publish` reports success only when the origin head has
+ * answered that every live origin holds the version durably; every command
+ * ends with one of the ADM_EXIT_* codes, so scripts can rely on them; read
+ * commands print JSON on --json and nothing else on stdout.
+ *
+ * Never: holds state between runs (the scheduler and the origins do), writes
+ * to the cluster without the admin key, retries without bound (publish
+ * retries a version race exactly once).
+ *
+ * Memory: everything is owned by the command that runs; an adm_client_t is
+ * created and destroyed by the command, replies returned by adm_call are
+ * freed by the caller with protobuf_c_message_free_unpacked.
+ */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fd_hash.h"
+#include "fd_limits.h"
+#include "rpc.h"
+
+/* Exit codes (ISSUE6 contract). */
+enum {
+  ADM_EXIT_OK = 0,
+  ADM_EXIT_FAILED = 1,     /* the operation ran and failed */
+  ADM_EXIT_USAGE = 2,      /* bad command line or configuration */
+  ADM_EXIT_UNREACHABLE = 3 /* cannot reach or authenticate to the service */
+};
+
+#define ADM_ADDR_LEN_MAX 256u
+#define ADM_PATH_LEN_MAX 4096u
+#define ADM_ORIGINS_MAX 16u
+#define ADM_CONNECT_TIMEOUT_MS 5000u
+#define ADM_CALL_TIMEOUT_MS 30000u
+#define ADM_PUBLISH_BUFS 8u           /* chunk buffers in flight while publishing */
+#define ADM_PUBLISH_ACK_TIMEOUT_MS (10u * 60u * 1000u) /* head's answer after the last chunk */
+#define ADM_WATCH_INTERVAL_MS 1000u
+#define ADM_JSON_STR_MAX 1024u
+
+/* The operator's configuration: [admin] section of the INI file, then flags. */
+typedef struct adm_config {
+  char config_path[ADM_PATH_LEN_MAX];
+  char scheduler[ADM_ADDR_LEN_MAX];            /* host:port of fdsched */
+  char origins[ADM_ADDR_LEN_MAX * 4];          /* host:port[,host:port...]; the first is the head */
+  char cluster_key_path[ADM_PATH_LEN_MAX];     /* 64 hex chars */
+  char admin_key_path[ADM_PATH_LEN_MAX];       /* Ed25519 private key (PEM) */
+  uint32_t timeout_ms;
+  uint64_t chunk_size_bytes;
+  bool json;
+  bool progress; /* progress bar (default: when stderr is a terminal) */
+} adm_config_t;
+
+void adm_config_defaults(adm_config_t *cfg);
+/* Loads the INI file at path into cfg; 0, -ENOENT, -EINVAL (err says why). */
+int adm_config_load(adm_config_t *cfg, const char *path, char *err, size_t err_len);
+/* Reads a cluster key file (64 hex chars, whitespace around ignored). */
+int adm_cluster_key_load(const char *path, uint8_t key[32]);
+/* Writes a fresh cluster key file, mode 0600; -EEXIST if it exists. */
+int adm_cluster_key_generate(const char *path);
+/* Splits "host:port"; -EINVAL. */
+int adm_addr_parse(const char *text, char *host, size_t host_len, uint16_t *port);
+/* The i-th address of a comma-separated list into out; -ENOENT past the end. */
+int adm_list_item(const char *list, unsigned i, char *out, size_t out_len);
+
+/* ---- the blocking client ---- */
+
+typedef struct adm_client adm_client_t;
+
+/* Connects to addr ("host:port") with the cluster key (and the admin key when
+ * admin_key is not NULL) and waits for the handshake. NULL with *err:
+ * -ECONNREFUSED, -ETIMEDOUT, -EACCES (handshake refused) ... */
+adm_client_t *adm_client_connect(const char *addr, const uint8_t cluster_key[32],
+                                 const fd_ed25519_key_t *admin_key, uint32_t timeout_ms,
+                                 int *err);
+void adm_client_destroy(adm_client_t *cl);
+rpc_engine_t *adm_client_engine(adm_client_t *cl);
+rpc_conn_t *adm_client_conn(adm_client_t *cl);
+/* Runs the engine once (up to wait_ms); false once the connection is gone. */
+bool adm_client_pump(adm_client_t *cl, uint32_t wait_ms);
+
+/* One unary call; *reply is the decoded answer (free with
+ * protobuf_c_message_free_unpacked) or NULL. Returns the rpc code; message
+   * (may be NULL) gets the status text. timeout_ms 0: the configured deadline. */
+rpc_code_t adm_call(adm_client_t *cl, uint16_t service_id, const ProtobufCServiceDescriptor *svc,
+                    uint32_t method_index, const ProtobufCMessage *req, uint32_t timeout_ms,
+                    ProtobufCMessage **reply, char *message, size_t message_len);
+
+/* The exit code an rpc outcome maps to. */
+int adm_exit_for_code(rpc_code_t code);
+
+/* ---- commands: argc/argv start at the command name; return ADM_EXIT_* ---- */
+
+int adm_cmd_publish(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_status(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_versions(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_drain(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_gc(adm_config_t *cfg, int argc, char **argv);
+
+/* Shared by the commands: connects to the scheduler / one origin, printing
+ * what went wrong; NULL and *exit_code set on failure. */
+adm_client_t *adm_connect_scheduler(const adm_config_t *cfg, bool admin, int *exit_code);
+adm_client_t *adm_connect_origin(const adm_config_t *cfg, unsigned index, bool admin,
+                                 int *exit_code);
+/* Newest version of name known to the scheduler (0: none); 0 or ADM_EXIT_*. */
+int adm_newest_version(adm_client_t *sched, const char *name, uint64_t *version);
+
+/* JSON string escaping to stdout. */
+void adm_json_str(const char *s);
+
+#endif /* ADMIN_H */

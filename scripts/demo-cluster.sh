@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# demo-cluster.sh — the fdist local-cluster demo (called by scripts/demo.sh
+# with the build dir as $1 and the user's flags after it).
+#
+# Starts on loopback fdsched, 3 origins and 12 nodes in 2 regions x 2 zones
+# (every process, port, config, key, log and data dir under one temp dir),
+# generates a file, publishes it with a live view, checks every node's
+# `current` with sha256sum against the source, changes 1% of the chunks,
+# publishes again and shows the bytes that crossed the network, prints a
+# summary, and stops everything it started — also on Ctrl-C or an error.
+#
+# Bytes per link class are measured from outside the processes: a sampler
+# reads every TCP connection's kernel counters (ss -tinp: bytes_acked and
+# bytes_received) five times a second, and each connection is attributed to
+# the two processes at its ends by port and pid, then classed by their
+# regions and zones. Loopback has no link rate, so efficiency is reported
+# against the one-copy time this machine showed in the same run: the
+# publish (S to the origin chain) defines B = S / T_publish, and
+# efficiency = (S/B) / T_fanout, the same definition perf/fanout uses.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+  cat <<EOF
+usage: demo-cluster.sh BUILD_DIR [--size-mib N] [--chunk SIZE] [--origins N]
+                       [--regions N] [--zones N] [--nodes-per-zone N]
+                       [--change-pct P] [--time-limit S] [--keep]
+  --size-mib N        size of the generated file (default 1024 = 1 GiB)
+  --chunk SIZE        chunk size, power of two 64K..64M (default 4M)
+  --origins N         origin group size (default 3)
+  --regions N         regions (default 2)
+  --zones N           zones per region (default 2)
+  --nodes-per-zone N  nodes in each zone (default 3: 12 nodes)
+  --change-pct P      percent of chunks changed for the second publish (default 1)
+  --time-limit S      stop everything after S seconds (default 1800)
+  --keep              keep the temp dir (logs, data) afterwards
+Everything runs on 127.0.0.1 under one temp dir; Ctrl-C stops it all.
+EOF
+}
+
+build=${1:-}
+case "$build" in -h | --help | "") usage; [ -n "$build" ]; exit $? ;; esac
+shift
+size_mib=1024 chunk=4M origins=3 regions=2 zones=2 per=3 change=1 limit=1800
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size-mib) size_mib=$2; shift ;;
+    --chunk) chunk=$2; shift ;;
+    --origins) origins=$2; shift ;;
+    --regions) regions=$2; shift ;;
+    --zones) zones=$2; shift ;;
+    --nodes-per-zone) per=$2; shift ;;
+    --change-pct) change=$2; shift ;;
+    --time-limit) limit=$2; shift ;;
+    --keep) export IT_KEEP=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "demo-cluster.sh: unknown flag $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+for v in size_mib origins regions zones per change limit; do
+  [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] || { echo "demo-cluster.sh: --${v//_/-} must be a positive integer" >&2; exit 2; }
+done
+
+. "$root/tests/integration/lib.sh" "$build"
+it_require_cluster
+IT_CHUNK=$chunk
+IT_HEARTBEAT_MS=500
+it_init demo "$limit"
+tty=false
+[ -t 1 ] && tty=true
+say() { printf '\n== %s\n' "$*"; }
+
+# ---- cluster ----
+say "starting fdsched, $origins origins and $((regions * zones * per)) nodes on loopback ($regions regions x $zones zones) in $IT_DIR"
+it_cluster "$origins" "$regions" "$zones" "$per"
+nodes=${#IT_NODES[@]}
+
+# ---- the link-byte sampler ----
+( while :; do
+    echo "@"
+    ss -Htinp state established 2>/dev/null || true
+    sleep 0.2
+  done ) >"$IT_DIR/ss.samples" &
+IT_PID[sampler]=$!
+
+link_bytes() { # link_bytes OUT: bytes so far per link class, one "class bytes" per line
+  python3 - "$IT_DIR" >"$1" <<'PY'
+import re, sys
+d = sys.argv[1]
+roster = {}   # port -> (id, region, zone)
+for line in open(f"{d}/roster"):
+    i, role, region, zone, port = line.split()
+    roster[int(port)] = (i, region, zone)
+ids = {v[0]: v for v in roster.values()}
+pid2id = {}
+for line in open(f"{d}/pids"):
+    i, pid = line.split()
+    pid2id[int(pid)] = i
+socks = {}    # (lport, pport) -> dict(pid, acked, received); last sample wins
+cur = None
+addr = re.compile(r"127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:(\d+)")
+for line in open(f"{d}/ss.samples", errors="replace"):
+    if line.startswith("@"):
+        continue
+    if not line[:1].isspace():
+        m = addr.search(line)
+        cur = None
+        if m:
+            pid = re.search(r"pid=(\d+)", line)
+            cur = (int(m.group(1)), int(m.group(2)))
+            socks[cur] = dict(pid=int(pid.group(1)) if pid else 0, acked=0, received=0)
+        continue
+    if cur:
+        for k, key in (("bytes_acked", "acked"), ("bytes_received", "received")):
+            m = re.search(k + r":(\d+)", line)
+            if m:
+                socks[cur][key] = int(m.group(1))
+classes = {}
+for (lport, pport), s in socks.items():
+    if lport not in roster:
+        continue                          # only the server end of each connection
+    server = roster[lport]
+    client_end = socks.get((pport, lport))
+    client = pid2id.get(client_end["pid"]) if client_end else None
+    n = s["acked"] + s["received"]
+    if server[0] == "sched" or client == "sched":
+        c = "control (fdsched)"
+    elif client is None:
+        c = "fdadmin -> origin head"
+    else:
+        a, b = server, ids[client]
+        if a[1] != b[1]:
+            c = "cross-region"
+        elif a[2] != b[2]:
+            c = "cross-zone"
+        else:
+            c = "intra-zone"
+    classes[c] = classes.get(c, 0) + n
+for c in ("fdadmin -> origin head", "intra-zone", "cross-zone", "cross-region", "control (fdsched)"):
+    print(f"{c.replace(' ', '_')} {classes.get(c, 0)}")
+PY
+}
+
+# ---- one publish, watched until every node holds it ----
+# publish_and_watch FILE: sets pub_s, fanout_s, total_s
+publish_and_watch() {
+  local file=$1 sha t0 t1 t2 watch=
+  sha=$(it_sha "$file")
+  t0=$(date +%s.%N)
+  if $tty; then
+    it_admin publish "$file" --name demo.img --chunk-size "$chunk" --progress \
+      || it_fail "publish failed (exit $?)"
+  else
+    it_admin publish "$file" --name demo.img --chunk-size "$chunk" --no-progress \
+      || it_fail "publish failed (exit $?)"
+  fi
+  t1=$(date +%s.%N)
+  if $tty; then
+    it_admin status demo.img --watch --interval 500 &
+    watch=$!
+  fi
+  local last=-1 done_n id
+  while :; do
+    done_n=0
+    for id in "${IT_NODES[@]}"; do
+      [ "$(readlink "$IT_DIR/$id/demo.img/current" 2>/dev/null)" = "v$2" ] && done_n=$((done_n + 1))
+    done
+    if ! $tty && [ "$done_n" != "$last" ]; then
+      echo "  $(date -u +%H:%M:%S) $done_n/$nodes nodes hold v$2"
+      last=$done_n
+    fi
+    [ "$done_n" -eq "$nodes" ] && break
+    [ $SECONDS -lt $((limit - 5)) ] || it_fail "not every node got v$2 in time"
+    sleep 0.1
+  done
+  t2=$(date +%s.%N)
+  if [ -n "$watch" ]; then kill "$watch" 2>/dev/null || true; wait "$watch" 2>/dev/null || true; fi
+  pub_s=$(echo "$t1 - $t0" | bc -l)
+  fanout_s=$(echo "$t2 - $t1" | bc -l)
+  total_s=$(echo "$t2 - $t0" | bc -l)
+  # Every node's current, byte for byte against the source.
+  local bad=0
+  for id in "${IT_NODES[@]}"; do
+    got=$(sha256sum "$IT_DIR/$id/demo.img/current" | cut -d' ' -f1)
+    if [ "$got" = "$sha" ]; then ok=ok; else ok=MISMATCH; bad=$((bad + 1)); fi
+    printf '  %-5s %-4s %-4s current -> %-4s sha256 %s %s\n' "$id" \
+      "$(awk -v i="$id" '$1 == i { print $3 }' "$IT_DIR/roster")" \
+      "$(awk -v i="$id" '$1 == i { print $4 }' "$IT_DIR/roster")" \
+      "$(readlink "$IT_DIR/$id/demo.img/current")" "$got" "$ok"
+  done
+  [ $bad -eq 0 ] || it_fail "$bad nodes hold bytes other than the source's"
+  echo "  source sha256 $sha: all $nodes nodes match"
+}
+
+# ---- version 1 ----
+say "generating a $size_mib MiB file"
+it_make_file "$IT_DIR/demo.img" "$size_mib"
+size=$(stat -c %s "$IT_DIR/demo.img")
+say "publishing demo.img v1 ($size bytes, chunks of $chunk)"
+publish_and_watch "$IT_DIR/demo.img" 1
+pub1=$pub_s fan1=$fanout_s tot1=$total_s
+sleep 0.5
+link_bytes "$IT_DIR/bytes.1"
+
+# ---- version 2: 1% of the chunks changed ----
+say "changing $change% of the chunks and publishing v2"
+it_mutate "$IT_DIR/demo.img" "$change"
+publish_and_watch "$IT_DIR/demo.img" 2
+pub2=$pub_s fan2=$fanout_s tot2=$total_s
+sleep 0.5
+link_bytes "$IT_DIR/bytes.2"
+
+# ---- summary ----
+cs=$(numfmt --from=iec "$chunk")
+nchunks=$(( (size + cs - 1) / cs ))
+changed=$(( nchunks * change / 100 )); [ $changed -ge 1 ] || changed=1
+say "summary"
+printf '  file %s bytes, %d chunks of %s; %d origins, %d nodes in %d regions x %d zones\n' \
+  "$size" "$nchunks" "$chunk" "$origins" "$nodes" "$regions" "$zones"
+eff1=$(echo "$pub1 / $fan1" | bc -l)
+printf '  v1: publish (every origin durable) %.2f s, fan-out to all nodes %.2f s, total %.2f s\n' "$pub1" "$fan1" "$tot1"
+printf '      efficiency (S/B)/T = %.2f, with B = S / T_publish = %.0f MiB/s (this machine, this run)\n' \
+  "$eff1" "$(echo "$size / $pub1 / 1048576" | bc -l)"
+printf '  v2: %d of %d chunks changed (%d bytes): publish %.2f s, fan-out %.2f s, total %.2f s\n' \
+  "$changed" "$nchunks" "$((changed * cs))" "$pub2" "$fan2" "$tot2"
+printf '\n  %-24s %16s %16s\n' "bytes on the network" "v1" "v2 (delta)"
+t1=0 t2=0
+while read -r c b1; do
+  b2=$(awk -v c="$c" '$1 == c { print $2 }' "$IT_DIR/bytes.2")
+  d=$((b2 - b1))
+  printf '  %-24s %16d %16d\n' "${c//_/ }" "$b1" "$d"
+  t1=$((t1 + b1)) t2=$((t2 + d))
+done <"$IT_DIR/bytes.1"
+printf '  %-24s %16d %16d\n' "total" "$t1" "$t2"
+ideal1=$(( size * (origins + nodes) ))
+ideal2=$(( changed * cs * (origins + nodes) ))
+printf '  one copy per process would be %d bytes for v1 and %d for v2: ratio %.2f and %.2f\n' \
+  "$ideal1" "$ideal2" "$(echo "$t1 / $ideal1" | bc -l)" "$(echo "$t2 / $ideal2" | bc -l)"
+echo
+echo "demo done; stopping every process it started"

@@ -1,0 +1,327 @@
+# lib.sh — sourced by every integration test: a whole fdist cluster of real
+# processes on loopback (fdsched, origins, nodes), each with its own port,
+# config, data dir and log under one temp dir, all stopped and removed on
+# exit, Ctrl-C, error or the test's time limit.
+#
+# Usage in a test:
+#   . "$(dirname "$0")/lib.sh" "$1"        # $1: the build dir
+#   it_init NAME SECONDS                   # temp dir, traps, watchdog
+#   it_cluster ORIGINS REGIONS ZONES NODES_PER_ZONE
+#   it_make_file PATH MIB                  # random bytes
+#   it_publish PATH NAME [fdadmin publish options]
+#   it_wait_current NAME SHA SECONDS [ids...]   # every node's current == SHA
+#
+# The daemons' INI keys are written in one place, it_node_config and
+# it_sched_config, so the contract lives here and nowhere else.
+set -euo pipefail
+
+IT_BUILD=${1:?usage: $0 BUILD_DIR}
+IT_BUILD=$(cd "$IT_BUILD" && pwd)
+FDNODE=$IT_BUILD/node/fdnode
+FDSCHED=$IT_BUILD/scheduler/fdsched
+FDADMIN=$IT_BUILD/admin/fdadmin
+FDSTORE=$IT_BUILD/storage/fdstore
+IT_HEARTBEAT_MS=${IT_HEARTBEAT_MS:-200}
+IT_CHUNK=${IT_CHUNK:-256K}
+IT_DIR=
+IT_NAME=
+IT_WATCHDOG=
+declare -A IT_PID=()   # id -> pid of a running process
+declare -A IT_PORT=()  # id -> its port (kept across restarts)
+declare -A IT_USED=()  # ports handed out by this test
+IT_NODES=()            # ids of role=node processes, in start order
+IT_ORIGINS=()          # ids of origins, chain order (head first)
+
+it_log() { printf '%s [%s] %s\n' "$(date -u +%H:%M:%S.%3N)" "$IT_NAME" "$*" >&2; }
+it_fail() {
+  it_log "FAIL: $*"
+  exit 1
+}
+
+# Exits 77 (ctest: skipped) unless every binary the test needs is built.
+it_require() {
+  local b missing=()
+  for b in "$@"; do [ -x "$b" ] || missing+=("$b"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "SKIP: not built yet: ${missing[*]}" >&2
+    exit 77
+  fi
+}
+it_require_cluster() { it_require "$FDNODE" "$FDSCHED" "$FDADMIN"; }
+
+it_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "$IT_WATCHDOG" ] && kill "$IT_WATCHDOG" 2>/dev/null || true
+  local id
+  for id in "${!IT_PID[@]}"; do kill -TERM "${IT_PID[$id]}" 2>/dev/null || true; done
+  local until=$((SECONDS + 10))
+  for id in "${!IT_PID[@]}"; do
+    while kill -0 "${IT_PID[$id]}" 2>/dev/null && [ $SECONDS -lt $until ]; do sleep 0.05; done
+    kill -KILL "${IT_PID[$id]}" 2>/dev/null || true
+    wait "${IT_PID[$id]}" 2>/dev/null || true
+  done
+  if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -n "$IT_DIR" ]; then
+    local f
+    for f in "$IT_DIR"/*.log; do
+      [ -f "$f" ] || continue
+      echo "---- last lines of $(basename "$f")" >&2
+      tail -n 15 "$f" >&2 || true
+    done
+  fi
+  if [ -n "$IT_DIR" ] && [ -z "${IT_KEEP:-}" ]; then rm -rf "$IT_DIR"; fi
+  [ -n "${IT_KEEP:-}" ] && echo "kept $IT_DIR" >&2
+  exit $rc
+}
+
+# it_init NAME SECONDS: temp dir, cleanup traps, and a watchdog that fails the
+# test when it runs longer than SECONDS.
+it_init() {
+  IT_NAME=$1
+  local limit=$2
+  IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdist-$IT_NAME.XXXXXX")
+  trap it_cleanup EXIT
+  trap 'it_log "interrupted"; exit 130' INT
+  trap 'it_log "FAIL: over the time limit of '"$limit"' s"; exit 124' TERM
+  ( sleep "$limit"; kill -TERM $$ 2>/dev/null ) &
+  IT_WATCHDOG=$!
+  "$FDADMIN" keygen "$IT_DIR/admin.pem" "$IT_DIR/admin.pub" --cluster "$IT_DIR/cluster.key" \
+    >/dev/null
+}
+
+# A free loopback port no other process of this test was given.
+it_port() {
+  local p tries=0
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    if [ -z "${IT_USED[$p]:-}" ] && [ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
+      IT_USED[$p]=1
+      echo "$p"
+      return 0
+    fi
+    tries=$((tries + 1))
+    [ $tries -lt 200 ] || it_fail "no free port"
+  done
+}
+
+it_listening() { [ -n "$(ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
+
+# it_wait_listen ID SECONDS
+it_wait_listen() {
+  local id=$1 until=$((SECONDS + $2))
+  while ! it_listening "${IT_PORT[$id]}"; do
+    kill -0 "${IT_PID[$id]}" 2>/dev/null || it_fail "$id exited at start (see $id.log)"
+    [ $SECONDS -lt $until ] || it_fail "$id does not listen on ${IT_PORT[$id]}"
+    sleep 0.05
+  done
+}
+
+it_sched_addr() { echo "127.0.0.1:${IT_PORT[sched]}"; }
+it_origin_list() { # id@addr:port,... head first (fdnode's origins key)
+  local id out=
+  for id in "${IT_ORIGINS[@]}"; do out+="${out:+,}$id@127.0.0.1:${IT_PORT[$id]}"; done
+  echo "$out"
+}
+it_origin_addrs() { # addr:port,... head first (fdadmin's --origins)
+  local id out=
+  for id in "${IT_ORIGINS[@]}"; do out+="${out:+,}127.0.0.1:${IT_PORT[$id]}"; done
+  echo "$out"
+}
+
+it_sched_config() {
+  cat <<EOF
+[scheduler]
+listen = 127.0.0.1:${IT_PORT[sched]}
+data_dir = $IT_DIR/sched
+cluster_key = $IT_DIR/cluster.key
+admin_public_key = $IT_DIR/admin.pub
+heartbeat_ms = $IT_HEARTBEAT_MS
+stream_loss_is_death = true
+EOF
+}
+
+# it_node_config ID ROLE REGION ZONE
+it_node_config() {
+  cat <<EOF
+[node]
+id = $1
+role = $2
+region = $3
+zone = $4
+listen = 127.0.0.1:${IT_PORT[$1]}
+data_dir = $IT_DIR/$1
+scheduler = $(it_sched_addr)
+cluster_key_file = ${IT_CLUSTER_KEY_OVERRIDE:-$IT_DIR/cluster.key}
+admin_pub_file = $IT_DIR/admin.pub
+heartbeat_ms = $IT_HEARTBEAT_MS
+threads = 1
+EOF
+  [ "$2" = origin ] && echo "origins = $(it_origin_list)"
+  return 0
+}
+
+it_start_sched() {
+  [ -n "${IT_PORT[sched]:-}" ] || IT_PORT[sched]=$(it_port)
+  mkdir -p "$IT_DIR/sched"
+  it_sched_config >"$IT_DIR/sched.ini"
+  "$FDSCHED" --config "$IT_DIR/sched.ini" >>"$IT_DIR/sched.log" 2>&1 &
+  IT_PID[sched]=$!
+  echo "sched sched - - ${IT_PORT[sched]}" >>"$IT_DIR/roster"
+  echo "sched $!" >>"$IT_DIR/pids"
+  it_wait_listen sched 20
+}
+
+# it_start_node ID [ROLE REGION ZONE]: (re)starts a node; the role, region and
+# zone of a restart are the ones it had.
+it_start_node() {
+  local id=$1
+  if [ $# -gt 1 ]; then
+    [ -n "${IT_PORT[$id]:-}" ] || IT_PORT[$id]=$(it_port)
+    it_node_config "$id" "$2" "$3" "$4" >"$IT_DIR/$id.ini"
+    echo "$id $2 $3 $4 ${IT_PORT[$id]}" >>"$IT_DIR/roster"
+  fi
+  "$FDNODE" --config "$IT_DIR/$id.ini" >>"$IT_DIR/$id.log" 2>&1 &
+  IT_PID[$id]=$!
+  echo "$id $!" >>"$IT_DIR/pids"
+}
+
+# it_stop ID [SIGNAL]: SIGTERM (default) and wait, or SIGKILL.
+it_stop() {
+  local id=$1 sig=${2:-TERM} pid=${IT_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill -"$sig" "$pid" 2>/dev/null || true
+  local until=$((SECONDS + 15))
+  while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $until ]; do sleep 0.05; done
+  kill -0 "$pid" 2>/dev/null && it_fail "$id (pid $pid) ignored SIG$sig for 15 s"
+  local rc=0
+  wait "$pid" 2>/dev/null || rc=$?
+  unset "IT_PID[$id]"
+  if [ "$sig" = TERM ] && [ $rc -ne 0 ]; then it_fail "$id exited $rc on SIGTERM (want 0)"; fi
+  return 0
+}
+
+# it_cluster ORIGINS REGIONS ZONES NODES_PER_ZONE: origins o1..oN (o1 head; in
+# region r1 zone z1, r2 z1, ... round robin) and nodes n1.. spread over
+# regions r1..rR x zones z1..zZ; waits until every one listens.
+it_cluster() {
+  local norigins=$1 nregions=$2 nzones=$3 per=$4 i r z k id
+  IT_PORT[sched]=$(it_port)
+  for i in $(seq 1 "$norigins"); do
+    IT_ORIGINS+=("o$i")
+    IT_PORT[o$i]=$(it_port)
+  done
+  it_start_sched
+  for i in $(seq 1 "$norigins"); do
+    r=$(( (i - 1) % nregions + 1 ))
+    it_start_node "o$i" origin "r$r" z1
+  done
+  k=0
+  for r in $(seq 1 "$nregions"); do
+    for z in $(seq 1 "$nzones"); do
+      for i in $(seq 1 "$per"); do
+        k=$((k + 1))
+        id=n$k
+        IT_NODES+=("$id")
+        it_start_node "$id" node "r$r" "z$z"
+      done
+    done
+  done
+  for id in "${IT_ORIGINS[@]}" "${IT_NODES[@]}"; do it_wait_listen "$id" 20; done
+  it_log "cluster up: fdsched, ${#IT_ORIGINS[@]} origins, ${#IT_NODES[@]} nodes in $IT_DIR"
+}
+
+it_admin() {
+  "$FDADMIN" --scheduler "$(it_sched_addr)" --origins "$(it_origin_addrs)" \
+    --cluster-key "$IT_DIR/cluster.key" --admin-key "$IT_DIR/admin.pem" "$@"
+}
+
+# it_make_file PATH MIB: random content.
+it_make_file() { head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1"; }
+
+# it_mutate PATH PERCENT: overwrites PERCENT% of IT_CHUNK-sized chunks (at
+# least one) with fresh random bytes, in place.
+it_mutate() {
+  local path=$1 pct=$2 cs size n k i
+  cs=$(numfmt --from=iec "$IT_CHUNK")
+  size=$(stat -c %s "$path")
+  n=$(( (size + cs - 1) / cs ))
+  k=$(( n * pct / 100 )); [ $k -ge 1 ] || k=1
+  for i in $(shuf -i 0-$((n - 1)) -n "$k"); do
+    head -c 4096 /dev/urandom | dd of="$path" bs=4096 seek=$((i * cs / 4096)) conv=notrunc status=none
+  done
+}
+
+it_sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# SHA-256 of ID's current file of NAME, or "-" when it has none.
+it_node_sha() {
+  local f="$IT_DIR/$1/$2/current"
+  if [ -e "$f" ]; then it_sha "$f"; else echo -; fi
+}
+
+# it_publish PATH NAME [options]: fdadmin publish; returns its exit code.
+it_publish() {
+  local path=$1 name=$2
+  shift 2
+  it_admin publish "$path" --name "$name" --chunk-size "$IT_CHUNK" --no-progress "$@"
+}
+
+# it_wait_current NAME SHA SECONDS [ids...]: every listed node (default: all
+# nodes) has current == SHA; fails naming the ones that do not.
+it_wait_current() {
+  local name=$1 sha=$2 until=$((SECONDS + $3)) id pending
+  shift 3
+  local ids=("$@")
+  [ ${#ids[@]} -gt 0 ] || ids=("${IT_NODES[@]}")
+  while :; do
+    pending=()
+    for id in "${ids[@]}"; do
+      [ "$(it_node_sha "$id" "$name")" = "$sha" ] || pending+=("$id")
+    done
+    [ ${#pending[@]} -eq 0 ] && return 0
+    if [ $SECONDS -ge $until ]; then
+      for id in "${pending[@]}"; do
+        it_log "$id: current $(readlink "$IT_DIR/$id/$name/current" 2>/dev/null || echo none), sha $(it_node_sha "$id" "$name")"
+      done
+      it_fail "${#pending[@]} of ${#ids[@]} nodes do not hold $name $sha"
+    fi
+    sleep 0.2
+  done
+}
+
+# Complete versions (v<N> files) ID holds of NAME, ascending.
+it_versions_of() {
+  local d="$IT_DIR/$1/$2"
+  [ -d "$d" ] || return 0
+  find "$d" -maxdepth 1 -type f -regex '.*/v[0-9]+' -printf '%f\n' | sed 's/^v//' | sort -n
+}
+
+# Bits set in ID's bitmap of NAME vN (chunks durably received so far).
+it_bitmap_bits() {
+  local f="$IT_DIR/$1/$2/v$3.bitmap"
+  [ -f "$f" ] || { echo 0; return 0; }
+  od -An -v -tu1 -j 64 "$f" | tr -s ' ' '\n' | awk 'NF { n = $1; while (n) { c += n % 2; n = int(n / 2) } } END { print c + 0 }'
+}
+
+# Node ids with an established inbound connection on their listen port from
+# another process of the cluster: parents serving children right now.
+it_serving_nodes() {
+  local id
+  for id in "${IT_NODES[@]}"; do
+    [ -n "${IT_PID[$id]:-}" ] || continue
+    [ -n "$(ss -Htn state established "( sport = :${IT_PORT[$id]} )" 2>/dev/null)" ] && echo "$id"
+  done
+  return 0
+}
+
+# Node ids whose process has a connection to ID's listen port (its children).
+it_children_of() {
+  local id=$1 port=${IT_PORT[$1]} c other
+  for other in "${IT_NODES[@]}"; do
+    [ "$other" = "$id" ] && continue
+    [ -n "${IT_PID[$other]:-}" ] || continue
+    c=$(ss -Htnp state established "( dport = :$port )" 2>/dev/null | grep -c "pid=${IT_PID[$other]}," || true)
+    [ "$c" -gt 0 ] && echo "$other"
+  done
+  return 0
+}
