@@ -155,6 +155,7 @@ cluster_key_file = ${IT_CLUSTER_KEY_OVERRIDE:-$IT_DIR/cluster.key}
 admin_pub_file = $IT_DIR/admin.pub
 heartbeat_ms = $IT_HEARTBEAT_MS
 threads = 1
+chunk_buf = $IT_CHUNK
 EOF
   [ "$2" = origin ] && echo "origins = $(it_origin_list)"
   return 0
