@@ -86,7 +86,7 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
   b->order.stripe_count = o.stripes;
   b->order.n_stripes = o.stripes;
   b->order.stripes = b->stripe_ptr;
-  bool parents_hold_all = true;
+  bool parents_hold_all = true, unplaced = false;
   for (uint32_t s = 0; s < o.stripes; s++) {
     Sched__StripeOrder *so = &b->stripe[s];
     sched__stripe_order__init(so);
@@ -99,7 +99,7 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
       so->parent_addr = b->parent_host[s];
       if (v && !holds_all(d, v, (uint32_t)o.stripe[s].parent)) parents_hold_all = false;
     } else if (o.stripe[s].parent == SCH_NONE) {
-      parents_hold_all = false; /* unplaced in this stripe: repair is its only source */
+      unplaced = true; /* no parent had a free slot: repair is its only source */
     }
     so->n_children = o.stripe[s].child_count;
     so->children = b->children[s];
@@ -108,7 +108,7 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
   }
   b->order.n_repair_peers = 0;
   b->order.repair_peers = b->peer_ptr;
-  if (v && parents_hold_all && !holds_all(d, v, slot)) {
+  if (v && (parents_hold_all || unplaced) && !holds_all(d, v, slot)) {
     uint32_t peers[SCH_REPAIR_PEERS_MAX];
     uint32_t n = sch_plan_repair_peers(p, slot, peers, SCH_REPAIR_PEERS_MAX);
     if (n > SCH_REPAIR_PEERS_MAX) n = SCH_REPAIR_PEERS_MAX;

@@ -1,0 +1,73 @@
+/* nd_config.c — fdnode's INI schema ([node] section), defaults and checks. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nd_int.h"
+
+void nd_config_defaults(nd_config_t *c) {
+  memset(c, 0, sizeof(*c));
+  snprintf(c->role, sizeof(c->role), "node");
+  snprintf(c->region, sizeof(c->region), "r1");
+  snprintf(c->zone, sizeof(c->zone), "z1");
+  snprintf(c->listen, sizeof(c->listen), "127.0.0.1:0");
+  snprintf(c->log_level, sizeof(c->log_level), "info");
+  c->heartbeat_ms = FD_HEARTBEAT_MS_DEFAULT;
+  c->keep_versions = FD_VERSIONS_KEPT_DEFAULT;
+  c->chunk_buf_bytes = FD_CHUNK_SIZE_DEFAULT;
+  c->pool_buffers = 48;
+  c->nic_bps = 10000000000ull;
+}
+
+#define S(key, f, help) {"node", key, FD_CFG_STRING, c->f, sizeof(c->f), 0, 0, help}
+size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
+  const fd_config_item_t all[] = {
+      S("id", id, "node id, unique in the cluster"),
+      S("role", role, "node or origin"),
+      S("region", region, "region name"),
+      S("zone", zone, "zone name"),
+      S("listen", listen, "listen address addr:port (port 0: any)"),
+      S("data_dir", data_dir, "chunk store directory"),
+      S("scheduler", scheduler, "fdsched address addr:port"),
+      S("cluster_key_file", cluster_key_file, "file with 64 hex chars: the cluster key"),
+      S("admin_pub_file", admin_pub_file, "trusted admin Ed25519 public key (PEM or hex)"),
+      S("origins", origins, "origin chain id@addr:port,... head first (role origin)"),
+      S("log_level", log_level, "debug, info, warn, error"),
+      {"node", "threads", FD_CFG_U32, &c->threads, 0, 0, 1024,
+       "engines (0: one per core; one runs today)"},
+      {"node", "heartbeat_ms", FD_CFG_U32, &c->heartbeat_ms, 0, 10, 600000, "heartbeat period"},
+      {"node", "keep_versions", FD_CFG_U32, &c->keep_versions, 0, 1, 1000,
+       "complete versions GC keeps"},
+      {"node", "chunk_buf", FD_CFG_BYTES, &c->chunk_buf_bytes, 0, FD_CHUNK_SIZE_MIN,
+       FD_CHUNK_SIZE_MAX, "buffer size = largest chunk size handled"},
+      {"node", "pool_buffers", FD_CFG_U32, &c->pool_buffers, 0, 16, FD_POOL_BUFFERS_MAX,
+       "chunk buffers per engine"},
+      {"node", "nic_bps", FD_CFG_U64, &c->nic_bps, 0, 1, 0, "NIC bandwidth, bits/s"},
+  };
+  size_t n = FD_MIN(max, FD_ARRAY_LEN(all));
+  memcpy(items, all, n * sizeof(all[0]));
+  return n;
+}
+#undef S
+
+int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
+  char a[64];
+  uint16_t p;
+  if (!c->id[0]) return snprintf(err, err_len, "node.id is required"), -EINVAL;
+  if (strcmp(c->role, "node") && strcmp(c->role, "origin"))
+    return snprintf(err, err_len, "node.role must be node or origin"), -EINVAL;
+  if (!c->data_dir[0]) return snprintf(err, err_len, "node.data_dir is required"), -EINVAL;
+  if (!c->cluster_key_file[0])
+    return snprintf(err, err_len, "node.cluster_key_file is required"), -EINVAL;
+  if (!c->admin_pub_file[0])
+    return snprintf(err, err_len, "node.admin_pub_file is required"), -EINVAL;
+  if (nd_parse_hostport(c->listen, a, sizeof(a), &p))
+    return snprintf(err, err_len, "node.listen is not addr:port"), -EINVAL;
+  if (c->scheduler[0] && nd_parse_hostport(c->scheduler, a, sizeof(a), &p))
+    return snprintf(err, err_len, "node.scheduler is not addr:port"), -EINVAL;
+  if (!FD_IS_POW2(c->chunk_buf_bytes))
+    return snprintf(err, err_len, "node.chunk_buf must be a power of two"), -EINVAL;
+  if (!strcmp(c->role, "origin") && !c->origins[0])
+    return snprintf(err, err_len, "node.origins is required for role origin"), -EINVAL;
+  return 0;
+}

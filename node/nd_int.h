@@ -1,0 +1,264 @@
+/* nd_int.h — fdnode internals, shared by the files of node/ only. */
+#ifndef ND_INT_H
+#define ND_INT_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdatomic.h>
+
+#include "fd_assert.h"
+#include "fd_hash.h"
+#include "fd_log.h"
+#include "fd_pool.h"
+#include "fd_time.h"
+#include "node.h"
+#include "rpc.h"
+#include "storage.h"
+
+#define ND_VERS_MAX 8u        /* versions open at once (served or received) */
+#define ND_TX_MAX 128u        /* chunk-sending streams at once */
+#define ND_TX_Q 4u            /* chunks queued per sending stream */
+#define ND_TX_READS 2u        /* disk reads in flight per sending stream */
+#define ND_PUBS_MAX 8u        /* publish / replicate receptions at once */
+#define ND_ORIGINS_MAX 8u
+#define ND_RETRY_MS 200u      /* a failed fetch, manifest or connect waits this long */
+#define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u)
+#define ND_DRAIN_MS 10000u    /* SIGTERM: longest wait for disk writes */
+#define ND_ORIGIN_METHOD_MISSING 3u
+
+typedef struct nd_ver {
+  bool used;
+  char name[FD_NAME_LEN_MAX + 1];
+  uint64_t version;
+  uint8_t digest[FD_SHA256_LEN];
+  st_version_t *sv;
+  const st_manifest_t *m;
+  uint8_t *menc; /* the signed manifest as received (malloc) */
+  size_t menc_len;
+  int fd;        /* O_DIRECT, for serving chunks already durable */
+  bool complete;
+  bool completing;
+  bool delta_running;
+  uint32_t users;
+  uint64_t last_used_ms;
+  rpc_call_t *missing_call; /* a Missing call waiting on the delta */
+  uint64_t bytes_reused;
+} nd_ver_t;
+
+/* A receiver of chunks on one call (a stripe download, a publish, a
+ * replicate): header, then one DATA frame per chunk, into storage. */
+typedef struct nd_sink {
+  rpc_call_t *call;
+  uint32_t gen;  /* bumped when the call ends: late puts skip its credit */
+  nd_ver_t *ver;
+  uint32_t puts; /* handed to storage (or waiting for a slot), not done */
+  bool has_hdr;
+  uint32_t hdr_index, hdr_len;
+  bool forward;  /* cut-through to children */
+  int err;
+  uint64_t rx_bytes;
+} nd_sink_t;
+
+/* Per pool buffer: who holds it. */
+typedef struct nd_bufm {
+  uint32_t refs;
+  nd_sink_t *sink;
+  uint32_t gen;
+  uint32_t chunk, len;
+  nd_node_t *n;
+  uint32_t idx;
+} nd_bufm_t;
+
+typedef enum nd_tx_kind { ND_TX_FETCH, ND_TX_REPL } nd_tx_kind_t;
+
+typedef struct nd_tx_item {
+  uint8_t *buf;
+  uint32_t index, len;
+  bool hdr_sent;
+} nd_tx_item_t;
+
+typedef struct nd_read {
+  fd_op_t op;
+  struct nd_tx *tx;
+  uint8_t *buf;
+  uint32_t index, len, got;
+  bool busy;
+} nd_read_t;
+
+/* A sender of chunks on one call: a child's FetchStripe / RepairPull (server
+ * side) or a Replicate stream (client side). */
+typedef struct nd_tx {
+  bool used;
+  nd_node_t *n;
+  nd_tx_kind_t kind;
+  rpc_call_t *call;
+  bool call_gone;
+  bool ended; /* finish / close_send done */
+  nd_ver_t *ver;
+  uint8_t *want; /* bit per chunk: still to send and not queued */
+  uint32_t want_count, scan;
+  nd_tx_item_t q[ND_TX_Q];
+  uint32_t q_head, q_len;
+  nd_read_t reads[ND_TX_READS];
+  uint32_t reads_busy;
+  struct nd_chain *chain; /* ND_TX_REPL */
+  uint64_t tx_bytes;
+} nd_tx_t;
+
+/* An origin's chain step: after holding a version, copy it to the next live
+ * origin, which does the same, and learn who holds it. */
+typedef struct nd_chain {
+  bool active;
+  nd_node_t *n;
+  nd_ver_t *ver;
+  uint32_t next;        /* index in the origins list being tried */
+  rpc_conn_t *conn;
+  rpc_call_t *call;     /* Missing, then Replicate */
+  nd_tx_t *tx;
+  char held[ND_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
+  uint32_t held_n;
+  bool got_reply;
+  void (*done)(struct nd_chain *c, int err);
+  void *arg;
+} nd_chain_t;
+
+/* A publish (head) or replicate (middle, tail) reception. */
+typedef struct nd_pub {
+  bool used;
+  bool is_repl;
+  nd_node_t *n;
+  nd_sink_t sink;
+  rpc_call_t *call;
+  bool ended;       /* the client's stream ended */
+  bool finishing;   /* completion / chain / register under way */
+  nd_chain_t chain;
+  rpc_conn_t *reg_conn;
+} nd_pub_t;
+
+typedef struct nd_origin {
+  char id[FD_NAME_LEN_MAX + 1];
+  char addr[64];
+  uint16_t port;
+} nd_origin_t;
+
+typedef struct nd_stripe {
+  uint32_t stripe;
+  char parent_id[FD_NAME_LEN_MAX + 1];
+  char parent_addr[64];
+  uint16_t parent_port;
+  rpc_conn_t *conn;
+  bool conn_ready;
+  nd_sink_t sink;
+  bool fetching;
+  uint64_t retry_at_ms;
+  bool done;
+} nd_stripe_t;
+
+typedef enum nd_dl_state {
+  ND_DL_IDLE, ND_DL_MANIFEST, ND_DL_DELTA, ND_DL_FETCH, ND_DL_COMPLETING, ND_DL_DONE, ND_DL_FAILED
+} nd_dl_state_t;
+
+typedef struct nd_dl {
+  nd_dl_state_t state;
+  char name[FD_NAME_LEN_MAX + 1];
+  uint64_t version;
+  uint8_t digest[FD_SHA256_LEN];
+  bool has_digest;
+  nd_ver_t *ver;
+  uint32_t stripes_n;
+  nd_stripe_t s[FD_STRIPES_MAX];
+  /* manifest fetch */
+  rpc_conn_t *mconn;
+  bool mconn_ready;
+  rpc_call_t *mcall;
+  uint32_t mtry;
+  uint64_t retry_at_ms;
+  uint64_t started_ms;
+} nd_dl_t;
+
+typedef struct nd_sched {
+  char addr[64];
+  uint16_t port;
+  rpc_conn_t *conn;
+  bool ready, registered;
+  uint64_t epoch;
+  uint32_t heartbeat_ms;
+  rpc_call_t *watch, *hb, *reg;
+  uint64_t next_hb_ms, retry_at_ms;
+  /* a version registration waiting (origin head) */
+  struct nd_pub *pending_reg;
+} nd_sched_t;
+
+struct nd_node {
+  nd_config_t cfg;
+  bool origin;
+  rpc_engine_t *e;
+  fd_ring_t *ring;
+  fd_pool_t *pool;
+  st_store_t *store;
+  uint16_t port;
+  char listen_addr[64];
+  uint8_t cluster_key[FD_HMAC_KEY_LEN_MAX];
+  size_t cluster_key_len;
+  fd_ed25519_key_t admin_pub;
+  volatile sig_atomic_t stop;
+  bool destroying;
+  nd_ver_t vers[ND_VERS_MAX];
+  nd_tx_t txs[ND_TX_MAX];
+  nd_pub_t pubs[ND_PUBS_MAX];
+  nd_bufm_t *bufm; /* one per pool buffer */
+  uint32_t *backlog; /* pool indices waiting for a storage slot */
+  uint32_t backlog_n;
+  nd_origin_t origins[ND_ORIGINS_MAX];
+  uint32_t origins_n;
+  int self_origin; /* my index in origins, -1 */
+  nd_dl_t dl;
+  nd_sched_t sched;
+  uint64_t tx_bytes, rx_bytes;
+};
+
+/* nd_core.c */
+int nd_parse_hostport(const char *s, char *addr, size_t addr_len, uint16_t *port);
+nd_ver_t *nd_ver_find(nd_node_t *n, const char *name, uint64_t version);
+/* Begins (or finds) the version of an encoded manifest. */
+int nd_ver_begin(nd_node_t *n, const void *menc, size_t len, nd_ver_t **out);
+/* Opens a complete local version for serving. */
+int nd_ver_open(nd_node_t *n, const char *name, uint64_t version, nd_ver_t **out);
+void nd_ver_put(nd_node_t *n, nd_ver_t *v);
+bool nd_ver_has(const nd_ver_t *v, uint32_t index);
+uint64_t nd_newest_complete(nd_node_t *n, const char *name);
+void nd_buf_ref(nd_node_t *n, void *buf);
+void nd_buf_unref(nd_node_t *n, void *buf);
+void nd_buf_sent(void *buf, void *arg); /* rpc_data_done_fn: unref */
+/* nd_sink on_data: store the chunk, forward it */
+void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, uint32_t len);
+void nd_sink_header(nd_sink_t *s, const Node__ChunkHeader *h);
+void nd_sink_end(nd_sink_t *s); /* the call is over */
+void nd_backlog_run(nd_node_t *n);
+int nd_version_complete(nd_node_t *n, nd_ver_t *v, st_done_fn done, void *arg);
+
+/* nd_serve.c */
+int nd_serve_register(nd_node_t *n);
+void nd_forward(nd_node_t *n, nd_ver_t *v, uint32_t index, uint8_t *buf, uint32_t len);
+nd_tx_t *nd_tx_new(nd_node_t *n, nd_tx_kind_t kind, rpc_call_t *call, nd_ver_t *ver);
+void nd_tx_pump(nd_tx_t *tx);
+void nd_tx_call_gone(nd_tx_t *tx);
+void nd_tx_tick(nd_node_t *n);
+
+/* nd_fetch.c */
+void nd_order(nd_node_t *n, const Sched__Order *o);
+void nd_dl_tick(nd_node_t *n);
+void nd_dl_stop(nd_node_t *n);
+
+/* nd_sched.c */
+void nd_sched_tick(nd_node_t *n);
+void nd_sched_register_version(nd_node_t *n, nd_pub_t *p);
+void nd_sched_stop(nd_node_t *n);
+void nd_sched_poke(nd_node_t *n);
+
+/* nd_origin.c */
+int nd_origin_register(nd_node_t *n);
+void nd_origin_tick(nd_node_t *n);
+void nd_origin_registered(nd_node_t *n, nd_pub_t *p, int err);
+
+#endif /* ND_INT_H */

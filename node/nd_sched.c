@@ -1,0 +1,203 @@
+/*
+ * nd_sched.c — membership with fdsched: RegisterNode, a Heartbeat every
+ * heartbeat_ms carrying what this node holds, the WatchOrders stream (orders
+ * pushed at once), orders repeated on heartbeat replies, and, on the origin
+ * head, RegisterVersion after a publish. A lost connection is re-made after
+ * ND_RETRY_MS and the node registers again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "fd_error.h"
+#include "nd_int.h"
+
+static void sched_reset(nd_sched_t *s) {
+  s->conn = NULL;
+  s->ready = s->registered = false;
+  s->watch = s->hb = s->reg = NULL;
+  s->retry_at_ms = fd_now_ms() + ND_RETRY_MS;
+}
+
+static void on_order_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
+  (void)call;
+  nd_node_t *n = arg;
+  if (m->descriptor == &sched__order__descriptor && !n->origin)
+    nd_order(n, (const Sched__Order *)m);
+}
+
+static void on_watch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  nd_node_t *n = arg;
+  n->sched.watch = NULL;
+  if (!n->stop) fd_log_warn("WatchOrders ended: %s %s", rpc_code_name(code), msg ? msg : "");
+  n->sched.registered = false; /* register again, then watch again */
+}
+
+static void on_hb_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
+  (void)call;
+  nd_node_t *n = arg;
+  if (m->descriptor != &sched__heartbeat_reply__descriptor || n->origin) return;
+  const Sched__HeartbeatReply *r = (const Sched__HeartbeatReply *)m;
+  for (size_t i = 0; i < r->n_orders; i++) nd_order(n, r->orders[i]);
+}
+
+static void on_hb_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  nd_node_t *n = arg;
+  n->sched.hb = NULL;
+  if (code != RPC_OK) {
+    fd_log_warn("heartbeat: %s %s", rpc_code_name(code), msg ? msg : "");
+    if (code == RPC_NOT_FOUND || code == RPC_FAILED_PRECONDITION) n->sched.registered = false;
+  }
+}
+
+static void on_reg_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
+  (void)call;
+  nd_node_t *n = arg;
+  if (m->descriptor != &sched__register_reply__descriptor) return;
+  const Sched__RegisterReply *r = (const Sched__RegisterReply *)m;
+  n->sched.epoch = r->epoch;
+  if (r->heartbeat_ms) n->sched.heartbeat_ms = r->heartbeat_ms;
+  n->sched.registered = true;
+}
+
+static void on_reg_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  nd_node_t *n = arg;
+  n->sched.reg = NULL;
+  if (code != RPC_OK || !n->sched.registered) {
+    fd_log_warn("register with fdsched: %s %s", rpc_code_name(code), msg ? msg : "");
+    n->sched.registered = false;
+    n->sched.retry_at_ms = fd_now_ms() + ND_RETRY_MS;
+    return;
+  }
+  fd_log_info("registered with fdsched (epoch %" PRIu64 ")", n->sched.epoch);
+  Sched__WatchOrdersRequest w = SCHED__WATCH_ORDERS_REQUEST__INIT;
+  w.node_id = n->cfg.id;
+  w.epoch = n->sched.epoch;
+  rpc_call_cbs_t cbs = {on_order_msg, NULL, NULL, on_watch_done};
+  n->sched.watch = rpc_start_sched_watch_orders(n->sched.conn, &w, RPC_TIMEOUT_MS_MAX, &cbs, n);
+  n->sched.next_hb_ms = 0;
+}
+
+static void sched_ready(rpc_conn_t *conn, void *arg) {
+  (void)conn;
+  nd_node_t *n = arg;
+  n->sched.ready = true;
+}
+
+static void sched_closed(rpc_conn_t *conn, int err, void *arg) {
+  nd_node_t *n = arg;
+  if (n->sched.conn != conn) return;
+  if (!n->stop) fd_log_warn("fdsched connection lost: %s", fd_strerror(err));
+  sched_reset(&n->sched);
+}
+
+static void send_register(nd_node_t *n) {
+  Sched__NodeInfo info = SCHED__NODE_INFO__INIT;
+  info.node_id = n->cfg.id;
+  info.region = n->cfg.region;
+  info.zone = n->cfg.zone;
+  info.addr = n->listen_addr;
+  info.port = n->port;
+  info.nic_bps = n->cfg.nic_bps;
+#ifdef ND_SCHED_HAS_ORIGIN
+  info.origin = n->origin;
+#endif
+  Sched__RegisterRequest req = SCHED__REGISTER_REQUEST__INIT;
+  req.node = &info;
+  rpc_call_cbs_t cbs = {on_reg_msg, NULL, NULL, on_reg_done};
+  n->sched.reg = rpc_start_sched_register(n->sched.conn, &req, 5000, &cbs, n);
+  if (!n->sched.reg) n->sched.retry_at_ms = fd_now_ms() + ND_RETRY_MS;
+}
+
+static void send_heartbeat(nd_node_t *n) {
+  Sched__VersionHeld held[2], *hp[2];
+  size_t k = 0;
+  nd_dl_t *d = &n->dl;
+  if (!n->origin && d->state != ND_DL_IDLE && d->ver) {
+    Sched__VersionHeld h = SCHED__VERSION_HELD__INIT;
+    h.name = d->name;
+    h.version = d->version;
+    h.complete = d->state == ND_DL_DONE;
+    h.chunks_present = d->ver->m->chunk_count -
+                       (d->ver->complete ? 0 : st_version_missing(d->ver->sv));
+    held[k] = h;
+    hp[k] = &held[k];
+    k++;
+  }
+  Sched__HeartbeatRequest req = SCHED__HEARTBEAT_REQUEST__INIT;
+  req.node_id = n->cfg.id;
+  req.epoch = n->sched.epoch;
+  req.n_versions = k;
+  req.versions = hp;
+  req.rx_bytes = n->rx_bytes;
+  req.tx_bytes = n->tx_bytes;
+  rpc_call_cbs_t cbs = {on_hb_msg, NULL, NULL, on_hb_done};
+  n->sched.hb = rpc_start_sched_heartbeat(n->sched.conn, &req, 5000, &cbs, n);
+}
+
+void nd_sched_tick(nd_node_t *n) {
+  nd_sched_t *s = &n->sched;
+  uint64_t now = fd_now_ms();
+  if (n->stop) return;
+  if (!s->conn) {
+    if (now < s->retry_at_ms) return;
+    static const rpc_conn_cbs_t cbs = {sched_ready, sched_closed};
+    s->conn = rpc_connect(n->e, s->addr, s->port, &cbs, n);
+    if (!s->conn) s->retry_at_ms = now + ND_RETRY_MS;
+    return;
+  }
+  if (!s->ready) return;
+  if (!s->registered) {
+    if (!s->reg && now >= s->retry_at_ms) {
+      if (s->watch) rpc_call_cancel(s->watch);
+      send_register(n);
+    }
+    return;
+  }
+  if (!s->hb && now >= s->next_hb_ms) {
+    s->next_hb_ms = now + s->heartbeat_ms;
+    send_heartbeat(n);
+  }
+}
+
+/* Ends the heartbeat early when a download completes (the scheduler learns
+ * at once instead of at the next period). */
+void nd_sched_poke(nd_node_t *n) { n->sched.next_hb_ms = 0; }
+
+/* ---- RegisterVersion (origin head) ------------------------------------------------ */
+
+static void on_regv_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  nd_pub_t *p = arg;
+  nd_node_t *n = p->n;
+  int err = code == RPC_OK ? 0 : -EIO;
+  if (err) fd_log_warn("RegisterVersion: %s %s", rpc_code_name(code), msg ? msg : "");
+  else fd_log_info("%s v%" PRIu64 " registered with fdsched", p->sink.ver->name,
+                   p->sink.ver->version);
+  nd_origin_registered(n, p, err);
+}
+
+void nd_sched_register_version(nd_node_t *n, nd_pub_t *p) {
+  nd_sched_t *s = &n->sched;
+  if (!s->conn || !s->ready) {
+    nd_origin_registered(n, p, -ENOTCONN);
+    return;
+  }
+  char *ids[ND_ORIGINS_MAX];
+  for (uint32_t i = 0; i < p->chain.held_n; i++) ids[i] = p->chain.held[i];
+  Sched__RegisterVersionRequest req = SCHED__REGISTER_VERSION_REQUEST__INIT;
+  req.manifest.data = p->sink.ver->menc;
+  req.manifest.len = p->sink.ver->menc_len;
+  req.n_origins = p->chain.held_n;
+  req.origins = ids;
+  rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_regv_done};
+  if (!rpc_start_sched_register_version(s->conn, &req, 10000, &cbs, p))
+    nd_origin_registered(n, p, -errno);
+}
+
+void nd_sched_stop(nd_node_t *n) {
+  if (n->sched.conn) rpc_conn_close(n->sched.conn);
+}

@@ -1,0 +1,73 @@
+/*
+ * node.h — fdnode, the node daemon (prefix nd_).
+ *
+ * Owns: one node's process — its config, its rpc engine and chunk store on
+ * one io_uring ring, its membership with fdsched (register, heartbeat, the
+ * WatchOrders stream), the download of the newest version it is ordered to
+ * hold (manifest, signature, delta, one FetchStripe stream per stripe from
+ * the parent the order names, re-parenting), serving its children
+ * (FetchStripe, RepairPull, GetManifest) with cut-through forwarding, and,
+ * with role = origin, the Publish / Missing / Replicate chain.
+ *
+ * Guarantees: a chunk is stored and forwarded only after storage verified
+ * its CRC32C and SHA-256 against a manifest signed by the trusted admin key;
+ * an origin acknowledges a publish only after every origin it reports holds
+ * the version durably (complete, fsync'd); SIGTERM (nd_node_stop) lets
+ * in-flight disk writes finish and closes every version cleanly.
+ *
+ * Never: decides topology (fdsched does), copies chunk bytes in userspace
+ * on the data path, allocates per chunk.
+ *
+ * Threads: one engine on the thread that calls nd_node_run (the `threads`
+ * setting is accepted but a single engine runs: multi-core sharding is not
+ * done). Memory: nd_node_create copies the config; nd_node_destroy frees all.
+ */
+#ifndef NODE_H
+#define NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fd_config.h"
+#include "fd_limits.h"
+
+typedef struct nd_config {
+  char id[FD_NAME_LEN_MAX + 1];
+  char role[16]; /* "node" or "origin" */
+  char region[FD_NAME_LEN_MAX + 1];
+  char zone[FD_NAME_LEN_MAX + 1];
+  char listen[64];    /* "addr:port" */
+  char data_dir[FD_PATH_LEN_MAX];
+  char scheduler[64]; /* "addr:port"; empty: run without a scheduler */
+  char cluster_key_file[FD_PATH_LEN_MAX];
+  char admin_pub_file[FD_PATH_LEN_MAX];
+  char origins[1024]; /* "id@addr:port,..." in chain order (head first) */
+  char log_level[16];
+  uint32_t threads;   /* 0: one per core (only one engine runs, see above) */
+  uint32_t heartbeat_ms;
+  uint32_t keep_versions;
+  uint64_t chunk_buf_bytes; /* largest chunk size served; pool buffer size */
+  uint32_t pool_buffers;
+  uint64_t nic_bps;
+} nd_config_t;
+
+void nd_config_defaults(nd_config_t *c);
+/* The schema for fd_config_load / fd_config_set, pointing into c. */
+size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max);
+/* Checks the loaded values (role, addresses, files). 0 or -EINVAL with err. */
+int nd_config_check(const nd_config_t *c, char *err, size_t err_len);
+
+typedef struct nd_node nd_node_t;
+
+/* Opens the store, loads keys, creates the engine and listens. 0 or -errno. */
+int nd_node_create(const nd_config_t *cfg, nd_node_t **out);
+/* Runs until nd_node_stop, then drains in-flight disk writes. 0 or -errno. */
+int nd_node_run(nd_node_t *n);
+/* Async-signal-safe: asks nd_node_run to return. */
+void nd_node_stop(nd_node_t *n);
+void nd_node_destroy(nd_node_t *n);
+/* The port actually bound (listen port 0 picks one). */
+uint16_t nd_node_port(const nd_node_t *n);
+
+#endif /* NODE_H */
