@@ -123,6 +123,7 @@ static_assert(RPC_INBUF_INLINE <= RPC_OUTBUF_BYTES, "inline rx within tx");
 #define SCH_REPAIR_PEERS_MAX 8u      /* repair peers named in one order */
 #define SCH_LISTEN_PORT_DEFAULT 7400u /* fdsched's port when the config names none */
 #define SCH_TICK_MS_MIN 10u          /* the daemon's membership timer, at its fastest */
+#define SCH_STALL_DRAIN_TURNS 64u    /* engine turns run before a late tick */
 static_assert(SCH_ZONES_MAX >= SCH_REGIONS_MAX, "a region has a zone");
 static_assert(SCH_ZONES_MAX <= 65535u && SCH_REGIONS_MAX <= 65535u, "16-bit indices");
 static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
