@@ -104,6 +104,16 @@ int nd_ver_begin(nd_node_t *n, const void *menc, size_t len, nd_ver_t **out) {
   uint8_t digest[FD_SHA256_LEN];
   st_manifest_digest(m, digest);
   nd_ver_t *v = nd_ver_find(n, m->name, m->version);
+  if (v && memcmp(v->digest, digest, FD_SHA256_LEN) && !v->complete && !v->users &&
+      !v->completing && !v->delta_running && !st_version_inflight(v->sv)) {
+    /* an abandoned attempt at this number (a publish that failed): let go */
+    if (v->fd >= 0) close(v->fd);
+    st_version_close(v->sv);
+    free(v->menc);
+    memset(v, 0, sizeof(*v));
+    v->fd = -1;
+    v = NULL;
+  }
   if (v) {
     bool same = !memcmp(v->digest, digest, FD_SHA256_LEN);
     st_manifest_free(m);
@@ -168,6 +178,27 @@ uint64_t nd_newest_complete(nd_node_t *n, const char *name) {
   return k > 0 ? list[k - 1] : 0;
 }
 
+/* GC by the keep rule: idle open handles of versions the rule drops are
+ * closed first (storage never removes an open version). */
+int nd_gc(nd_node_t *n, const char *name) {
+  uint64_t newest = nd_newest_complete(n, name);
+  for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
+    nd_ver_t *v = &n->vers[i];
+    if (!v->used || strcmp(v->name, name) || !v->complete || v->users || v->completing ||
+        v->delta_running || st_version_inflight(v->sv) ||
+        v->version + n->cfg.keep_versions > newest)
+      continue;
+    if (v->fd >= 0) close(v->fd);
+    st_version_close(v->sv);
+    free(v->menc);
+    memset(v, 0, sizeof(*v));
+    v->fd = -1;
+  }
+  int rc = st_gc(n->store, name);
+  if (rc > 0) fd_log_info("%s: gc removed %d old version(s)", name, rc);
+  return rc;
+}
+
 typedef struct complete_ctx {
   nd_node_t *n;
   nd_ver_t *v;
@@ -181,8 +212,7 @@ static void on_complete(void *arg, int res) {
   if (res == 0) {
     c->v->complete = true;
     fd_log_info("%s v%" PRIu64 " complete, current switched", c->v->name, c->v->version);
-    int gc = st_gc(c->n->store, c->v->name);
-    if (gc > 0) fd_log_info("%s: gc removed %d old version(s)", c->v->name, gc);
+    nd_gc(c->n, c->v->name);
   } else {
     fd_log_error("%s v%" PRIu64 " completion failed: %s", c->v->name, c->v->version,
                  fd_strerror(res));
@@ -228,16 +258,18 @@ void nd_buf_sent(void *buf, void *arg) { nd_buf_unref(arg, buf); }
 
 static void put_finish(nd_node_t *n, nd_bufm_t *b, void *buf, int res) {
   nd_sink_t *s = b->sink;
+  nd_ver_t *v = b->ver;
   s->puts--;
   if (res == 0) {
     s->rx_bytes += b->len;
     n->rx_bytes += b->len;
   } else if (res != -EALREADY) {
-    fd_log_warn("chunk %u of %s v%" PRIu64 " not stored: %s", b->chunk, s->ver->name,
-                s->ver->version, fd_strerror(res));
+    fd_log_warn("chunk %u of %s v%" PRIu64 " not stored: %s", b->chunk, v->name, v->version,
+                fd_strerror(res));
     if (!s->err) s->err = res;
   }
   if (s->call && s->gen == b->gen) rpc_call_data_done(s->call, b->len);
+  nd_ver_put(n, v);
   nd_buf_unref(n, buf);
 }
 
@@ -251,13 +283,13 @@ static void on_put(void *arg, int res) {
 static int put_try(nd_node_t *n, void *buf) {
   nd_bufm_t *b = &n->bufm[fd_pool_index(n->pool, buf)];
   nd_sink_t *s = b->sink;
-  int rc = st_chunk_put(s->ver->sv, b->chunk, buf, b->len, on_put, b);
+  int rc = st_chunk_put(b->ver->sv, b->chunk, buf, b->len, on_put, b);
   if (rc == 0) {
-    if (s->forward) nd_forward(n, s->ver, b->chunk, buf, b->len);
+    if (s->forward) nd_forward(n, b->ver, b->chunk, buf, b->len);
     return 0;
   }
   if (rc == -EAGAIN) return rc;
-  if (rc == -EINVAL && s->ver->complete) rc = -EALREADY;
+  if (rc == -EINVAL && b->ver->complete) rc = -EALREADY;
   put_finish(n, b, buf, rc);
   return 0;
 }
@@ -286,9 +318,10 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
     return;
   }
   s->has_hdr = false;
-  fd_log_debug("chunk %u: %u bytes in", s->hdr_index, len);
+  fd_log_debug("chunk %u: %u bytes in, pool %u free, backlog %u", s->hdr_index, len, fd_pool_available(n->pool), n->backlog_n);
   nd_bufm_t *b = &n->bufm[fd_pool_index(n->pool, buf)];
-  *b = (nd_bufm_t){.refs = 1, .sink = s, .gen = s->gen, .chunk = s->hdr_index, .len = len,
+  s->ver->users++;
+  *b = (nd_bufm_t){.refs = 1, .sink = s, .ver = s->ver, .gen = s->gen, .chunk = s->hdr_index, .len = len,
                   .n = n, .idx = fd_pool_index(n->pool, buf)};
   s->puts++;
   if (n->backlog_n == 0 && put_try(n, buf) == 0) return;
@@ -371,11 +404,17 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
   rpc_engine_opts_t o = {0};
   o.cpu = -1;
   o.ring_entries = 1024;
-  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, FD_FRAME_PAYLOAD_MAX_DEFAULT);
-  /* Two chunks in flight per stream, eight per connection: bounds the buffers
-   * a peer can make us hold. */
-  o.stream_window_bytes = (uint32_t)(2 * cfg->chunk_buf_bytes);
-  o.conn_window_bytes = (uint32_t)(8 * cfg->chunk_buf_bytes);
+  /* rpc raises each window to payload_max: keep it at one chunk buffer. */
+  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, 1024u * 1024u);
+  /* Every DATA frame holds one pool buffer until storage is done with it,
+   * whatever its length, so the windows bound the buffers a peer can make us
+   * hold: one largest chunk per stream and per connection. With chunks
+   * smaller than chunk_buf more frames fit (64 of the smallest in a 4 MiB
+   * window), so the pool holds more buffers than that; a download stream
+   * that still finds the pool empty fails and its stripe is re-fetched
+   * ND_RETRY_MS later. */
+  o.stream_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
+  o.conn_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
   o.cluster_key = n->cluster_key;
   o.cluster_key_len = n->cluster_key_len;
   o.admin_pub = n->admin_pub.pub;
@@ -393,7 +432,7 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
   sc.ring = n->ring;
   sc.pool = n->pool;
   sc.pool_registered = true;
-  sc.queue_depth = FD_QUEUE_DEPTH_DEFAULT;
+  sc.queue_depth = FD_MIN(FD_QUEUE_DEPTH_MAX, cfg->pool_buffers / 2);
   sc.versions_kept = cfg->keep_versions;
   sc.have_trusted_key = true;
   memcpy(sc.trusted_pub, n->admin_pub.pub, FD_ED25519_PUB_LEN);

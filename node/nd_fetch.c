@@ -41,7 +41,6 @@ static void dl_abandon(nd_node_t *n) {
   d->mconn = NULL;
   if (mc) rpc_conn_close(mc);
   if (d->ver) {
-    for (uint32_t i = 0; i < d->stripes_n; i++) d->s[i].sink.ver = NULL;
     nd_ver_put(n, d->ver);
     d->ver = NULL;
   }
@@ -112,12 +111,22 @@ void nd_order(nd_node_t *n, const Sched__Order *o) {
     return;
   }
   dl_abandon(n);
-  memset(d->s, 0, sizeof(d->s));
+  for (uint32_t i = 0; i < FD_STRIPES_MAX; i++) {
+    /* chunks of the old version may still be in storage: keep the counts */
+    nd_sink_t keep = d->s[i].sink;
+    memset(&d->s[i], 0, sizeof(d->s[i]));
+    d->s[i].sink.puts = keep.puts;
+    d->s[i].sink.gen = keep.gen + 1;
+  }
   snprintf(d->name, sizeof(d->name), "%s", o->name);
   d->version = o->version;
   d->has_digest = o->manifest_sha256.len == FD_SHA256_LEN;
   if (d->has_digest) memcpy(d->digest, o->manifest_sha256.data, FD_SHA256_LEN);
-  d->stripes_n = (uint32_t)o->n_stripes;
+  d->stripes_n = o->stripe_count ? o->stripe_count : (uint32_t)o->n_stripes;
+  if (d->stripes_n > FD_STRIPES_MAX) {
+    d->state = ND_DL_IDLE;
+    return;
+  }
   set_parents(d, o, false);
   d->state = ND_DL_MANIFEST;
   d->mtry = 0;

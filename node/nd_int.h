@@ -25,6 +25,7 @@
 #define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u)
 #define ND_DRAIN_MS 10000u    /* SIGTERM: longest wait for disk writes */
 #define ND_ORIGIN_METHOD_MISSING 3u
+#define ND_POOL_RESERVE 12u   /* pool buffers disk reads for children never take */
 
 typedef struct nd_ver {
   bool used;
@@ -63,6 +64,7 @@ typedef struct nd_sink {
 typedef struct nd_bufm {
   uint32_t refs;
   nd_sink_t *sink;
+  nd_ver_t *ver; /* held (users) while storage has the chunk */
   uint32_t gen;
   uint32_t chunk, len;
   nd_node_t *n;
@@ -235,6 +237,7 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
 void nd_sink_header(nd_sink_t *s, const Node__ChunkHeader *h);
 void nd_sink_end(nd_sink_t *s); /* the call is over */
 void nd_backlog_run(nd_node_t *n);
+int nd_gc(nd_node_t *n, const char *name);
 int nd_version_complete(nd_node_t *n, nd_ver_t *v, st_done_fn done, void *arg);
 
 /* nd_serve.c */

@@ -152,7 +152,7 @@ static void pub_closed(rpc_call_t *call, rpc_code_t code, const char *msg, void 
                 msg ? msg : "");
   nd_sink_end(&p->sink);
   p->call = NULL;
-  if (!p->finishing) pub_release(p);
+  if (!p->finishing && !p->sink.puts) pub_release(p); /* else the tick does */
   /* a finishing publish keeps its version until the chain is done */
 }
 
@@ -239,6 +239,10 @@ static void on_pub_complete(void *arg, int res) {
 
 /* Called from the tick: a stream that ended waits for its puts to land. */
 static void pub_try_finish(nd_pub_t *p) {
+  if (p->used && !p->call && !p->finishing && !p->sink.puts) {
+    pub_release(p);
+    return;
+  }
   if (!p->used || !p->ended || p->finishing || p->sink.puts) return;
   nd_ver_t *v = p->sink.ver;
   if (!v) return;
@@ -330,7 +334,8 @@ static int h_replicate(rpc_call_t *call, const Origin__ReplicatePart *rp, void *
 static int h_gc(rpc_call_t *call, const Origin__GcRequest *req, void *ctx) {
   nd_node_t *n = ctx;
   if (!st_name_valid(req->name)) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
-  int rc = st_gc(n->store, req->name);
+  /* the configured keep_versions rule applies; req->keep is not honoured */
+  int rc = nd_gc(n, req->name);
   if (rc < 0) return rc;
   Origin__GcReply r = ORIGIN__GC_REPLY__INIT;
   r.removed = (uint32_t)rc;

@@ -102,9 +102,7 @@ static void send_register(nd_node_t *n) {
   info.addr = n->listen_addr;
   info.port = n->port;
   info.nic_bps = n->cfg.nic_bps;
-#ifdef ND_SCHED_HAS_ORIGIN
   info.origin = n->origin;
-#endif
   Sched__RegisterRequest req = SCHED__REGISTER_REQUEST__INIT;
   req.node = &info;
   rpc_call_cbs_t cbs = {on_reg_msg, NULL, NULL, on_reg_done};

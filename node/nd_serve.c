@@ -151,8 +151,9 @@ void nd_tx_pump(nd_tx_t *tx) {
        k++) {
     uint32_t i = (tx->scan + k) % tx->ver->m->chunk_count;
     if (!want_get(tx, i) || !nd_ver_has(tx->ver, i)) continue;
+    /* Disk reads for children leave a reserve for chunks arriving. */
+    if (fd_pool_available(n->pool) <= ND_POOL_RESERVE) break; /* the tick tries again */
     uint8_t *buf = fd_pool_get(n->pool);
-    if (!buf) break; /* the tick tries again */
     n->bufm[fd_pool_index(n->pool, buf)] = (nd_bufm_t){.refs = 1, .n = n,
                                                       .idx = fd_pool_index(n->pool, buf)};
     want_clear(tx, i);
