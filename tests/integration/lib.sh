@@ -83,7 +83,15 @@ it_init() {
   trap it_cleanup EXIT
   trap 'it_log "interrupted"; exit 130' INT
   trap 'it_log "FAIL: over the time limit of '"$limit"' s"; exit 124' TERM
-  ( sleep "$limit"; kill -TERM $$ 2>/dev/null ) &
+  # The watchdog holds none of the test's fds (ctest waits for its output
+  # pipe to close) and takes its sleep with it when cleanup stops it.
+  (
+    exec </dev/null >/dev/null 2>&1
+    sleep "$limit" &
+    sp=$!
+    trap 'kill $sp 2>/dev/null; exit 0' TERM
+    wait $sp && kill -TERM $$ 2>/dev/null
+  ) &
   IT_WATCHDOG=$!
   "$FDADMIN" keygen "$IT_DIR/admin.pem" "$IT_DIR/admin.pub" --cluster "$IT_DIR/cluster.key" \
     >/dev/null
