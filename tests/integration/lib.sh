@@ -53,14 +53,26 @@ it_cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   [ -n "$IT_WATCHDOG" ] && kill "$IT_WATCHDOG" 2>/dev/null || true
-  local id
+  local id st bad=()
   for id in "${!IT_PID[@]}"; do kill -TERM "${IT_PID[$id]}" 2>/dev/null || true; done
   local until=$((SECONDS + 10))
   for id in "${!IT_PID[@]}"; do
     while kill -0 "${IT_PID[$id]}" 2>/dev/null && [ $SECONDS -lt $until ]; do sleep 0.05; done
+    kill -0 "${IT_PID[$id]}" 2>/dev/null && bad+=("$id ignored SIGTERM for 10 s")
     kill -KILL "${IT_PID[$id]}" 2>/dev/null || true
-    wait "${IT_PID[$id]}" 2>/dev/null || true
+    st=0
+    wait "${IT_PID[$id]}" 2>/dev/null || st=$?
+    # Every daemon exits 0 on SIGTERM (the sampler of the demo is no daemon).
+    [ "$id" = sampler ] || [ $st -eq 0 ] || bad+=("$id exited $st on SIGTERM")
   done
+  # A sanitizer report in any log fails the run.
+  if [ -n "$IT_DIR" ] && grep -l "ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer" "$IT_DIR"/*.log >/dev/null 2>&1; then
+    bad+=("sanitizer report in $(grep -l "ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer" "$IT_DIR"/*.log | xargs -n1 basename | tr '\n' ' ')")
+  fi
+  if [ $rc -eq 0 ] && [ ${#bad[@]} -gt 0 ]; then
+    printf '%s\n' "${bad[@]}" | sed "s/^/FAIL at cleanup: /" >&2
+    rc=1
+  fi
   if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -n "$IT_DIR" ]; then
     local f
     for f in "$IT_DIR"/*.log; do
