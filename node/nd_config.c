@@ -17,6 +17,8 @@ void nd_config_defaults(nd_config_t *c) {
   c->chunk_buf_bytes = FD_CHUNK_SIZE_DEFAULT;
   c->pool_buffers = 80;
   c->nic_bps = 10000000000ull;
+  c->scrub_interval_s = 0;
+  c->scrub_rate_bytes = 64ull * 1024 * 1024;
 }
 
 #define S(key, f, help) {"node", key, FD_CFG_STRING, c->f, sizeof(c->f), 0, 0, help}
@@ -43,6 +45,10 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
       {"node", "pool_buffers", FD_CFG_U32, &c->pool_buffers, 0, 24, FD_POOL_BUFFERS_MAX,
        "chunk buffers per engine"},
       {"node", "nic_bps", FD_CFG_U64, &c->nic_bps, 0, 1, 0, "NIC bandwidth, bits/s"},
+      {"node", "scrub_interval_s", FD_CFG_U32, &c->scrub_interval_s, 0, 0, 0,
+       "re-check each complete version this often (0: never)"},
+      {"node", "scrub_rate", FD_CFG_BYTES, &c->scrub_rate_bytes, 0, 1, 0,
+       "bytes per second a scrub reads at most"},
   };
   size_t n = FD_MIN(max, FD_ARRAY_LEN(all));
   memcpy(items, all, n * sizeof(all[0]));

@@ -318,7 +318,6 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
     return;
   }
   s->has_hdr = false;
-  fd_log_debug("chunk %u: %u bytes in, pool %u free, backlog %u", s->hdr_index, len, fd_pool_available(n->pool), n->backlog_n);
   nd_bufm_t *b = &n->bufm[fd_pool_index(n->pool, buf)];
   s->ver->users++;
   *b = (nd_bufm_t){.refs = 1, .sink = s, .ver = s->ver, .gen = s->gen, .chunk = s->hdr_index, .len = len,
@@ -332,6 +331,44 @@ void nd_sink_end(nd_sink_t *s) {
   s->call = NULL;
   s->gen++;
   s->has_hdr = false;
+}
+
+/* ---- scrub ------------------------------------------------------------------------ */
+
+/* A complete version cannot be written again, so a bad chunk is reported
+ * (log, counter) and left: the next version's delta re-verifies every chunk
+ * it copies, so the bad one is fetched from the network instead. */
+static void on_scrub_bad(void *arg, const char *name, uint64_t version, uint32_t index, int err) {
+  nd_node_t *n = arg;
+  n->scrub_bad++;
+  fd_log_error("scrub: %s v%" PRIu64 " chunk %u is bad (%s); it will not be served or reused",
+               name, version, index, fd_strerror(err));
+}
+
+static void on_scrub_done(void *arg, int res) {
+  nd_node_t *n = arg;
+  nd_ver_t *v = n->scrubbing;
+  n->scrubbing = NULL;
+  if (!v) return;
+  if (res < 0) fd_log_warn("scrub of %s v%" PRIu64 ": %s", v->name, v->version, fd_strerror(res));
+  else fd_log_info("scrub of %s v%" PRIu64 ": %d bad chunk(s)", v->name, v->version, res);
+  nd_ver_put(n, v);
+}
+
+void nd_scrub_tick(nd_node_t *n) {
+  if (!n->cfg.scrub_interval_s || n->scrubbing) return;
+  uint64_t now = fd_now_ms(), every = (uint64_t)n->cfg.scrub_interval_s * 1000;
+  for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
+    nd_ver_t *v = &n->vers[i];
+    if (!v->used || !v->complete) continue;
+    if (!v->scrubbed_ms) v->scrubbed_ms = now; /* first scrub one interval after completion */
+    if (now - v->scrubbed_ms < every) continue;
+    v->scrubbed_ms = now;
+    if (st_scrub(v->sv, n->cfg.scrub_rate_bytes, on_scrub_bad, on_scrub_done, n) != 0) continue;
+    v->users++;
+    n->scrubbing = v;
+    return;
+  }
 }
 
 /* ---- life ----------------------------------------------------------------------- */
@@ -479,6 +516,7 @@ int nd_node_run(nd_node_t *n) {
     }
     nd_backlog_run(n);
     nd_tx_tick(n);
+    nd_scrub_tick(n);
     if (n->sched.port) nd_sched_tick(n);
     if (!n->origin) nd_dl_tick(n);
     else nd_origin_tick(n);
@@ -490,6 +528,7 @@ int nd_node_run(nd_node_t *n) {
     nd_backlog_run(n);
     bool busy = n->backlog_n > 0 || st_store_inflight(n->store) > 0;
     for (uint32_t i = 0; i < ND_VERS_MAX; i++) busy |= n->vers[i].completing;
+    busy |= n->scrubbing != NULL;
     if (!busy) break;
     rpc_engine_run_once(n->e, 10);
   }
@@ -500,7 +539,9 @@ void nd_node_destroy(nd_node_t *n) {
   if (!n) return;
   /* The store goes first, while the ring still runs; then the engine, whose
    * teardown ends every call (their callbacks only release buffers). */
-  while (st_store_inflight(n->store) && fd_ring_run_once(n->ring, 1, 100000000) >= -ETIME) {
+  /* a scrub cannot be cancelled: it ends at its configured rate */
+  while ((n->scrubbing || st_store_inflight(n->store)) &&
+         fd_ring_run_once(n->ring, 1, 100000000) >= -ETIME) {
   }
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
     nd_ver_t *v = &n->vers[i];

@@ -25,6 +25,7 @@
 #define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u)
 #define ND_DRAIN_MS 10000u    /* SIGTERM: longest wait for disk writes */
 #define ND_ORIGIN_METHOD_MISSING 3u
+#define ND_CHAIN_ATTEMPTS 2u  /* tries of one origin before it is dropped from the chain */
 #define ND_POOL_RESERVE 12u   /* pool buffers disk reads for children never take */
 
 typedef struct nd_ver {
@@ -44,6 +45,7 @@ typedef struct nd_ver {
   uint64_t last_used_ms;
   rpc_call_t *missing_call; /* a Missing call waiting on the delta */
   uint64_t bytes_reused;
+  uint64_t scrubbed_ms; /* when its last scrub started (0: never) */
 } nd_ver_t;
 
 /* A receiver of chunks on one call (a stripe download, a publish, a
@@ -114,6 +116,7 @@ typedef struct nd_chain {
   nd_node_t *n;
   nd_ver_t *ver;
   uint32_t next;        /* index in the origins list being tried */
+  uint32_t attempts;    /* failed tries of origins[next] */
   rpc_conn_t *conn;
   rpc_call_t *call;     /* Missing, then Replicate */
   nd_tx_t *tx;
@@ -217,6 +220,8 @@ struct nd_node {
   nd_dl_t dl;
   nd_sched_t sched;
   uint64_t tx_bytes, rx_bytes;
+  nd_ver_t *scrubbing;
+  uint64_t scrub_bad; /* chunks scrub found bad, over the node's life */
 };
 
 /* nd_core.c */
@@ -237,6 +242,7 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
 void nd_sink_header(nd_sink_t *s, const Node__ChunkHeader *h);
 void nd_sink_end(nd_sink_t *s); /* the call is over */
 void nd_backlog_run(nd_node_t *n);
+void nd_scrub_tick(nd_node_t *n);
 int nd_gc(nd_node_t *n, const char *name);
 int nd_version_complete(nd_node_t *n, nd_ver_t *v, st_done_fn done, void *arg);
 

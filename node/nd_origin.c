@@ -306,7 +306,6 @@ static int h_publish_like(rpc_call_t *call, const Origin__PublishPart *part, nd_
     rpc_call_cbs_t cbs = {NULL, pub_data, NULL, pub_closed};
     rpc_call_set_cbs(call, &cbs, p);
   }
-  fd_log_debug("publish part %d", part ? (int)part->part_case : -1);
   if (!part && !p->ended) {
     if (!p->sink.ver) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "no begin");
     p->ended = true; /* the tick finishes once every put has landed */
@@ -347,6 +346,16 @@ static int h_gc(rpc_call_t *call, const Origin__GcRequest *req, void *ctx) {
 
 static void chain_next(nd_chain_t *c, const char *why) {
   nd_node_t *n = c->n;
+  if (c->next < n->origins_n && ++c->attempts < ND_CHAIN_ATTEMPTS) {
+    fd_log_warn("copy of %s v%" PRIu64 " to origin %s failed (%s): trying it again",
+                c->ver->name, c->ver->version, n->origins[c->next].id, why);
+    rpc_conn_t *old = c->conn;
+    c->conn = NULL;
+    if (old) rpc_conn_close(old);
+    chain_start(c);
+    return;
+  }
+  c->attempts = 0;
   if (c->next < n->origins_n)
     fd_log_warn("origin %s dropped from the chain for %s v%" PRIu64 ": %s",
                 n->origins[c->next].id, c->ver->name, c->ver->version, why);

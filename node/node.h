@@ -50,6 +50,8 @@ typedef struct nd_config {
   uint64_t chunk_buf_bytes; /* largest chunk size served; pool buffer size */
   uint32_t pool_buffers;
   uint64_t nic_bps;
+  uint32_t scrub_interval_s; /* 0: no scrub */
+  uint64_t scrub_rate_bytes; /* bytes/s a scrub reads at most */
 } nd_config_t;
 
 void nd_config_defaults(nd_config_t *c);

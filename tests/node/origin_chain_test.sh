@@ -19,7 +19,7 @@ start_origin() { # i
   "$FDNODE" -s node.id=o$i -s node.role=origin -s node.listen=127.0.0.1:$((base+i-1)) \
     -s node.data_dir="$T/o$i" -s node.cluster_key_file="$T/cluster.key" \
     -s node.admin_pub_file="$T/admin.pub" -s node.origins="$ORIGINS" \
-    -s node.chunk_buf=1M -s node.pool_buffers=32 2>>"$T/o$i.log" &
+    -s node.chunk_buf=1M -s node.pool_buffers=32 -s node.scrub_interval_s=1 2>>"$T/o$i.log" &
   pids[$i]=$!
 }
 for i in 1 2 3; do start_origin $i; done
@@ -36,6 +36,12 @@ for i in 1 2 3; do
   got=$(sha256sum < "$T/o$i/data/current" | cut -d' ' -f1)
   [ "$got" = "$want" ] || fail "o$i current differs"
 done
+
+# Scrub: a chunk rotting on o3's disk is found and reported; v2's delta on o3
+# will not reuse it (the chain sends it).
+printf 'rot' | dd of="$T/o3/data/v1" bs=1 seek=100 conv=notrunc 2>/dev/null
+for _ in $(seq 1 50); do grep -q "scrub: data v1 chunk 0 is bad" "$T/o3.log" && break; sleep 0.1; done
+grep -q "scrub: data v1 chunk 0 is bad" "$T/o3.log" || fail "scrub did not report the bad chunk"
 
 # v2: one chunk changed; only it crosses the network.
 printf 'changed!' | dd of="$T/src" bs=1 seek=$((5 * 1024 * 1024 + 7)) conv=notrunc 2>/dev/null
