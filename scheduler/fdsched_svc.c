@@ -54,7 +54,7 @@ const fdsched_meta_t *fdsched_meta(fdsched_t *d, uint32_t plan) {
   snprintf(m->file, sizeof(m->file), "%s", file);
   m->version = version;
   m->created_s = man->created_unix_s;
-  if (!m->registered_ms) m->registered_ms = fd_now_ms();
+  if (!m->registered_ms) m->registered_ms = d->start_ms; /* replayed: timed from our start */
   m->valid = true;
   st_manifest_free(man);
   return m;
@@ -210,20 +210,19 @@ static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, voi
   if (!req->node_id || !req->node_id[0]) return -EINVAL;
   uint64_t now = fd_now_ms();
   int rc = 0;
-  if (req->n_versions == 0) {
-    rc = sch_sched_heartbeat(d->sched, req->node_id, now, NULL, 0, 0);
-  } else {
-    for (size_t i = 0; i < req->n_versions && rc == 0; i++) {
-      const Sched__VersionHeld *vh = req->versions[i];
-      if (!vh->name || !vh->name[0]) continue;
-      uint64_t chunks = vh->chunks_present;
-      const sch_version_t *v = sch_registry_find(sch_db_registry(d->db), vh->name, vh->version);
-      if (vh->complete && v) chunks = v->chunk_count;
-      rc = sch_sched_heartbeat(d->sched, req->node_id, now, v ? vh->name : NULL, vh->version,
-                               chunks);
-      if (rc == -ERANGE) rc = 0; /* a report we cannot track is not the node's failure */
-    }
+  uint32_t reports = 0;
+  for (size_t i = 0; i < req->n_versions && rc == 0; i++) {
+    const Sched__VersionHeld *vh = req->versions[i];
+    const sch_version_t *v = vh->name ? sch_registry_find(sch_db_registry(d->db), vh->name,
+                                                          vh->version)
+                                      : NULL;
+    if (!v) continue; /* a version this scheduler does not know (or no longer plans) */
+    uint64_t chunks = vh->complete ? v->chunk_count : vh->chunks_present;
+    rc = sch_sched_heartbeat(d->sched, req->node_id, now, vh->name, vh->version, chunks);
+    if (rc == -ERANGE) rc = 0; /* a report we cannot track is not the node's failure */
+    reports++;
   }
+  if (rc == 0 && reports == 0) rc = sch_sched_heartbeat(d->sched, req->node_id, now, NULL, 0, 0);
   if (rc == -ENOENT) {
     d->n.heartbeat_unknown++;
     return rpc_call_finish(call, RPC_NOT_FOUND, "unknown node: register first");

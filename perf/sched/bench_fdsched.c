@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,9 +33,18 @@
 
 typedef struct opts {
   const char *fdsched, *dir;
-  uint32_t nodes, conns, inflight;
+  uint32_t nodes, conns, inflight, watchers;
   double seconds;
 } opts_t;
+
+/* A node with its own connection and WatchOrders stream, as fdnode keeps one. */
+typedef struct watcher {
+  rpc_conn_t *conn;
+  bool ready, closed;
+  rpc_call_t *watch;
+  uint64_t version;
+  uint64_t got_ns;
+} watcher_t;
 
 typedef struct slot {
   rpc_call_t *call;
@@ -61,7 +71,10 @@ static void usage(FILE *f) {
           "  --nodes N       registered nodes (default 10000)\n"
           "  --conns C       client connections (default 8, at most %d)\n"
           "  --inflight I    heartbeats outstanding per connection (default 64, at most %d)\n"
-          "  --seconds S     how long to drive heartbeats (default 3)\n",
+          "  --seconds S     how long to drive heartbeats (default 3)\n"
+          "  --watchers W    nodes with their own connection and WatchOrders stream\n"
+          "                  (default 1000): time from RegisterVersion to every one\n"
+          "                  of them holding its new order\n",
           CONNS_MAX, INFLIGHT_MAX);
 }
 
@@ -87,6 +100,40 @@ static void on_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *ar
   else if (g_failed++ < 5) fprintf(stderr, "bench_fdsched: call failed: %s %s\n", rpc_code_name(code), msg);
 }
 static const rpc_call_cbs_t call_cbs = {NULL, NULL, NULL, on_done};
+
+static void w_ready(rpc_conn_t *c, void *arg) {
+  (void)c;
+  ((watcher_t *)arg)->ready = true;
+}
+static void w_closed(rpc_conn_t *c, int err, void *arg) {
+  (void)c;
+  (void)err;
+  watcher_t *w = arg;
+  w->closed = true;
+  w->conn = NULL;
+}
+static const rpc_conn_cbs_t w_conn_cbs = {w_ready, w_closed};
+static void w_order(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
+  (void)call;
+  watcher_t *w = arg;
+  const Sched__Order *o = (const Sched__Order *)m;
+  if (o->version > w->version) {
+    w->version = o->version;
+    w->got_ns = fd_now_ns();
+  }
+}
+static void w_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  (void)code;
+  (void)msg;
+  ((watcher_t *)arg)->watch = NULL;
+}
+static const rpc_call_cbs_t w_call_cbs = {w_order, NULL, NULL, w_done};
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
 
 static double cpu_s(int who) {
   struct rusage ru;
@@ -124,6 +171,7 @@ static pid_t start_daemon(const opts_t *o, const char *dir, uint16_t *port) {
   snprintf(log, sizeof(log), "%s/fdsched.log", dir);
   pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test, even if it crashes */
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -204,13 +252,14 @@ static bool start_heartbeat(client_t *cl, slot_t *s, uint32_t n, uint64_t chunks
 }
 
 int main(int argc, char **argv) {
-  opts_t o = {NULL, "/dev/shm", 10000, 8, 64, 3.0};
+  opts_t o = {NULL, "/dev/shm", 10000, 8, 64, 1000, 3.0};
   static const struct option lo[] = {{"fdsched", required_argument, NULL, 'f'},
                                      {"dir", required_argument, NULL, 'd'},
                                      {"nodes", required_argument, NULL, 'n'},
                                      {"conns", required_argument, NULL, 'c'},
                                      {"inflight", required_argument, NULL, 'i'},
                                      {"seconds", required_argument, NULL, 's'},
+                                     {"watchers", required_argument, NULL, 'w'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   int ch;
@@ -222,12 +271,14 @@ int main(int argc, char **argv) {
     case 'c': o.conns = (uint32_t)strtoul(optarg, NULL, 10); break;
     case 'i': o.inflight = (uint32_t)strtoul(optarg, NULL, 10); break;
     case 's': o.seconds = strtod(optarg, NULL); break;
+    case 'w': o.watchers = (uint32_t)strtoul(optarg, NULL, 10); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   if (!o.fdsched || o.nodes < 4 || o.nodes > FD_NODES_MAX || o.conns == 0 ||
-      o.conns > CONNS_MAX || o.inflight == 0 || o.inflight > INFLIGHT_MAX || o.seconds <= 0) {
+      o.conns > CONNS_MAX || o.inflight == 0 || o.inflight > INFLIGHT_MAX || o.seconds <= 0 ||
+      o.watchers > o.nodes || o.watchers + CONNS_MAX > FD_CONNECTIONS_MAX) {
     usage(stderr);
     return 2;
   }
@@ -266,9 +317,10 @@ int main(int argc, char **argv) {
   eo.cpu = -1;
   eo.cluster_key = key;
   eo.cluster_key_len = sizeof(key);
-  eo.conns_max = CONNS_MAX;
+  eo.conns_max = CONNS_MAX + o.watchers;
   rpc_engine_t *e = rpc_engine_create(&eo);
   client_t *cl = calloc(o.conns, sizeof(*cl));
+  watcher_t *wa = calloc(o.watchers ? o.watchers : 1, sizeof(*wa));
   g_ids = calloc(o.nodes, sizeof(*g_ids));
   for (uint32_t n = 0; n < o.nodes; n++) snprintf(g_ids[n], sizeof(g_ids[n]), "node-%05u", n);
   for (uint32_t c = 0; c < o.conns; c++) {
@@ -297,6 +349,36 @@ int main(int argc, char **argv) {
   printf("registrations: %u in %.2f s = %.0f per second (each fdatasync'd in %s)\n", o.nodes, reg_s,
          o.nodes / reg_s, o.dir);
 
+  /* Watchers: one connection and one order stream each. */
+  for (uint32_t i = 0; i < o.watchers; i++) {
+    wa[i].conn = rpc_connect(e, "127.0.0.1", port, &w_conn_cbs, &wa[i]);
+    if (!wa[i].conn) {
+      fprintf(stderr, "bench_fdsched: connect %u: %s\n", i, strerror(errno));
+      goto out_stop;
+    }
+    if (i % 256 == 255) rpc_engine_run_once(e, 0);
+  }
+  uint64_t wuntil = fd_now_ms() + 60000;
+  uint32_t opened = 0;
+  while (opened < o.watchers && fd_now_ms() < wuntil) {
+    rpc_engine_run_once(e, 5);
+    for (uint32_t i = 0; i < o.watchers; i++)
+      if (wa[i].ready && !wa[i].watch && wa[i].conn && !wa[i].closed && wa[i].got_ns == 0) {
+        Sched__WatchOrdersRequest wr = SCHED__WATCH_ORDERS_REQUEST__INIT;
+        wr.node_id = g_ids[i];
+        wa[i].watch = rpc_start_sched_watch_orders(wa[i].conn, &wr, RPC_TIMEOUT_MS_MAX,
+                                                   &w_call_cbs, &wa[i]);
+        wa[i].got_ns = 1; /* opened */
+        opened++;
+      }
+  }
+  if (opened < o.watchers) {
+    fprintf(stderr, "bench_fdsched: only %u of %u watchers connected\n", opened, o.watchers);
+    goto out_stop;
+  }
+  for (uint32_t i = 0; i < o.watchers; i++) wa[i].got_ns = 0;
+  rpc_engine_run_once(e, 50);
+
   /* One version, so every heartbeat reply carries the node's order. */
   st_manifest_t *m = NULL;
   uint8_t *man = NULL, *chunk = calloc(1, FD_CHUNK_SIZE_MIN);
@@ -319,10 +401,32 @@ int main(int argc, char **argv) {
   cl[0].slot[0].call = rpc_start_sched_register_version(cl[0].conn, &vr, 60000, &call_cbs, &cl[0].slot[0]);
   cl[0].slot[0].busy = true;
   drain_calls(e, cl, o.conns, 30000);
+  uint64_t acked_ns = fd_now_ns() - t0;
   free(man);
   if (g_done != before + 1) goto out_stop;
-  printf("register version + plan + push for %u nodes: %.2f ms\n", o.nodes,
-         (double)(fd_now_ns() - t0) / 1e6);
+  printf("RegisterVersion answered (logged, planned for %u nodes, orders pushed): %.2f ms\n",
+         o.nodes, (double)acked_ns / 1e6);
+  if (o.watchers) {
+    uint64_t until_ns = fd_now_ns() + 30000000000ull;
+    uint32_t have = 0;
+    while (fd_now_ns() < until_ns) {
+      have = 0;
+      for (uint32_t i = 0; i < o.watchers; i++) have += wa[i].version == 1;
+      if (have == o.watchers) break;
+      rpc_engine_run_once(e, 1);
+    }
+    uint64_t *lat = calloc(o.watchers, sizeof(*lat));
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < o.watchers; i++)
+      if (wa[i].version == 1) lat[k++] = wa[i].got_ns - t0;
+    qsort(lat, k, sizeof(*lat), cmp_u64);
+    printf("new-version orders pushed on WatchOrders: %u of %u nodes (one connection each) "
+           "had theirs after p50 %.2f ms, p99 %.2f ms, last %.2f ms\n",
+           k, o.watchers, k ? lat[k / 2] / 1e6 : 0.0, k ? lat[(k * 99) / 100] / 1e6 : 0.0,
+           k ? lat[k - 1] / 1e6 : 0.0);
+    free(lat);
+    if (k != o.watchers) goto out_stop;
+  }
 
   /* Heartbeats. */
   g_done = 0;
@@ -355,6 +459,7 @@ int main(int argc, char **argv) {
 out_stop:
   if (e) rpc_engine_destroy(e);
   free(cl);
+  free(wa);
   free(g_ids);
   kill(pid, SIGTERM);
   int st = 0;

@@ -190,13 +190,21 @@ static void test_missed_heartbeats(void **state) {
       assert_string_not_equal(nodes[i].parent[k], nodes[parent].id);
   }
 
-  /* It comes back: a heartbeat revives it and it is given the newest version again. */
+  /* A version is published while it is dead: the live nodes are pushed it. */
   uint32_t back_before = nodes[parent].orders;
+  assert_int_equal(fdt_register_version(e, admin.c, &s->admin, "bigfile", 2, "origin-0"), RPC_OK);
+  run_for(e, nodes, 100, &next_beat);
+  for (int i = 0; i < NODES; i++)
+    if (i != parent) assert_int_equal(nodes[i].version, 2);
+  assert_int_equal(nodes[parent].orders, back_before); /* the dead get no orders */
+  assert_int_equal(nodes[parent].version, 1);
+
+  /* It comes back: a heartbeat revives it and it is brought to the newest version. */
   nodes[parent].beating = true;
   run_for(e, nodes, 300, &next_beat);
   assert_string_equal(node_state(e, admin.c, nodes[parent].id), "alive");
   assert_true(nodes[parent].orders > back_before);
-  assert_int_equal(nodes[parent].version, 1);
+  assert_int_equal(nodes[parent].version, 2);
   teardown_cluster(e, nodes, &admin);
 }
 
