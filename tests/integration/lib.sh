@@ -94,7 +94,7 @@ it_init() {
   IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdist-$IT_NAME.XXXXXX")
   trap it_cleanup EXIT
   trap 'it_log "interrupted"; exit 130' INT
-  trap 'it_log "FAIL: over the time limit of '"$limit"' s"; exit 124' TERM
+  trap 'it_log "FAIL: terminated (SIGTERM, or over the time limit of '"$limit"' s)"; exit 124' TERM
   # The watchdog holds none of the test's fds (ctest waits for its output
   # pipe to close) and takes its sleep with it when cleanup stops it.
   (
