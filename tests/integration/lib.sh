@@ -320,11 +320,13 @@ it_versions_of() {
   find "$d" -maxdepth 1 -type f -regex '.*/v[0-9]+' -printf '%f\n' | sed 's/^v//' | sort -n
 }
 
-# Bits set in ID's bitmap of NAME vN (chunks durably received so far).
+# Bits set in ID's bitmap of NAME vN (chunks durably received so far);
+# prints nothing when there is no bitmap (none yet, or the version completed
+# and storage removed it, which can happen between any two commands).
 it_bitmap_bits() {
-  local f="$IT_DIR/$1/$2/v$3.bitmap"
-  [ -f "$f" ] || { echo 0; return 0; }
-  od -An -v -tu1 -j 64 "$f" | tr -s ' ' '\n' | awk 'NF { n = $1; while (n) { c += n % 2; n = int(n / 2) } } END { print c + 0 }'
+  local f="$IT_DIR/$1/$2/v$3.bitmap" bytes
+  bytes=$(od -An -v -tu1 -j 64 "$f" 2>/dev/null) || return 0
+  echo "$bytes" | tr -s ' ' '\n' | awk 'NF { n = $1; while (n) { c += n % 2; n = int(n / 2) } } END { print c + 0 }'
 }
 
 # Node ids with an established inbound connection on their listen port from
