@@ -178,8 +178,8 @@ admin_pub_file = $IT_DIR/admin.pub
 heartbeat_ms = $IT_HEARTBEAT_MS
 threads = 1
 chunk_buf = $IT_CHUNK
-pool_buffers = ${IT_POOL_BUFFERS:-128}
 EOF
+  [ -z "${IT_POOL_BUFFERS:-}" ] || echo "pool_buffers = $IT_POOL_BUFFERS"
   [ "$2" = origin ] && echo "origins = $(it_origin_list)"
   return 0
 }
