@@ -53,14 +53,26 @@ it_cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   [ -n "$IT_WATCHDOG" ] && kill "$IT_WATCHDOG" 2>/dev/null || true
-  local id
+  local id st bad=()
   for id in "${!IT_PID[@]}"; do kill -TERM "${IT_PID[$id]}" 2>/dev/null || true; done
   local until=$((SECONDS + 10))
   for id in "${!IT_PID[@]}"; do
     while kill -0 "${IT_PID[$id]}" 2>/dev/null && [ $SECONDS -lt $until ]; do sleep 0.05; done
+    kill -0 "${IT_PID[$id]}" 2>/dev/null && bad+=("$id ignored SIGTERM for 10 s")
     kill -KILL "${IT_PID[$id]}" 2>/dev/null || true
-    wait "${IT_PID[$id]}" 2>/dev/null || true
+    st=0
+    wait "${IT_PID[$id]}" 2>/dev/null || st=$?
+    # Every daemon exits 0 on SIGTERM (the sampler of the demo is no daemon).
+    [ "$id" = sampler ] || [ $st -eq 0 ] || bad+=("$id exited $st on SIGTERM")
   done
+  # A sanitizer report in any log fails the run.
+  if [ -n "$IT_DIR" ] && grep -l "ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer" "$IT_DIR"/*.log >/dev/null 2>&1; then
+    bad+=("sanitizer report in $(grep -l "ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer" "$IT_DIR"/*.log | xargs -n1 basename | tr '\n' ' ')")
+  fi
+  if [ $rc -eq 0 ] && [ ${#bad[@]} -gt 0 ]; then
+    printf '%s\n' "${bad[@]}" | sed "s/^/FAIL at cleanup: /" >&2
+    rc=1
+  fi
   if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -n "$IT_DIR" ]; then
     local f
     for f in "$IT_DIR"/*.log; do
@@ -82,8 +94,16 @@ it_init() {
   IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fdist-$IT_NAME.XXXXXX")
   trap it_cleanup EXIT
   trap 'it_log "interrupted"; exit 130' INT
-  trap 'it_log "FAIL: over the time limit of '"$limit"' s"; exit 124' TERM
-  ( sleep "$limit"; kill -TERM $$ 2>/dev/null ) &
+  trap 'it_log "FAIL: terminated (SIGTERM, or over the time limit of '"$limit"' s)"; exit 124' TERM
+  # The watchdog holds none of the test's fds (ctest waits for its output
+  # pipe to close) and takes its sleep with it when cleanup stops it.
+  (
+    exec </dev/null >/dev/null 2>&1
+    sleep "$limit" &
+    sp=$!
+    trap 'kill $sp 2>/dev/null; exit 0' TERM
+    wait $sp && kill -TERM $$ 2>/dev/null
+  ) &
   IT_WATCHDOG=$!
   "$FDADMIN" keygen "$IT_DIR/admin.pem" "$IT_DIR/admin.pub" --cluster "$IT_DIR/cluster.key" \
     >/dev/null
@@ -134,10 +154,12 @@ it_sched_config() {
 listen = 127.0.0.1:${IT_PORT[sched]}
 data_dir = $IT_DIR/sched
 cluster_key = $IT_DIR/cluster.key
-admin_public_key = $IT_DIR/admin.pub
 heartbeat_ms = $IT_HEARTBEAT_MS
 stream_loss_is_death = true
 EOF
+  # IT_SCHED_TRUSTS_NOBODY=1: a scheduler without the admin key, which
+  # cannot check manifests, to show the nodes check them anyway.
+  [ -n "${IT_SCHED_TRUSTS_NOBODY:-}" ] || echo "admin_public_key = $IT_DIR/admin.pub"
 }
 
 # it_node_config ID ROLE REGION ZONE
@@ -155,7 +177,9 @@ cluster_key_file = ${IT_CLUSTER_KEY_OVERRIDE:-$IT_DIR/cluster.key}
 admin_pub_file = $IT_DIR/admin.pub
 heartbeat_ms = $IT_HEARTBEAT_MS
 threads = 1
+chunk_buf = $IT_CHUNK
 EOF
+  [ -z "${IT_POOL_BUFFERS:-}" ] || echo "pool_buffers = $IT_POOL_BUFFERS"
   [ "$2" = origin ] && echo "origins = $(it_origin_list)"
   return 0
 }
@@ -296,11 +320,13 @@ it_versions_of() {
   find "$d" -maxdepth 1 -type f -regex '.*/v[0-9]+' -printf '%f\n' | sed 's/^v//' | sort -n
 }
 
-# Bits set in ID's bitmap of NAME vN (chunks durably received so far).
+# Bits set in ID's bitmap of NAME vN (chunks durably received so far);
+# prints nothing when there is no bitmap (none yet, or the version completed
+# and storage removed it, which can happen between any two commands).
 it_bitmap_bits() {
-  local f="$IT_DIR/$1/$2/v$3.bitmap"
-  [ -f "$f" ] || { echo 0; return 0; }
-  od -An -v -tu1 -j 64 "$f" | tr -s ' ' '\n' | awk 'NF { n = $1; while (n) { c += n % 2; n = int(n / 2) } } END { print c + 0 }'
+  local f="$IT_DIR/$1/$2/v$3.bitmap" bytes
+  bytes=$(od -An -v -tu1 -j 64 "$f" 2>/dev/null) || return 0
+  echo "$bytes" | tr -s ' ' '\n' | awk 'NF { n = $1; while (n) { c += n % 2; n = int(n / 2) } } END { print c + 0 }'
 }
 
 # Node ids with an established inbound connection on their listen port from

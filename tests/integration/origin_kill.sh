@@ -33,6 +33,14 @@ case $rc in
       [ -f "$IT_DIR/$o/big.img/v1" ] || it_fail "v1 acknowledged but live origin $o does not hold it"
       [ "$(it_sha "$IT_DIR/$o/big.img/v1")" = "$sha" ] || it_fail "live origin $o holds other bytes"
     done
+    # Every origin the ack names held it durably (o2 too, if named: its
+    # complete file survived the SIGKILL).
+    named=$(grep -o '"origins":\[[^]]*\]' "$IT_DIR/publish.json" || true)
+    for o in $(echo "$named" | grep -o '"o[0-9]*"' | tr -d '"'); do
+      [ -f "$IT_DIR/$o/big.img/v1" ] && [ "$(it_sha "$IT_DIR/$o/big.img/v1")" = "$sha" ] \
+        || it_fail "the ack names $o, which does not hold v1 durably"
+    done
+    it_log "the ack names $named" 
     it_wait_current big.img "$sha" 90
     it_log "acknowledged on the remaining origins; every node holds v1" ;;
   1)

@@ -15,7 +15,7 @@ for o in "${IT_ORIGINS[@]}"; do
   [ -f "$IT_DIR/$o/big.img/v1" ] || it_fail "origin $o does not hold v1 after the ack"
   [ "$(it_sha "$IT_DIR/$o/big.img/v1")" = "$sha" ] || it_fail "origin $o holds other bytes"
 done
-it_wait_current big.img "$sha" 60
+it_wait_current big.img "$sha" 30
 it_log "all ${#IT_NODES[@]} nodes hold big.img v1 ($sha)"
 
 # The read commands answer, in JSON too.

@@ -16,7 +16,8 @@ until=$((SECONDS + 30))
 while [ -z "$victim" ] && [ $SECONDS -lt $until ]; do
   for id in "${IT_NODES[@]}"; do
     [ -e "$IT_DIR/$id/big.img/current" ] && continue
-    if [ "$(it_bitmap_bits "$id" big.img 1)" -gt 0 ]; then
+    b=$(it_bitmap_bits "$id" big.img 1)
+    if [ -n "$b" ] && [ "$b" -gt 0 ]; then
       kill -KILL "${IT_PID[$id]}"
       victim=$id
       break
@@ -28,17 +29,15 @@ done
 it_stop "$victim" KILL
 [ -e "$IT_DIR/$victim/big.img/current" ] && it_fail "$victim completed before the kill landed"
 had=$(it_bitmap_bits "$victim" big.img 1)
-it_log "$victim killed holding $had durable chunks of v1"
-[ "$had" -gt 0 ] || it_fail "$victim's bitmap lost its bits at the kill"
+it_log "$victim killed holding ${had:-no bitmap,} durable chunks of v1"
+[ -n "$had" ] && [ "$had" -gt 0 ] || it_fail "$victim's bitmap lost its bits at the kill"
 
 # Restart it; the bitmap may only grow until the version completes.
 it_start_node "$victim"
 low=$had
 while [ ! -e "$IT_DIR/$victim/big.img/current" ] && [ $SECONDS -lt $((until + 60)) ]; do
-  if [ -f "$IT_DIR/$victim/big.img/v1.bitmap" ]; then
-    b=$(it_bitmap_bits "$victim" big.img 1)
-    [ "$b" -lt "$low" ] && low=$b
-  fi
+  b=$(it_bitmap_bits "$victim" big.img 1)
+  if [ -n "$b" ] && [ "$b" -lt "$low" ]; then low=$b; fi
   sleep 0.02
 done
 [ "$low" -ge "$had" ] || it_fail "$victim started over: its bitmap fell from $had to $low chunks"
