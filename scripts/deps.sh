@@ -9,7 +9,7 @@ packages=(
   libjemalloc-dev libcmocka-dev libssl-dev libinih-dev
   # tests and benchmarks: real processes, namespaces, reference tools
   iproute2 procps psmisc coreutils util-linux e2fsprogs fio iperf3 gnuplot-nox
-  python3
+  python3 bc
 )
 
 missing=()
