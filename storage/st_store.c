@@ -521,7 +521,10 @@ int st_versions(st_store_t *s, const char *name, uint64_t *out, size_t max) {
   return (int)n;
 }
 
-int st_gc(st_store_t *s, const char *name) {
+int st_gc(st_store_t *s, const char *name) { return st_gc_keep(s, name, s->cfg.versions_kept); }
+
+int st_gc_keep(st_store_t *s, const char *name, uint32_t keep) {
+  if (keep == 0) return -EINVAL;
   uint64_t *list = calloc(FD_STORE_VERSIONS_SCAN_MAX, sizeof(*list));
   if (!list) return -ENOMEM;
   int n = st_versions(s, name, list, FD_STORE_VERSIONS_SCAN_MAX);
@@ -537,7 +540,7 @@ int st_gc(st_store_t *s, const char *name) {
     return -errno;
   }
   int removed = 0, rc = 0;
-  int keep_from = n - (int)s->cfg.versions_kept;
+  int keep_from = n - (int)keep;
   for (int i = 0; i < keep_from; i++) {
     uint64_t ver = list[i];
     if (ver == cur || pinned(s, name, ver) || find_open(s, name, ver)) continue;

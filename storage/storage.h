@@ -240,5 +240,7 @@ int st_current(st_store_t *s, const char *name, uint64_t *version);
  * older ones, except the one `current` names, one pinned as a delta source
  * and anything in progress (.partial). Returns the number removed or -errno. */
 int st_gc(st_store_t *s, const char *name);
+/* st_gc with keep in place of the configured versions_kept; -EINVAL for 0. */
+int st_gc_keep(st_store_t *s, const char *name, uint32_t keep);
 
 #endif /* STORAGE_H */

@@ -95,10 +95,30 @@ static void test_gc_rules(void **state) {
   st_env_fini(&e);
 }
 
+/* An explicit keep overrides the configured one (fdadmin gc --keep K). */
+static void test_gc_keep_explicit(void **state) {
+  (void)state;
+  st_env_t e;
+  assert_int_equal(st_env_init(&e, CS, 8), 0);
+  for (int i = 0; i < 4; i++) st_fill(data[i], SIZE, (uint64_t)i + 11);
+  for (uint64_t v = 1; v <= 4; v++)
+    assert_int_equal(st_store_all(&e, "FileA", v, data[v - 1], SIZE, CS), 0);
+  assert_int_equal(st_gc_keep(e.store, "FileA", 0), -EINVAL);
+  assert_int_equal(st_gc_keep(e.store, "FileA", 3), 1); /* v1 goes */
+  assert_false(exists(&e, "v1"));
+  assert_true(exists(&e, "v2"));
+  assert_int_equal(st_gc_keep(e.store, "FileA", 1), 2); /* v2, v3 go; v4 is current */
+  assert_false(exists(&e, "v2"));
+  assert_false(exists(&e, "v3"));
+  assert_true(st_file_equals(&e, "FileA", "current", data[3], SIZE));
+  st_env_fini(&e);
+}
+
 int main(void) {
   fd_ring_t probe;
   if (fd_ring_init(&probe, 4, 0) != 0) return 77;
   fd_ring_deinit(&probe);
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_gc_rules)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_gc_rules),
+                                     cmocka_unit_test(test_gc_keep_explicit)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
