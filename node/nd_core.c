@@ -180,13 +180,14 @@ uint64_t nd_newest_complete(nd_node_t *n, const char *name) {
 
 /* GC by the keep rule: idle open handles of versions the rule drops are
  * closed first (storage never removes an open version). */
-int nd_gc(nd_node_t *n, const char *name) {
+int nd_gc(nd_node_t *n, const char *name, uint32_t keep) {
+  if (keep == 0) keep = n->cfg.keep_versions;
   uint64_t newest = nd_newest_complete(n, name);
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
     nd_ver_t *v = &n->vers[i];
     if (!v->used || strcmp(v->name, name) || !v->complete || v->users || v->completing ||
         v->delta_running || st_version_inflight(v->sv) ||
-        v->version + n->cfg.keep_versions > newest)
+        v->version + keep > newest)
       continue;
     if (v->fd >= 0) close(v->fd);
     st_version_close(v->sv);
@@ -194,7 +195,7 @@ int nd_gc(nd_node_t *n, const char *name) {
     memset(v, 0, sizeof(*v));
     v->fd = -1;
   }
-  int rc = st_gc(n->store, name);
+  int rc = st_gc_keep(n->store, name, keep);
   if (rc > 0) fd_log_info("%s: gc removed %d old version(s)", name, rc);
   return rc;
 }
@@ -212,7 +213,7 @@ static void on_complete(void *arg, int res) {
   if (res == 0) {
     c->v->complete = true;
     fd_log_info("%s v%" PRIu64 " complete, current switched", c->v->name, c->v->version);
-    nd_gc(c->n, c->v->name);
+    nd_gc(c->n, c->v->name, 0);
   } else {
     fd_log_error("%s v%" PRIu64 " completion failed: %s", c->v->name, c->v->version,
                  fd_strerror(res));

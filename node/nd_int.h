@@ -243,7 +243,9 @@ void nd_sink_header(nd_sink_t *s, const Node__ChunkHeader *h);
 void nd_sink_end(nd_sink_t *s); /* the call is over */
 void nd_backlog_run(nd_node_t *n);
 void nd_scrub_tick(nd_node_t *n);
-int nd_gc(nd_node_t *n, const char *name);
+/* Keeps the newest `keep` complete versions of name (0: the configured
+ * keep_versions) and removes older idle ones; removed count or -errno. */
+int nd_gc(nd_node_t *n, const char *name, uint32_t keep);
 int nd_version_complete(nd_node_t *n, nd_ver_t *v, st_done_fn done, void *arg);
 
 /* nd_serve.c */

@@ -333,8 +333,8 @@ static int h_replicate(rpc_call_t *call, const Origin__ReplicatePart *rp, void *
 static int h_gc(rpc_call_t *call, const Origin__GcRequest *req, void *ctx) {
   nd_node_t *n = ctx;
   if (!st_name_valid(req->name)) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
-  /* the configured keep_versions rule applies; req->keep is not honoured */
-  int rc = nd_gc(n, req->name);
+  /* keep 0 means the origin's configured keep_versions. */
+  int rc = nd_gc(n, req->name, req->keep);
   if (rc < 0) return rc;
   Origin__GcReply r = ORIGIN__GC_REPLY__INIT;
   r.removed = (uint32_t)rc;
