@@ -21,7 +21,6 @@ void sch_plan_config_default(sch_plan_config_t *cfg) {
 }
 
 /* The NIC the defaults assume: 10 Gbit/s. */
-#define PLAN_DEFAULT_NIC_BPS 10000000000ull
 
 sch_plan_t *sch_plan_create(const sch_members_t *m, const sch_plan_config_t *cfg) {
   if (!m || !cfg || cfg->stripes == 0 || cfg->stripes > FD_STRIPES_MAX) return NULL;
@@ -29,6 +28,7 @@ sch_plan_t *sch_plan_create(const sch_members_t *m, const sch_plan_config_t *cfg
   if (!p) return NULL;
   p->m = m;
   p->k = cfg->stripes;
+  p->stream_bps_auto = cfg->stream_bps == 0;
   p->stream_bps = cfg->stream_bps ? cfg->stream_bps : PLAN_DEFAULT_NIC_BPS / cfg->stripes;
   size_t n = FD_NODES_MAX, kn = (size_t)p->k * n;
   p->in_plan = calloc(n, 1);

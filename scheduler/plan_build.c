@@ -163,6 +163,29 @@ static void fill_region(sch_plan_t *p, uint32_t s, uint32_t r, const uint32_t *z
   }
 }
 
+/* The automatic per-stream rate: min(10 Gbit/s, the median NIC of the
+ * eligible non-origin members, the slowest origin's NIC) over k. It only
+ * ever lowers the 10 Gbit/s default, so every origin and a typical node get
+ * at least k child slots whatever the fleet's NIC speed. keys has room for
+ * every member. */
+static void derive_stream_bps(sch_plan_t *p, uint64_t *keys, uint32_t count) {
+  uint64_t nic = PLAN_DEFAULT_NIC_BPS;
+  uint32_t nk = 0;
+  for (uint32_t x = 0; x < count; x++) {
+    const sch_node_t *n = sch_members_node(p->m, x);
+    if (!eligible(n) || n->nic_bps == 0) continue;
+    if (n->origin)
+      nic = FD_MIN(nic, n->nic_bps);
+    else
+      keys[nk++] = n->nic_bps;
+  }
+  if (nk > 0) {
+    qsort(keys, nk, sizeof(*keys), cmp_u64);
+    nic = FD_MIN(nic, keys[nk / 2]);
+  }
+  p->stream_bps = FD_MAX(nic / p->k, 1);
+}
+
 int sch_plan_build(sch_plan_t *p) {
   plan_reset(p);
   uint32_t count = sch_members_count(p->m);
@@ -174,6 +197,7 @@ int sch_plan_build(sch_plan_t *p) {
     free(heads);
     return -ENOMEM;
   }
+  if (p->stream_bps_auto) derive_stream_bps(p, keys, count);
   uint32_t nk = 0;
   for (uint32_t x = 0; x < count; x++) {
     const sch_node_t *n = sch_members_node(p->m, x);

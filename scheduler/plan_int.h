@@ -5,10 +5,14 @@
 
 #include "scheduler.h"
 
+/* The NIC a plan assumes when deriving its per-stream rate. */
+#define PLAN_DEFAULT_NIC_BPS 10000000000ull
+
 struct sch_plan {
   const sch_members_t *m;
   uint32_t k;
   uint64_t stream_bps;
+  bool stream_bps_auto; /* derived from the members at each build */
   /* per node slot */
   uint8_t *in_plan;  /* placed in this plan and not removed */
   uint8_t *listed;   /* linked into its zone list (or the origin list) */

@@ -146,7 +146,12 @@ typedef struct sch_plan_config {
   uint32_t stripes;   /* k; chunk i belongs to stripe i mod k. FD_STRIPES_DEFAULT */
   uint64_t stream_bps; /* rate one child is sent one stripe at; a node with NIC
                         * B gets floor(B / stream_bps) child slots, at most
-                        * SCH_FANOUT_MAX. 0: FD default NIC / stripes */
+                        * SCH_FANOUT_MAX. 0: derived at each sch_plan_build
+                        * as the median NIC of the eligible non-origin
+                        * members divided by stripes (so a node with a
+                        * typical NIC feeds `stripes` children of its one
+                        * interior stripe), or 10 Gbit/s / stripes with no
+                        * such member. */
 } sch_plan_config_t;
 
 typedef struct sch_plan sch_plan_t;

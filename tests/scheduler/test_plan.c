@@ -467,6 +467,41 @@ static void test_small_and_errors(void **state) {
   sch_members_destroy(m);
 }
 
+/* A fleet of slow NICs (200 Mbit/s, as in perf/fanout) with the default
+ * config: the per-stream rate follows the fleet's median NIC, so every node
+ * gets child slots and every stripe reaches every node. */
+static void test_slow_nics_placed(void **state) {
+  (void)state;
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  sch_members_t *m = sch_members_create(&mc);
+  assert_non_null(m);
+  char id[16], zone[8];
+  for (uint32_t i = 0; i < 3 + 16; i++) {
+    snprintf(id, sizeof(id), "%s%u", i < 3 ? "o" : "n", i);
+    snprintf(zone, sizeof(zone), "z%u", i % 4);
+    sch_node_info_t ni = {.id = id, .region = i % 4 < 2 ? "r0" : "r1", .zone = zone,
+                          .address = "a:1", .nic_bps = 200000000ull, .origin = i < 3};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_plan_t *p = sch_plan_create(m, &pc);
+  assert_non_null(p);
+  assert_int_equal(sch_plan_build(p), 0);
+  for (uint32_t x = 0; x < 3 + 16; x++) {
+    assert_int_equal(sch_plan_capacity(p, x), pc.stripes);
+    for (uint32_t s = 0; s < pc.stripes; s++) {
+      int32_t parent = sch_plan_parent(p, x, s);
+      if (x < 3)
+        assert_int_equal(parent, SCH_ROOT);
+      else
+        assert_true(parent >= 0);
+    }
+  }
+  sch_plan_destroy(p);
+  sch_members_destroy(m);
+}
 
 /* Odd shapes: 1-5 regions, 1-4 zones each, 4-400 nodes, 1-4 origins anywhere,
  * NICs of 10-100 Gbit/s, then kills, returns and late joins. Checked from
@@ -603,6 +638,7 @@ int main(void) {
       cmocka_unit_test(test_kill_region_head),       cmocka_unit_test(test_orders_and_changes),
       cmocka_unit_test(test_join_and_return),        cmocka_unit_test(test_small_and_errors),
       cmocka_unit_test(test_random_shapes),
+      cmocka_unit_test(test_slow_nics_placed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
