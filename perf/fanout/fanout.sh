@@ -4,11 +4,15 @@
 # usage: fanout.sh [MODE] [FLAGS]
 #
 # Modes (default: the fdist run):
-#   (none)        the fan-out run: fdsched, origins and N fdnode processes, each
-#                 in its own namespace. NOT RUNNABLE YET: it needs fdnode,
-#                 fdsched and fdadmin (issue 6) in the build dir; without them
-#                 it prints the plan and the S/B bound and exits 3, creating
-#                 nothing.
+#   (none)        the fan-out run (daemons.sh): fdsched, origins and N fdnode
+#                 processes, each in its own namespace; publish --size bytes
+#                 with fdadmin, T until every live node's current is the
+#                 version, sha256 of every node against the source, the full
+#                 report, JSON (fdist.json) and PNG; --kill and --delta as
+#                 below. Without the binaries in --build-dir it exits 3,
+#                 creating nothing. FT_POOL_BUFFERS (default 32) sizes each
+#                 node's buffer pool; a failed run keeps the daemons' logs in
+#                 <out>/logs.
 #   --validate    build the topology, prove it: reachability of every host
 #                 from every host, the iperf3 loopback reference, one flow
 #                 same-zone / cross-zone / cross-region against its path's cap,
@@ -48,7 +52,7 @@
 #   A rate of 0 means unshaped. Caps are egress shaping on both ends of
 #   each veth, so each holds in both directions.
 #
-# Run flags (parsed and checked now, used once the daemons exist):
+# Run flags:
 #   --size BYTES          version size; suffixes K M G T (10^3..) or KiB MiB GiB TiB
 #                         (default 256M)
 #   --chunk BYTES         chunk size, a power of two >= 4096 (default 4MiB)
@@ -98,6 +102,8 @@ PL_LIB_DIR=$FT_REPO/perf/lib
 . "$FT_HERE/chaos.sh"
 # shellcheck source=validate.sh
 . "$FT_HERE/validate.sh"
+# shellcheck source=daemons.sh
+. "$FT_HERE/daemons.sh"
 
 ft_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 ft_die() { echo "fanout: $*" >&2; exit 2; }
@@ -237,22 +243,15 @@ case "$FT_MODE" in
     ;;
   run)
     missing=()
-    for b in fdnode fdsched fdadmin; do
-      if [ -z "$(find "$FT_BUILD_DIR" -maxdepth 3 -type f -name "$b" -perm -u+x 2>/dev/null | head -1)" ]; then
-        missing+=("$b")
-      fi
+    for b in node/fdnode scheduler/fdsched admin/fdadmin; do
+      [ -x "$FT_BUILD_DIR/$b" ] || missing+=("$FT_BUILD_DIR/$b")
     done
     ft_bound_print
     if [ ${#missing[@]} -gt 0 ]; then
-      echo "fanout: the fan-out run needs the fdist daemons; not found in $FT_BUILD_DIR: ${missing[*]}." >&2
-      echo "fanout: they arrive with issue 6 (node/ and admin/); build with ./scripts/build.sh release." >&2
-      echo "fanout: nothing was created. Meanwhile, --validate builds and proves the emulated network." >&2
-    else
-      echo "fanout: fdnode, fdsched and fdadmin found in $FT_BUILD_DIR, but the run driver (config files," >&2
-      echo "fanout: publish, completion polling, --kill/--delta) is not written yet: it waits on issue 6's" >&2
-      echo "fanout: config and fdadmin interfaces. Nothing was created. --validate tests the network." >&2
+      echo "fanout: the fan-out run needs the fdist daemons; not built: ${missing[*]}." >&2
+      echo "fanout: build with ./scripts/build.sh release. Nothing was created." >&2
+      exit 3
     fi
-    exit 3
     ;;
 esac
 
@@ -287,6 +286,7 @@ ft_cleanup() {
   left=$(ft_ns_list "$FT_PREFIX" | wc -l)
   echo "fanout: cleanup: removed $n namespaces of $FT_PREFIX; $left left" >&2
   pl_result_free
+  ft_daemons_data_remove "$status"
   rm -rf "$FT_TMP"
   [ "$left" -eq 0 ] || status=1
   exit "$status"
@@ -387,6 +387,10 @@ case "$FT_MODE" in
     pl_result_write "$FT_OUT/star.json"
     echo "star: JSON in $FT_OUT/star.json"
     exit "$status"
+    ;;
+  run)
+    ft_fdist_run
+    exit $?
     ;;
   up)
     echo "up: topology is up until the time limit ($FT_TIME_LIMIT s) or Ctrl-C; e.g."
