@@ -167,6 +167,9 @@ ft_d_version() {
     done
     if [ -z "$pubinfo" ] && [ -s "$FT_TMP/published-v$v" ]; then
       pubinfo=$(cat "$FT_TMP/published-v$v")
+      FT_D_CPU_PUB=$(pl_cpu_snap)
+      FT_D_DISK_PUB=''
+      if [ -n "$FT_RUN_DISKDEV" ]; then FT_D_DISK_PUB=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
       echo "fdist: fdadmin publish returned after ${pubinfo% *} s, exit ${pubinfo#* }"
       if [ "${pubinfo#* }" != 0 ]; then
         echo "fdist: publish failed:" >&2; tail -n 20 "$FT_RUNDATA/publish-v$v.log" >&2; rc=1; break
@@ -181,6 +184,19 @@ ft_d_version() {
   done
   ft_killer_stop
   ft_run_end
+  # The two phases apart: publish (fdadmin until every origin holds it) and
+  # fan-out (publish returned to the last live node), so a machine-bound
+  # fan-out is not hidden by an idle publish phase.
+  if [ -n "${FT_D_CPU_PUB:-}" ]; then
+    local ph
+    ph=$(awk -v a="$FT_RUN_T0" -v b="$FT_RUN_T1" -v p="${pubinfo% *}" 'BEGIN { printf "%.3f", b - a - p }')
+    echo "fdist: phase publish (0 to ${pubinfo% *} s): $(pl_cpu_report "$FT_RUN_CPU0" "$FT_D_CPU_PUB")"
+    echo "fdist: phase fan-out (${pubinfo% *} s to the end, $ph s): $(pl_cpu_report "$FT_D_CPU_PUB" "$FT_RUN_CPU1")"
+    if [ -n "$FT_D_DISK_PUB" ] && [ -n "$FT_RUN_DISK1" ]; then
+      echo "fdist: phase fan-out $(pl_disk_report "$FT_RUN_DISKDEV" "$FT_D_DISK_PUB" "$FT_RUN_DISK1" "$ph")"
+    fi
+  fi
+  FT_D_CPU_PUB=''
   wait "$pub" 2>/dev/null || true
   [ -n "$pubinfo" ] || { [ -s "$FT_TMP/published-v$v" ] && pubinfo=$(cat "$FT_TMP/published-v$v"); }
   mapfile -t killed < <(ft_killed_nodes)

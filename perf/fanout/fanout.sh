@@ -31,7 +31,8 @@
 #                 CPU-s per GB) and writes JSON and the PNG, like the fdist run.
 #   --plan        print the address plan and the S/B bound; needs no root.
 #   --cleanup     remove leftovers of earlier runs: every namespace and /tmp
-#                 dir named fdfan-<pid>-* whose run <pid> is no longer alive
+#                 dir named fdfan-<pid>-* (and fdist data dir in --data-dir)
+#                 whose run <pid> is no longer alive
 #                 (with --force also live runs'), after stopping the processes
 #                 in those namespaces.
 #   --help        this text.
@@ -224,7 +225,7 @@ case "$FT_MODE" in
     [ "$(id -u)" -eq 0 ] || ft_die "--cleanup needs root"
     removed=0 skipped=0
     # Runs are known by their namespaces and by their temp dirs in /tmp.
-    for run in $( { ft_ns_list "$FT_NS_GLOBAL_PREFIX"; find /tmp -maxdepth 1 -name 'fdfan-*' -printf '%f\n'; } |
+    for run in $( { ft_ns_list "$FT_NS_GLOBAL_PREFIX"; find /tmp "$FT_DATA_DIR" -maxdepth 1 -name 'fdfan-*' -printf '%f\n' 2>/dev/null; } |
                   sed -n 's/^\(fdfan-[0-9]*-[0-9a-f]*-\).*/\1/p' | sort -u); do
       pid=${run#fdfan-}; pid=${pid%%-*}
       if [ "$FT_FORCE" -eq 0 ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q fanout.sh; then
@@ -233,6 +234,7 @@ case "$FT_MODE" in
       fi
       n=$(ft_ns_remove_prefix "$run") || true
       rm -rf "/tmp/$run"????
+      [ ! -d "$FT_DATA_DIR/${run}data" ] || rm -rf "$FT_DATA_DIR/${run}data"
       echo "cleanup: $run removed $n namespaces"
       removed=$((removed + n))
     done
