@@ -35,7 +35,8 @@ ft_daemons_data_remove() {
   # A failed or interrupted run keeps its daemons' logs (and the sched's
   # config) in $FT_OUT/logs.
   if [ "${1:-0}" -ne 0 ] && [ -n "$FT_RUNDATA" ] && [ -d "$FT_RUNDATA" ] && [ -n "${FT_OUT:-}" ]; then
-    mkdir -p "$FT_OUT/logs" && cp "$FT_RUNDATA"/*.log "$FT_RUNDATA"/*.ini "$FT_OUT/logs/" 2>/dev/null || true
+    mkdir -p "$FT_OUT/logs"
+    cp "$FT_RUNDATA"/*.log "$FT_RUNDATA"/*.ini "$FT_OUT/logs/" 2>/dev/null || true
     echo "fanout: daemon logs kept in $FT_OUT/logs" >&2
   fi
   if [ -n "$FT_RUNDATA" ] && [ -d "$FT_RUNDATA" ]; then rm -rf "$FT_RUNDATA"; fi
@@ -84,7 +85,7 @@ EOF
   # The rates are therefore reported scaled so --rate maps to 10 Gbit/s:
   # the planner sees the same ratios between nodes and origins as the
   # emulated caps; the caps themselves are the tbf qdiscs.
-  if [ "$6" -gt 0 ] && [ "$FT_RATE" -gt 0 ]; then echo "nic_bps = $((10000000000 / FT_RATE * $6))"; fi
+  if [ "$6" -gt 0 ] && [ "$FT_RATE" -gt 0 ]; then echo "nic_bps = $((10000000000 * $6 / FT_RATE))"; fi
   if [ "$2" = origin ]; then
     local k out=
     for ((k = 0; k < FT_ORIGINS; k++)); do out+="${out:+,}o$k@${FT_IP_ORIGIN[k]}:$FT_PORT"; done
@@ -142,7 +143,6 @@ ft_d_version() {
   # nodes only then, so earlier kills would hit idle nodes, not a transfer.
   : >"$FT_TMP/killed"
   (
-    s0=$(date +%s.%N)
     st=0
     ft_d_admin publish "$src" --name "$FT_NAME" --chunk-size "$FT_CHUNK" --no-progress \
       >"$FT_RUNDATA/publish-v$v.log" 2>&1 || st=$?
@@ -258,7 +258,7 @@ ft_fdist_run() {
   sha=$(sha256sum "$FT_RUNDATA/source.img" | cut -d' ' -f1)
   printf 'fdist: source %s bytes written and hashed in %.1f s\n' "$FT_SIZE" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
   # Every node has had a few heartbeats to register by now.
-  sleep $(awk -v h="$FT_HEARTBEAT_MS" 'BEGIN { printf "%.1f", 3 * h / 1000 }')
+  sleep "$(awk -v h="$FT_HEARTBEAT_MS" 'BEGIN { printf "%.1f", 3 * h / 1000 }')"
   ft_d_admin nodes >"$FT_OUT/nodes.txt" 2>&1 || true
   local out=$FT_OUT T1
   ft_d_version 1 "$sha" "fdist v1" || rc=1
