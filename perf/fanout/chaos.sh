@@ -1,9 +1,10 @@
 # perf/fanout/chaos.sh — --kill N: nodes killed at random moments mid-transfer.
 # Source it from bash after netns.sh and report.sh (functions only).
 #
-#   ft_killer_start N WINDOW_S   picks N distinct random nodes and, for each, a
-#                                random moment in [0.1, 0.9] x WINDOW_S after
-#                                now; at that moment SIGKILLs every process in
+#   ft_killer_start N WINDOW_S [OFFSET_S]
+#                                picks N distinct random nodes and, for each, a
+#                                random moment OFFSET_S (default 0) + [0.1, 0.9]
+#                                x WINDOW_S after t0; at that moment SIGKILLs every process in
 #                                the node's namespace and appends
 #                                "node seconds_since_t0" to $FT_TMP/killed.
 #                                Runs in a background child ($FT_KILLER).
@@ -16,7 +17,7 @@
 FT_KILLER=''
 
 ft_killer_start() {
-  local n=$1 window=$2
+  local n=$1 window=$2 offset=${3:-0}
   : >"$FT_TMP/killed"
   [ "$n" -gt 0 ] || return 0
   local -a pool=() picks=() at=()
@@ -29,7 +30,7 @@ ft_killer_start() {
   for ((i = 0; i < n; i++)); do
     picks+=("${pool[i]}")
     r=$RANDOM  # drawn here: bash reseeds RANDOM inside $(...)
-    at+=("$(awk -v w="$window" -v r="$r" 'BEGIN { printf "%.3f", w * (0.1 + 0.8 * r / 32767) }')")
+    at+=("$(awk -v w="$window" -v o="$offset" -v r="$r" 'BEGIN { printf "%.3f", o + w * (0.1 + 0.8 * r / 32767) }')")
   done
   echo "chaos: will kill $(for ((i = 0; i < n; i++)); do printf 'n%s at %ss ' "${picks[i]}" "${at[i]}"; done)"
   (

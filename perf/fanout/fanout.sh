@@ -4,11 +4,15 @@
 # usage: fanout.sh [MODE] [FLAGS]
 #
 # Modes (default: the fdist run):
-#   (none)        the fan-out run: fdsched, origins and N fdnode processes, each
-#                 in its own namespace. NOT RUNNABLE YET: it needs fdnode,
-#                 fdsched and fdadmin (issue 6) in the build dir; without them
-#                 it prints the plan and the S/B bound and exits 3, creating
-#                 nothing.
+#   (none)        the fan-out run (daemons.sh): fdsched, origins and N fdnode
+#                 processes, each in its own namespace; publish --size bytes
+#                 with fdadmin, T until every live node's current is the
+#                 version, sha256 of every node against the source, the full
+#                 report, JSON (fdist.json) and PNG; --kill and --delta as
+#                 below. Without the binaries in --build-dir it exits 3,
+#                 creating nothing. FT_POOL_BUFFERS (default 32) sizes each
+#                 node's buffer pool; a failed run keeps the daemons' logs in
+#                 <out>/logs.
 #   --validate    build the topology, prove it: reachability of every host
 #                 from every host, the iperf3 loopback reference, one flow
 #                 same-zone / cross-zone / cross-region against its path's cap,
@@ -27,7 +31,8 @@
 #                 CPU-s per GB) and writes JSON and the PNG, like the fdist run.
 #   --plan        print the address plan and the S/B bound; needs no root.
 #   --cleanup     remove leftovers of earlier runs: every namespace and /tmp
-#                 dir named fdfan-<pid>-* whose run <pid> is no longer alive
+#                 dir named fdfan-<pid>-* (and fdist data dir in --data-dir)
+#                 whose run <pid> is no longer alive
 #                 (with --force also live runs'), after stopping the processes
 #                 in those namespaces.
 #   --help        this text.
@@ -48,7 +53,7 @@
 #   A rate of 0 means unshaped. Caps are egress shaping on both ends of
 #   each veth, so each holds in both directions.
 #
-# Run flags (parsed and checked now, used once the daemons exist):
+# Run flags:
 #   --size BYTES          version size; suffixes K M G T (10^3..) or KiB MiB GiB TiB
 #                         (default 256M)
 #   --chunk BYTES         chunk size, a power of two >= 4096 (default 4MiB)
@@ -98,6 +103,8 @@ PL_LIB_DIR=$FT_REPO/perf/lib
 . "$FT_HERE/chaos.sh"
 # shellcheck source=validate.sh
 . "$FT_HERE/validate.sh"
+# shellcheck source=daemons.sh
+. "$FT_HERE/daemons.sh"
 
 ft_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 ft_die() { echo "fanout: $*" >&2; exit 2; }
@@ -218,7 +225,7 @@ case "$FT_MODE" in
     [ "$(id -u)" -eq 0 ] || ft_die "--cleanup needs root"
     removed=0 skipped=0
     # Runs are known by their namespaces and by their temp dirs in /tmp.
-    for run in $( { ft_ns_list "$FT_NS_GLOBAL_PREFIX"; find /tmp -maxdepth 1 -name 'fdfan-*' -printf '%f\n'; } |
+    for run in $( { ft_ns_list "$FT_NS_GLOBAL_PREFIX"; find /tmp "$FT_DATA_DIR" -maxdepth 1 -name 'fdfan-*' -printf '%f\n' 2>/dev/null; } |
                   sed -n 's/^\(fdfan-[0-9]*-[0-9a-f]*-\).*/\1/p' | sort -u); do
       pid=${run#fdfan-}; pid=${pid%%-*}
       if [ "$FT_FORCE" -eq 0 ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q fanout.sh; then
@@ -227,6 +234,7 @@ case "$FT_MODE" in
       fi
       n=$(ft_ns_remove_prefix "$run") || true
       rm -rf "/tmp/$run"????
+      [ ! -d "$FT_DATA_DIR/${run}data" ] || rm -rf "$FT_DATA_DIR/${run}data"
       echo "cleanup: $run removed $n namespaces"
       removed=$((removed + n))
     done
@@ -237,22 +245,15 @@ case "$FT_MODE" in
     ;;
   run)
     missing=()
-    for b in fdnode fdsched fdadmin; do
-      if [ -z "$(find "$FT_BUILD_DIR" -maxdepth 3 -type f -name "$b" -perm -u+x 2>/dev/null | head -1)" ]; then
-        missing+=("$b")
-      fi
+    for b in node/fdnode scheduler/fdsched admin/fdadmin; do
+      [ -x "$FT_BUILD_DIR/$b" ] || missing+=("$FT_BUILD_DIR/$b")
     done
     ft_bound_print
     if [ ${#missing[@]} -gt 0 ]; then
-      echo "fanout: the fan-out run needs the fdist daemons; not found in $FT_BUILD_DIR: ${missing[*]}." >&2
-      echo "fanout: they arrive with issue 6 (node/ and admin/); build with ./scripts/build.sh release." >&2
-      echo "fanout: nothing was created. Meanwhile, --validate builds and proves the emulated network." >&2
-    else
-      echo "fanout: fdnode, fdsched and fdadmin found in $FT_BUILD_DIR, but the run driver (config files," >&2
-      echo "fanout: publish, completion polling, --kill/--delta) is not written yet: it waits on issue 6's" >&2
-      echo "fanout: config and fdadmin interfaces. Nothing was created. --validate tests the network." >&2
+      echo "fanout: the fan-out run needs the fdist daemons; not built: ${missing[*]}." >&2
+      echo "fanout: build with ./scripts/build.sh release. Nothing was created." >&2
+      exit 3
     fi
-    exit 3
     ;;
 esac
 
@@ -287,6 +288,7 @@ ft_cleanup() {
   left=$(ft_ns_list "$FT_PREFIX" | wc -l)
   echo "fanout: cleanup: removed $n namespaces of $FT_PREFIX; $left left" >&2
   pl_result_free
+  ft_daemons_data_remove "$status"
   rm -rf "$FT_TMP"
   [ "$left" -eq 0 ] || status=1
   exit "$status"
@@ -387,6 +389,10 @@ case "$FT_MODE" in
     pl_result_write "$FT_OUT/star.json"
     echo "star: JSON in $FT_OUT/star.json"
     exit "$status"
+    ;;
+  run)
+    ft_fdist_run
+    exit $?
     ;;
   up)
     echo "up: topology is up until the time limit ($FT_TIME_LIMIT s) or Ctrl-C; e.g."

@@ -1,0 +1,302 @@
+# perf/fanout/daemons.sh — the fdist run of the fan-out benchmark: the real
+# daemons, one per namespace, a publish, and the wait for every live node.
+# Source it from bash after netns.sh, report.sh and chaos.sh (functions only).
+#
+#   ft_fdist_run            the whole run (topology already built): configs,
+#                           fdsched in the sched namespace, origins o0..oK-1
+#                           (o0 the chain head) and nodes n0..nN-1 each in its
+#                           own namespace, all listening on port 7000 of their
+#                           own address; the source file; publish v1 with
+#                           fdadmin (from the sched namespace, whose bridge port
+#                           is unshaped, so the origin head's NIC cap is what
+#                           the upload meets); poll every node's
+#                           <data>/<name>/current until every live node holds
+#                           v1; sha256 of every live node's current against
+#                           the source; the report. With --delta PCT, then
+#                           PCT% of the chunks changed and v2 the same way,
+#                           reported on its own. Returns 1 if a live node
+#                           missed a version or holds other bytes.
+#   ft_daemons_data_remove  removes the run's data dir (from the EXIT trap,
+#                           after the namespaces and so the daemons are gone).
+#
+# Owns: $FT_DATA_DIR/<run prefix>data (keys, configs, logs, every daemon's
+# data dir and the source file). Config keys are the ones
+# tests/integration/lib.sh writes (it_sched_config, it_node_config), plus
+# nic_bps (the node's --rate) and pool_buffers (sized to the run so 16+
+# nodes fit in memory: pool_buffers x chunk_buf is pinned per node).
+
+FT_RUNDATA=''
+FT_PORT=7000
+FT_NAME=fanout.img
+FT_POOL_BUFFERS=${FT_POOL_BUFFERS:-32}
+FT_HEARTBEAT_MS=${FT_HEARTBEAT_MS:-500}
+
+ft_daemons_data_remove() {
+  # A failed or interrupted run keeps its daemons' logs (and the sched's
+  # config) in $FT_OUT/logs.
+  if [ "${1:-0}" -ne 0 ] && [ -n "$FT_RUNDATA" ] && [ -d "$FT_RUNDATA" ] && [ -n "${FT_OUT:-}" ]; then
+    mkdir -p "$FT_OUT/logs"
+    cp "$FT_RUNDATA"/*.log "$FT_RUNDATA"/*.ini "$FT_OUT/logs/" 2>/dev/null || true
+    echo "fanout: daemon logs kept in $FT_OUT/logs" >&2
+  fi
+  if [ -n "$FT_RUNDATA" ] && [ -d "$FT_RUNDATA" ]; then rm -rf "$FT_RUNDATA"; fi
+  FT_RUNDATA=''
+}
+
+ft_d_listening() { # NS IP: something listens on IP:$FT_PORT inside NS
+  [ -n "$(ip netns exec "$1" ss -Hltn "( sport = :$FT_PORT )" 2>/dev/null)" ]
+}
+
+ft_d_sched_ini() {
+  cat <<EOF
+[scheduler]
+listen = $FT_IP_SCHED:$FT_PORT
+data_dir = $FT_RUNDATA/sched
+cluster_key = $FT_RUNDATA/cluster.key
+heartbeat_ms = $FT_HEARTBEAT_MS
+stream_loss_is_death = true
+admin_public_key = $FT_RUNDATA/admin.pub
+EOF
+}
+
+# ft_d_node_ini ID ROLE REGION ZONE IP MBIT
+ft_d_node_ini() {
+  cat <<EOF
+[node]
+id = $1
+role = $2
+region = $3
+zone = $4
+listen = $5:$FT_PORT
+data_dir = $FT_RUNDATA/$1
+scheduler = $FT_IP_SCHED:$FT_PORT
+cluster_key_file = $FT_RUNDATA/cluster.key
+admin_pub_file = $FT_RUNDATA/admin.pub
+heartbeat_ms = $FT_HEARTBEAT_MS
+threads = 1
+chunk_buf = $FT_CHUNK
+pool_buffers = $FT_POOL_BUFFERS
+log_level = ${FT_LOG_LEVEL:-info}
+EOF
+  # nic_bps: fdsched (scheduler/plan.c) sizes upload capacity as
+  # floor(nic_bps / stream_bps) child slots with stream_bps fixed at
+  # 10 Gbit/s / stripes and no config key for it, so a node that reports
+  # its true 200 or 400 Mbit/s gets 0 slots and nothing is ever placed.
+  # The rates are therefore reported scaled so --rate maps to 10 Gbit/s:
+  # the planner sees the same ratios between nodes and origins as the
+  # emulated caps; the caps themselves are the tbf qdiscs.
+  if [ "$6" -gt 0 ] && [ "$FT_RATE" -gt 0 ]; then echo "nic_bps = $((10000000000 * $6 / FT_RATE))"; fi
+  if [ "$2" = origin ]; then
+    local k out=
+    for ((k = 0; k < FT_ORIGINS; k++)); do out+="${out:+,}o$k@${FT_IP_ORIGIN[k]}:$FT_PORT"; done
+    echo "origins = $out"
+  fi
+  return 0
+}
+
+# ft_d_start NS ID ARGS...: starts a daemon in NS, log in $FT_RUNDATA/ID.log.
+ft_d_start() {
+  local ns=$1 id=$2; shift 2
+  ip netns exec "$ns" "$@" >>"$FT_RUNDATA/$id.log" 2>&1 &
+  echo "$id $!" >>"$FT_RUNDATA/pids"
+}
+
+ft_d_wait_listen() { # NS ID SECONDS
+  local until=$((SECONDS + $3))
+  while ! ft_d_listening "$1"; do
+    if [ $SECONDS -ge $until ]; then
+      echo "fanout: $2 does not listen on port $FT_PORT after $3 s; its log:" >&2
+      tail -n 20 "$FT_RUNDATA/$2.log" >&2 || true
+      return 1
+    fi
+    sleep 0.05
+  done
+}
+
+ft_d_admin() { # fdadmin from the sched namespace
+  ip netns exec "$FT_NS_SCHED" "$FT_BUILD_DIR/admin/fdadmin" \
+    --scheduler "$FT_IP_SCHED:$FT_PORT" --origins "$FT_D_ORIGIN_ADDRS" \
+    --cluster-key "$FT_RUNDATA/cluster.key" --admin-key "$FT_RUNDATA/admin.pem" "$@"
+}
+
+# ft_d_mutate PATH PCT: overwrites the first 4 KiB of PCT% of the chunks (at
+# least one), chosen at random, with fresh random bytes, in place.
+ft_d_mutate() {
+  local path=$1 pct=$2 n k i
+  n=$(((FT_SIZE + FT_CHUNK - 1) / FT_CHUNK))
+  k=$((n * pct / 100)); [ "$k" -ge 1 ] || k=1
+  for i in $(shuf -i 0-$((n - 1)) -n "$k" --random-source=<(yes "$RANDOM")); do
+    head -c 4096 /dev/urandom | dd of="$path" bs=4096 seek=$((i * FT_CHUNK / 4096)) conv=notrunc status=none
+  done
+  echo "$k $n"
+}
+
+# ft_d_version V SHA LABEL: publish the source as version V, wait for every
+# live node, verify, report. Sets FT_D_T (T of this version, s).
+ft_d_version() {
+  local v=$1 sha=$2 label=$3 i rc=0
+  local -a killed=() done_at=()
+  local src=$FT_RUNDATA/source.img
+  echo "fdist: publishing $FT_NAME v$v ($FT_SIZE bytes) from the sched namespace to origin head o0 ${FT_IP_ORIGIN[0]}"
+  ft_run_begin
+  # --kill (v1 only) starts when fdadmin publish returns: fdsched orders the
+  # nodes only then, so earlier kills would hit idle nodes, not a transfer.
+  : >"$FT_TMP/killed"
+  (
+    st=0
+    ft_d_admin publish "$src" --name "$FT_NAME" --chunk-size "$FT_CHUNK" --no-progress \
+      >"$FT_RUNDATA/publish-v$v.log" 2>&1 || st=$?
+    awk -v a="$FT_RUN_T0" -v b="$(date +%s.%N)" -v st="$st" 'BEGIN { printf "%.3f %d\n", b - a, st }' >"$FT_TMP/published-v$v"
+  ) &
+  local pub=$! pubinfo='' n_live n_done last=-1 k
+  # Poll: current is the same file as v<V> (test -ef, no fork per node).
+  while :; do
+    killed=()
+    [ -s "$FT_TMP/killed" ] && mapfile -t killed < <(awk '{ print $1 }' "$FT_TMP/killed")
+    n_live=0 n_done=0
+    for ((i = 0; i < FT_NODES; i++)); do
+      for k in "${killed[@]}"; do [ "$k" = "$i" ] && continue 2; done
+      n_live=$((n_live + 1))
+      if [ -z "${done_at[i]:-}" ] && [ "$FT_RUNDATA/n$i/$FT_NAME/current" -ef "$FT_RUNDATA/n$i/$FT_NAME/v$v" ]; then
+        ft_run_done "$i"; done_at[i]=1
+      fi
+      [ -n "${done_at[i]:-}" ] && n_done=$((n_done + 1))
+    done
+    if [ -z "$pubinfo" ] && [ -s "$FT_TMP/published-v$v" ]; then
+      pubinfo=$(cat "$FT_TMP/published-v$v")
+      FT_D_CPU_PUB=$(pl_cpu_snap)
+      # window: the ideal fan-out, S/B at 0.956 of the cap
+      if [ "$v" -eq 1 ] && [ "$FT_KILL" -gt 0 ]; then
+        ft_killer_start "$FT_KILL" "$(awk -v s="$FT_SIZE" -v r="$FT_RATE" 'BEGIN { printf "%.3f", s * 8 / (r * 1e6 * 0.956) }')" "${pubinfo% *}"
+      fi
+      FT_D_DISK_PUB=''
+      if [ -n "$FT_RUN_DISKDEV" ]; then FT_D_DISK_PUB=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
+      echo "fdist: fdadmin publish returned after ${pubinfo% *} s, exit ${pubinfo#* }"
+      if [ "${pubinfo#* }" != 0 ]; then
+        echo "fdist: publish failed:" >&2; tail -n 20 "$FT_RUNDATA/publish-v$v.log" >&2; rc=1; break
+      fi
+    fi
+    if [ "$n_done" != "$last" ]; then
+      printf 'fdist: %s %d/%d live nodes hold v%d\n' "$(awk -v a="$FT_RUN_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%7.2fs", b - a }')" "$n_done" "$n_live" "$v"
+      last=$n_done
+    fi
+    [ "$n_done" -lt "$n_live" ] || break
+    sleep 0.2
+  done
+  ft_killer_stop
+  ft_run_end
+  # The two phases apart: publish (fdadmin until every origin holds it) and
+  # fan-out (publish returned to the last live node), so a machine-bound
+  # fan-out is not hidden by an idle publish phase.
+  if [ -n "${FT_D_CPU_PUB:-}" ]; then
+    local ph
+    ph=$(awk -v a="$FT_RUN_T0" -v b="$FT_RUN_T1" -v p="${pubinfo% *}" 'BEGIN { printf "%.3f", b - a - p }')
+    echo "fdist: phase publish (0 to ${pubinfo% *} s): $(pl_cpu_report "$FT_RUN_CPU0" "$FT_D_CPU_PUB")"
+    echo "fdist: phase fan-out (${pubinfo% *} s to the end, $ph s): $(pl_cpu_report "$FT_D_CPU_PUB" "$FT_RUN_CPU1")"
+    if [ -n "$FT_D_DISK_PUB" ] && [ -n "$FT_RUN_DISK1" ]; then
+      echo "fdist: phase fan-out $(pl_disk_report "$FT_RUN_DISKDEV" "$FT_D_DISK_PUB" "$FT_RUN_DISK1" "$ph")"
+    fi
+  fi
+  FT_D_CPU_PUB=''
+  wait "$pub" 2>/dev/null || true
+  [ -n "$pubinfo" ] || { [ -s "$FT_TMP/published-v$v" ] && pubinfo=$(cat "$FT_TMP/published-v$v"); }
+  mapfile -t killed < <(ft_killed_nodes)
+  # fdsched's view, for the record.
+  ft_d_admin status "$FT_NAME" >"$FT_OUT/status-v$v.txt" 2>&1 || true
+  echo "fdist: fdsched status (fdadmin status $FT_NAME), first lines; all in $FT_OUT/status-v$v.txt:"
+  sed -n '1,6p' "$FT_OUT/status-v$v.txt" | sed 's/^/fdist:   /'
+  # Verify every live node's bytes.
+  local bad=0 got ok=0
+  for ((i = 0; i < FT_NODES; i++)); do
+    for k in "${killed[@]}"; do [ "$k" = "$i" ] && continue 2; done
+    got=$(sha256sum "$FT_RUNDATA/n$i/$FT_NAME/current" 2>/dev/null | cut -d' ' -f1) || got=-
+    if [ "$got" = "$sha" ]; then ok=$((ok + 1)); else bad=$((bad + 1)); echo "fdist: n$i current sha256 ${got:--} != source $sha" >&2; fi
+  done
+  echo "fdist: sha256 of every live node's current vs the source ($sha): $ok match, $bad differ"
+  pl_result_num run.publish_s "${pubinfo% *}"
+  pl_result_num run.verified_nodes "$ok"
+  pl_result_str run.sha256 "$sha"
+  ft_report "$label" "$FT_SIZE" "${killed[@]}" || rc=1
+  FT_D_T=$(awk -v k=" ${killed[*]} " 'index(k, " " $1 " ") == 0 { if ($2 > m) m = $2 } END { printf "%.3f", m }' "$FT_TMP/done")
+  [ "$bad" -eq 0 ] || rc=1
+  return "$rc"
+}
+
+ft_fdist_run() {
+  local i k g r z rc=0
+  FT_RUNDATA=$FT_DATA_DIR/${FT_PREFIX}data
+  mkdir -p "$FT_RUNDATA"
+  echo "fdist: data, configs and logs in $FT_RUNDATA (removed at exit)"
+  "$FT_BUILD_DIR/admin/fdadmin" keygen "$FT_RUNDATA/admin.pem" "$FT_RUNDATA/admin.pub" \
+    --cluster "$FT_RUNDATA/cluster.key" >/dev/null
+  FT_D_ORIGIN_ADDRS=''
+  for ((k = 0; k < FT_ORIGINS; k++)); do FT_D_ORIGIN_ADDRS+="${FT_D_ORIGIN_ADDRS:+,}${FT_IP_ORIGIN[k]}:$FT_PORT"; done
+  mkdir -p "$FT_RUNDATA/sched"
+  ft_d_sched_ini >"$FT_RUNDATA/sched.ini"
+  ft_d_start "$FT_NS_SCHED" sched "$FT_BUILD_DIR/scheduler/fdsched" --config "$FT_RUNDATA/sched.ini"
+  ft_d_wait_listen "$FT_NS_SCHED" sched 20
+  for ((k = 0; k < FT_ORIGINS; k++)); do
+    # Origin k is labelled region k mod R, zone 0, as tests/integration/lib.sh
+    # does (fdsched roots each region's trees at origins it believes are
+    # in that region); physically every origin sits in the origin zone.
+    ft_d_node_ini "o$k" origin "r$((k % FT_REGIONS))" z0 "${FT_IP_ORIGIN[k]}" "$FT_ORIGIN_RATE" >"$FT_RUNDATA/o$k.ini"
+    ft_d_start "${FT_NS_ORIGIN[k]}" "o$k" "$FT_BUILD_DIR/node/fdnode" --config "$FT_RUNDATA/o$k.ini"
+  done
+  for ((i = 0; i < FT_NODES; i++)); do
+    g=${FT_NODE_ZONE[i]}
+    read -r r z < <(ft_zone_rz "$g")
+    ft_d_node_ini "n$i" node "r$r" "z$z" "${FT_IP_NODE[i]}" "$FT_RATE" >"$FT_RUNDATA/n$i.ini"
+    ft_d_start "${FT_NS_NODE[i]}" "n$i" "$FT_BUILD_DIR/node/fdnode" --config "$FT_RUNDATA/n$i.ini"
+  done
+  for ((k = 0; k < FT_ORIGINS; k++)); do ft_d_wait_listen "${FT_NS_ORIGIN[k]}" "o$k" 20; done
+  for ((i = 0; i < FT_NODES; i++)); do ft_d_wait_listen "${FT_NS_NODE[i]}" "n$i" 20; done
+  echo "fdist: fdsched, $FT_ORIGINS origins and $FT_NODES nodes listen (pool_buffers $FT_POOL_BUFFERS x chunk_buf $FT_CHUNK; nic_bps reported as 10 Gbit/s for --rate $FT_RATE Mbit/s, see ft_d_node_ini)"
+  local t0
+  t0=$(date +%s.%N)
+  head -c "$FT_SIZE" /dev/urandom >"$FT_RUNDATA/source.img"
+  local sha
+  sha=$(sha256sum "$FT_RUNDATA/source.img" | cut -d' ' -f1)
+  printf 'fdist: source %s bytes written and hashed in %.1f s\n' "$FT_SIZE" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+  # Every node has had a few heartbeats to register by now.
+  sleep "$(awk -v h="$FT_HEARTBEAT_MS" 'BEGIN { printf "%.1f", 3 * h / 1000 }')"
+  ft_d_admin nodes >"$FT_OUT/nodes.txt" 2>&1 || true
+  local out=$FT_OUT T1
+  ft_d_version 1 "$sha" "fdist v1" || rc=1
+  T1=$FT_D_T
+  pl_result_write "$out/fdist.json"
+  echo "fdist: JSON in $out/fdist.json"
+  if [ "$FT_DELTA" -gt 0 ] && [ "$rc" -eq 0 ]; then
+    local kn
+    kn=$(ft_d_mutate "$FT_RUNDATA/source.img" "$FT_DELTA")
+    sha=$(sha256sum "$FT_RUNDATA/source.img" | cut -d' ' -f1)
+    echo "fdist: --delta $FT_DELTA: changed ${kn% *} of ${kn#* } chunks of the source"
+    pl_result_free
+    pl_result_init "$FT_TMP"
+    pl_machine_result
+    pl_result_num run.delta_pct "$FT_DELTA"
+    pl_result_num run.delta_chunks_changed "${kn% *}"
+    FT_OUT=$out/delta
+    mkdir -p "$FT_OUT"
+    ft_d_version 2 "$sha" "fdist v2 (--delta $FT_DELTA)" || rc=1
+    awk -v a="$FT_D_T" -v b="$T1" 'BEGIN { printf "fdist: delta: T_v2 = %.3f s = %.2f%% of T_v1 = %.3f s (target <= 5%%)\n", a, 100 * a / b, b }'
+    pl_result_num run.T_v1_s "$T1"
+    pl_result_num run.T_ratio_v2_v1 "$(awk -v a="$FT_D_T" -v b="$T1" 'BEGIN { printf "%.4f", a / b }')"
+    pl_result_write "$FT_OUT/delta.json"
+    echo "fdist: JSON in $FT_OUT/delta.json"
+    FT_OUT=$out
+  fi
+  # Daemons that died on their own (not killed by --kill) are a failure.
+  local id pid
+  while read -r id pid; do
+    if ! kill -0 "$pid" 2>/dev/null && ! grep -q "^${id#n} " "$FT_TMP/killed" 2>/dev/null; then
+      echo "fdist: $id (pid $pid) exited during the run; last log lines:" >&2
+      tail -n 10 "$FT_RUNDATA/$id.log" >&2 || true
+      rc=1
+    fi
+  done <"$FT_RUNDATA/pids"
+  if [ "$rc" -ne 0 ]; then
+    mkdir -p "$out/logs"; cp "$FT_RUNDATA"/*.log "$out/logs/" 2>/dev/null || true
+    echo "fdist: FAILED; daemon logs copied to $out/logs" >&2
+  fi
+  return "$rc"
+}
