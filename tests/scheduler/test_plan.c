@@ -503,6 +503,39 @@ static void test_slow_nics_placed(void **state) {
   sch_members_destroy(m);
 }
 
+/* Origins in a region of their own (as a data centre for the origin group
+ * would be): every stripe still reaches every node. */
+static void test_origins_own_region(void **state) {
+  (void)state;
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  sch_members_t *m = sch_members_create(&mc);
+  assert_non_null(m);
+  char id[16], zone[8];
+  for (uint32_t i = 0; i < 3 + 12; i++) {
+    bool origin = i < 3;
+    snprintf(id, sizeof(id), "%s%u", origin ? "o" : "n", i);
+    snprintf(zone, sizeof(zone), "z%u", i % 2);
+    sch_node_info_t ni = {.id = id, .region = origin ? "origin" : (i % 4 < 2 ? "r0" : "r1"),
+                          .zone = origin ? "oz" : zone, .address = "a:1",
+                          .nic_bps = 10 * GBPS, .origin = origin};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_plan_t *p = sch_plan_create(m, &pc);
+  assert_non_null(p);
+  assert_int_equal(sch_plan_build(p), 0);
+  for (uint32_t x = 3; x < 15; x++)
+    for (uint32_t s = 0; s < pc.stripes; s++) {
+      int32_t parent = sch_plan_parent(p, x, s);
+      if (parent < 0) print_message("node %u stripe %u has no parent (%d)\n", x, s, parent);
+      assert_true(parent >= 0);
+    }
+  sch_plan_destroy(p);
+  sch_members_destroy(m);
+}
+
 /* Odd shapes: 1-5 regions, 1-4 zones each, 4-400 nodes, 1-4 origins anywhere,
  * NICs of 10-100 Gbit/s, then kills, returns and late joins. Checked from
  * the outside: everyone placed, no cycles, capacities, lists consistent. */
@@ -639,6 +672,7 @@ int main(void) {
       cmocka_unit_test(test_join_and_return),        cmocka_unit_test(test_small_and_errors),
       cmocka_unit_test(test_random_shapes),
       cmocka_unit_test(test_slow_nics_placed),
+      cmocka_unit_test(test_origins_own_region),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
