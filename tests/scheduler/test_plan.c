@@ -467,21 +467,25 @@ static void test_small_and_errors(void **state) {
   sch_members_destroy(m);
 }
 
-/* A fleet of slow NICs (200 Mbit/s, as in perf/fanout) with the default
- * config: the per-stream rate follows the fleet's median NIC, so every node
- * gets child slots and every stripe reaches every node. */
-static void test_slow_nics_placed(void **state) {
-  (void)state;
+/* A small fleet: 3 origins then `nodes` nodes over r0/r1 and `zones` zones,
+ * all with NIC nic_bps; origins in region "origin", zone "oz" when
+ * origins_apart, else placed like the nodes. Builds the default plan and
+ * checks that origins hang off the root and every node has a parent in
+ * every stripe; returns the plan (and *mp) for further checks. */
+static sch_plan_t *small_fleet_plan(uint32_t nodes, uint32_t zones, uint64_t nic_bps,
+                                    bool origins_apart, sch_members_t **mp) {
   sch_members_config_t mc;
   sch_members_config_default(&mc);
   sch_members_t *m = sch_members_create(&mc);
   assert_non_null(m);
-  char id[16], zone[8];
-  for (uint32_t i = 0; i < 3 + 16; i++) {
-    snprintf(id, sizeof(id), "%s%u", i < 3 ? "o" : "n", i);
-    snprintf(zone, sizeof(zone), "z%u", i % 4);
-    sch_node_info_t ni = {.id = id, .region = i % 4 < 2 ? "r0" : "r1", .zone = zone,
-                          .address = "a:1", .nic_bps = 200000000ull, .origin = i < 3};
+  char id[16], zone[16];
+  for (uint32_t i = 0; i < 3 + nodes; i++) {
+    bool origin = i < 3, apart = origin && origins_apart;
+    snprintf(id, sizeof(id), "%s%u", origin ? "o" : "n", i);
+    snprintf(zone, sizeof(zone), "z%u", i % zones);
+    sch_node_info_t ni = {.id = id, .region = apart ? "origin" : (i % 4 < 2 ? "r0" : "r1"),
+                          .zone = apart ? "oz" : zone, .address = "a:1", .nic_bps = nic_bps,
+                          .origin = origin};
     assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
   }
   sch_plan_config_t pc;
@@ -489,8 +493,7 @@ static void test_slow_nics_placed(void **state) {
   sch_plan_t *p = sch_plan_create(m, &pc);
   assert_non_null(p);
   assert_int_equal(sch_plan_build(p), 0);
-  for (uint32_t x = 0; x < 3 + 16; x++) {
-    assert_int_equal(sch_plan_capacity(p, x), pc.stripes);
+  for (uint32_t x = 0; x < 3 + nodes; x++)
     for (uint32_t s = 0; s < pc.stripes; s++) {
       int32_t parent = sch_plan_parent(p, x, s);
       if (x < 3)
@@ -498,7 +501,18 @@ static void test_slow_nics_placed(void **state) {
       else
         assert_true(parent >= 0);
     }
-  }
+  *mp = m;
+  return p;
+}
+
+/* A fleet of slow NICs (200 Mbit/s, as in perf/fanout) with the default
+ * config: the per-stream rate follows the fleet's NICs, so every node gets
+ * child slots and every stripe reaches every node. */
+static void test_slow_nics_placed(void **state) {
+  (void)state;
+  sch_members_t *m;
+  sch_plan_t *p = small_fleet_plan(16, 4, 200000000ull, false, &m);
+  for (uint32_t x = 0; x < 3 + 16; x++) assert_int_equal(sch_plan_capacity(p, x), STRIPES);
   sch_plan_destroy(p);
   sch_members_destroy(m);
 }
@@ -507,31 +521,8 @@ static void test_slow_nics_placed(void **state) {
  * would be): every stripe still reaches every node. */
 static void test_origins_own_region(void **state) {
   (void)state;
-  sch_members_config_t mc;
-  sch_members_config_default(&mc);
-  sch_members_t *m = sch_members_create(&mc);
-  assert_non_null(m);
-  char id[16], zone[8];
-  for (uint32_t i = 0; i < 3 + 12; i++) {
-    bool origin = i < 3;
-    snprintf(id, sizeof(id), "%s%u", origin ? "o" : "n", i);
-    snprintf(zone, sizeof(zone), "z%u", i % 2);
-    sch_node_info_t ni = {.id = id, .region = origin ? "origin" : (i % 4 < 2 ? "r0" : "r1"),
-                          .zone = origin ? "oz" : zone, .address = "a:1",
-                          .nic_bps = 10 * GBPS, .origin = origin};
-    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
-  }
-  sch_plan_config_t pc;
-  sch_plan_config_default(&pc);
-  sch_plan_t *p = sch_plan_create(m, &pc);
-  assert_non_null(p);
-  assert_int_equal(sch_plan_build(p), 0);
-  for (uint32_t x = 3; x < 15; x++)
-    for (uint32_t s = 0; s < pc.stripes; s++) {
-      int32_t parent = sch_plan_parent(p, x, s);
-      if (parent < 0) print_message("node %u stripe %u has no parent (%d)\n", x, s, parent);
-      assert_true(parent >= 0);
-    }
+  sch_members_t *m;
+  sch_plan_t *p = small_fleet_plan(12, 2, 10 * GBPS, true, &m);
   sch_plan_destroy(p);
   sch_members_destroy(m);
 }
