@@ -21,7 +21,8 @@
 #include "fd_log.h"
 #include "scheduler.h"
 
-enum { OP_NODE = 1, OP_DRAIN = 2, OP_LEAVE = 3, OP_VERSION = 4, OP_ORIGIN = 5, OP_RETIRE = 6 };
+enum { OP_NODE = 1, OP_DRAIN = 2, OP_LEAVE = 3, OP_VERSION = 4, OP_ORIGIN = 5, OP_RETIRE = 6,
+       OP_COMMIT = 7 };
 
 struct sch_db {
   sch_store_t *store;
@@ -134,6 +135,7 @@ static void enc_version(buf_t *b, const sch_version_info_t *vi) {
   put(b, vi->manifest, vi->manifest_len);
   put_u32(b, vi->origin_count);
   for (uint32_t i = 0; i < vi->origin_count; i++) put_str(b, vi->origins[i]);
+  put_u8(b, vi->pending);
 }
 
 static void enc_file_op(buf_t *b, uint8_t op, const char *file, uint64_t version,
@@ -193,18 +195,21 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
         optr[i] = origins[i];
       }
       vi.origins = optr;
+      vi.pending = get_u8(&c) != 0;
       if (c.bad || c.left) return -EBADMSG;
       return sch_registry_add(db->r, &vi);
     }
     case OP_ORIGIN:
+    case OP_COMMIT:
     case OP_RETIRE: {
       char file[FD_NAME_LEN_MAX + 1];
       get_str(&c, file, sizeof(file));
       uint64_t version = get_u64(&c);
       if (op == OP_ORIGIN) get_str(&c, id, sizeof(id));
       if (c.bad || c.left) return -EBADMSG;
-      return op == OP_ORIGIN ? sch_registry_add_origin(db->r, file, version, id)
-                             : sch_registry_retire(db->r, file, version);
+      if (op == OP_ORIGIN) return sch_registry_add_origin(db->r, file, version, id);
+      if (op == OP_COMMIT) return sch_registry_commit(db->r, file, version);
+      return sch_registry_retire(db->r, file, version);
     }
     default:
       return -EBADMSG;
@@ -339,6 +344,15 @@ int sch_db_add_origin(sch_db_t *db, const char *file, uint64_t version, const ch
   return commit(db, &b);
 }
 
+int sch_db_commit_version(sch_db_t *db, const char *file, uint64_t version) {
+  const sch_version_t *v = file ? sch_registry_find(db->r, file, version) : NULL;
+  if (!v) return -ENOENT;
+  if (!v->pending) return -EALREADY;
+  buf_t b = {0};
+  enc_file_op(&b, OP_COMMIT, file, version, NULL);
+  return commit(db, &b);
+}
+
 int sch_db_retire_version(sch_db_t *db, const char *file, uint64_t version) {
   if (!file || !sch_registry_find(db->r, file, version)) return -ENOENT;
   buf_t b = {0};
@@ -382,6 +396,7 @@ int sch_db_checkpoint(sch_db_t *db) {
                              .chunk_size_bytes = v->chunk_size_bytes,
                              .manifest = v->manifest,
                              .manifest_len = v->manifest_len,
+                             .pending = v->pending,
                              .origin_count = v->origin_count,
                              .origins = optr};
     enc_version(&rec, &vi);

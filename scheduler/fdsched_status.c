@@ -78,6 +78,7 @@ static int h_list_versions(rpc_call_t *call, const Sched__ListVersionsRequest *r
     if (st_manifest_decode(v->manifest, v->manifest_len, &man) == 0) e->created_s = man->created_unix_s;
     st_manifest_free(man);
     e->nodes_complete = sch_registry_holders(r, v->file, v->version, d->scratch, FD_NODES_MAX);
+    e->pending = v->pending;
     d->version_entry_ptr[k++] = e;
   }
   rep.n_versions = k;
@@ -134,6 +135,7 @@ static bool plan_progress(fdsched_t *d, uint32_t i, uint64_t now) {
   vp->bytes_total = v->size_bytes * (uint64_t)(vp->complete + vp->in_progress);
   uint64_t since = meta && meta->registered_ms ? meta->registered_ms : d->start_ms;
   vp->elapsed_ms = now > since ? now - since : 0;
+  vp->pending = v->pending;
   if (vp->elapsed_ms > 0) vp->throughput_bytes_per_s = vp->bytes_done * 1000 / vp->elapsed_ms;
   if (vp->bytes_done < vp->bytes_total && vp->throughput_bytes_per_s > 0)
     vp->eta_ms = (vp->bytes_total - vp->bytes_done) * 1000 / vp->throughput_bytes_per_s;

@@ -83,6 +83,8 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
   b->order.version = version;
   b->order.manifest_sha256.data = (uint8_t *)m->digest;
   b->order.manifest_sha256.len = FD_SHA256_LEN;
+  b->order.state = v && v->pending ? SCHED__VERSION_STATE__VERSION_PENDING
+                                   : SCHED__VERSION_STATE__VERSION_COMMITTED;
   b->order.stripe_count = o.stripes;
   b->order.n_stripes = o.stripes;
   b->order.stripes = b->stripe_ptr;
@@ -218,6 +220,8 @@ static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, voi
                                       : NULL;
     if (!v) continue; /* a version this scheduler does not know (or no longer plans) */
     uint64_t chunks = vh->complete ? v->chunk_count : vh->chunks_present;
+    /* every chunk but not yet current (waiting for the commit): not complete */
+    if (!vh->complete && chunks >= v->chunk_count && v->chunk_count) chunks = v->chunk_count - 1;
     rc = sch_sched_heartbeat(d->sched, req->node_id, now, vh->name, vh->version, chunks);
     if (rc == -ERANGE) rc = 0; /* a report we cannot track is not the node's failure */
     reports++;
@@ -298,6 +302,39 @@ static int h_watch(rpc_call_t *call, const Sched__WatchOrdersRequest *req, void 
 
 /* ---- RegisterVersion ---- */
 
+/* Sends every current order to every open stream (a commit or an abort
+ * concerns all the nodes of a plan at once; both are rare). */
+static void push_everyone(fdsched_t *d) {
+  uint32_t count = sch_members_count(sch_db_members(d->db));
+  for (uint32_t slot = 0; slot < count; slot++) {
+    fdsched_watch_t *w = &d->watch[slot];
+    if (w->call && !w->pending) send_all_orders(d, w);
+  }
+}
+
+/* Retires a pending version whose publish failed and tells every node to
+ * drop what it received of it (an order with state ABORTED, no stripes). */
+static int abort_version(fdsched_t *d, const char *file, uint64_t version) {
+  char name[FD_NAME_LEN_MAX + 1];
+  snprintf(name, sizeof(name), "%s", file); /* file may point into the registry */
+  int rc = sch_sched_abort(d->sched, name, version);
+  if (rc) return rc == -EALREADY ? 0 : rc;
+  fd_log_warn("fdsched: %s v%llu aborted: its publish failed", name, (unsigned long long)version);
+  for (uint32_t i = 0; i < SCH_PLANS_MAX; i++)
+    d->meta[i].valid = false;
+  Sched__Order o = SCHED__ORDER__INIT;
+  o.name = name;
+  o.version = version;
+  o.state = SCHED__VERSION_STATE__VERSION_ABORTED;
+  uint32_t count = sch_members_count(sch_db_members(d->db));
+  for (uint32_t slot = 0; slot < count; slot++) {
+    fdsched_watch_t *w = &d->watch[slot];
+    if (w->call && rpc_call_send(w->call, &o.base) == 0) d->n.pushes++;
+  }
+  push_everyone(d); /* the plan's older version, if any */
+  return 0;
+}
+
 static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequest *req,
                               void *ctx) {
   fdsched_t *d = ctx;
@@ -324,12 +361,35 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
   }
   const sch_registry_t *r = sch_db_registry(d->db);
   const sch_version_t *have = sch_registry_find(r, m->name, m->version);
-  if (have) { /* the head retrying after a lost reply: same bytes are fine */
-    bool same = have->manifest_len == req->manifest.len &&
-                memcmp(have->manifest, req->manifest.data, have->manifest_len) == 0;
+  Sched__VersionState state = req->state;
+  if (have && !(have->manifest_len == req->manifest.len &&
+                memcmp(have->manifest, req->manifest.data, have->manifest_len) == 0)) {
+    if (!have->pending || state == SCHED__VERSION_STATE__VERSION_ABORTED) {
+      st_manifest_free(m);
+      return rpc_call_finish(call, RPC_ALREADY_EXISTS, "a different manifest holds it");
+    }
+    /* A publish of this number failed without saying so (its head died):
+     * the new manifest replaces the pending one. */
+    fd_log_warn("fdsched: %s v%llu: a new manifest replaces the unfinished publish", m->name,
+                (unsigned long long)m->version);
+    abort_version(d, m->name, m->version);
+    have = NULL;
+  }
+  if (have || state == SCHED__VERSION_STATE__VERSION_ABORTED) {
+    /* the head moving a pending version on, or retrying after a lost reply */
     st_manifest_free(m);
-    if (!same) return rpc_call_finish(call, RPC_ALREADY_EXISTS, "a different manifest holds it");
     rc = 0;
+    if (have && have->pending && state == SCHED__VERSION_STATE__VERSION_COMMITTED) {
+      rc = sch_sched_commit(d->sched, name, version);
+      if (rc == 0) {
+        fd_log_info("fdsched: %s v%llu committed (every live origin holds it)", name,
+                    (unsigned long long)version);
+        push_everyone(d); /* the nodes waiting on it may now make it current */
+      }
+    } else if (have && have->pending && state == SCHED__VERSION_STATE__VERSION_ABORTED) {
+      rc = abort_version(d, name, version);
+    }
+    if (rc) return rc;
   } else {
     sch_version_info_t info = {
         .file = m->name,
@@ -340,6 +400,7 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
         .manifest_len = req->manifest.len,
         .origin_count = (uint32_t)req->n_origins,
         .origins = (const char *const *)req->origins,
+        .pending = state == SCHED__VERSION_STATE__VERSION_PENDING,
     };
     rc = sch_sched_publish(d->sched, &info);
     if (rc == -ERANGE) {
@@ -359,9 +420,9 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
       return rc;
     }
     d->n.versions_registered++;
-    fd_log_info("fdsched: %s v%llu registered (%llu bytes, %u chunks, %zu origins)", m->name,
-                (unsigned long long)m->version, (unsigned long long)m->size_bytes,
-                m->chunk_count, req->n_origins);
+    fd_log_info("fdsched: %s v%llu registered%s (%llu bytes, %u chunks, %zu origins)", m->name,
+                (unsigned long long)m->version, info.pending ? " while its publish runs" : "",
+                (unsigned long long)m->size_bytes, m->chunk_count, req->n_origins);
     st_manifest_free(m);
   }
   Sched__RegisterVersionReply rep = SCHED__REGISTER_VERSION_REPLY__INIT;

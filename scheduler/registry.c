@@ -121,6 +121,7 @@ int sch_registry_add(sch_registry_t *r, const sch_version_info_t *info) {
   for (uint32_t i = 0; i < info->origin_count; i++) strcpy(e->v.origins[i], info->origins[i]);
   e->id = r->next_id++;
   r->entries[r->count++] = e;
+  e->v.pending = info->pending;
   return 0;
 }
 
@@ -134,6 +135,14 @@ int sch_registry_add_origin(sch_registry_t *r, const char *file, uint64_t versio
     if (strcmp(e->v.origins[i], origin) == 0) return -EALREADY;
   if (e->v.origin_count == SCH_ORIGINS_MAX) return -ENOSPC;
   strcpy(e->v.origins[e->v.origin_count++], origin);
+  return 0;
+}
+
+int sch_registry_commit(sch_registry_t *r, const char *file, uint64_t version) {
+  entry_t *e = find_entry(r, file, version);
+  if (!e) return -ENOENT;
+  if (!e->v.pending) return -EALREADY;
+  e->v.pending = false;
   return 0;
 }
 

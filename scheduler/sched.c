@@ -168,6 +168,26 @@ int sch_sched_publish(sch_sched_t *s, const sch_version_info_t *info) {
   return 0;
 }
 
+int sch_sched_commit(sch_sched_t *s, const char *file, uint64_t version) {
+  return sch_db_commit_version(s->db, file, version);
+}
+
+int sch_sched_abort(sch_sched_t *s, const char *file, uint64_t version) {
+  const sch_version_t *v = sch_registry_find(sch_db_registry(s->db), file, version);
+  if (!v) return -ENOENT;
+  if (!v->pending) return -EALREADY; /* a committed version is never taken back */
+  int rc = sch_db_retire_version(s->db, file, version);
+  if (rc) return rc;
+  plan_slot_t *ps = slot_for(s, file, false);
+  if (ps && ps->version == version) {
+    const sch_version_t *prev = sch_registry_newest(sch_db_registry(s->db), file);
+    ps->version = prev ? prev->version : 0; /* 0: no version, the plan is never built */
+    ps->built = false;
+    if (prev) try_build(s, ps);
+  }
+  return 0;
+}
+
 int sch_sched_declare_dead(sch_sched_t *s, uint32_t slot) {
   int rc = sch_members_declare_dead(sch_db_members(s->db), slot);
   if (rc == 0) remove_all(s, &slot, 1);

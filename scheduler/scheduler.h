@@ -291,6 +291,7 @@ typedef struct sch_version {
   size_t manifest_len;
   uint32_t origin_count;
   char origins[SCH_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
+  bool pending; /* registered while its publish runs; not yet committed */
 } sch_version_t;
 
 /* What the origin head registers. manifest is copied. */
@@ -303,6 +304,7 @@ typedef struct sch_version_info {
   size_t manifest_len;
   uint32_t origin_count;
   const char *const *origins;
+  bool pending; /* the publish is still under way (sch_sched_commit ends it) */
 } sch_version_info_t;
 
 typedef struct sch_registry sch_registry_t;
@@ -316,6 +318,8 @@ int sch_registry_add(sch_registry_t *r, const sch_version_info_t *info);
 int sch_registry_add_origin(sch_registry_t *r, const char *file, uint64_t version,
                             const char *origin);
 int sch_registry_retire(sch_registry_t *r, const char *file, uint64_t version);
+/* Marks a pending version committed; -EALREADY if it was not pending. */
+int sch_registry_commit(sch_registry_t *r, const char *file, uint64_t version);
 const sch_version_t *sch_registry_find(const sch_registry_t *r, const char *file,
                                        uint64_t version);
 const sch_version_t *sch_registry_newest(const sch_registry_t *r, const char *file);
@@ -355,6 +359,7 @@ int sch_db_leave_node(sch_db_t *db, uint32_t slot);
 int sch_db_add_version(sch_db_t *db, const sch_version_info_t *info);
 int sch_db_add_origin(sch_db_t *db, const char *file, uint64_t version, const char *origin);
 int sch_db_retire_version(sch_db_t *db, const char *file, uint64_t version);
+int sch_db_commit_version(sch_db_t *db, const char *file, uint64_t version);
 /* Writes a checkpoint of the whole state and empties the log. */
 int sch_db_checkpoint(sch_db_t *db);
 /* The periodic policy: checkpoints when every_ops records (0: the default,
@@ -397,6 +402,11 @@ int sch_sched_heartbeat(sch_sched_t *s, const char *id, uint64_t now_ms, const c
 int sch_sched_tick(sch_sched_t *s, uint64_t now_ms);
 /* Registers a version durably and replaces its file's plan by a new one. */
 int sch_sched_publish(sch_sched_t *s, const sch_version_info_t *info);
+/* The pending version's publish succeeded (durable before it returns). */
+int sch_sched_commit(sch_sched_t *s, const char *file, uint64_t version);
+/* The pending version's publish failed: it is retired, and the file's plan
+ * goes back to the newest version left (or to none). */
+int sch_sched_abort(sch_sched_t *s, const char *file, uint64_t version);
 /* A death known before the detector's timeout (the node's stream broke). */
 int sch_sched_declare_dead(sch_sched_t *s, uint32_t slot);
 int sch_sched_drain(sch_sched_t *s, uint32_t slot); /* keeps serving its plans */

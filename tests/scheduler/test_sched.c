@@ -176,9 +176,86 @@ static void test_core_end_to_end(void **state) {
   sch_db_close(db);
 }
 
+/* A version registered while its publish runs is pending until committed,
+ * both states survive a restart, and an aborted one is retired with the
+ * plan going back to the version before it. */
+static void test_pending_commit_abort(void **state) {
+  (void)state;
+  sch_db_t *db = open_db(0);
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_sched_t *s = sch_sched_create(db, &pc);
+  assert_non_null(s);
+  char id[32];
+  for (uint32_t i = 0; i < 12; i++) {
+    snprintf(id, sizeof(id), i < 3 ? "origin%u" : "node%u", i);
+    sch_node_info_t ni = {.id = id,
+                          .region = "r0",
+                          .zone = i % 2 ? "a" : "b",
+                          .address = "h:1",
+                          .nic_bps = 1000000000ull,
+                          .origin = i < 3};
+    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
+  }
+  const sch_registry_t *r = sch_db_registry(db);
+  sch_version_info_t v1 = version(1);
+  assert_int_equal(sch_sched_publish(s, &v1), 0);
+  assert_false(sch_registry_find(r, "big.img", 1)->pending);
+  assert_int_equal(sch_sched_commit(s, "big.img", 1), -EALREADY);
+  assert_int_equal(sch_sched_abort(s, "big.img", 1), -EALREADY); /* never taken back */
+
+  sch_version_info_t v2 = version(2);
+  v2.pending = true;
+  assert_int_equal(sch_sched_publish(s, &v2), 0);
+  assert_true(sch_registry_find(r, "big.img", 2)->pending);
+  const char *file;
+  uint64_t ver;
+  assert_non_null(sch_sched_plan_at(s, 0, &file, &ver));
+  assert_int_equal(ver, 2); /* distribution starts while pending */
+  sch_sched_destroy(s);
+  sch_db_close(db);
+
+  /* Pending survives a restart; the commit is durable too. */
+  db = open_db(HB);
+  r = sch_db_registry(db);
+  s = sch_sched_create(db, &pc);
+  assert_true(sch_registry_find(r, "big.img", 2)->pending);
+  assert_int_equal(sch_sched_commit(s, "big.img", 2), 0);
+  assert_false(sch_registry_find(r, "big.img", 2)->pending);
+  assert_int_equal(sch_sched_commit(s, "big.img", 2), -EALREADY);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+  db = open_db(2 * HB);
+  r = sch_db_registry(db);
+  s = sch_sched_create(db, &pc);
+  assert_false(sch_registry_find(r, "big.img", 2)->pending);
+
+  /* v3 fails: retired, the plan is v2's again, and v3 may be published anew. */
+  sch_version_info_t v3 = version(3);
+  v3.pending = true;
+  assert_int_equal(sch_sched_publish(s, &v3), 0);
+  assert_int_equal(sch_sched_abort(s, "big.img", 3), 0);
+  assert_null(sch_registry_find(r, "big.img", 3));
+  assert_non_null(sch_sched_plan_at(s, 0, &file, &ver));
+  assert_int_equal(ver, 2);
+  assert_int_equal(sch_sched_abort(s, "big.img", 3), -ENOENT);
+  v3.pending = false;
+  assert_int_equal(sch_sched_publish(s, &v3), 0);
+  assert_non_null(sch_sched_plan_at(s, 0, &file, &ver));
+  assert_int_equal(ver, 3);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+  db = open_db(3 * HB);
+  r = sch_db_registry(db);
+  assert_non_null(sch_registry_find(r, "big.img", 3));
+  assert_false(sch_registry_find(r, "big.img", 3)->pending);
+  sch_db_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_core_end_to_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pending_commit_abort, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
