@@ -69,14 +69,47 @@ static void set_parents(nd_dl_t *d, const Sched__Order *o, bool resume) {
   }
 }
 
+/* True when the order names the same manifest as the download (or either
+ * does not say). */
+static bool same_manifest(const nd_dl_t *d, const Sched__Order *o) {
+  return !d->has_digest || o->manifest_sha256.len != FD_SHA256_LEN ||
+         !memcmp(d->digest, o->manifest_sha256.data, FD_SHA256_LEN);
+}
+
+/* The publish of the version being fetched failed: drop it. Its partial
+ * stays on disk until a new manifest of that number replaces it. */
+static void dl_aborted(nd_node_t *n) {
+  nd_dl_t *d = &n->dl;
+  fd_log_warn("%s v%" PRIu64 ": its publish was aborted; dropped", d->name, d->version);
+  dl_abandon(n);
+}
+
 void nd_order(nd_node_t *n, const Sched__Order *o) {
   nd_dl_t *d = &n->dl;
-  if (!o->name || !st_name_valid(o->name) || o->n_stripes == 0 || o->n_stripes > FD_STRIPES_MAX)
+  if (!o->name || !st_name_valid(o->name)) return;
+  bool undone = d->state != ND_DL_IDLE && d->state != ND_DL_DONE && d->state != ND_DL_FAILED;
+  if (o->state == SCHED__VERSION_STATE__VERSION_ABORTED) {
+    if (undone && !strcmp(d->name, o->name) && o->version == d->version) dl_aborted(n);
     return;
+  }
+  if (o->n_stripes == 0 || o->n_stripes > FD_STRIPES_MAX) return;
+  bool pending = o->state == SCHED__VERSION_STATE__VERSION_PENDING;
   if (d->state != ND_DL_IDLE && !strcmp(d->name, o->name)) {
-    if (o->version < d->version) return;
-    if (o->version == d->version) {
+    if (o->version < d->version) {
+      /* fdsched plans the newest version of a file it knows: an older one
+       * means the pending one being fetched here was given up. */
+      if (!undone || !d->pending) return;
+      dl_aborted(n);
+    } else if (o->version == d->version && !same_manifest(d, o)) {
+      if (d->state == ND_DL_DONE) return; /* a complete version is never replaced */
+      fd_log_warn("%s v%" PRIu64 ": a new manifest replaces the one being fetched", d->name,
+                  d->version);
+      dl_abandon(n);
+    } else if (o->version == d->version) {
       if (d->state == ND_DL_DONE || d->state == ND_DL_FAILED) return;
+      if (d->pending && !pending)
+        fd_log_info("%s v%" PRIu64 " committed by the origins", d->name, d->version);
+      d->pending = pending;
       /* re-parent: drop the streams whose parent changed */
       for (size_t k = 0; k < o->n_stripes; k++) {
         const Sched__StripeOrder *so = o->stripes[k];
@@ -123,6 +156,8 @@ void nd_order(nd_node_t *n, const Sched__Order *o) {
   d->has_digest = o->manifest_sha256.len == FD_SHA256_LEN;
   if (d->has_digest) memcpy(d->digest, o->manifest_sha256.data, FD_SHA256_LEN);
   d->stripes_n = o->stripe_count ? o->stripe_count : (uint32_t)o->n_stripes;
+  d->pending = pending;
+  d->waiting_logged = false;
   if (d->stripes_n > FD_STRIPES_MAX) {
     d->state = ND_DL_IDLE;
     return;
@@ -372,6 +407,14 @@ void nd_dl_tick(nd_node_t *n) {
       if (st_version_missing(d->ver->sv) == 0 && !d->ver->complete) {
         for (uint32_t i = 0; i < d->stripes_n; i++)
           if (d->s[i].sink.puts) return;
+      if (d->pending) { /* every chunk verified and written: current once committed */
+        if (!d->waiting_logged)
+          fd_log_info("%s v%" PRIu64 ": every chunk held after %.3f s; waiting for the "
+                      "origins to commit it",
+                      d->name, d->version, (double)(fd_now_ms() - d->started_ms) / 1000.0);
+        d->waiting_logged = true;
+        return;
+      }
         int rc = nd_version_complete(n, d->ver, on_dl_complete, n);
         if (rc == 0) d->state = ND_DL_COMPLETING;
         else if (rc == -EALREADY) on_dl_complete(n, 0);

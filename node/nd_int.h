@@ -123,6 +123,7 @@ typedef struct nd_chain {
   char held[ND_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
   uint32_t held_n;
   bool got_reply;
+  bool aborted; /* the publish failed: end, do not try the next origin */
   void (*done)(struct nd_chain *c, int err);
   void *arg;
 } nd_chain_t;
@@ -136,6 +137,10 @@ typedef struct nd_pub {
   rpc_call_t *call;
   bool ended;       /* the client's stream ended */
   bool finishing;   /* completion / chain / register under way */
+  bool self_done;   /* this origin holds the version durably */
+  bool chain_over;  /* the chain after this origin answered (or failed) */
+  int chain_err;
+  bool announced;   /* head: fdsched was told the publish began (PENDING) */
   nd_chain_t chain;
   rpc_conn_t *reg_conn;
 } nd_pub_t;
@@ -179,7 +184,11 @@ typedef struct nd_dl {
   uint32_t mtry;
   uint64_t retry_at_ms;
   uint64_t started_ms;
+  bool pending;        /* the publish is still under way: do not make it current yet */
+  bool waiting_logged;
 } nd_dl_t;
+
+struct nd_node;
 
 typedef struct nd_sched {
   char addr[64];
@@ -190,8 +199,13 @@ typedef struct nd_sched {
   uint32_t heartbeat_ms;
   rpc_call_t *watch, *hb, *reg;
   uint64_t next_hb_ms, retry_at_ms;
-  /* a version registration waiting (origin head) */
-  struct nd_pub *pending_reg;
+  /* origin head: versions whose commit fdsched has not confirmed (retried) */
+  struct nd_uncommitted {
+    struct nd_node *n;
+    nd_ver_t *ver; /* held (users) until fdsched confirms */
+    bool busy;     /* a retry is in flight */
+  } uncommitted[ND_PUBS_MAX];
+  uint64_t commit_retry_ms;
 } nd_sched_t;
 
 struct nd_node {
@@ -263,7 +277,14 @@ void nd_dl_stop(nd_node_t *n);
 
 /* nd_sched.c */
 void nd_sched_tick(nd_node_t *n);
+/* Commits p's version with fdsched (COMMITTED, the origins that hold it);
+ * nd_origin_registered gets the result. */
 void nd_sched_register_version(nd_node_t *n, nd_pub_t *p);
+/* Tells fdsched a publish began (PENDING: distribution starts now) or
+ * failed (aborted); fire and forget. */
+void nd_sched_version_state(nd_node_t *n, const nd_ver_t *v, bool aborted);
+/* Retries the commits fdsched did not confirm. */
+void nd_sched_commit_retry(nd_node_t *n);
 void nd_sched_stop(nd_node_t *n);
 void nd_sched_poke(nd_node_t *n);
 

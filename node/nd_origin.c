@@ -5,16 +5,24 @@
  * A publish: fdadmin calls Missing(manifest) on the head, which checks that
  * the version is its newest + 1, begins it (signature checked by storage)
  * and reuses every chunk it already holds, then answers with the chunks it
- * lacks; fdadmin streams those on Publish. When the client's stream ends and
- * every chunk is durable, the head completes the version (fdatasync, rename,
- * fsync) and copies it to the next origin of the chain the same way
- * (Missing with replicate = true, then Replicate with only what that origin
- * lacks); that origin completes it and passes it on before it answers. Each
- * answer lists the origins that hold the version, so the head's reply — and
- * the origins it registers with fdsched — are exactly the ones holding it
- * durably. An origin that cannot be reached or fails mid-copy is dropped
- * from the chain and the next one is tried; nothing is acknowledged for an
- * origin that did not say it holds the version.
+ * lacks; fdadmin streams those on Publish. The moment the head has begun the
+ * version it tells fdsched (RegisterVersion, PENDING: the nodes start
+ * fetching, and verify every chunk against the signed manifest, but make
+ * nothing current) and opens the chain to the next origin (Missing with
+ * replicate = true, then Replicate with only what that origin lacks). Every
+ * chunk goes down the chain as it arrives (cut-through from the buffer it
+ * came in, or read back from disk if the next origin is slower), so the
+ * chain costs one pass over the data, not one per origin; each origin does
+ * the same to the next. An origin answers its sender only once it holds the
+ * version durably itself (fdatasync, rename, fsync) AND the rest of the chain
+ * has answered. Each answer lists the origins that hold the version, so the
+ * head's reply — and the origins it commits with fdsched (COMMITTED) — are
+ * exactly the ones holding it durably. An origin that cannot be reached or
+ * fails mid-copy is dropped from the chain and the next one is tried;
+ * nothing is acknowledged for an origin that did not say it holds the
+ * version. A publish that fails (the client's stream breaks, chunks are
+ * missing, a disk error) cancels its chain, and the head tells fdsched the
+ * version is ABORTED, so no node ever makes it current.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -144,12 +152,15 @@ static void pub_data(rpc_call_t *call, void *buf, uint32_t len, void *arg) {
   nd_sink_on_data(p->n, &p->sink, call, buf, len);
 }
 
+static void pub_abort(nd_pub_t *p);
+
 static void pub_closed(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
   (void)call;
   nd_pub_t *p = arg;
   if (code != RPC_OK)
     fd_log_warn("%s ended: %s %s", p->is_repl ? "replicate" : "publish", rpc_code_name(code),
                 msg ? msg : "");
+  if (code != RPC_OK && !p->finishing) pub_abort(p); /* broke before every chunk landed */
   nd_sink_end(&p->sink);
   p->call = NULL;
   if (!p->finishing && !p->sink.puts) pub_release(p); /* else the tick does */
@@ -196,12 +207,36 @@ void nd_origin_registered(nd_node_t *n, nd_pub_t *p, int err) {
 
 static void chain_start(nd_chain_t *c);
 
-static void chain_done(nd_chain_t *c, int err) {
-  nd_pub_t *p = c->arg;
+/* The publish failed: its chain stops, and fdsched hears it was aborted. */
+static void pub_abort(nd_pub_t *p) {
+  nd_chain_t *c = &p->chain;
+  if (c->active && !c->aborted) {
+    c->aborted = true;
+    if (c->call) {
+      rpc_call_cancel(c->call); /* its done callback ends the chain */
+    } else {
+      rpc_conn_t *old = c->conn;
+      c->conn = NULL;
+      if (old) rpc_conn_close(old);
+      c->done(c, -ECANCELED);
+    }
+  }
+  if (p->announced && p->sink.ver) {
+    p->announced = false;
+    nd_sched_version_state(p->n, p->sink.ver, true);
+  }
+}
+
+/* Answers once this origin holds the version and the chain behind it has
+ * answered. */
+static void pub_maybe_done(nd_pub_t *p) {
   nd_node_t *n = p->n;
-  c->active = false;
-  if (err) {
-    pub_answer(p, err);
+  nd_chain_t *c = &p->chain;
+  if (!p->self_done || !p->chain_over) return;
+  p->self_done = false;
+  if (p->chain_err) {
+    pub_abort(p);
+    pub_answer(p, p->chain_err);
     return;
   }
   char list[512] = "";
@@ -212,18 +247,25 @@ static void chain_done(nd_chain_t *c, int err) {
   fd_log_info("%s v%" PRIu64 " held durably by %u origin(s): %s", p->sink.ver->name,
               p->sink.ver->version, c->held_n, list);
   if (!p->is_repl && n->sched.port) {
+    p->announced = false;
     nd_sched_register_version(n, p);
     return;
   }
   pub_answer(p, 0);
 }
 
-static void on_pub_complete(void *arg, int res) {
-  nd_pub_t *p = arg;
-  if (res) {
-    pub_answer(p, res);
-    return;
-  }
+static void chain_done(nd_chain_t *c, int err) {
+  nd_pub_t *p = c->arg;
+  c->active = false;
+  if (c->aborted) return; /* the publish already failed and was answered */
+  p->chain_over = true;
+  p->chain_err = err;
+  pub_maybe_done(p);
+}
+
+/* From the first part of a publish or replicate: the copy to the next
+ * origin runs alongside the reception. */
+static void chain_begin(nd_pub_t *p) {
   nd_chain_t *c = &p->chain;
   memset(c, 0, sizeof(*c));
   c->active = true;
@@ -237,6 +279,17 @@ static void on_pub_complete(void *arg, int res) {
   chain_start(c);
 }
 
+static void on_pub_complete(void *arg, int res) {
+  nd_pub_t *p = arg;
+  if (res) {
+    pub_abort(p);
+    pub_answer(p, res);
+    return;
+  }
+  p->self_done = true;
+  pub_maybe_done(p);
+}
+
 /* Called from the tick: a stream that ended waits for its puts to land. */
 static void pub_try_finish(nd_pub_t *p) {
   if (p->used && !p->call && !p->finishing && !p->sink.puts) {
@@ -248,6 +301,7 @@ static void pub_try_finish(nd_pub_t *p) {
   if (!v) return;
   if (p->sink.err && !v->complete && st_version_missing(v->sv)) {
     p->ended = false;
+    pub_abort(p);
     if (p->call) rpc_call_finish(p->call, rpc_code_from_errno(p->sink.err), "chunks failed");
     return;
   }
@@ -255,6 +309,7 @@ static void pub_try_finish(nd_pub_t *p) {
     p->ended = false;
     fd_log_warn("%s v%" PRIu64 ": stream ended with %u chunks missing", v->name, v->version,
                 st_version_missing(v->sv));
+    pub_abort(p);
     if (p->call) rpc_call_finish(p->call, RPC_FAILED_PRECONDITION, "chunks missing");
     return;
   }
@@ -269,11 +324,15 @@ static void pub_try_finish(nd_pub_t *p) {
     p->finishing = false; /* operations in flight: next tick */
     return;
   }
-  if (rc) pub_answer(p, rc);
+  if (rc) {
+    pub_abort(p);
+    pub_answer(p, rc);
+  }
 }
 
 void nd_origin_tick(nd_node_t *n) {
   for (uint32_t i = 0; i < ND_PUBS_MAX; i++) pub_try_finish(&n->pubs[i]);
+  if (n->self_origin == 0) nd_sched_commit_retry(n);
 }
 
 static int pub_part(nd_pub_t *p, const Origin__PublishPart *part) {
@@ -288,6 +347,12 @@ static int pub_part(nd_pub_t *p, const Origin__PublishPart *part) {
       return -ESTALE;
     v->users++;
     p->sink.ver = v;
+    p->sink.forward = true; /* down the chain, and to nodes already fetching */
+    if (!p->is_repl && n->sched.port) {
+      p->announced = true;
+      nd_sched_version_state(n, v, false);
+    }
+    chain_begin(p);
     return 0;
   }
   if (part->part_case == ORIGIN__PUBLISH_PART__PART_CHUNK && p->sink.ver && part->chunk) {
@@ -346,6 +411,13 @@ static int h_gc(rpc_call_t *call, const Origin__GcRequest *req, void *ctx) {
 
 static void chain_next(nd_chain_t *c, const char *why) {
   nd_node_t *n = c->n;
+  if (c->aborted) {
+    rpc_conn_t *old = c->conn;
+    c->conn = NULL;
+    if (old) rpc_conn_close(old);
+    c->done(c, -ECANCELED);
+    return;
+  }
   if (c->next < n->origins_n && ++c->attempts < ND_CHAIN_ATTEMPTS) {
     fd_log_warn("copy of %s v%" PRIu64 " to origin %s failed (%s): trying it again",
                 c->ver->name, c->ver->version, n->origins[c->next].id, why);

@@ -167,33 +167,115 @@ void nd_sched_poke(nd_node_t *n) { n->sched.next_hb_ms = 0; }
 
 /* ---- RegisterVersion (origin head) ------------------------------------------------ */
 
+static void remember_uncommitted(nd_node_t *n, nd_ver_t *v);
+
 static void on_regv_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
   (void)call;
   nd_pub_t *p = arg;
   nd_node_t *n = p->n;
   int err = code == RPC_OK ? 0 : -EIO;
-  if (err) fd_log_warn("RegisterVersion: %s %s", rpc_code_name(code), msg ? msg : "");
-  else fd_log_info("%s v%" PRIu64 " registered with fdsched", p->sink.ver->name,
-                   p->sink.ver->version);
+  if (err) {
+    fd_log_warn("RegisterVersion: %s %s", rpc_code_name(code), msg ? msg : "");
+    /* a refusal is final; anything else (fdsched away) is retried */
+    if (code != RPC_ALREADY_EXISTS && code != RPC_FAILED_PRECONDITION)
+      remember_uncommitted(n, p->sink.ver);
+  } else {
+    fd_log_info("%s v%" PRIu64 " committed with fdsched", p->sink.ver->name, p->sink.ver->version);
+  }
   nd_origin_registered(n, p, err);
 }
 
-void nd_sched_register_version(nd_node_t *n, nd_pub_t *p) {
+static void on_state_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  (void)arg;
+  if (code != RPC_OK)
+    fd_log_warn("RegisterVersion (pending/aborted): %s %s", rpc_code_name(code), msg ? msg : "");
+}
+
+static rpc_call_t *start_regv(nd_node_t *n, const nd_ver_t *v, char **ids, uint32_t ids_n,
+                              Sched__VersionState state, const rpc_call_cbs_t *cbs, void *arg) {
   nd_sched_t *s = &n->sched;
   if (!s->conn || !s->ready) {
-    nd_origin_registered(n, p, -ENOTCONN);
+    errno = ENOTCONN;
+    return NULL;
+  }
+  Sched__RegisterVersionRequest req = SCHED__REGISTER_VERSION_REQUEST__INIT;
+  req.manifest.data = v->menc;
+  req.manifest.len = v->menc_len;
+  req.n_origins = ids_n;
+  req.origins = ids;
+  req.state = state;
+  return rpc_start_sched_register_version(s->conn, &req, 10000, cbs, arg);
+}
+
+void nd_sched_version_state(nd_node_t *n, const nd_ver_t *v, bool aborted) {
+  char *ids[ND_ORIGINS_MAX];
+  for (uint32_t i = 0; i < n->origins_n; i++)
+    ids[i] = n->origins[i].id;
+  rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_state_done};
+  Sched__VersionState st =
+      aborted ? SCHED__VERSION_STATE__VERSION_ABORTED : SCHED__VERSION_STATE__VERSION_PENDING;
+  if (!start_regv(n, v, ids, n->origins_n, st, &cbs, n))
+    fd_log_warn("%s v%" PRIu64 ": cannot tell fdsched the publish %s: %s", v->name, v->version,
+                aborted ? "failed" : "began", fd_strerror(-errno));
+}
+
+/* ---- commits fdsched did not confirm: retried until it does ---- */
+
+static void on_retry_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  struct nd_uncommitted *u = arg;
+  u->busy = false;
+  if (code != RPC_OK) {
+    fd_log_warn("%s v%" PRIu64 ": commit with fdsched: %s %s (retried)", u->ver->name,
+                u->ver->version, rpc_code_name(code), msg ? msg : "");
     return;
   }
+  fd_log_info("%s v%" PRIu64 " committed with fdsched (retry)", u->ver->name, u->ver->version);
+  nd_ver_put(u->n, u->ver);
+  u->ver = NULL;
+}
+
+static void remember_uncommitted(nd_node_t *n, nd_ver_t *v) {
+  for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
+    struct nd_uncommitted *u = &n->sched.uncommitted[i];
+    if (u->ver == v) return;
+    if (u->ver) continue;
+    *u = (struct nd_uncommitted){.n = n, .ver = v};
+    v->users++;
+    return;
+  }
+  fd_log_error("%s v%" PRIu64 ": too many unconfirmed commits; this one is not retried", v->name,
+               v->version);
+}
+
+void nd_sched_commit_retry(nd_node_t *n) {
+  uint64_t now = fd_now_ms();
+  if (now < n->sched.commit_retry_ms || !n->sched.ready) return;
+  n->sched.commit_retry_ms = now + 1000;
   char *ids[ND_ORIGINS_MAX];
-  for (uint32_t i = 0; i < p->chain.held_n; i++) ids[i] = p->chain.held[i];
-  Sched__RegisterVersionRequest req = SCHED__REGISTER_VERSION_REQUEST__INIT;
-  req.manifest.data = p->sink.ver->menc;
-  req.manifest.len = p->sink.ver->menc_len;
-  req.n_origins = p->chain.held_n;
-  req.origins = ids;
+  for (uint32_t i = 0; i < n->origins_n; i++)
+    ids[i] = n->origins[i].id;
+  for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
+    struct nd_uncommitted *u = &n->sched.uncommitted[i];
+    if (!u->ver || u->busy) continue;
+    rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_retry_done};
+    u->busy = start_regv(n, u->ver, ids, n->origins_n, SCHED__VERSION_STATE__VERSION_COMMITTED,
+                         &cbs, u) != NULL;
+  }
+}
+
+void nd_sched_register_version(nd_node_t *n, nd_pub_t *p) {
+  char *ids[ND_ORIGINS_MAX];
+  for (uint32_t i = 0; i < p->chain.held_n; i++)
+    ids[i] = p->chain.held[i];
   rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_regv_done};
-  if (!rpc_start_sched_register_version(s->conn, &req, 10000, &cbs, p))
-    nd_origin_registered(n, p, -errno);
+  if (!start_regv(n, p->sink.ver, ids, p->chain.held_n, SCHED__VERSION_STATE__VERSION_COMMITTED,
+                  &cbs, p)) {
+    int err = -errno;
+    remember_uncommitted(n, p->sink.ver);
+    nd_origin_registered(n, p, err);
+  }
 }
 
 void nd_sched_stop(nd_node_t *n) {

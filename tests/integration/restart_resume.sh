@@ -8,7 +8,10 @@ it_cluster 3 2 2 2
 
 it_make_file "$IT_DIR/src" 48
 sha1=$(it_sha "$IT_DIR/src")
-it_publish "$IT_DIR/src" big.img || it_fail "publish v1 exited $?"
+# Nodes fetch while the publish runs (the version is pending until every
+# origin holds it), so the victim is looked for during the publish.
+it_publish "$IT_DIR/src" big.img &
+pub=$!
 
 # 1. Kill a node once some of its chunks are durable but not all.
 victim=
@@ -27,6 +30,7 @@ while [ -z "$victim" ] && [ $SECONDS -lt $until ]; do
 done
 [ -n "$victim" ] || it_fail "no node caught with a partial version"
 it_stop "$victim" KILL
+wait "$pub" || it_fail "publish v1 exited $?"
 [ -e "$IT_DIR/$victim/big.img/current" ] && it_fail "$victim completed before the kill landed"
 had=$(it_bitmap_bits "$victim" big.img 1)
 it_log "$victim killed holding ${had:-no bitmap,} durable chunks of v1"
