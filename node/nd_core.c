@@ -97,6 +97,28 @@ static void discard_partial(nd_node_t *n, const char *name, uint64_t version) {
   }
 }
 
+static bool ver_idle(const nd_ver_t *v) {
+  return !v->complete && !v->users && !v->completing && !v->delta_running &&
+         !st_version_inflight(v->sv);
+}
+
+static void ver_drop(nd_ver_t *v) {
+  if (v->fd >= 0) close(v->fd);
+  st_version_close(v->sv);
+  free(v->menc);
+  memset(v, 0, sizeof(*v));
+  v->fd = -1;
+}
+
+void nd_ver_abort(nd_node_t *n, const char *name, uint64_t version) {
+  nd_ver_t *v = nd_ver_find(n, name, version);
+  if (!v || v->complete) return;
+  v->aborted = true; /* never served again; replaced by the next manifest of its number */
+  if (!ver_idle(v)) return;
+  ver_drop(v);
+  discard_partial(n, name, version);
+}
+
 int nd_ver_begin(nd_node_t *n, const void *menc, size_t len, nd_ver_t **out) {
   st_manifest_t *m;
   int rc = st_manifest_decode(menc, len, &m);
@@ -104,20 +126,15 @@ int nd_ver_begin(nd_node_t *n, const void *menc, size_t len, nd_ver_t **out) {
   uint8_t digest[FD_SHA256_LEN];
   st_manifest_digest(m, digest);
   nd_ver_t *v = nd_ver_find(n, m->name, m->version);
-  if (v && memcmp(v->digest, digest, FD_SHA256_LEN) && !v->complete && !v->users &&
-      !v->completing && !v->delta_running && !st_version_inflight(v->sv)) {
-    /* an abandoned attempt at this number (a publish that failed): let go */
-    if (v->fd >= 0) close(v->fd);
-    st_version_close(v->sv);
-    free(v->menc);
-    memset(v, 0, sizeof(*v));
-    v->fd = -1;
+  if (v && memcmp(v->digest, digest, FD_SHA256_LEN) && ver_idle(v)) {
+    ver_drop(v); /* an abandoned attempt at this number (a publish that failed) */
     v = NULL;
   }
   if (v) {
     bool same = !memcmp(v->digest, digest, FD_SHA256_LEN);
     st_manifest_free(m);
     if (!same) return -EEXIST;
+    v->aborted = false; /* the same manifest again: a retried publish */
     v->last_used_ms = fd_now_ms();
     *out = v;
     return 0;

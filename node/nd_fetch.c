@@ -82,6 +82,7 @@ static void dl_aborted(nd_node_t *n) {
   nd_dl_t *d = &n->dl;
   fd_log_warn("%s v%" PRIu64 ": its publish was aborted; dropped", d->name, d->version);
   dl_abandon(n);
+  nd_ver_abort(n, d->name, d->version);
 }
 
 void nd_order(nd_node_t *n, const Sched__Order *o) {
@@ -190,10 +191,14 @@ static void got_manifest(nd_node_t *n, const uint8_t *buf, size_t len) {
   if (rc == 0) {
     uint8_t dg[FD_SHA256_LEN];
     st_manifest_digest(m, dg);
-    if (m->version != d->version || strcmp(m->name, d->name) ||
-        (d->has_digest && memcmp(dg, d->digest, FD_SHA256_LEN)))
-      rc = -EBADMSG;
+    bool other = m->version != d->version || strcmp(m->name, d->name) ||
+                 (d->has_digest && memcmp(dg, d->digest, FD_SHA256_LEN));
     st_manifest_free(m);
+    if (other) { /* e.g. a parent still holding a failed publish of this number */
+      fd_log_warn("%s v%" PRIu64 ": a parent served another manifest than the ordered one; "
+                  "asking again", d->name, d->version);
+      return; /* the call's end retries, from the next parent */
+    }
   }
   nd_ver_t *v = NULL;
   if (rc == 0) rc = nd_ver_begin(n, buf, len, &v);

@@ -40,6 +40,7 @@ typedef struct nd_ver {
   int fd;        /* O_DIRECT, for serving chunks already durable */
   bool complete;
   bool completing;
+  bool aborted;  /* its publish failed: not served */
   bool delta_running;
   uint32_t users;
   uint64_t last_used_ms;
@@ -246,6 +247,9 @@ int nd_ver_begin(nd_node_t *n, const void *menc, size_t len, nd_ver_t **out);
 /* Opens a complete local version for serving. */
 int nd_ver_open(nd_node_t *n, const char *name, uint64_t version, nd_ver_t **out);
 void nd_ver_put(nd_node_t *n, nd_ver_t *v);
+/* The publish of name/version failed: stop serving it, and drop it (and its
+ * partial on disk) now if nothing uses it. */
+void nd_ver_abort(nd_node_t *n, const char *name, uint64_t version);
 bool nd_ver_has(const nd_ver_t *v, uint32_t index);
 uint64_t nd_newest_complete(nd_node_t *n, const char *name);
 void nd_buf_ref(nd_node_t *n, void *buf);

@@ -225,6 +225,7 @@ static void pub_abort(nd_pub_t *p) {
     p->announced = false;
     nd_sched_version_state(p->n, p->sink.ver, true);
   }
+  if (p->sink.ver) nd_ver_abort(p->n, p->sink.ver->name, p->sink.ver->version);
 }
 
 /* Answers once this origin holds the version and the chain behind it has

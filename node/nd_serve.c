@@ -211,7 +211,7 @@ static void tx_closed(rpc_call_t *call, rpc_code_t code, const char *msg, void *
 /* The version a child asks for: open here, or (still) being received. */
 static nd_ver_t *served_version(nd_node_t *n, const char *name, uint64_t version) {
   nd_ver_t *v = nd_ver_find(n, name, version);
-  if (v) return v;
+  if (v) return v->aborted ? NULL : v;
   if (nd_ver_open(n, name, version, &v) == 0) return v;
   return NULL;
 }
