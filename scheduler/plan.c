@@ -105,9 +105,32 @@ void plan_mark_changed(sch_plan_t *p, int32_t n) {
   p->changed_list[p->changed_count++] = (uint32_t)n;
 }
 
+/* True when slot is an origin that forwards the publish to a later live
+ * origin of the chain. */
+static bool chain_forwards(const sch_plan_t *p, uint32_t slot) {
+  int32_t last_live = -1, rank = -1;
+  for (uint32_t i = 0; i < p->chain_n; i++) {
+    const sch_node_t *n = sch_members_node(p->m, p->chain[i]);
+    if (p->chain[i] == slot) rank = (int32_t)i;
+    if (n && (n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT))
+      last_live = (int32_t)i;
+  }
+  return rank >= 0 && rank < last_live;
+}
+
 uint16_t plan_node_cap(const sch_plan_t *p, uint32_t slot) {
   uint64_t c = sch_members_node(p->m, slot)->nic_bps / p->stream_bps;
-  return (uint16_t)(c > SCH_FANOUT_MAX ? SCH_FANOUT_MAX : c);
+  if (c > SCH_FANOUT_MAX) c = SCH_FANOUT_MAX;
+  if (p->chain_on && chain_forwards(p, slot)) c = c > p->k ? c - p->k : 0;
+  return (uint16_t)c;
+}
+
+void sch_plan_set_chain(sch_plan_t *p, const char (*origins)[FD_NAME_LEN_MAX + 1], uint32_t n) {
+  p->chain_n = 0;
+  for (uint32_t i = 0; i < n && i < SCH_ORIGINS_MAX; i++) {
+    int slot = sch_members_find(p->m, origins[i]);
+    if (slot >= 0) p->chain[p->chain_n++] = (uint32_t)slot;
+  }
 }
 
 int plan_enlist(sch_plan_t *p, uint32_t slot) {

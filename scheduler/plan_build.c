@@ -186,7 +186,7 @@ static void derive_stream_bps(sch_plan_t *p, uint64_t *keys, uint32_t count) {
   p->stream_bps = FD_MAX(nic / p->k, 1);
 }
 
-int sch_plan_build(sch_plan_t *p) {
+static int build(sch_plan_t *p) {
   plan_reset(p);
   uint32_t count = sch_members_count(p->m);
   uint32_t zones = sch_members_zone_count(p->m), regions = sch_members_region_count(p->m);
@@ -295,4 +295,18 @@ int sch_plan_build(sch_plan_t *p) {
   free(done);
   free(heads);
   return 0;
+}
+
+/* With the origin chain honoured the forwarding origins may have too few
+ * slots left for every region (the trees then hang regions off nodes); if
+ * that leaves anyone unplaced the plan is built again without it. */
+int sch_plan_build(sch_plan_t *p) {
+  p->chain_on = p->chain_n > 1;
+  int rc = build(p);
+  if (rc || !p->chain_on) return rc;
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  if (st.unplaced == 0) return 0;
+  p->chain_on = false;
+  return build(p);
 }

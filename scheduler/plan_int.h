@@ -26,6 +26,12 @@ struct sch_plan {
   int32_t zone_first[SCH_ZONES_MAX];
   uint32_t origins[SCH_ORIGIN_NODES_MAX];
   uint32_t origin_count;
+  /* The version's origin chain, head first (member slots): every origin but
+   * the last live one forwards the publish to the next, a full stream set
+   * (k slots) of its upload that seeding the trees cannot use. */
+  uint32_t chain[SCH_ORIGINS_MAX];
+  uint32_t chain_n;
+  bool chain_on; /* the current build honours the chain (off: it left nodes unplaced) */
   uint32_t *changed_list;
   uint32_t changed_head, changed_count;
   int32_t *scratch; /* 4 * FD_NODES_MAX + k * FD_NODES_MAX ints for build and repair */

@@ -78,6 +78,7 @@ sch_sched_t *sch_sched_create(sch_db_t *db, const sch_plan_config_t *cfg) {
       sch_sched_destroy(s);
       return NULL;
     }
+    sch_plan_set_chain(ps->plan, v->origins, v->origin_count);
     ps->version = v->version;
     try_build(s, ps);
   }
@@ -164,6 +165,8 @@ int sch_sched_publish(sch_sched_t *s, const sch_version_info_t *info) {
   if (!ps) return -ENOMEM; /* the version is registered; its plan comes on restart */
   ps->version = info->version;
   ps->built = false;
+  const sch_version_t *v = sch_registry_find(sch_db_registry(s->db), info->file, info->version);
+  if (v) sch_plan_set_chain(ps->plan, v->origins, v->origin_count);
   try_build(s, ps);
   return 0;
 }
@@ -183,6 +186,7 @@ int sch_sched_abort(sch_sched_t *s, const char *file, uint64_t version) {
     const sch_version_t *prev = sch_registry_newest(sch_db_registry(s->db), file);
     ps->version = prev ? prev->version : 0; /* 0: no version, the plan is never built */
     ps->built = false;
+    if (prev) sch_plan_set_chain(ps->plan, prev->origins, prev->origin_count);
     if (prev) try_build(s, ps);
   }
   return 0;

@@ -189,6 +189,11 @@ void sch_plan_destroy(sch_plan_t *p);
  * finds no parent with spare capacity is left unplaced and counted in the
  * stats; the call still returns 0. */
 int sch_plan_build(sch_plan_t *p);
+/* The version's origin chain, head first (ids; unknown ones are skipped):
+ * an origin that forwards the publish to a later live origin keeps k fewer
+ * child slots, so seeding the trees leans on the chain's tail. Takes effect
+ * at the next build. */
+void sch_plan_set_chain(sch_plan_t *p, const char (*origins)[FD_NAME_LEN_MAX + 1], uint32_t n);
 
 /* Removes dead (or departed) nodes from the plan and re-parents every live orphan in every
  * stripe: a dead head is replaced by its best child in the same zone, which

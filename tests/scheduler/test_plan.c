@@ -527,6 +527,57 @@ static void test_origins_own_region(void **state) {
   sch_members_destroy(m);
 }
 
+/* The origin chain honoured: with every NIC alike (as in perf/fanout), the
+ * head and the middle spend their upload on the chain, so the tail seeds
+ * every tree and a second region hangs off nodes of the first; everyone is
+ * placed. With the tail dead the middle is the last live origin and seeds. */
+static void test_chain_tail_seeds(void **state) {
+  (void)state;
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  sch_members_t *m = sch_members_create(&mc);
+  assert_non_null(m);
+  char id[16], zone[16];
+  for (uint32_t i = 0; i < 3 + 8; i++) {
+    bool origin = i < 3;
+    snprintf(id, sizeof(id), "%s%u", origin ? "o" : "n", i);
+    snprintf(zone, sizeof(zone), "z%u", i % 2);
+    sch_node_info_t ni = {.id = id, .region = origin ? "origin" : (i % 4 < 2 ? "r0" : "r1"),
+                          .zone = origin ? "oz" : zone, .address = "a:1",
+                          .nic_bps = 200000000ull, .origin = origin};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_plan_t *p = sch_plan_create(m, &pc);
+  assert_non_null(p);
+  const char chain[3][FD_NAME_LEN_MAX + 1] = {"o0", "o1", "o2"};
+  sch_plan_set_chain(p, chain, 3);
+  assert_int_equal(sch_plan_build(p), 0);
+  uint32_t kids[SCH_FANOUT_MAX];
+  for (uint32_t s = 0; s < pc.stripes; s++) {
+    assert_int_equal(sch_plan_children(p, 0, s, kids, SCH_FANOUT_MAX), 0);
+    assert_int_equal(sch_plan_children(p, 1, s, kids, SCH_FANOUT_MAX), 0);
+    assert_true(sch_plan_children(p, 2, s, kids, SCH_FANOUT_MAX) >= 1);
+    for (uint32_t x = 3; x < 11; x++) assert_true(sch_plan_parent(p, x, s) >= 0);
+  }
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  assert_int_equal(st.unplaced, 0);
+
+  /* The tail dies: the middle is now the chain's end and seeds. */
+  assert_int_equal(sch_members_declare_dead(m, 2), 0);
+  assert_int_equal(sch_plan_build(p), 0);
+  for (uint32_t s = 0; s < pc.stripes; s++) {
+    assert_int_equal(sch_plan_children(p, 0, s, kids, SCH_FANOUT_MAX), 0);
+    assert_true(sch_plan_children(p, 1, s, kids, SCH_FANOUT_MAX) >= 1);
+  }
+  sch_plan_stats(p, &st);
+  assert_int_equal(st.unplaced, 0);
+  sch_plan_destroy(p);
+  sch_members_destroy(m);
+}
+
 /* Odd shapes: 1-5 regions, 1-4 zones each, 4-400 nodes, 1-4 origins anywhere,
  * NICs of 10-100 Gbit/s, then kills, returns and late joins. Checked from
  * the outside: everyone placed, no cycles, capacities, lists consistent. */
@@ -664,6 +715,7 @@ int main(void) {
       cmocka_unit_test(test_random_shapes),
       cmocka_unit_test(test_slow_nics_placed),
       cmocka_unit_test(test_origins_own_region),
+      cmocka_unit_test(test_chain_tail_seeds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
