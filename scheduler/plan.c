@@ -118,6 +118,13 @@ static bool chain_forwards(const sch_plan_t *p, uint32_t slot) {
   return rank >= 0 && rank < last_live;
 }
 
+bool plan_origin_holds(const sch_plan_t *p, uint32_t slot) {
+  if (p->chain_n == 0) return true; /* not known: every origin holds every version */
+  for (uint32_t i = 0; i < p->chain_n; i++)
+    if (p->chain[i] == slot) return true;
+  return false;
+}
+
 uint16_t plan_node_cap(const sch_plan_t *p, uint32_t slot) {
   uint64_t c = sch_members_node(p->m, slot)->nic_bps / p->stream_bps;
   if (c > SCH_FANOUT_MAX) c = SCH_FANOUT_MAX;

@@ -201,7 +201,7 @@ static int build(sch_plan_t *p) {
   uint32_t nk = 0;
   for (uint32_t x = 0; x < count; x++) {
     const sch_node_t *n = sch_members_node(p->m, x);
-    if (!eligible(n)) continue;
+    if (!eligible(n) || (n->origin && !plan_origin_holds(p, x))) continue;
     if (plan_enlist(p, x)) {
       free(keys);
       free(heads);

@@ -50,6 +50,9 @@ struct sch_plan {
 void plan_reset(sch_plan_t *p);
 void plan_mark_changed(sch_plan_t *p, int32_t n);
 uint16_t plan_node_cap(const sch_plan_t *p, uint32_t slot);
+/* False for an origin outside the version's chain (down during its
+ * publish): it does not hold the version and is left out of the plan. */
+bool plan_origin_holds(const sch_plan_t *p, uint32_t slot);
 /* Links a node into its zone list or the origin list; -ENOSPC when there
  * are already SCH_ORIGIN_NODES_MAX origins. */
 int plan_enlist(sch_plan_t *p, uint32_t slot);

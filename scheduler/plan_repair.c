@@ -277,6 +277,7 @@ int sch_plan_join(sch_plan_t *p, uint32_t slot) {
   if (!n) return -ENOENT;
   if (p->in_plan[slot]) return -EALREADY;
   if (n->state != SCH_NODE_ALIVE && n->state != SCH_NODE_SUSPECT) return -EINVAL;
+  if (n->origin && !plan_origin_holds(p, slot)) return -EALREADY; /* lacks the version */
   if (plan_enlist(p, slot)) return -ENOSPC;
   p->in_plan[slot] = 1;
   p->cap[slot] = plan_node_cap(p, slot);

@@ -205,7 +205,8 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count);
 
 /* Adds a node that joined (or came back) after the plan was built: it
  * attaches as a leaf in every stripe, splicing itself above a leaf when no
- * parent has a free slot. -EALREADY if it is in the plan, -EINVAL if it is
+ * parent has a free slot. -EALREADY if it is in the plan (or is an origin
+ * outside the version's chain: it lacks the version), -EINVAL if it is
  * not alive, -ENOSPC if some stripe found no place or the origin list is full. */
 int sch_plan_join(sch_plan_t *p, uint32_t slot);
 

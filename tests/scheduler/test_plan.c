@@ -574,6 +574,20 @@ static void test_chain_tail_seeds(void **state) {
   }
   sch_plan_stats(p, &st);
   assert_int_equal(st.unplaced, 0);
+
+  /* An origin back from the dead that missed the publish (not in the
+   * chain) is left out: it cannot serve the version. */
+  assert_int_equal(sch_members_heartbeat(m, "o2", 1, 0, 0, NULL, NULL), 0);
+  const char two[2][FD_NAME_LEN_MAX + 1] = {"o0", "o1"};
+  sch_plan_set_chain(p, two, 2);
+  assert_int_equal(sch_plan_build(p), 0);
+  assert_false(sch_plan_contains(p, 2));
+  assert_int_equal(sch_plan_join(p, 2), -EALREADY);
+  assert_false(sch_plan_contains(p, 2));
+  for (uint32_t s = 0; s < pc.stripes; s++) {
+    assert_int_equal(sch_plan_children(p, 0, s, kids, SCH_FANOUT_MAX), 0);
+    for (uint32_t x = 3; x < 11; x++) assert_true(sch_plan_parent(p, x, s) >= 0);
+  }
   sch_plan_destroy(p);
   sch_members_destroy(m);
 }
