@@ -6,8 +6,11 @@
  * At the start (a control step) the manifests of the newest complete
  * versions are indexed by SHA-256 and each missing chunk is matched. Then
  * each match is an io_uring O_DIRECT read of the source chunk into a pool
- * buffer, followed by the same path as a received chunk: CRC32C and SHA-256
- * checked against the new manifest, written, fdatasync'd, bit set. A source
+ * buffer, followed by the same path as a received chunk: CRC32C checked
+ * against the new manifest (the SHA-256 was matched between the two signed
+ * manifests and checked when the source chunk was stored; the CRC32C catches
+ * what the disk did since, at a tenth of the CPU), written, fdatasync'd, bit
+ * set. A source
  * chunk that fails to read or verify just stays missing (the network will
  * bring it). Sources are pinned against GC until the copy is done.
  */
