@@ -146,6 +146,18 @@ typedef struct nd_pub {
   rpc_conn_t *reg_conn;
 } nd_pub_t;
 
+/* A warm-up Missing sent to the next origin as soon as this one starts its
+ * delta, so the chain's deltas run side by side instead of one after the
+ * other (its answer is not used). */
+typedef struct nd_warm {
+  bool used;
+  struct nd_node *n;
+  nd_ver_t *ver; /* held (users) until the call ends */
+  uint32_t to;   /* index in origins */
+  rpc_conn_t *conn;
+  rpc_call_t *call;
+} nd_warm_t;
+
 typedef struct nd_origin {
   char id[FD_NAME_LEN_MAX + 1];
   char addr[64];
@@ -226,6 +238,7 @@ struct nd_node {
   nd_ver_t vers[ND_VERS_MAX];
   nd_tx_t txs[ND_TX_MAX];
   nd_pub_t pubs[ND_PUBS_MAX];
+  nd_warm_t warms[ND_PUBS_MAX];
   nd_bufm_t *bufm; /* one per pool buffer */
   uint32_t *backlog; /* pool indices waiting for a storage slot */
   uint32_t backlog_n;

@@ -73,6 +73,64 @@ static void on_delta(void *arg, int res) {
   if (call) reply_missing(NULL, call, v);
 }
 
+/* ---- warm-up: the next origin starts its delta while this one runs its own -- */
+
+static void warm_end(nd_warm_t *w) {
+  rpc_conn_t *c = w->conn;
+  w->conn = NULL;
+  if (c) rpc_conn_close(c);
+  if (w->ver) nd_ver_put(w->n, w->ver);
+  w->ver = NULL;
+  w->used = false;
+}
+
+static void warm_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  nd_warm_t *w = arg;
+  w->call = NULL;
+  if (code != RPC_OK)
+    fd_log_debug("warm-up Missing to %s: %s %s", w->n->origins[w->to].id, rpc_code_name(code),
+                 msg ? msg : "");
+  warm_end(w);
+}
+
+static void warm_ready(rpc_conn_t *conn, void *arg) {
+  (void)conn;
+  nd_warm_t *w = arg;
+  Origin__MissingRequest req = ORIGIN__MISSING_REQUEST__INIT;
+  req.manifest.data = w->ver->menc;
+  req.manifest.len = w->ver->menc_len;
+  req.replicate = true;
+  rpc_call_cbs_t cbs = {NULL, NULL, NULL, warm_done};
+  w->call = rpc_call_start(w->conn, RPC_SVC_ORIGIN, &origin__origin__descriptor,
+                           ND_ORIGIN_METHOD_MISSING, RPC_UNARY, &req.base, 60000, &cbs, w);
+  if (!w->call) warm_end(w);
+}
+
+static void warm_closed(rpc_conn_t *conn, int err, void *arg) {
+  (void)err;
+  nd_warm_t *w = arg;
+  if (w->conn != conn) return;
+  w->conn = NULL;
+  if (!w->call) warm_end(w);
+}
+
+/* Best effort: a warm-up that cannot start costs only time. */
+static void warm_next(nd_node_t *n, nd_ver_t *v) {
+  if (n->self_origin < 0 || (uint32_t)n->self_origin + 1 >= n->origins_n) return;
+  for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
+    nd_warm_t *w = &n->warms[i];
+    if (w->used) continue;
+    static const rpc_conn_cbs_t cbs = {warm_ready, warm_closed};
+    *w = (nd_warm_t){.used = true, .n = n, .ver = v, .to = (uint32_t)n->self_origin + 1};
+    v->users++;
+    const nd_origin_t *o = &n->origins[w->to];
+    w->conn = rpc_connect(n->e, o->addr, o->port, &cbs, w);
+    if (!w->conn) warm_end(w);
+    return;
+  }
+}
+
 static int h_missing(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
   nd_node_t *n = ctx;
   const Origin__MissingRequest *req = (const Origin__MissingRequest *)m;
@@ -103,10 +161,18 @@ static int h_missing(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
     return rpc_call_finish(call, rc == -EEXIST ? RPC_ALREADY_EXISTS : rpc_code_from_errno(rc),
                            fd_strerror(rc));
   }
-  if (v->complete || v->delta_running || st_version_missing(v->sv) == 0 || v->bytes_reused)
+  rpc_call_cbs_t cbs = {NULL, NULL, NULL, missing_closed};
+  if (v->delta_running) { /* started by a warm-up: this call waits for it too */
+    rpc_call_t *old = v->missing_call;
+    v->missing_call = NULL;
+    if (old) reply_missing(n, old, v); /* the warm-up's answer is not used */
+    v->missing_call = call;
+    rpc_call_set_cbs(call, &cbs, v);
+    return 0;
+  }
+  if (v->complete || st_version_missing(v->sv) == 0 || v->bytes_reused)
     return reply_missing(n, call, v);
   v->missing_call = call;
-  rpc_call_cbs_t cbs = {NULL, NULL, NULL, missing_closed};
   rpc_call_set_cbs(call, &cbs, v);
   v->delta_running = true;
   v->users++;
@@ -117,6 +183,7 @@ static int h_missing(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
     v->missing_call = NULL;
     return reply_missing(n, call, v);
   }
+  warm_next(n, v);
   return 0;
 }
 
