@@ -73,6 +73,7 @@ void nd_order(nd_node_t *n, const Sched__Order *o) {
   nd_dl_t *d = &n->dl;
   if (!o->name || !st_name_valid(o->name) || o->n_stripes == 0 || o->n_stripes > FD_STRIPES_MAX)
     return;
+  nd_repair_order(n, o);
   if (d->state != ND_DL_IDLE && !strcmp(d->name, o->name)) {
     if (o->version < d->version) return;
     if (o->version == d->version) {
@@ -165,6 +166,8 @@ static void got_manifest(nd_node_t *n, const uint8_t *buf, size_t len) {
   if (rc == -EKEYREJECTED || rc == -EBADMSG) {
     fd_log_error("%s v%" PRIu64 ": manifest rejected (%s): not stored, not fetched", d->name,
                  d->version, rc == -EKEYREJECTED ? "bad signature" : "not the ordered one");
+    nd_repair_rejected(n, d->name, d->version,
+                       rc == -EKEYREJECTED ? "bad signature" : "not the ordered one");
     d->state = ND_DL_FAILED;
     return;
   }
