@@ -95,10 +95,13 @@ static void print_progress(const Sched__VersionProgress *p, bool json, bool firs
     printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"chunk_count\":%u"
            ",\"complete\":%u,\"in_progress\":%u,\"failed\":%u,\"bytes_done\":%" PRIu64
            ",\"bytes_total\":%" PRIu64 ",\"throughput_bytes_per_s\":%" PRIu64
-           ",\"eta_ms\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 ",\"publishing\":%s,\"zones\":[",
+           ",\"eta_ms\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 ",\"publishing\":%s"
+           ",\"bad_chunks_reported\":%u,\"bad_chunks_repaired\":%u,\"manifests_rejected\":%u"
+           ",\"zones\":[",
            p->version, p->size_bytes, p->chunk_count, p->complete, p->in_progress, p->failed,
            p->bytes_done, p->bytes_total, p->throughput_bytes_per_s, p->eta_ms, p->elapsed_ms,
-           p->pending ? "true" : "false");
+           p->pending ? "true" : "false", p->bad_chunks_reported, p->bad_chunks_repaired,
+           p->manifests_rejected);
     for (size_t z = 0; z < p->n_zones; z++) {
       const Sched__ZoneProgress *zp = p->zones[z];
       printf("%s{\"region\":", z ? "," : "");
@@ -118,6 +121,9 @@ static void print_progress(const Sched__VersionProgress *p, bool json, bool firs
   if (p->eta_ms) printf(", ETA %.1f s", (double)p->eta_ms / 1000.0);
   printf(" (%.1f s since registered%s)\n", (double)p->elapsed_ms / 1000.0,
          p->pending ? "; publish still under way: nodes fetch, none makes it current yet" : "");
+  if (p->bad_chunks_reported || p->bad_chunks_repaired || p->manifests_rejected)
+    printf("  scrub: bad chunks %u repaired / %u reported; manifests rejected %u\n",
+           p->bad_chunks_repaired, p->bad_chunks_reported, p->manifests_rejected);
   printf("  %-10s %-10s %9s %12s %7s\n", "REGION", "ZONE", "COMPLETE", "IN_PROGRESS", "FAILED");
   for (size_t z = 0; z < p->n_zones; z++) {
     const Sched__ZoneProgress *zp = p->zones[z];

@@ -186,7 +186,7 @@ void nd_ver_put(nd_node_t *n, nd_ver_t *v) {
 }
 
 bool nd_ver_has(const nd_ver_t *v, uint32_t index) {
-  return v->complete || st_version_has(v->sv, index);
+  return st_version_has(v->sv, index); /* false for a chunk scrub marked bad */
 }
 
 uint64_t nd_newest_complete(nd_node_t *n, const char *name) {
@@ -353,14 +353,14 @@ void nd_sink_end(nd_sink_t *s) {
 
 /* ---- scrub ------------------------------------------------------------------------ */
 
-/* A complete version cannot be written again, so a bad chunk is reported
- * (log, counter) and left: the next version's delta re-verifies every chunk
- * it copies, so the bad one is fetched from the network instead. */
+/* Storage marked the chunk bad (not served, not reused); nd_repair reports
+ * it to fdsched and re-fetches it in place. */
 static void on_scrub_bad(void *arg, const char *name, uint64_t version, uint32_t index, int err) {
   nd_node_t *n = arg;
   n->scrub_bad++;
   fd_log_error("scrub: %s v%" PRIu64 " chunk %u is bad (%s); it will not be served or reused",
                name, version, index, fd_strerror(err));
+  nd_repair_bad(n, name, version, index);
 }
 
 static void on_scrub_done(void *arg, int res) {
@@ -535,6 +535,7 @@ int nd_node_run(nd_node_t *n) {
     nd_backlog_run(n);
     nd_tx_tick(n);
     nd_scrub_tick(n);
+    nd_repair_tick(n);
     if (n->sched.port) nd_sched_tick(n);
     if (!n->origin) nd_dl_tick(n);
     else nd_origin_tick(n);
@@ -572,6 +573,7 @@ void nd_node_destroy(nd_node_t *n) {
   n->store = NULL;
   n->destroying = true;
   rpc_engine_destroy(n->e);
+  nd_repair_destroy(n);
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) free(n->vers[i].menc);
   for (uint32_t i = 0; i < ND_TX_MAX; i++) free(n->txs[i].want);
   fd_pool_destroy(n->pool);

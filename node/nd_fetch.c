@@ -95,6 +95,7 @@ void nd_order(nd_node_t *n, const Sched__Order *o) {
   }
   if (o->n_stripes == 0 || o->n_stripes > FD_STRIPES_MAX) return;
   bool pending = o->state == SCHED__VERSION_STATE__VERSION_PENDING;
+  nd_repair_order(n, o);
   if (d->state != ND_DL_IDLE && !strcmp(d->name, o->name)) {
     if (o->version < d->version) {
       /* fdsched plans the newest version of a file it knows: an older one
@@ -204,7 +205,9 @@ static void got_manifest(nd_node_t *n, const uint8_t *buf, size_t len) {
   if (rc == 0) rc = nd_ver_begin(n, buf, len, &v);
   if (rc == -EKEYREJECTED || rc == -EBADMSG) {
     fd_log_error("%s v%" PRIu64 ": manifest rejected (%s): not stored, not fetched", d->name,
-                 d->version, rc == -EKEYREJECTED ? "bad signature" : "not the ordered one");
+                 d->version, rc == -EKEYREJECTED ? "bad signature" : "malformed");
+    nd_repair_rejected(n, d->name, d->version,
+                       rc == -EKEYREJECTED ? "bad signature" : "malformed");
     d->state = ND_DL_FAILED;
     return;
   }

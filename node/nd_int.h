@@ -27,6 +27,17 @@
 #define ND_ORIGIN_METHOD_MISSING 3u
 #define ND_CHAIN_ATTEMPTS 2u  /* tries of one origin before it is dropped from the chain */
 #define ND_POOL_RESERVE 12u   /* pool buffers disk reads for children never take */
+/* scrub reports and repair (nd_repair.c) */
+#define ND_REPORTS_MAX 64u            /* reports to fdsched waiting for a heartbeat */
+#define ND_REPORTS_PER_HB 16u         /* reports one heartbeat carries */
+#define ND_REPAIR_ORDERS 4u           /* files whose latest order (peers) is remembered */
+#define ND_REPAIR_PEERS_MAX 16u       /* repair peers + stripe parents kept per order */
+#define ND_REPAIR_CHUNKS_PER_PULL 64u /* bad chunks asked for in one RepairPull */
+#define ND_REPAIR_WAIT_MAX 64u        /* received copies waiting for a storage slot */
+#define ND_REPAIR_ROUND_MS 1000u      /* every peer tried: wait before the next round */
+#define ND_REPAIR_CALL_MS 10000u      /* deadline of one RepairPull */
+
+typedef struct nd_repair nd_repair_t; /* nd_repair.c */
 
 typedef struct nd_ver {
   bool used;
@@ -250,6 +261,7 @@ struct nd_node {
   uint64_t tx_bytes, rx_bytes;
   nd_ver_t *scrubbing;
   uint64_t scrub_bad; /* chunks scrub found bad, over the node's life */
+  nd_repair_t *repair; /* reports to fdsched and re-fetch of bad chunks */
 };
 
 /* nd_core.c */
@@ -309,5 +321,16 @@ void nd_sched_poke(nd_node_t *n);
 int nd_origin_register(nd_node_t *n);
 void nd_origin_tick(nd_node_t *n);
 void nd_origin_registered(nd_node_t *n, nd_pub_t *p, int err);
+
+/* nd_repair.c: scrub's bad chunks and refused manifests reported to fdsched
+ * (on heartbeats, until one carrying them succeeds), and bad chunks of
+ * complete versions re-fetched from a peer and rewritten in place. */
+void nd_repair_bad(nd_node_t *n, const char *name, uint64_t version, uint32_t index);
+void nd_repair_rejected(nd_node_t *n, const char *name, uint64_t version, const char *reason);
+void nd_repair_order(nd_node_t *n, const Sched__Order *o); /* remembers where chunks are */
+void nd_repair_tick(nd_node_t *n);
+void nd_repair_hb_fill(nd_node_t *n, Sched__HeartbeatRequest *req);
+void nd_repair_hb_done(nd_node_t *n, bool ok);
+void nd_repair_destroy(nd_node_t *n); /* after the engine is gone */
 
 #endif /* ND_INT_H */

@@ -46,6 +46,7 @@ static void on_hb_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
   (void)call;
   nd_node_t *n = arg;
   n->sched.hb = NULL;
+  nd_repair_hb_done(n, code == RPC_OK);
   if (code != RPC_OK) {
     fd_log_warn("heartbeat: %s %s", rpc_code_name(code), msg ? msg : "");
     if (code == RPC_NOT_FOUND || code == RPC_FAILED_PRECONDITION) n->sched.registered = false;
@@ -132,6 +133,7 @@ static void send_heartbeat(nd_node_t *n) {
   req.versions = hp;
   req.rx_bytes = n->rx_bytes;
   req.tx_bytes = n->tx_bytes;
+  nd_repair_hb_fill(n, &req);
   rpc_call_cbs_t cbs = {on_hb_msg, NULL, NULL, on_hb_done};
   n->sched.hb = rpc_start_sched_heartbeat(n->sched.conn, &req, 5000, &cbs, n);
 }

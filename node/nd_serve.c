@@ -101,6 +101,9 @@ static void on_read(fd_op_t *op, int res, uint32_t flags) {
   if (r->got < r->len || fd_crc32c(0, r->buf, r->len) != tx->ver->m->chunk_crc32c[r->index]) {
     fd_log_error("%s v%" PRIu64 " chunk %u: local read failed (%s); not served", tx->ver->name,
                  tx->ver->version, r->index, res < 0 ? fd_strerror(res) : "bad CRC32C");
+    /* rot found by a reader: marked, reported and re-fetched like scrub's */
+    if (tx->ver->complete && st_chunk_mark_bad(tx->ver->sv, r->index) == 0)
+      nd_repair_bad(n, tx->ver->name, tx->ver->version, r->index);
     nd_buf_unref(n, r->buf);
     if (tx->kind == ND_TX_FETCH && tx->call) rpc_call_finish(tx->call, RPC_DATA_LOSS, "bad local chunk");
     else if (tx->call) rpc_call_cancel(tx->call);

@@ -74,7 +74,17 @@ typedef struct fdsched_order_buf {
 typedef struct fdsched_counters {
   uint64_t registers, heartbeats, heartbeat_unknown, watches, pushes, pushes_deferred;
   uint64_t versions_registered, versions_rejected, deaths, stream_deaths, drains;
+  uint64_t bad_chunks_reported, bad_chunks_repaired, manifests_rejected; /* node reports */
 } fdsched_counters_t;
+
+/* Node reports about one version (fdsched_reports.c). */
+#define FDSCHED_REPORT_VERSIONS 16u
+typedef struct fdsched_report {
+  bool used;
+  char file[FD_NAME_LEN_MAX + 1];
+  uint64_t version;
+  uint32_t reported, repaired, rejected;
+} fdsched_report_t;
 
 typedef struct fdsched {
   fdsched_config_t cfg;
@@ -107,6 +117,7 @@ typedef struct fdsched {
   Sched__ZoneProgress *zone;     /* SCH_PLANS_MAX * SCH_ZONES_MAX */
   Sched__ZoneProgress **zone_ptr;
   fdsched_counters_t n;
+  fdsched_report_t reports[FDSCHED_REPORT_VERSIONS];
 } fdsched_t;
 
 /* fdsched_svc.c */
@@ -121,5 +132,10 @@ void fdsched_split_addr(const char *address, char *host, uint32_t *port);
 
 /* fdsched_status.c */
 int fdsched_serve_status(fdsched_t *d);
+
+/* fdsched_reports.c: logs and counts a heartbeat's bad-chunk and
+ * rejected-manifest reports; fills a version's figures into its progress. */
+void fdsched_reports_take(fdsched_t *d, const Sched__HeartbeatRequest *req);
+void fdsched_reports_fill(fdsched_t *d, Sched__VersionProgress *vp);
 
 #endif /* FDSCHED_INT_H */

@@ -141,6 +141,7 @@ static bool plan_progress(fdsched_t *d, uint32_t i, uint64_t now) {
     vp->eta_ms = (vp->bytes_total - vp->bytes_done) * 1000 / vp->throughput_bytes_per_s;
   vp->n_zones = zones;
   vp->zones = zpp;
+  fdsched_reports_fill(d, vp);
   return true;
 }
 

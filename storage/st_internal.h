@@ -118,6 +118,10 @@ struct st_version {
   st_bad_chunk_fn scrub_bad_fn;
   st_done_fn scrub_done;
   void *scrub_arg;
+
+  /* bad chunks of a complete version (st_repair.c): bit cleared, counted */
+  uint32_t bad;
+  int repair_fd, repair_tail_fd; /* v<N> for writing: O_DIRECT, buffered; -1 until used */
 };
 
 typedef struct st_pin {

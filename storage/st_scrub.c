@@ -3,8 +3,9 @@
  *
  * Reads go through the ring (O_DIRECT, pool buffers, at most queue_depth at
  * a time); each chunk's CRC32C is compared with the manifest and every bad
- * or unreadable chunk is reported through the caller's callback (fdnode tells
- * the scheduler and re-fetches it). The rate is kept by an io_uring timeout
+ * or unreadable chunk is marked bad (st_repair.c: no longer present, so not
+ * served) and reported through the caller's callback (fdnode tells the
+ * scheduler and re-fetches it, st_chunk_repair). The rate is kept by an io_uring timeout
  * whenever the bytes issued run ahead of rate * elapsed time, so scrubbing
  * never blocks the ring and never floods the disk.
  */
@@ -52,6 +53,8 @@ static void arm_timer(st_version_t *v, uint64_t ns) {
 }
 
 static void report_bad(st_version_t *v, uint32_t index, int err) {
+  if (st_bit(v->pending, index)) return; /* being repaired: the read raced the write */
+  st_chunk_mark_bad(v, index);
   v->scrub_bad++;
   v->s->stats.scrub_bad_chunks++;
   fd_log_error("%s v%llu: scrub: chunk %u is bad: %s", v->m->name,

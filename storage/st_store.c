@@ -249,7 +249,7 @@ static st_version_t *version_alloc(st_store_t *s, st_manifest_t *m) {
   }
   v->s = s;
   v->m = m;
-  v->dir_fd = v->data_fd = v->bitmap_fd = -1;
+  v->dir_fd = v->data_fd = v->bitmap_fd = v->repair_fd = v->repair_tail_fd = -1;
   v->sync_op.v = v->bm_op.v = v->complete_op.v = v->scrub_timer.v = v->delta_timer.v = v;
   return v;
 }
@@ -257,6 +257,8 @@ static st_version_t *version_alloc(st_store_t *s, st_manifest_t *m) {
 static void version_free(st_version_t *v) {
   if (v->data_fd >= 0) close(v->data_fd);
   if (v->bitmap_fd >= 0) close(v->bitmap_fd);
+  if (v->repair_fd >= 0) close(v->repair_fd);
+  if (v->repair_tail_fd >= 0) close(v->repair_tail_fd);
   if (v->dir_fd >= 0) close(v->dir_fd);
   st_manifest_free(v->m);
   free(v->bits);

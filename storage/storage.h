@@ -3,7 +3,8 @@
  *
  * Owns, under a data dir, every version of every file this node holds:
  *
- *   <data>/<name>/v<N>            a complete version, read-only
+ *   <data>/<name>/v<N>            a complete version: written again only to
+ *                                 repair a chunk scrub found bad (st_chunk_repair)
  *   <data>/<name>/v<N>.partial    a version being received: never served
  *   <data>/<name>/v<N>.manifest   its signed manifest (manifest.proto)
  *   <data>/<name>/v<N>.bitmap     which chunks of v<N>.partial are durable
@@ -141,6 +142,7 @@ typedef struct st_stats {
   uint64_t syncs;           /* group fdatasyncs issued */
   uint64_t scrub_bytes;
   uint64_t scrub_bad_chunks;
+  uint64_t chunks_repaired; /* bad chunks of complete versions rewritten in place */
 } st_stats_t;
 
 int st_store_open(const st_config_t *cfg, st_store_t **out);
@@ -224,11 +226,35 @@ typedef void (*st_bad_chunk_fn)(void *arg, const char *name, uint64_t version, u
 
 /* Re-reads every chunk of the complete version v and checks its CRC32C
  * (verification is always on here), at most rate_bytes_per_s (0: unlimited).
- * Each bad or unreadable chunk is reported through bad(); done(arg, number
- * of bad chunks or -errno) at the end. v must stay open until done.
+ * Each bad or unreadable chunk is marked bad (st_chunk_mark_bad) and
+ * reported through bad(); a chunk being repaired is skipped. done(arg,
+ * number of bad chunks or -errno) at the end. v must stay open until done.
  * Returns 0 when started, -EBUSY (a scrub runs on v), -EINVAL. */
 int st_scrub(st_version_t *v, uint64_t rate_bytes_per_s, st_bad_chunk_fn bad, st_done_fn done,
              void *arg);
+
+/* Bad chunks of a complete version. A chunk marked bad is not present:
+ * st_version_has is false for it until st_chunk_repair rewrote it, so it is
+ * neither served nor counted. The mark is in memory, per open handle (a
+ * restart forgets it; the next scrub finds the chunk again).
+ * st_chunk_mark_bad: 0, -EALREADY (already marked), -EINPROGRESS (being
+ * repaired), -ERANGE, -EINVAL (v not complete). */
+int st_chunk_mark_bad(st_version_t *v, uint32_t index);
+/* Chunks of v marked bad and not repaired yet. */
+uint32_t st_version_bad(const st_version_t *v);
+/* Rewrites the bad chunk index of the complete version v in place with a
+ * good copy: buf (from the pool) holds len bytes; CRC32C then SHA-256 are
+ * checked against the manifest before anything is written, then the chunk
+ * is written at its offset in v<N> (O_DIRECT; the short last chunk
+ * buffered, so the file keeps its exact size), fdatasync'd, and only then
+ * is the mark cleared; done(arg, 0 or -errno). The buffer is the caller's
+ * again once done has run. Returns 0 when queued, or without calling done:
+ * -EBADMSG (the copy does not match the manifest; counted), -EALREADY (not
+ * marked bad), -EINPROGRESS (a repair of it runs), -ERANGE, -EMSGSIZE,
+ * -EAGAIN (no slot: retry after a completion), -EINVAL (v not complete,
+ * buffer not from the pool), or the -errno of opening v<N> for writing. */
+int st_chunk_repair(st_version_t *v, uint32_t index, void *buf, uint32_t len, st_done_fn done,
+                    void *arg);
 
 /* Complete versions of name, ascending, at most max; returns the count or
  * -errno. */

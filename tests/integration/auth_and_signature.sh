@@ -75,6 +75,14 @@ done
 sleep 3
 rejected=$(grep -l "f.img v2: manifest rejected (bad signature)" "$IT_DIR"/n*.log 2>/dev/null | wc -l)
 [ "$rejected" -ge 1 ] || it_fail "no node logged a signature rejection: the forged manifest reached none"
+# The nodes tell fdsched on their heartbeats; it counts the refusals per version.
+until=$((SECONDS + 10))
+while ! grep -q "rejected the manifest of f.img v2: bad signature" "$IT_DIR/sched.log"; do
+  [ $SECONDS -lt $until ] || it_fail "fdsched never heard of a node's signature rejection"
+  sleep 0.2
+done
+it_admin status f.img --json | grep -q '"version":2,[^}]*"manifests_rejected":[1-9]' ||
+  it_fail "fdadmin status does not count the rejection: $(it_admin status f.img --json)"
 for id in "${IT_NODES[@]}"; do
   [ -e "$IT_DIR/$id/f.img/v2" ] && it_fail "$id holds the forged v2"
   compgen -G "$IT_DIR/$id/f.img/v2*" >/dev/null && it_fail "$id stored something of the forged v2"

@@ -180,6 +180,7 @@ threads = 1
 chunk_buf = $IT_CHUNK
 EOF
   [ -z "${IT_POOL_BUFFERS:-}" ] || echo "pool_buffers = $IT_POOL_BUFFERS"
+  [ -z "${IT_SCRUB_S:-}" ] || echo "scrub_interval_s = $IT_SCRUB_S"
   [ "$2" = origin ] && echo "origins = $(it_origin_list)"
   return 0
 }
