@@ -8,7 +8,9 @@ it_cluster 3 2 2 3
 
 it_make_file "$IT_DIR/src" 48
 sha=$(it_sha "$IT_DIR/src")
-it_publish "$IT_DIR/src" big.img || it_fail "publish exited $?"
+# The nodes fetch while the publish runs, so the victim is looked for then.
+it_publish "$IT_DIR/src" big.img &
+pub=$!
 
 # Catch a node that is serving children while it is itself still incomplete,
 # freeze it at once (so its subtree cannot finish meanwhile), then SIGKILL it.
@@ -19,7 +21,8 @@ while [ -z "$victim" ] && [ $SECONDS -lt $until ]; do
     [ -e "$IT_DIR/$id/big.img/current" ] && continue
     kill -STOP "${IT_PID[$id]}"
     kids=$(it_children_of "$id" | tr '\n' ' ')
-    if [ -n "$kids" ]; then victim=$id; break; fi
+    had=$(it_bitmap_bits "$id" big.img 1) # empty: not begun, or already complete
+    if [ -n "$kids" ] && [ -n "$had" ]; then victim=$id; break; fi
     kill -CONT "${IT_PID[$id]}"
   done
   [ -n "$victim" ] || sleep 0.02
@@ -27,8 +30,9 @@ done
 [ -n "$victim" ] || it_fail "no interior node caught mid-transfer (did distribution finish in under one poll?)"
 incomplete=0
 for k in $kids; do [ -e "$IT_DIR/$k/big.img/current" ] || incomplete=$((incomplete + 1)); done
-it_log "killing $victim (bitmap $(it_bitmap_bits "$victim" big.img 1) chunks) while it serves: $kids ($incomplete of them incomplete)"
+it_log "killing $victim (bitmap $had chunks) while it serves: $kids ($incomplete of them incomplete)"
 it_stop "$victim" KILL
+wait "$pub" || it_fail "publish exited $?"
 
 others=()
 for id in "${IT_NODES[@]}"; do [ "$id" = "$victim" ] || others+=("$id"); done
