@@ -246,6 +246,9 @@ static void on_wake(rpc_engine_t *target, rpc_msg_t *msg) {
 
 static int shard_setup(nd_shard_t *sh) {
   nd_node_t *n = sh->n;
+  /* Only disk reads for children take buffers here (nothing arrives), so a
+   * serving engine needs fewer than engine 0. */
+  n->cfg.pool_buffers = FD_MIN(n->cfg.pool_buffers, ND_SHARD_POOL_BUFFERS);
   n->pool = fd_pool_create(n->cfg.pool_buffers, n->cfg.chunk_buf_bytes);
   n->bufm = calloc(n->cfg.pool_buffers, sizeof(*n->bufm));
   if (!n->pool || !n->bufm) return -ENOMEM;

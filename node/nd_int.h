@@ -278,10 +278,12 @@ void nd_origin_registered(nd_node_t *n, nd_pub_t *p, int err);
 /* ---- several engines (nd_engine.c, nd_shared.c) ---- */
 #define ND_ENGINES_MAX 64u          /* engines (threads) per node */
 #define ND_SHARED_VERS_MAX (2u * ND_VERS_MAX) /* versions shared with serving engines */
+#define ND_SHARD_POOL_BUFFERS 32u   /* a serving engine's chunk buffers (at most pool_buffers) */
 #define ND_ENGINE_SYNC_MS 50u       /* engine 0 re-reads bits the sink did not report */
 #define ND_ENGINE_LOG_MS 5000u      /* a serving engine logs what it sent this often */
 #define ND_MANIFEST_FILE_MAX (64u << 20)
 #define ND_DIR_SCAN_MAX 100000u     /* directory entries read for the newest version */
+_Static_assert(ND_SHARD_POOL_BUFFERS > ND_POOL_RESERVE + ND_TX_Q, "a serving engine can read");
 
 typedef struct nd_engines nd_engines_t;
 typedef struct nd_shared nd_shared_t;
