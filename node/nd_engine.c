@@ -292,17 +292,22 @@ static void *shard_main(void *arg) {
     return NULL;
   }
   atomic_store(&sh->state, 1);
-  uint64_t logged_ms = 0, logged_bytes = 0;
+  uint64_t logged_ms = 0, logged_bytes = 0, ticked_ms = 0;
   while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
     rc = rpc_engine_run_once(n->e, 10);
     if (rc < 0 && rc != -EINTR && rc != -ETIME) {
       fd_log_error("engine %u: %s", sh->idx, fd_strerror(rc));
       break;
     }
-    nd_tx_tick(n);
-    shard_release_retired(n);
-    atomic_store_explicit(&sh->tx_bytes, n->tx_bytes, memory_order_relaxed);
+    /* Streams are pumped by their own completions (reads, window credit)
+     * and by engine 0's wakeups; the tick retries what waited for a buffer. */
     uint64_t now = fd_now_ms();
+    if (now - ticked_ms >= ND_ENGINE_TICK_MS) {
+      ticked_ms = now;
+      nd_tx_tick(n);
+      shard_release_retired(n);
+    }
+    atomic_store_explicit(&sh->tx_bytes, n->tx_bytes, memory_order_relaxed);
     if (n->tx_bytes != logged_bytes && now - logged_ms >= ND_ENGINE_LOG_MS) {
       fd_log_info("engine %u: sent %" PRIu64 " bytes to children so far", sh->idx, n->tx_bytes);
       logged_ms = now;

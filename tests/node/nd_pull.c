@@ -1,4 +1,4 @@
-/* nd_pull.c — a child's view of one fdnode for the engines test: over N fresh connections, GetManifest (signature checked) then RepairPull of every chunk, each chunk's SHA-256 checked against the signed manifest; prints the bytes verified. */
+/* nd_pull.c — a child's view of one fdnode for the engines test and benchmark: over N fresh connections, GetManifest (signature checked) then RepairPull of every chunk, each chunk's SHA-256 checked against the signed manifest (--no-verify: counted only); prints the bytes received. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@ typedef struct pull {
   uint8_t *seen; /* chunk received and verified on this connection */
   uint32_t verified, bad;
   uint64_t bytes;
+  bool no_verify; /* benchmarks: count the bytes, skip SHA-256 */
 } pull_t;
 
 static void c_ready(rpc_conn_t *c, void *a) { (void)c; ((pull_t *)a)->ready = true; }
@@ -54,8 +55,8 @@ static void on_data(rpc_call_t *call, void *buf, uint32_t len, void *arg) {
       len != st_manifest_chunk_len(p->m, p->hdr_index)) {
     p->bad++;
   } else {
-    fd_sha256(buf, len, d);
-    if (memcmp(d, p->m->chunk_sha256 + (size_t)p->hdr_index * FD_SHA256_LEN, FD_SHA256_LEN)) {
+    if (!p->no_verify) fd_sha256(buf, len, d);
+    if (!p->no_verify && memcmp(d, p->m->chunk_sha256 + (size_t)p->hdr_index * FD_SHA256_LEN, FD_SHA256_LEN)) {
       p->bad++;
     } else if (!p->seen[p->hdr_index]) {
       p->seen[p->hdr_index] = 1;
@@ -138,6 +139,7 @@ int main(int argc, char **argv) {
   const char *node = NULL, *ckey = NULL, *apub = NULL, *name = NULL;
   uint64_t version = 0, chunk = FD_CHUNK_SIZE_DEFAULT;
   int conns = 1;
+  bool no_verify = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--node") && i + 1 < argc) node = argv[++i];
     else if (!strcmp(argv[i], "--cluster-key") && i + 1 < argc) ckey = argv[++i];
@@ -146,9 +148,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--version") && i + 1 < argc) version = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--conns") && i + 1 < argc) conns = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--chunk-size") && i + 1 < argc) fd_parse_bytes(argv[++i], &chunk);
+    else if (!strcmp(argv[i], "--no-verify")) no_verify = true;
     else {
       fprintf(stderr, "usage: nd_pull --node ADDR:PORT --cluster-key F --admin-pub F --name N "
-                      "--version V [--conns K] [--chunk-size B]\n");
+                      "--version V [--conns K] [--chunk-size B] [--no-verify]\n");
       return 2;
     }
   }
@@ -164,6 +167,7 @@ int main(int argc, char **argv) {
   snprintf(addr, sizeof(addr), "%.*s", (int)(colon - node), node);
   uint16_t port = (uint16_t)atoi(colon + 1);
   static pull_t p;
+  p.no_verify = no_verify;
   p.pool = fd_pool_create(8, chunk);
   rpc_engine_opts_t o = {0};
   o.cpu = -1;
@@ -185,6 +189,7 @@ int main(int argc, char **argv) {
   rpc_engine_destroy(p.e);
   fd_pool_destroy(p.pool);
   if (rc) return 1;
-  printf("nd_pull: %d connections, %" PRIu64 " bytes verified\n", conns, total);
+  printf("nd_pull: %d connections, %" PRIu64 " bytes %s\n", conns, total,
+         no_verify ? "received (not verified)" : "verified");
   return 0;
 }
