@@ -327,6 +327,9 @@ static void *shard_main(void *arg) {
 
 int nd_engines_start(nd_node_t *n0) {
   uint32_t want = nd_engines_wanted(&n0->cfg);
+  if (n0->cfg.threads > ND_ENGINES_MAX)
+    fd_log_warn("node.threads %u: running %u engines, the most a node runs", n0->cfg.threads,
+                ND_ENGINES_MAX);
   if (n0->cfg.threads != 1 && !strcmp(n0->cfg.role, "origin"))
     fd_log_info("role origin: one engine (Origin calls must reach the engine holding the chain)");
   if (want <= 1) return 0;
