@@ -223,11 +223,16 @@ uint64_t nd_shard_newest_complete(nd_node_t *n, const char *name) {
 }
 
 /* Lets go of idle versions engine 0 has retired, so their slots can be
- * reused; a version still streaming keeps its slot until its users end. */
+ * reused, and of idle versions opened from the files, so a version GC
+ * removed does not keep its disk space through our descriptor; a version
+ * still streaming keeps its slot until its users end. */
 static void shard_release_retired(nd_node_t *n) {
+  uint64_t now = fd_now_ms();
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
     nd_ver_t *v = &n->vers[i];
     if (v->used && !v->users && v->shared && nd_shared_retired(v->shared)) sver_release(v);
+    else if (v->used && !v->users && !v->shared && now - v->last_used_ms >= ND_SHARD_IDLE_MS)
+      sver_release(v);
     else if (v->used && !v->complete && v->shared && nd_shared_is_complete(v->shared))
       v->complete = true;
   }

@@ -280,6 +280,7 @@ void nd_origin_registered(nd_node_t *n, nd_pub_t *p, int err);
 #define ND_SHARED_VERS_MAX (2u * ND_VERS_MAX) /* versions shared with serving engines */
 #define ND_SHARD_POOL_BUFFERS 32u   /* a serving engine's chunk buffers (at most pool_buffers) */
 #define ND_ENGINE_TICK_MS 10u       /* a serving engine retries its streams this often */
+#define ND_SHARD_IDLE_MS 5000u      /* a serving engine closes a version read from files idle this long */
 #define ND_ENGINE_SYNC_MS 50u       /* engine 0 re-reads bits the sink did not report */
 #define ND_ENGINE_LOG_MS 5000u      /* a serving engine logs what it sent this often */
 #define ND_MANIFEST_FILE_MAX (64u << 20)
