@@ -298,7 +298,8 @@ static void *shard_main(void *arg) {
   }
   atomic_store(&sh->state, 1);
   uint64_t logged_ms = 0, logged_bytes = 0, ticked_ms = 0;
-  while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+  /* acquire: engine 0's last look at this engine happens before our teardown */
+  while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
     rc = rpc_engine_run_once(n->e, 10);
     if (rc < 0 && rc != -EINTR && rc != -ETIME) {
       fd_log_error("engine %u: %s", sh->idx, fd_strerror(rc));
