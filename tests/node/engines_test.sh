@@ -5,7 +5,7 @@ PULL=$IT_BUILD/tests/node/nd_pull
 it_require_cluster
 it_require "$PULL"
 it_init engines 150
-IT_THREADS=2
+export IT_THREADS=2 # read by lib.sh
 it_cluster 3 2 2 2
 
 for id in "${IT_NODES[@]}"; do
