@@ -36,7 +36,7 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
       S("origins", origins, "origin chain id@addr:port,... head first (role origin)"),
       S("log_level", log_level, "debug, info, warn, error"),
       {"node", "threads", FD_CFG_U32, &c->threads, 0, 0, 1024,
-       "engines (0: one per core; one runs today)"},
+       "io_uring engines, one thread each (0: one per core; role origin runs one)"},
       {"node", "heartbeat_ms", FD_CFG_U32, &c->heartbeat_ms, 0, 10, 600000, "heartbeat period"},
       {"node", "keep_versions", FD_CFG_U32, &c->keep_versions, 0, 1, 1000,
        "complete versions GC keeps"},

@@ -167,6 +167,7 @@ int nd_ver_open(nd_node_t *n, const char *name, uint64_t version, nd_ver_t **out
     *out = v;
     return 0;
   }
+  if (n->shard) return nd_shard_ver_open(n, name, version, out); /* a serving engine */
   if (!st_name_valid(name)) return -EINVAL;
   if (!(v = ver_slot(n))) return -EBUSY;
   st_version_t *sv;
@@ -186,10 +187,12 @@ void nd_ver_put(nd_node_t *n, nd_ver_t *v) {
 }
 
 bool nd_ver_has(const nd_ver_t *v, uint32_t index) {
+  if (!v->sv) return nd_shard_ver_has(v, index); /* a serving engine's view */
   return st_version_has(v->sv, index); /* false for a chunk scrub marked bad */
 }
 
 uint64_t nd_newest_complete(nd_node_t *n, const char *name) {
+  if (n->shard) return nd_shard_newest_complete(n, name);
   uint64_t list[FD_STORE_VERSIONS_SCAN_MAX];
   int k = st_versions(n->store, name, list, FD_ARRAY_LEN(list));
   return k > 0 ? list[k - 1] : 0;
@@ -281,6 +284,7 @@ static void put_finish(nd_node_t *n, nd_bufm_t *b, void *buf, int res) {
   if (res == 0) {
     s->rx_bytes += b->len;
     n->rx_bytes += b->len;
+    nd_engines_chunk_durable(n, v, b->chunk); /* tell the serving engines */
   } else if (res != -EALREADY) {
     fd_log_warn("chunk %u of %s v%" PRIu64 " not stored: %s", b->chunk, v->name, v->version,
                 fd_strerror(res));
@@ -425,6 +429,30 @@ static int parse_origins(nd_node_t *n) {
   return 0;
 }
 
+rpc_engine_opts_t nd_engine_opts(const nd_node_t *n) {
+  const nd_config_t *cfg = &n->cfg;
+  rpc_engine_opts_t o = {0};
+  o.cpu = -1;
+  o.ring_entries = 1024;
+  /* rpc raises each window to payload_max: keep it at one chunk buffer. */
+  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, 1024u * 1024u);
+  /* Every DATA frame holds one pool buffer until storage is done with it,
+   * whatever its length, so the windows bound the buffers a peer can make us
+   * hold: one largest chunk per stream and per connection. With chunks
+   * smaller than chunk_buf more frames fit (64 of the smallest in a 4 MiB
+   * window), so the pool holds more buffers than that; a download stream
+   * that still finds the pool empty fails and its stripe is re-fetched
+   * ND_RETRY_MS later. */
+  o.stream_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
+  o.conn_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
+  o.cluster_key = n->cluster_key;
+  o.cluster_key_len = n->cluster_key_len;
+  o.admin_pub = n->admin_pub.pub;
+  o.bulk_pool = n->pool;
+  o.reuseport = nd_engines_wanted(cfg) > 1; /* the serving engines share the port */
+  return o;
+}
+
 int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
   nd_node_t *n = calloc(1, sizeof(*n));
   if (!n) return -ENOMEM;
@@ -456,24 +484,7 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
     rc = -ENOMEM;
     goto out_free;
   }
-  rpc_engine_opts_t o = {0};
-  o.cpu = -1;
-  o.ring_entries = 1024;
-  /* rpc raises each window to payload_max: keep it at one chunk buffer. */
-  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, 1024u * 1024u);
-  /* Every DATA frame holds one pool buffer until storage is done with it,
-   * whatever its length, so the windows bound the buffers a peer can make us
-   * hold: one largest chunk per stream and per connection. With chunks
-   * smaller than chunk_buf more frames fit (64 of the smallest in a 4 MiB
-   * window), so the pool holds more buffers than that; a download stream
-   * that still finds the pool empty fails and its stripe is re-fetched
-   * ND_RETRY_MS later. */
-  o.stream_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
-  o.conn_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
-  o.cluster_key = n->cluster_key;
-  o.cluster_key_len = n->cluster_key_len;
-  o.admin_pub = n->admin_pub.pub;
-  o.bulk_pool = n->pool;
+  rpc_engine_opts_t o = nd_engine_opts(n);
   n->e = rpc_engine_create(&o);
   if (!n->e) {
     rc = errno ? -errno : -EIO;
@@ -500,6 +511,10 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
       (rc = nd_serve_register(n)) || (n->origin && (rc = nd_origin_register(n))) ||
       (rc = rpc_listen(n->e, n->listen_addr, port, &n->port))) {
     fd_log_error("listen %s: %s", cfg->listen, fd_strerror(rc));
+    goto out_store;
+  }
+  if ((rc = nd_engines_start(n)) != 0) {
+    fd_log_error("serving engines: %s", fd_strerror(rc));
     goto out_store;
   }
   if (cfg->scheduler[0])
@@ -534,6 +549,7 @@ int nd_node_run(nd_node_t *n) {
     }
     nd_backlog_run(n);
     nd_tx_tick(n);
+    nd_engines_tick(n);
     nd_scrub_tick(n);
     nd_repair_tick(n);
     if (n->sched.port) nd_sched_tick(n);
@@ -541,6 +557,7 @@ int nd_node_run(nd_node_t *n) {
     else nd_origin_tick(n);
   }
   fd_log_info("stopping: letting in-flight writes finish");
+  nd_engines_stop(n);
   nd_dl_stop(n);
   uint64_t until = fd_now_ms() + ND_DRAIN_MS;
   while (fd_now_ms() < until) {
@@ -556,6 +573,7 @@ int nd_node_run(nd_node_t *n) {
 
 void nd_node_destroy(nd_node_t *n) {
   if (!n) return;
+  nd_engines_stop(n); /* when nd_node_run did not */
   /* The store goes first, while the ring still runs; then the engine, whose
    * teardown ends every call (their callbacks only release buffers). */
   /* a scrub cannot be cancelled: it ends at its configured rate */
@@ -574,6 +592,7 @@ void nd_node_destroy(nd_node_t *n) {
   n->destroying = true;
   rpc_engine_destroy(n->e);
   nd_repair_destroy(n);
+  nd_engines_destroy(n);
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) free(n->vers[i].menc);
   for (uint32_t i = 0; i < ND_TX_MAX; i++) free(n->txs[i].want);
   fd_pool_destroy(n->pool);

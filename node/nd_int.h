@@ -58,6 +58,7 @@ typedef struct nd_ver {
   rpc_call_t *missing_call; /* a Missing call waiting on the delta */
   uint64_t bytes_reused;
   uint64_t scrubbed_ms; /* when its last scrub started (0: never) */
+  struct nd_shared_ver *shared; /* its entry in the serving engines' table (nd_engine.c) */
 } nd_ver_t;
 
 /* A receiver of chunks on one call (a stripe download, a publish, a
@@ -262,6 +263,8 @@ struct nd_node {
   nd_ver_t *scrubbing;
   uint64_t scrub_bad; /* chunks scrub found bad, over the node's life */
   nd_repair_t *repair; /* reports to fdsched and re-fetch of bad chunks */
+  struct nd_engines *engines; /* engine 0: the serving engines (NULL: threads = 1) */
+  struct nd_shard *shard;     /* a serving engine's context: its engine (NULL on engine 0) */
 };
 
 /* nd_core.c */
@@ -332,5 +335,56 @@ void nd_repair_tick(nd_node_t *n);
 void nd_repair_hb_fill(nd_node_t *n, Sched__HeartbeatRequest *req);
 void nd_repair_hb_done(nd_node_t *n, bool ok);
 void nd_repair_destroy(nd_node_t *n); /* after the engine is gone */
+/* ---- several engines (nd_engine.c, nd_shared.c) ---- */
+#define ND_ENGINES_MAX 64u          /* engines (threads) per node */
+#define ND_SHARED_VERS_MAX (2u * ND_VERS_MAX) /* versions shared with serving engines */
+#define ND_SHARD_POOL_BUFFERS 32u   /* a serving engine's chunk buffers (at most pool_buffers) */
+#define ND_ENGINE_TICK_MS 10u       /* a serving engine retries its streams this often */
+#define ND_SHARD_IDLE_MS 5000u      /* a serving engine closes a version read from files idle this long */
+#define ND_ENGINE_SYNC_MS 50u       /* engine 0 re-reads bits the sink did not report */
+#define ND_ENGINE_LOG_MS 5000u      /* a serving engine logs what it sent this often */
+#define ND_MANIFEST_FILE_MAX (64u << 20)
+#define ND_DIR_SCAN_MAX 100000u     /* directory entries read for the newest version */
+_Static_assert(ND_SHARD_POOL_BUFFERS > ND_POOL_RESERVE + ND_TX_Q, "a serving engine can read");
+
+typedef struct nd_engines nd_engines_t;
+typedef struct nd_shared nd_shared_t;
+typedef struct nd_shared_ver nd_shared_ver_t;
+
+/* The rpc engine options every engine of the node uses. */
+rpc_engine_opts_t nd_engine_opts(const nd_node_t *n);
+
+/* nd_engine.c — engine 0's side */
+uint32_t nd_engines_wanted(const nd_config_t *cfg); /* engines this config runs */
+int nd_engines_start(nd_node_t *n0);   /* after engine 0 listens; 0 or -errno */
+void nd_engines_tick(nd_node_t *n0);   /* each loop turn: publish, retire, wake */
+void nd_engines_chunk_durable(nd_node_t *n0, nd_ver_t *v, uint32_t index);
+uint64_t nd_engines_tx_bytes(const nd_node_t *n0); /* sent by the serving engines */
+void nd_engines_stop(nd_node_t *n0);   /* stops and joins the serving engines */
+void nd_engines_destroy(nd_node_t *n0);
+/* nd_engine.c — a serving engine's versions (hooks of nd_core.c) */
+int nd_shard_ver_open(nd_node_t *n, const char *name, uint64_t version, nd_ver_t **out);
+bool nd_shard_ver_has(const nd_ver_t *v, uint32_t index);
+uint64_t nd_shard_newest_complete(nd_node_t *n, const char *name);
+
+/* nd_shared.c */
+nd_shared_t *nd_shared_create(void);
+void nd_shared_destroy(nd_shared_t *t); /* no reader left */
+/* engine 0: a slot for the version of this encoded manifest (copied);
+ * 0, -ENOSPC (every slot in use), or a decode error */
+int nd_shared_publish(nd_shared_t *t, const uint8_t *menc, size_t menc_len, nd_shared_ver_t **out);
+bool nd_shared_set(nd_shared_ver_t *s, uint32_t index); /* true: newly set */
+bool nd_shared_complete(nd_shared_ver_t *s);            /* true: newly complete */
+void nd_shared_retire(nd_shared_ver_t *s);
+uint32_t nd_shared_reap(nd_shared_t *t); /* frees unread retired slots; returns those left */
+/* serving engines */
+nd_shared_ver_t *nd_shared_acquire(nd_shared_t *t, const char *name, uint64_t version);
+void nd_shared_release(nd_shared_ver_t *s);
+bool nd_shared_retired(const nd_shared_ver_t *s);
+bool nd_shared_is_complete(const nd_shared_ver_t *s);
+bool nd_shared_has(const nd_shared_ver_t *s, uint32_t index);
+const st_manifest_t *nd_shared_manifest(const nd_shared_ver_t *s);
+const uint8_t *nd_shared_menc(const nd_shared_ver_t *s, size_t *len);
+const uint8_t *nd_shared_digest(const nd_shared_ver_t *s);
 
 #endif /* ND_INT_H */

@@ -132,7 +132,7 @@ static void send_heartbeat(nd_node_t *n) {
   req.n_versions = k;
   req.versions = hp;
   req.rx_bytes = n->rx_bytes;
-  req.tx_bytes = n->tx_bytes;
+  req.tx_bytes = n->tx_bytes + nd_engines_tx_bytes(n); /* every engine's */
   nd_repair_hb_fill(n, &req);
   rpc_call_cbs_t cbs = {on_hb_msg, NULL, NULL, on_hb_done};
   n->sched.hb = rpc_start_sched_heartbeat(n->sched.conn, &req, 5000, &cbs, n);

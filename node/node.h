@@ -18,9 +18,13 @@
  * Never: decides topology (fdsched does), copies chunk bytes in userspace
  * on the data path, allocates per chunk.
  *
- * Threads: one engine on the thread that calls nd_node_run (the `threads`
- * setting is accepted but a single engine runs: multi-core sharding is not
- * done). Memory: nd_node_create copies the config; nd_node_destroy frees all.
+ * Threads: `threads` engines, one io_uring each. Engine 0 runs on the
+ * thread that calls nd_node_run and does everything above; engines
+ * 1..threads-1 run on threads nd_node_create starts and only serve children
+ * (GetManifest, FetchStripe, RepairPull, Ping) on the same port
+ * (SO_REUSEPORT), sharing nothing with engine 0 but an atomic table of the
+ * versions it holds (nd_engine.c). Role origin runs one engine. Memory:
+ * nd_node_create copies the config; nd_node_destroy frees all.
  */
 #ifndef NODE_H
 #define NODE_H
@@ -44,7 +48,7 @@ typedef struct nd_config {
   char admin_pub_file[FD_PATH_LEN_MAX];
   char origins[1024]; /* "id@addr:port,..." in chain order (head first) */
   char log_level[16];
-  uint32_t threads;   /* 0: one per core (only one engine runs, see above) */
+  uint32_t threads;   /* engines (0: one per core; role origin runs one), see above */
   uint32_t heartbeat_ms;
   uint32_t keep_versions;
   uint64_t chunk_buf_bytes; /* largest chunk size served; pool buffer size */

@@ -166,6 +166,8 @@ typedef struct rpc_engine_opts {
   const fd_ed25519_key_t *admin_key; /* client: private key proving the admin role, or NULL */
   fd_pool_t *bulk_pool;  /* registered with the ring; DATA frames land here; NULL: no bulk */
   rpc_bulk_send_t bulk_send;
+  bool reuseport;        /* rpc_listen sets SO_REUSEPORT: engines on several threads share
+                            one port and the kernel spreads connections among them */
 } rpc_engine_opts_t;
 
 typedef struct rpc_stats {

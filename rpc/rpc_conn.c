@@ -232,6 +232,11 @@ int rpc_listen(rpc_engine_t *e, const char *addr, uint16_t port, uint16_t *bound
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (e->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+    int rc = -errno;
+    close(fd);
+    return rc;
+  }
   socklen_t len = sizeof(sa);
   if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
       getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {

@@ -133,6 +133,7 @@ rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *o) {
   }
   e->pool = o->bulk_pool;
   e->bulk_send = o->bulk_send;
+  e->reuseport = o->reuseport;
 
   if (o->cpu >= 0) {
     cpu_set_t set;

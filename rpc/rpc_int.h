@@ -183,6 +183,7 @@ struct rpc_engine {
   rpc_method_reg_t methods[RPC_SVCS_MAX][RPC_METHODS_PER_SVC_MAX];
 
   int listen_fd;
+  bool reuseport;
   fd_op_t accept_op;
   bool accept_armed;
   struct sockaddr_in accept_addr;

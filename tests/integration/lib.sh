@@ -176,7 +176,7 @@ scheduler = $(it_sched_addr)
 cluster_key_file = ${IT_CLUSTER_KEY_OVERRIDE:-$IT_DIR/cluster.key}
 admin_pub_file = $IT_DIR/admin.pub
 heartbeat_ms = $IT_HEARTBEAT_MS
-threads = 1
+threads = ${IT_THREADS:-1}
 chunk_buf = $IT_CHUNK
 EOF
   [ -z "${IT_POOL_BUFFERS:-}" ] || echo "pool_buffers = $IT_POOL_BUFFERS"
