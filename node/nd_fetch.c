@@ -174,12 +174,18 @@ void nd_order(nd_node_t *n, const Sched__Order *o) {
 
 /* ---- manifest ------------------------------------------------------------------ */
 
+static nd_node_t *g_node; /* the download's node (one per process; engine 0) */
+
+/* arg is the version whose delta ended: the download may have moved on
+ * (an abort, a newer order) and its flag must still drop. */
 static void on_delta_done(void *arg, int res) {
-  nd_node_t *n = arg;
-  nd_dl_t *d = &n->dl;
-  if (d->ver) d->ver->delta_running = false;
+  nd_ver_t *v = arg;
+  v->delta_running = false;
   if (res) fd_log_warn("delta: %s", fd_strerror(res));
-  if (d->state != ND_DL_DELTA) return;
+  nd_node_t *n = g_node;
+  if (!n) return;
+  nd_dl_t *d = &n->dl;
+  if (d->ver != v || d->state != ND_DL_DELTA) return;
   fd_log_info("%s v%" PRIu64 ": reused %" PRIu64 " bytes locally, %u chunks to fetch", d->name,
               d->version, d->ver->bytes_reused, st_version_missing(d->ver->sv));
   d->state = ND_DL_FETCH;
@@ -228,7 +234,8 @@ static void got_manifest(nd_node_t *n, const uint8_t *buf, size_t len) {
   }
   d->state = ND_DL_DELTA;
   v->delta_running = true;
-  if (st_version_delta(v->sv, &v->bytes_reused, on_delta_done, n) != 0) {
+  g_node = n;
+  if (st_version_delta(v->sv, &v->bytes_reused, on_delta_done, v) != 0) {
     v->delta_running = false;
     d->state = ND_DL_FETCH;
   }
@@ -291,7 +298,6 @@ static void s_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     nd_sink_header(&s->sink, (const Node__ChunkHeader *)m);
 }
 
-static nd_node_t *g_node; /* the stripe callbacks' node (one node per process) */
 
 static void s_data(rpc_call_t *call, void *buf, uint32_t len, void *arg) {
   nd_stripe_t *s = arg;
