@@ -44,6 +44,8 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
        FD_CHUNK_SIZE_MAX, "buffer size = largest chunk size handled"},
       {"node", "pool_buffers", FD_CFG_U32, &c->pool_buffers, 0, 24, FD_POOL_BUFFERS_MAX,
        "chunk buffers per engine"},
+      {"node", "window_chunks", FD_CFG_U32, &c->window_chunks, 0, 0, 64,
+       "chunk buffers a peer may fill per stream and per connection (0: auto)"},
       {"node", "nic_bps", FD_CFG_U64, &c->nic_bps, 0, 1, 0, "NIC bandwidth, bits/s"},
       {"node", "scrub_interval_s", FD_CFG_U32, &c->scrub_interval_s, 0, 0, 0,
        "re-check each complete version this often (0: never)"},
@@ -55,6 +57,16 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
   return n;
 }
 #undef S
+
+/* The receive window in chunk buffers. A buffer that came in on one window
+ * may still be held by the sends to the next hop (whose window is as large)
+ * and their queue, so a quarter of what the disk reads leave is the most a
+ * window may take; the default is ND_WINDOW_CHUNKS_DEFAULT within that. */
+uint32_t nd_config_window_chunks(const nd_config_t *c) {
+  if (c->window_chunks) return c->window_chunks;
+  uint32_t fit = c->pool_buffers > ND_POOL_RESERVE ? (c->pool_buffers - ND_POOL_RESERVE) / 4 : 1;
+  return FD_MAX(1u, FD_MIN(ND_WINDOW_CHUNKS_DEFAULT, fit));
+}
 
 int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
   char a[64];
@@ -73,6 +85,14 @@ int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
     return snprintf(err, err_len, "node.scheduler is not addr:port"), -EINVAL;
   if (!FD_IS_POW2(c->chunk_buf_bytes))
     return snprintf(err, err_len, "node.chunk_buf must be a power of two"), -EINVAL;
+  if (c->window_chunks && c->window_chunks * 4 + ND_POOL_RESERVE > c->pool_buffers)
+    return snprintf(err, err_len,
+                    "node.window_chunks x 4 + %u must be at most node.pool_buffers (%u)",
+                    ND_POOL_RESERVE, c->pool_buffers),
+           -EINVAL;
+  if ((uint64_t)c->window_chunks * c->chunk_buf_bytes > (1ull << 30))
+    return snprintf(err, err_len, "node.window_chunks x node.chunk_buf must be at most 1 GiB"),
+           -EINVAL;
   if (!strcmp(c->role, "origin") && !c->origins[0])
     return snprintf(err, err_len, "node.origins is required for role origin"), -EINVAL;
   return 0;

@@ -436,15 +436,20 @@ rpc_engine_opts_t nd_engine_opts(const nd_node_t *n) {
   o.ring_entries = 1024;
   /* rpc raises each window to payload_max: keep it at one chunk buffer. */
   o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, 1024u * 1024u);
-  /* Every DATA frame holds one pool buffer until storage is done with it,
+  /* Every DATA frame holds one pool buffer until storage is done with it
+   * (written AND fdatasync'd, which is when put_finish returns the credit),
    * whatever its length, so the windows bound the buffers a peer can make us
-   * hold: one largest chunk per stream and per connection. With chunks
-   * smaller than chunk_buf more frames fit (64 of the smallest in a 4 MiB
-   * window), so the pool holds more buffers than that; a download stream
-   * that still finds the pool empty fails and its stripe is re-fetched
-   * ND_RETRY_MS later. */
-  o.stream_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
-  o.conn_window_bytes = (uint32_t)cfg->chunk_buf_bytes;
+   * hold: window_chunks largest chunks per stream and per connection. One
+   * chunk would be stop-and-wait per hop — the sender idles through our
+   * write and group fdatasync — so the default keeps 4 in flight; more only
+   * queues data in front of each chunk on a slow link (per-hop latency of a
+   * cut-through tree). With chunks smaller than chunk_buf more frames fit,
+   * so the pool holds more buffers than that; a download stream that still
+   * finds the pool empty fails and its stripe is re-fetched ND_RETRY_MS
+   * later. */
+  uint32_t win = nd_config_window_chunks(cfg);
+  o.stream_window_bytes = win * (uint32_t)cfg->chunk_buf_bytes;
+  o.conn_window_bytes = win * (uint32_t)cfg->chunk_buf_bytes;
   o.cluster_key = n->cluster_key;
   o.cluster_key_len = n->cluster_key_len;
   o.admin_pub = n->admin_pub.pub;

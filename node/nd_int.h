@@ -27,6 +27,7 @@
 #define ND_ORIGIN_METHOD_MISSING 3u
 #define ND_CHAIN_ATTEMPTS 2u  /* tries of one origin before it is dropped from the chain */
 #define ND_POOL_RESERVE 12u   /* pool buffers disk reads for children never take */
+#define ND_WINDOW_CHUNKS_DEFAULT 4u /* receive window: chunks in flight per stream (see nd_engine_opts) */
 /* scrub reports and repair (nd_repair.c) */
 #define ND_REPORTS_MAX 64u            /* reports to fdsched waiting for a heartbeat */
 #define ND_REPORTS_PER_HB 16u         /* reports one heartbeat carries */

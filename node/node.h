@@ -53,6 +53,7 @@ typedef struct nd_config {
   uint32_t keep_versions;
   uint64_t chunk_buf_bytes; /* largest chunk size served; pool buffer size */
   uint32_t pool_buffers;
+  uint32_t window_chunks;    /* flow-control window, in chunk buffers */
   uint64_t nic_bps;
   uint32_t scrub_interval_s; /* 0: no scrub */
   uint64_t scrub_rate_bytes; /* bytes/s a scrub reads at most */
@@ -63,6 +64,9 @@ void nd_config_defaults(nd_config_t *c);
 size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max);
 /* Checks the loaded values (role, addresses, files). 0 or -EINVAL with err. */
 int nd_config_check(const nd_config_t *c, char *err, size_t err_len);
+/* The receive window in chunk buffers: window_chunks, or if 0 the default
+ * that fits pool_buffers. */
+uint32_t nd_config_window_chunks(const nd_config_t *c);
 
 typedef struct nd_node nd_node_t;
 

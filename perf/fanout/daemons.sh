@@ -22,13 +22,14 @@
 # Owns: $FT_DATA_DIR/<run prefix>data (keys, configs, logs, every daemon's
 # data dir and the source file). Config keys are the ones
 # tests/integration/lib.sh writes (it_sched_config, it_node_config), plus
-# nic_bps (the node's --rate) and pool_buffers (sized to the run so 16+
+# nic_bps (the node's --rate), window_chunks and pool_buffers (sized to the run so 16+
 # nodes fit in memory: pool_buffers x chunk_buf is pinned per node).
 
 FT_RUNDATA=''
 FT_PORT=7000
 FT_NAME=fanout.img
 FT_POOL_BUFFERS=${FT_POOL_BUFFERS:-32}
+FT_WINDOW_CHUNKS=${FT_WINDOW_CHUNKS:-0} # 0: fdnode's default (4 chunks, less if the pool is small)
 FT_HEARTBEAT_MS=${FT_HEARTBEAT_MS:-500}
 
 ft_daemons_data_remove() {
@@ -76,6 +77,7 @@ heartbeat_ms = $FT_HEARTBEAT_MS
 threads = 1
 chunk_buf = $FT_CHUNK
 pool_buffers = $FT_POOL_BUFFERS
+window_chunks = $FT_WINDOW_CHUNKS
 log_level = ${FT_LOG_LEVEL:-info}
 EOF
   # nic_bps: fdsched (scheduler/plan.c) sizes upload capacity as
@@ -250,7 +252,7 @@ ft_fdist_run() {
   done
   for ((k = 0; k < FT_ORIGINS; k++)); do ft_d_wait_listen "${FT_NS_ORIGIN[k]}" "o$k" 20; done
   for ((i = 0; i < FT_NODES; i++)); do ft_d_wait_listen "${FT_NS_NODE[i]}" "n$i" 20; done
-  echo "fdist: fdsched, $FT_ORIGINS origins and $FT_NODES nodes listen (pool_buffers $FT_POOL_BUFFERS x chunk_buf $FT_CHUNK; nic_bps reported as 10 Gbit/s for --rate $FT_RATE Mbit/s, see ft_d_node_ini)"
+  echo "fdist: fdsched, $FT_ORIGINS origins and $FT_NODES nodes listen (pool_buffers $FT_POOL_BUFFERS x chunk_buf $FT_CHUNK, window_chunks $FT_WINDOW_CHUNKS; nic_bps reported as 10 Gbit/s for --rate $FT_RATE Mbit/s, see ft_d_node_ini)"
   local t0
   t0=$(date +%s.%N)
   head -c "$FT_SIZE" /dev/urandom >"$FT_RUNDATA/source.img"

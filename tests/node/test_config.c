@@ -94,9 +94,38 @@ static void test_check_rejects(void **state) {
   assert_int_equal(fd_config_set(items, n, "node.nosuch=1", err, sizeof(err)), -EINVAL);
 }
 
+/* The window: auto fits the pool; an explicit one the pool cannot back is
+ * refused, as is one whose bytes overflow what rpc advertises. */
+static void test_window(void **state) {
+  (void)state;
+  nd_config_t c;
+  fd_config_item_t items[64];
+  char err[256];
+  size_t n;
+  valid(&c, items, &n);
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), 0);
+  assert_int_equal(nd_config_window_chunks(&c), 4); /* pool 80 */
+  set_ok(items, n, "node.pool_buffers=24");
+  assert_int_equal(nd_config_window_chunks(&c), 3); /* (24 - 12) / 4 */
+  set_ok(items, n, "node.pool_buffers=32");
+  set_ok(items, n, "node.window_chunks=5");
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), 0);
+  assert_int_equal(nd_config_window_chunks(&c), 5);
+  set_ok(items, n, "node.window_chunks=6"); /* 6 x 4 + 12 > 32 */
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "window_chunks"));
+  set_ok(items, n, "node.pool_buffers=4096");
+  set_ok(items, n, "node.chunk_buf=64M");
+  set_ok(items, n, "node.window_chunks=32"); /* 2 GiB */
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), -EINVAL);
+  set_ok(items, n, "node.window_chunks=16");
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), 0);
+}
+
 int main(void) {
   fd_log_init("test_node_config", FD_LOG_ERROR);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_defaults_and_file),
-                                     cmocka_unit_test(test_check_rejects)};
+                                     cmocka_unit_test(test_check_rejects),
+                                     cmocka_unit_test(test_window)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
