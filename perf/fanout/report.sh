@@ -71,8 +71,15 @@ ft_report() {
   bound=$(awk -v s="$size" -v r="$FT_RATE" 'BEGIN { printf "%.3f", (r > 0 ? s * 8 / (r * 1e6) : 0) }')
   eff=$(awk -v b="$bound" -v t="$T" 'BEGIN { printf "%.3f", (t > 0 ? b / t : 0) }')
   echo "report: $label"
-  printf 'report: T = %s s (publish to every live node complete), S = %s bytes, B = %s Mbit/s\n' "$T" "$size" "$FT_RATE"
-  printf 'report: lower bound S/B = %s s, efficiency (S/B)/T = %s\n' "$bound" "$eff"
+  if [ -n "$missing" ]; then
+    # T is only the wall time of a run that never finished: no efficiency.
+    eff=0
+    printf 'report: T = none: live nodes never completed (wall %s s), S = %s bytes, B = %s Mbit/s\n' "$wall" "$size" "$FT_RATE"
+    printf 'report: lower bound S/B = %s s, efficiency (S/B)/T = none (reported as 0 in JSON)\n' "$bound"
+  else
+    printf 'report: T = %s s (publish to every live node complete), S = %s bytes, B = %s Mbit/s\n' "$T" "$size" "$FT_RATE"
+    printf 'report: lower bound S/B = %s s, efficiency (S/B)/T = %s\n' "$bound" "$eff"
+  fi
   printf 'report: %d of %d live nodes complete%s%s\n' "$complete" "$live" \
     "${missing:+; NOT complete:$missing}" "${killed[*]:+; killed:$(printf ' n%s' "${killed[@]}")}"
   sort -k2,2g "$done" | awk '{ t[NR] = $2; printf "%s n%s %.3f", (NR == 1 ? "report: per node (s):" : ","), $1, $2 }
