@@ -30,6 +30,8 @@ FT_PORT=7000
 FT_NAME=fanout.img
 FT_POOL_BUFFERS=${FT_POOL_BUFFERS:-32}
 FT_WINDOW_CHUNKS=${FT_WINDOW_CHUNKS:-0} # 0: fdnode's default (4 chunks, less if the pool is small)
+FT_ORIGIN_POOL_BUFFERS=${FT_ORIGIN_POOL_BUFFERS:-$FT_POOL_BUFFERS}
+FT_ORIGIN_WINDOW_CHUNKS=${FT_ORIGIN_WINDOW_CHUNKS:-$FT_WINDOW_CHUNKS}
 FT_HEARTBEAT_MS=${FT_HEARTBEAT_MS:-500}
 
 ft_daemons_data_remove() {
@@ -76,8 +78,8 @@ admin_pub_file = $FT_RUNDATA/admin.pub
 heartbeat_ms = $FT_HEARTBEAT_MS
 threads = 1
 chunk_buf = $FT_CHUNK
-pool_buffers = $FT_POOL_BUFFERS
-window_chunks = $FT_WINDOW_CHUNKS
+pool_buffers = $([ "$2" = origin ] && echo "$FT_ORIGIN_POOL_BUFFERS" || echo "$FT_POOL_BUFFERS")
+window_chunks = $([ "$2" = origin ] && echo "$FT_ORIGIN_WINDOW_CHUNKS" || echo "$FT_WINDOW_CHUNKS")
 log_level = ${FT_LOG_LEVEL:-info}
 EOF
   # nic_bps: fdsched (scheduler/plan.c) sizes upload capacity as
@@ -160,7 +162,7 @@ ft_d_version() {
       for k in "${killed[@]}"; do [ "$k" = "$i" ] && continue 2; done
       n_live=$((n_live + 1))
       if [ -z "${done_at[i]:-}" ] && [ "$FT_RUNDATA/n$i/$FT_NAME/current" -ef "$FT_RUNDATA/n$i/$FT_NAME/v$v" ]; then
-        ft_run_done "$i"; done_at[i]=1
+        ft_run_done "$i" "$FT_RUNDATA/n$i/$FT_NAME/current"; done_at[i]=1
       fi
       [ -n "${done_at[i]:-}" ] && n_done=$((n_done + 1))
     done
@@ -296,9 +298,9 @@ ft_fdist_run() {
       rc=1
     fi
   done <"$FT_RUNDATA/pids"
-  if [ "$rc" -ne 0 ]; then
+  if [ "$rc" -ne 0 ] || [ -n "${FT_KEEP_LOGS:-}" ]; then
     mkdir -p "$out/logs"; cp "$FT_RUNDATA"/*.log "$out/logs/" 2>/dev/null || true
-    echo "fdist: FAILED; daemon logs copied to $out/logs" >&2
+    if [ "$rc" -ne 0 ]; then echo "fdist: FAILED; daemon logs copied to $out/logs" >&2; fi
   fi
   return "$rc"
 }

@@ -12,8 +12,8 @@
 #                 below. Without the binaries in --build-dir it exits 3,
 #                 creating nothing. FT_POOL_BUFFERS (default 32) sizes each
 #                 node's buffer pool, FT_WINDOW_CHUNKS (default 0: fdnode's
-#                 own, 4) its receive window in chunks; a failed run keeps the daemons'
-#                 logs in <out>/logs.
+#                 own, 4) its receive window in chunks; a failed run (or any, with
+#                 FT_KEEP_LOGS=1) keeps the daemons' logs in <out>/logs.
 #   --validate    build the topology, prove it: reachability of every host
 #                 from every host, the iperf3 loopback reference, one flow
 #                 same-zone / cross-zone / cross-region against its path's cap,

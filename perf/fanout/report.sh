@@ -2,7 +2,8 @@
 # Source it from bash after netns.sh and perf/lib (functions only).
 #
 #   ft_run_begin              snapshots CPU, disk and link counters; t0 = now
-#   ft_run_done NODE          records that node NODE holds the verified version
+#   ft_run_done NODE [LINK]   records that node NODE holds the verified version
+#                             (at LINK's own mtime: when the node made it)
 #                             now (seconds since t0), safe from background jobs
 #   ft_run_end                snapshots again
 #   ft_report LABEL S_BYTES [KILLED...]
@@ -33,8 +34,15 @@ ft_run_begin() {
 
 # One line per completion; a single short write with O_APPEND, so lines from
 # concurrent background jobs do not interleave.
+# With LINK (a node's `current`), the time is the symlink's own mtime: the
+# moment the node switched it, not when the 0.2 s poll noticed.
 ft_run_done() {
-  awk -v n="$1" -v t0="$FT_RUN_T0" -v t="$(ft_now)" 'BEGIN { printf "%d %.3f\n", n, t - t0 }' >>"$FT_TMP/done"
+  local now at=''
+  now=$(ft_now)
+  if [ -n "${2:-}" ]; then at=$(stat -c '%.9Y' "$2" 2>/dev/null || true); fi
+  awk -v n="$1" -v t0="$FT_RUN_T0" -v t="$now" -v at="$at" 'BEGIN {
+    if (at != "" && at + 0 <= t + 0 && at + 0 >= t0 + 0) t = at
+    printf "%d %.3f\n", n, t - t0 }' >>"$FT_TMP/done"
 }
 
 ft_run_end() {
