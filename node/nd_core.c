@@ -349,10 +349,21 @@ void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, ui
   n->backlog[n->backlog_n++] = fd_pool_index(n->pool, buf);
 }
 
-void nd_sink_end(nd_sink_t *s) {
+void nd_sink_start(nd_node_t *n, nd_sink_t *s, rpc_call_t *call) {
+  if (!s->call) n->rx_sinks++;
+  s->call = call;
+}
+
+void nd_sink_end(nd_node_t *n, nd_sink_t *s) {
+  if (s->call) n->rx_sinks--;
   s->call = NULL;
   s->gen++;
   s->has_hdr = false;
+}
+
+bool nd_tx_may_hold(const nd_node_t *n) {
+  uint32_t reserve = FD_MAX(ND_POOL_RESERVE, n->rx_sinks * n->window_chunks + 2);
+  return fd_pool_available(n->pool) > reserve;
 }
 
 /* ---- scrub ------------------------------------------------------------------------ */
@@ -447,7 +458,7 @@ rpc_engine_opts_t nd_engine_opts(const nd_node_t *n) {
    * so the pool holds more buffers than that; a download stream that still
    * finds the pool empty fails and its stripe is re-fetched ND_RETRY_MS
    * later. */
-  uint32_t win = nd_config_window_chunks(cfg);
+  uint32_t win = n->window_chunks;
   o.stream_window_bytes = win * (uint32_t)cfg->chunk_buf_bytes;
   o.conn_window_bytes = win * (uint32_t)cfg->chunk_buf_bytes;
   o.cluster_key = n->cluster_key;
@@ -462,6 +473,7 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
   nd_node_t *n = calloc(1, sizeof(*n));
   if (!n) return -ENOMEM;
   n->cfg = *cfg;
+  n->window_chunks = nd_config_window_chunks(cfg);
   n->origin = !strcmp(cfg->role, "origin");
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) n->vers[i].fd = -1;
   int rc = load_cluster_key(n);

@@ -371,6 +371,7 @@ int nd_engines_start(nd_node_t *n0) {
     /* Read-only copies of engine 0's settings and keys, made before the
      * thread starts; nothing of n0 is touched from the thread after. */
     n->cfg = n0->cfg;
+    n->window_chunks = n0->window_chunks;
     memcpy(n->cluster_key, n0->cluster_key, sizeof(n->cluster_key));
     n->cluster_key_len = n0->cluster_key_len;
     n->admin_pub = n0->admin_pub;

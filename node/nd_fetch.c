@@ -307,7 +307,7 @@ static void s_data(rpc_call_t *call, void *buf, uint32_t len, void *arg) {
 static void s_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
   (void)call;
   nd_stripe_t *s = arg;
-  nd_sink_end(&s->sink);
+  nd_sink_end(g_node, &s->sink);
   s->fetching = false;
   if (code != RPC_OK && code != RPC_CANCELLED)
     fd_log_debug("stripe %u from %s: %s %s", s->stripe, s->parent_id, rpc_code_name(code),
@@ -377,7 +377,7 @@ static void stripe_start(nd_node_t *n, nd_stripe_t *s) {
     s->retry_at_ms = now + ND_RETRY_MS;
     return;
   }
-  s->sink.call = c;
+  nd_sink_start(g_node, &s->sink, c);
   s->sink.has_hdr = false;
   s->fetching = true;
 }

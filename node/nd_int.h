@@ -255,6 +255,8 @@ struct nd_node {
   nd_bufm_t *bufm; /* one per pool buffer */
   uint32_t *backlog; /* pool indices waiting for a storage slot */
   uint32_t backlog_n;
+  uint32_t rx_sinks;      /* sinks with a call: each may fill a window of buffers */
+  uint32_t window_chunks; /* nd_config_window_chunks */
   nd_origin_t origins[ND_ORIGINS_MAX];
   uint32_t origins_n;
   int self_origin; /* my index in origins, -1 */
@@ -287,7 +289,12 @@ void nd_buf_sent(void *buf, void *arg); /* rpc_data_done_fn: unref */
 /* nd_sink on_data: store the chunk, forward it */
 void nd_sink_on_data(nd_node_t *n, nd_sink_t *s, rpc_call_t *call, void *buf, uint32_t len);
 void nd_sink_header(nd_sink_t *s, const Node__ChunkHeader *h);
-void nd_sink_end(nd_sink_t *s); /* the call is over */
+void nd_sink_start(nd_node_t *n, nd_sink_t *s, rpc_call_t *call); /* a call feeds it */
+void nd_sink_end(nd_node_t *n, nd_sink_t *s);                      /* the call is over */
+/* May a send to a child take (disk read) or keep (cut-through) another pool
+ * buffer? Only while the pool keeps every receiving sink a full window, so a
+ * peer within its window never finds the pool empty. */
+bool nd_tx_may_hold(const nd_node_t *n);
 void nd_backlog_run(nd_node_t *n);
 void nd_scrub_tick(nd_node_t *n);
 /* Keeps the newest `keep` complete versions of name (0: the configured

@@ -200,7 +200,7 @@ static nd_pub_t *pub_new(nd_node_t *n, rpc_call_t *call, bool repl) {
     p->n = n;
     p->call = call;
     p->sink.gen = gen + 1;
-    p->sink.call = call;
+    nd_sink_start(n, &p->sink, call);
     return p;
   }
   return NULL;
@@ -228,7 +228,7 @@ static void pub_closed(rpc_call_t *call, rpc_code_t code, const char *msg, void 
     fd_log_warn("%s ended: %s %s", p->is_repl ? "replicate" : "publish", rpc_code_name(code),
                 msg ? msg : "");
   if (code != RPC_OK && !p->finishing) pub_abort(p); /* broke before every chunk landed */
-  nd_sink_end(&p->sink);
+  nd_sink_end(p->n, &p->sink);
   p->call = NULL;
   if (!p->finishing && !p->sink.puts) pub_release(p); /* else the tick does */
   /* a finishing publish keeps its version until the chain is done */

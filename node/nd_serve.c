@@ -155,7 +155,7 @@ void nd_tx_pump(nd_tx_t *tx) {
     uint32_t i = (tx->scan + k) % tx->ver->m->chunk_count;
     if (!want_get(tx, i) || !nd_ver_has(tx->ver, i)) continue;
     /* Disk reads for children leave a reserve for chunks arriving. */
-    if (fd_pool_available(n->pool) <= ND_POOL_RESERVE) break; /* the tick tries again */
+    if (!nd_tx_may_hold(n)) break; /* the tick tries again */
     uint8_t *buf = fd_pool_get(n->pool);
     n->bufm[fd_pool_index(n->pool, buf)] = (nd_bufm_t){.refs = 1, .n = n,
                                                       .idx = fd_pool_index(n->pool, buf)};
@@ -185,6 +185,7 @@ void nd_forward(nd_node_t *n, nd_ver_t *v, uint32_t index, uint8_t *buf, uint32_
     nd_tx_t *tx = &n->txs[i];
     if (!tx->used || tx->ver != v || !tx->call || tx->ended || !want_get(tx, index)) continue;
     if (tx->q_len + tx->reads_busy >= ND_TX_Q) continue; /* slow child: from disk later */
+    if (!nd_tx_may_hold(n)) continue;                    /* pool low: from disk later */
     want_clear(tx, index);
     nd_buf_ref(n, buf);
     tx_push(tx, buf, index, len);
