@@ -262,7 +262,10 @@ static void on_manifest_done(rpc_call_t *call, rpc_code_t code, const char *msg,
   if (d->state == ND_DL_MANIFEST) {
     if (code != RPC_OK) fd_log_debug("GetManifest: %s", rpc_code_name(code));
     d->mtry++;
-    d->retry_at_ms = fd_now_ms() + ND_RETRY_MS;
+    /* NOT_FOUND: the parent is a hop behind and opens the version the
+     * moment its own manifest arrives; asking again soon saves a retry
+     * period per tree level. */
+    d->retry_at_ms = fd_now_ms() + (code == RPC_NOT_FOUND ? ND_PARENT_WAIT_MS : ND_RETRY_MS);
   }
 }
 
@@ -312,7 +315,12 @@ static void s_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg
   if (code != RPC_OK && code != RPC_CANCELLED)
     fd_log_debug("stripe %u from %s: %s %s", s->stripe, s->parent_id, rpc_code_name(code),
                  msg ? msg : "");
-  s->retry_at_ms = fd_now_ms() + (code == RPC_OK ? 0 : ND_RETRY_MS);
+  else
+    fd_log_debug("stripe %u from %s: %s after %llu bytes in total", s->stripe, s->parent_id,
+                 rpc_code_name(code), (unsigned long long)s->sink.rx_bytes);
+  s->retry_at_ms = fd_now_ms() + (code == RPC_OK          ? 0
+                                  : code == RPC_NOT_FOUND ? ND_PARENT_WAIT_MS
+                                                          : ND_RETRY_MS);
 }
 
 static void s_ready(rpc_conn_t *conn, void *arg) {

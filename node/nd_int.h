@@ -22,6 +22,7 @@
 #define ND_PUBS_MAX 8u        /* publish / replicate receptions at once */
 #define ND_ORIGINS_MAX 8u
 #define ND_RETRY_MS 200u      /* a failed fetch, manifest or connect waits this long */
+#define ND_PARENT_WAIT_MS 20u /* ... but a parent that has not opened the version yet only this */
 #define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u)
 #define ND_DRAIN_MS 10000u    /* SIGTERM: longest wait for disk writes */
 #define ND_ORIGIN_METHOD_MISSING 3u
