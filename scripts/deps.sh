@@ -8,7 +8,7 @@ packages=(
   liburing-dev libisal-dev libprotobuf-c-dev protobuf-c-compiler
   libjemalloc-dev libcmocka-dev libssl-dev libinih-dev
   # tests and benchmarks: real processes, namespaces, reference tools
-  iproute2 procps psmisc coreutils util-linux e2fsprogs fio iperf3 gnuplot-nox
+  iproute2 procps psmisc coreutils util-linux e2fsprogs xfsprogs fio iperf3 gnuplot-nox
   python3 bc
 )
 

@@ -404,9 +404,10 @@ static int cmd_ingest(const opts_t *o) {
                         ru0.ru_stime.tv_usec) / 1e6;
   const st_stats_t *st = st_store_stats(e.store);
   printf("%s v%" PRIu64 " complete: reused %" PRIu64 " bytes (%" PRIu64 " chunks), written %" PRIu64
-         " bytes (%" PRIu64 " chunks), rejected %" PRIu64 ", %" PRIu64 " fdatasyncs\n",
+         " bytes (%" PRIu64 " chunks), rejected %" PRIu64 ", %" PRIu64 " fdatasyncs, %" PRIu64
+         " chunks cloned\n",
          m->name, m->version, st->bytes_reused, st->chunks_reused, st->bytes_written,
-         st->chunks_written, st->chunks_rejected, st->syncs);
+         st->chunks_written, st->chunks_rejected, st->syncs, st->chunks_cloned);
   printf("time %.3f s, %.3f GB/s, cpu %.3f s, %.3f GB/s per core\n", secs,
          (double)(st->bytes_written + st->bytes_reused) / secs / 1e9, cpu,
          cpu > 0 ? (double)(st->bytes_written + st->bytes_reused) / cpu / 1e9 : 0.0);

@@ -62,6 +62,7 @@ typedef struct st_delta_item {
   uint32_t index;    /* chunk of the new version */
   uint32_t src;      /* into delta_src_fd */
   uint32_t src_index;
+  bool cloned;       /* shares the source's blocks (FICLONERANGE), fdatasync pending */
 } st_delta_item_t;
 
 struct st_version {
@@ -142,6 +143,7 @@ struct st_store {
   uint32_t inflight;
   st_version_t *versions;
   bool can_ftruncate; /* IORING_OP_FTRUNCATE (6.9+) */
+  bool cannot_clone;  /* the data directory's filesystem refused FICLONERANGE */
   fd_sha256_ctx_t *sha; /* made once: one-shot EVP_Digest allocates per call */
   st_pin_t pins[FD_STORE_PINS_MAX];
 };
@@ -157,6 +159,8 @@ int st_put_start(st_slot_t *slot);
 void st_queue_read(st_slot_t *slot, int fd, uint64_t offset);
 void st_bitmap_flush_sync(st_version_t *v);
 void st_op_done(st_version_t *v); /* one operation of v left the ring */
+/* Sets the bit of a chunk whose data is already durable (a delta clone). */
+void st_mark_durable(st_version_t *v, uint32_t index, uint32_t len);
 
 /* st_store.c */
 int st_pin(st_store_t *s, const char *name, uint64_t version);

@@ -185,6 +185,15 @@ static void sync_kick(st_version_t *v) {
   if (sqe) io_uring_prep_fsync(sqe, v->data_fd, IORING_FSYNC_DATASYNC);
 }
 
+/* Chunks made durable outside the write path: a delta clone shares the
+ * source's blocks, and st_delta.c has fdatasync'd the file before this. */
+void st_mark_durable(st_version_t *v, uint32_t index, uint32_t len) {
+  FD_ASSERT(!st_bit(v->pending, index));
+  v->s->stats.chunks_cloned++;
+  finish_put(v, index, len, true, NULL, NULL, 0);
+  bitmap_kick(v);
+}
+
 /* ---- writes ------------------------------------------------------------------ */
 
 static void queue_write(st_slot_t *slot) {

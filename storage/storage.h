@@ -123,6 +123,8 @@ typedef struct st_config {
   bool verify;           /* false skips CRC32C/SHA-256 checks: benchmarks only */
   bool have_trusted_key; /* when set, st_version_begin rejects manifests not signed by it */
   uint8_t trusted_pub[FD_ED25519_PUB_LEN];
+  bool no_clone;         /* delta copies every chunk even where the filesystem can share
+                          blocks (FICLONERANGE): tests of the copy path */
   st_fault_fn fault;     /* tests only */
   void *fault_arg;
 } st_config_t;
@@ -135,8 +137,9 @@ void st_config_defaults(st_config_t *cfg);
 typedef struct st_stats {
   uint64_t chunks_written;
   uint64_t bytes_written;
-  uint64_t chunks_reused;   /* copied from a local complete version */
+  uint64_t chunks_reused;   /* copied or cloned from a local complete version */
   uint64_t bytes_reused;
+  uint64_t chunks_cloned;   /* of chunks_reused: blocks shared by FICLONERANGE, not copied */
   uint64_t chunks_rejected; /* CRC32C or SHA-256 mismatch */
   uint64_t io_errors;       /* any disk operation that failed */
   uint64_t syncs;           /* group fdatasyncs issued */
@@ -206,7 +209,11 @@ int st_chunk_read(st_version_t *v, uint32_t index, void *buf, st_done_fn done, v
 
 /* Delta: copies every missing chunk whose SHA-256 is present in a complete
  * local version of the same name (read through the ring, verified, written
- * like a received chunk). The source versions are pinned against GC while it
+ * like a received chunk). Where the filesystem shares blocks (XFS with
+ * reflink, btrfs), runs of whole chunks are cloned instead: one FICLONERANGE
+ * per run and one fdatasync, synchronous, no data read or written (the
+ * chunks were verified when the source stored them; scrub checks both
+ * versions' shared blocks). The source versions are pinned against GC while it
  * runs. done(arg, 0) when every copy has finished (failed copies just leave
  * the chunk missing); bytes saved are in *bytes_reused (and the stats).
  * Returns 0 when started, -EBUSY if one is running, -EINVAL. */
