@@ -67,6 +67,12 @@
 #   --build-dir DIR       where fdnode/fdsched/fdadmin are (default <repo>/build)
 #   --data-dir DIR        where node data dirs go (default /var/tmp); the plan
 #                         prints how many nodes of --size its free space holds
+#   --fs host|xfs         host (default): data dirs on --data-dir's own
+#                         filesystem; xfs: on an XFS with reflink made for the
+#                         run in a sparse image file in --data-dir (loop
+#                         device with direct I/O, so the same disk does the
+#                         work), where a --delta version clones its unchanged
+#                         chunks instead of copying them. Needs xfsprogs.
 #
 # Common flags:
 #   --time-limit SEC      the whole run stops itself after SEC s (default 600)
@@ -132,7 +138,7 @@ FT_MODE=run
 FT_NODES='' FT_REGIONS=2 FT_ZONES=2 FT_RATE=400
 FT_ZONE_LINK_RATE='' FT_REGION_LINK_RATE='' FT_ORIGINS=3 FT_ORIGIN_RATE='' FT_ORIGIN_LINK_RATE=0
 FT_QDISC=tbf FT_SIZE=256000000 FT_CHUNK=$((4 << 20)) FT_STRIPES=4 FT_KILL=0 FT_DELTA=0
-FT_BUILD_DIR=$FT_REPO/build FT_DATA_DIR=/var/tmp FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
+FT_BUILD_DIR=$FT_REPO/build FT_DATA_DIR=/var/tmp FT_FS=host FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
 
 while [ $# -gt 0 ]; do
   flag=$1
@@ -166,6 +172,7 @@ while [ $# -gt 0 ]; do
     --delta) FT_DELTA=$(ft_uint "$flag" "$val") ;;
     --build-dir) FT_BUILD_DIR=$val ;;
     --data-dir) FT_DATA_DIR=$val ;;
+    --fs) [[ $val == host || $val == xfs ]] || ft_die "--fs is host or xfs"; FT_FS=$val ;;
     --time-limit) FT_TIME_LIMIT=$(ft_uint "$flag" "$val") ;;
     --val-seconds) FT_VAL_SECONDS=$(ft_uint "$flag" "$val") ;;
     --out) FT_OUT=$val ;;
@@ -236,6 +243,14 @@ case "$FT_MODE" in
       n=$(ft_ns_remove_prefix "$run") || true
       rm -rf "/tmp/$run"????
       [ ! -d "$FT_DATA_DIR/${run}data" ] || rm -rf "$FT_DATA_DIR/${run}data"
+      if [ -d "$FT_DATA_DIR/${run}xfs" ]; then
+        umount "$FT_DATA_DIR/${run}xfs" 2>/dev/null || umount -l "$FT_DATA_DIR/${run}xfs" 2>/dev/null || true
+        rmdir "$FT_DATA_DIR/${run}xfs" 2>/dev/null || true
+      fi
+      if [ -f "$FT_DATA_DIR/${run}xfs.img" ]; then
+        losetup -j "$FT_DATA_DIR/${run}xfs.img" | cut -d: -f1 | xargs -r -n1 losetup -d 2>/dev/null || true
+        rm -f "$FT_DATA_DIR/${run}xfs.img"
+      fi
       echo "cleanup: $run removed $n namespaces"
       removed=$((removed + n))
     done
@@ -290,6 +305,7 @@ ft_cleanup() {
   echo "fanout: cleanup: removed $n namespaces of $FT_PREFIX; $left left" >&2
   pl_result_free
   ft_daemons_data_remove "$status"
+  ft_fs_remove
   rm -rf "$FT_TMP"
   [ "$left" -eq 0 ] || status=1
   exit "$status"
@@ -298,6 +314,36 @@ ft_cleanup() {
 ft_on_signal() {
   echo "fanout: caught SIG$1, removing the topology" >&2
   case "$1" in INT) exit 130 ;; HUP) exit 129 ;; *) exit 143 ;; esac
+}
+
+# --fs xfs: a sparse image in the host data dir, sized for every daemon's
+# versions plus the source, on a loop device with direct I/O (so the page
+# cache holds nothing twice and the disk figures stay the disk's), mounted
+# where the run's data goes. FT_DISK_DIR keeps the host dir, whose disk the
+# report measures.
+FT_DISK_DIR=$FT_DATA_DIR FT_FS_MNT='' FT_FS_LOOP=''
+ft_fs_setup() {
+  [ "$FT_FS" = xfs ] || return 0
+  command -v mkfs.xfs >/dev/null || ft_die "--fs xfs needs mkfs.xfs (xfsprogs, see scripts/deps.sh)"
+  local img=$FT_DISK_DIR/${FT_PREFIX}xfs.img versions=1 bytes
+  [ "$FT_DELTA" -eq 0 ] || versions=2
+  bytes=$(( (FT_NODES + FT_ORIGINS + 1) * FT_SIZE * versions * 11 / 10 + (1 << 30) ))
+  FT_FS_MNT=$FT_DISK_DIR/${FT_PREFIX}xfs
+  mkdir -p "$FT_FS_MNT"
+  truncate -s "$bytes" "$img" || ft_die "cannot make the XFS image $img"
+  mkfs.xfs -q -f -m reflink=1 "$img" >/dev/null || ft_die "mkfs.xfs failed on $img"
+  FT_FS_LOOP=$(losetup -f --show --direct-io=on "$img") || ft_die "no loop device for $img"
+  mount "$FT_FS_LOOP" "$FT_FS_MNT" || ft_die "cannot mount $FT_FS_LOOP on $FT_FS_MNT"
+  FT_DATA_DIR=$FT_FS_MNT
+  echo "fanout: data on XFS (reflink) $FT_FS_LOOP, $((bytes >> 20)) MiB sparse image $img"
+}
+ft_fs_remove() {
+  [ -n "$FT_FS_MNT" ] || return 0
+  if mountpoint -q "$FT_FS_MNT"; then umount "$FT_FS_MNT" 2>/dev/null || umount -l "$FT_FS_MNT"; fi
+  [ -z "$FT_FS_LOOP" ] || losetup -d "$FT_FS_LOOP" 2>/dev/null || true
+  rmdir "$FT_FS_MNT" 2>/dev/null || true
+  rm -f "$FT_DISK_DIR/${FT_PREFIX}xfs.img"
+  FT_FS_MNT=''
 }
 
 trap ft_cleanup EXIT
@@ -328,6 +374,8 @@ pl_machine_describe "$FT_REPO"
 pl_machine_result
 pl_result_str mode "$FT_MODE"
 pl_result_str prefix "$FT_PREFIX"
+pl_result_str fs "$FT_FS"
+[ "$FT_MODE" != run ] || ft_fs_setup
 for k in NODES REGIONS ZONES RATE ZONE_LINK_RATE REGION_LINK_RATE ORIGINS ORIGIN_RATE ORIGIN_LINK_RATE; do
   v=FT_$k
   pl_result_num "topology.$(tr '[:upper:]' '[:lower:]' <<<"$k")" "${!v}"

@@ -25,7 +25,7 @@ ft_run_begin() {
   : >"$FT_TMP/done"
   ft_counters_snap >"$FT_TMP/run-counters-0"
   FT_RUN_CPU0=$(pl_cpu_snap)
-  FT_RUN_DISKDEV=$(pl_disk_dev "$FT_DATA_DIR" 2>/dev/null || true)
+  FT_RUN_DISKDEV=$(pl_disk_dev "${FT_DISK_DIR:-$FT_DATA_DIR}" 2>/dev/null || true)
   FT_RUN_DISK0=''
   if [ -n "$FT_RUN_DISKDEV" ]; then FT_RUN_DISK0=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
   pl_cpu_self_snap FT_RUN_SELF0
