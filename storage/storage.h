@@ -89,8 +89,9 @@ int st_manifest_new(const char *name, uint64_t version, uint64_t base_version,
                     uint64_t size_bytes, uint32_t chunk_size_bytes, st_manifest_t **out);
 /* Computes chunk index's SHA-256 and CRC32C from its bytes; -ERANGE, -EMSGSIZE. */
 int st_manifest_set_chunk(st_manifest_t *m, uint32_t index, const void *data, size_t len);
-/* Reads the file at path (sequentially, buffered: a tool-side call, not the
- * store's data path) and fills every chunk. Unsigned; sign it next. */
+/* Reads the file at path (buffered: a tool-side call, not the store's data
+ * path) and fills every chunk, hashing on one thread per online core (up
+ * to 8), each over a contiguous range. Unsigned; sign it next. */
 int st_manifest_build(const char *path, const char *name, uint64_t version,
                       uint64_t base_version, uint32_t chunk_size_bytes, st_manifest_t **out);
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -193,8 +194,38 @@ static void test_builder_errors(void **state) {
   assert_true(st_name_valid("File_A-1.bin"));
 }
 
+/* st_manifest_build splits the file among threads: every chunk, the short
+ * last one too, must get the digests st_manifest_set_chunk gives it alone. */
+static void test_build_matches_set_chunk(void **state) {
+  (void)state;
+  enum { CHUNKS = 37 };
+  size_t size = (size_t)CHUNKS * CS - 123;
+  uint8_t *data = malloc(size);
+  assert_non_null(data);
+  for (size_t i = 0; i < size; i++) data[i] = (uint8_t)(i * 2654435761u >> 13);
+  char path[] = "/var/tmp/fd-st-build-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, data, size), (ssize_t)size);
+  close(fd);
+  st_manifest_t *built, *ref;
+  assert_int_equal(st_manifest_build(path, "F", 2, 1, CS, &built), 0);
+  unlink(path);
+  assert_int_equal(st_manifest_new("F", 2, 1, size, CS, &ref), 0);
+  assert_int_equal(built->chunk_count, CHUNKS);
+  for (uint32_t i = 0; i < CHUNKS; i++)
+    assert_int_equal(st_manifest_set_chunk(ref, i, data + (size_t)i * CS,
+                                           st_manifest_chunk_len(ref, i)), 0);
+  assert_memory_equal(built->chunk_sha256, ref->chunk_sha256, (size_t)CHUNKS * FD_SHA256_LEN);
+  assert_memory_equal(built->chunk_crc32c, ref->chunk_crc32c, CHUNKS * sizeof(uint32_t));
+  st_manifest_free(built);
+  st_manifest_free(ref);
+  free(data);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_build_matches_set_chunk),
       cmocka_unit_test(test_roundtrip_and_digest),
       cmocka_unit_test(test_signature_rejects),
       cmocka_unit_test(test_decode_rejects),
