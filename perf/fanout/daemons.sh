@@ -143,9 +143,13 @@ ft_d_version() {
   local src=$FT_RUNDATA/source.img
   echo "fdist: publishing $FT_NAME v$v ($FT_SIZE bytes) from the sched namespace to origin head o0 ${FT_IP_ORIGIN[0]}"
   ft_run_begin
-  # --kill (v1 only) starts when fdadmin publish returns: fdsched orders the
-  # nodes only then, so earlier kills would hit idle nodes, not a transfer.
+  # --kill (v1 only): fdsched orders the nodes while the publish runs (chunks
+  # are cut through from the origins as they land), so the transfer spans
+  # about S/B from t0: the kills fall in [0.1, 0.9] of that window.
   : >"$FT_TMP/killed"
+  if [ "$v" -eq 1 ] && [ "$FT_KILL" -gt 0 ]; then
+    ft_killer_start "$FT_KILL" "$(awk -v s="$FT_SIZE" -v r="$FT_RATE" 'BEGIN { printf "%.3f", s * 8 / (r * 1e6 * 0.956) }')" 0
+  fi
   (
     st=0
     ft_d_admin publish "$src" --name "$FT_NAME" --chunk-size "$FT_CHUNK" --no-progress \
@@ -169,10 +173,6 @@ ft_d_version() {
     if [ -z "$pubinfo" ] && [ -s "$FT_TMP/published-v$v" ]; then
       pubinfo=$(cat "$FT_TMP/published-v$v")
       FT_D_CPU_PUB=$(pl_cpu_snap)
-      # window: the ideal fan-out, S/B at 0.956 of the cap
-      if [ "$v" -eq 1 ] && [ "$FT_KILL" -gt 0 ]; then
-        ft_killer_start "$FT_KILL" "$(awk -v s="$FT_SIZE" -v r="$FT_RATE" 'BEGIN { printf "%.3f", s * 8 / (r * 1e6 * 0.956) }')" "${pubinfo% *}"
-      fi
       FT_D_DISK_PUB=''
       if [ -n "$FT_RUN_DISKDEV" ]; then FT_D_DISK_PUB=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
       echo "fdist: fdadmin publish returned after ${pubinfo% *} s, exit ${pubinfo#* }"
