@@ -69,6 +69,8 @@
 #define FD_STORE_VERSIONS_SCAN_MAX 1024u
 /* A delta or scrub that could not get a buffer or slot looks again after this. */
 #define FD_STORE_RETRY_NS 1000000u
+/* Hashing threads of st_manifest_build (one per online core, at most this). */
+#define FD_MANIFEST_BUILD_THREADS_MAX 8u
 static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_PINS_MAX, "a delta's sources fit the pins");
 static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_VERSIONS_SCAN_MAX, "sources are listed");
 

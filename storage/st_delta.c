@@ -287,14 +287,15 @@ static void clone_items(st_version_t *v) {
     }
     int rc = clone_run(v, i, n);
     if (rc == -EOPNOTSUPP || rc == -EXDEV || rc == -EINVAL || rc == -ENOTTY || rc == -ENOSYS) {
+      /* Every run is chunk-aligned in the same two files: a refusal is the
+       * filesystem's, not this run's. */
       if (cloned == 0) {
         s->cannot_clone = true;
         fd_log_info("%s: the filesystem cannot share blocks (%s): unchanged chunks are copied",
                     s->data_dir, strerror(-rc));
         return;
       }
-      i += n; /* this run is copied */
-      continue;
+      break;
     }
     if (rc < 0) {
       s->stats.io_errors++;
@@ -319,7 +320,7 @@ static void clone_items(st_version_t *v) {
   for (uint32_t i = 0; i < v->delta_count; i++) {
     st_delta_item_t *item = &v->delta_items[i];
     if (item->cloned)
-      st_mark_durable(v, item->index, st_manifest_chunk_len(v->m, item->index));
+      st_mark_cloned(v, item->index, st_manifest_chunk_len(v->m, item->index));
     else
       v->delta_items[kept++] = *item;
   }

@@ -159,8 +159,8 @@ int st_put_start(st_slot_t *slot);
 void st_queue_read(st_slot_t *slot, int fd, uint64_t offset);
 void st_bitmap_flush_sync(st_version_t *v);
 void st_op_done(st_version_t *v); /* one operation of v left the ring */
-/* Sets the bit of a chunk whose data is already durable (a delta clone). */
-void st_mark_durable(st_version_t *v, uint32_t index, uint32_t len);
+/* Sets the bit of a chunk cloned from a delta source, once fdatasync'd. */
+void st_mark_cloned(st_version_t *v, uint32_t index, uint32_t len);
 
 /* st_store.c */
 int st_pin(st_store_t *s, const char *name, uint64_t version);

@@ -187,7 +187,7 @@ static void sync_kick(st_version_t *v) {
 
 /* Chunks made durable outside the write path: a delta clone shares the
  * source's blocks, and st_delta.c has fdatasync'd the file before this. */
-void st_mark_durable(st_version_t *v, uint32_t index, uint32_t len) {
+void st_mark_cloned(st_version_t *v, uint32_t index, uint32_t len) {
   FD_ASSERT(!st_bit(v->pending, index));
   v->s->stats.chunks_cloned++;
   finish_put(v, index, len, true, NULL, NULL, 0);

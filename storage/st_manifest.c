@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fd_assert.h"
@@ -19,8 +20,6 @@
 #include "fd_time.h"
 #include "manifest.pb-c.h"
 #include "storage.h"
-
-#define ST_MANIFEST_BUILD_THREADS_MAX 8
 
 bool st_name_valid(const char *name) {
   size_t len = strnlen(name, FD_NAME_LEN_MAX + 1);
@@ -264,22 +263,18 @@ out:
 int st_manifest_build(const char *path, const char *name, uint64_t version,
                       uint64_t base_version, uint32_t chunk_size_bytes, st_manifest_t **out) {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  off_t size = lseek(fd, 0, SEEK_END);
-  int rc = size < 0 ? -errno : 0;
-  close(fd);
-  if (rc) return rc;
+  struct stat sb;
+  if (stat(path, &sb) != 0) return -errno;
   st_manifest_t *m;
-  rc = st_manifest_new(name, version, base_version, (uint64_t)size, chunk_size_bytes, &m);
+  int rc = st_manifest_new(name, version, base_version, (uint64_t)sb.st_size, chunk_size_bytes, &m);
   if (rc) return rc;
   /* SHA-256 (about 1.2 GB/s a core) is the cost: one thread per online core
    * on contiguous ranges, each chunk's digest written only by its thread. */
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  uint32_t nt = (uint32_t)FD_MAX(1, FD_MIN(cpus, (long)ST_MANIFEST_BUILD_THREADS_MAX));
+  uint32_t nt = (uint32_t)FD_MAX(1, FD_MIN(cpus, (long)FD_MANIFEST_BUILD_THREADS_MAX));
   nt = FD_MIN(nt, FD_MAX(1u, m->chunk_count));
-  build_part_t parts[ST_MANIFEST_BUILD_THREADS_MAX];
-  pthread_t tids[ST_MANIFEST_BUILD_THREADS_MAX];
+  build_part_t parts[FD_MANIFEST_BUILD_THREADS_MAX];
+  pthread_t tids[FD_MANIFEST_BUILD_THREADS_MAX];
   uint32_t started = 0;
   for (uint32_t t = 0; t < nt; t++) {
     parts[t] = (build_part_t){.path = path, .m = m,
