@@ -3,19 +3,10 @@
 set -euo pipefail
 build=$1
 fdstore=$build/storage/fdstore
-work=$(mktemp -d /var/tmp/fd-st-clone-XXXXXX)
-mnt=$work/mnt
-mounted=
-cleanup() {
-  if [ -n "$mounted" ]; then umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir -p "$mnt"
+# shellcheck source=loopfs.sh
+. "$(dirname "$0")/loopfs.sh" fd-st-clone
 # mkfs.xfs wants at least 300 MB; the image is sparse.
-if command -v mkfs.xfs >/dev/null && truncate -s 320M "$work/img" &&
-  mkfs.xfs -q -f -m reflink=1 "$work/img" >/dev/null 2>&1 &&
-  mount -o loop "$work/img" "$mnt" 2>/dev/null; then
+if loopfs_image 320M mkfs.xfs -q -f -m reflink=1; then
   mounted=xfs
 else
   echo "skip: cannot make and mount an XFS with reflink here (xfsprogs, loop devices, root)"

@@ -3,17 +3,9 @@
 set -euo pipefail
 build=$1
 fdstore=$build/storage/fdstore
-work=$(mktemp -d /var/tmp/fd-st-full-XXXXXX)
-mnt=$work/mnt
-mounted=
-cleanup() {
-  if [ -n "$mounted" ]; then umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir -p "$mnt"
-if truncate -s 40M "$work/img" && mkfs.ext4 -q -F "$work/img" >/dev/null 2>&1 &&
-  mount -o loop "$work/img" "$mnt" 2>/dev/null; then
+# shellcheck source=loopfs.sh
+. "$(dirname "$0")/loopfs.sh" fd-st-full
+if loopfs_image 40M mkfs.ext4 -q -F; then
   mounted=ext4
 elif mount -t tmpfs -o size=40m tmpfs "$mnt" 2>/dev/null; then
   mounted=tmpfs
