@@ -220,6 +220,18 @@ ft_bound_print() {
   fi
 }
 
+# ft_fs_remove_at MNT: unmounts MNT, detaches the loop devices of MNT.img
+# and removes both (this run's at exit, a dead run's from --cleanup).
+ft_fs_remove_at() {
+  local mnt=$1
+  if mountpoint -q "$mnt" 2>/dev/null; then umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true; fi
+  [ ! -d "$mnt" ] || rmdir "$mnt" 2>/dev/null || true
+  if [ -f "$mnt.img" ]; then
+    losetup -j "$mnt.img" | cut -d: -f1 | xargs -r -n1 losetup -d 2>/dev/null || true
+    rm -f "$mnt.img"
+  fi
+}
+
 # ---- modes that create nothing ---------------------------------------------
 case "$FT_MODE" in
   plan)
@@ -243,14 +255,7 @@ case "$FT_MODE" in
       n=$(ft_ns_remove_prefix "$run") || true
       rm -rf "/tmp/$run"????
       [ ! -d "$FT_DATA_DIR/${run}data" ] || rm -rf "$FT_DATA_DIR/${run}data"
-      if [ -d "$FT_DATA_DIR/${run}xfs" ]; then
-        umount "$FT_DATA_DIR/${run}xfs" 2>/dev/null || umount -l "$FT_DATA_DIR/${run}xfs" 2>/dev/null || true
-        rmdir "$FT_DATA_DIR/${run}xfs" 2>/dev/null || true
-      fi
-      if [ -f "$FT_DATA_DIR/${run}xfs.img" ]; then
-        losetup -j "$FT_DATA_DIR/${run}xfs.img" | cut -d: -f1 | xargs -r -n1 losetup -d 2>/dev/null || true
-        rm -f "$FT_DATA_DIR/${run}xfs.img"
-      fi
+      ft_fs_remove_at "$FT_DATA_DIR/${run}xfs"
       echo "cleanup: $run removed $n namespaces"
       removed=$((removed + n))
     done
@@ -321,29 +326,26 @@ ft_on_signal() {
 # cache holds nothing twice and the disk figures stay the disk's), mounted
 # where the run's data goes. FT_DISK_DIR keeps the host dir, whose disk the
 # report measures.
-FT_DISK_DIR=$FT_DATA_DIR FT_FS_MNT='' FT_FS_LOOP=''
+FT_DISK_DIR=$FT_DATA_DIR FT_FS_MNT=''
+ft_fs_remove() {
+  [ -z "$FT_FS_MNT" ] || ft_fs_remove_at "$FT_FS_MNT"
+  FT_FS_MNT=''
+}
 ft_fs_setup() {
   [ "$FT_FS" = xfs ] || return 0
   command -v mkfs.xfs >/dev/null || ft_die "--fs xfs needs mkfs.xfs (xfsprogs, see scripts/deps.sh)"
-  local img=$FT_DISK_DIR/${FT_PREFIX}xfs.img versions=1 bytes
+  local versions=1 bytes img loop
   [ "$FT_DELTA" -eq 0 ] || versions=2
   bytes=$(( (FT_NODES + FT_ORIGINS + 1) * FT_SIZE * versions * 11 / 10 + (1 << 30) ))
   FT_FS_MNT=$FT_DISK_DIR/${FT_PREFIX}xfs
+  img=$FT_FS_MNT.img
   mkdir -p "$FT_FS_MNT"
   truncate -s "$bytes" "$img" || ft_die "cannot make the XFS image $img"
   mkfs.xfs -q -f -m reflink=1 "$img" >/dev/null || ft_die "mkfs.xfs failed on $img"
-  FT_FS_LOOP=$(losetup -f --show --direct-io=on "$img") || ft_die "no loop device for $img"
-  mount "$FT_FS_LOOP" "$FT_FS_MNT" || ft_die "cannot mount $FT_FS_LOOP on $FT_FS_MNT"
+  loop=$(losetup -f --show --direct-io=on "$img") || ft_die "no loop device for $img"
+  mount "$loop" "$FT_FS_MNT" || ft_die "cannot mount $loop on $FT_FS_MNT"
   FT_DATA_DIR=$FT_FS_MNT
-  echo "fanout: data on XFS (reflink) $FT_FS_LOOP, $((bytes >> 20)) MiB sparse image $img"
-}
-ft_fs_remove() {
-  [ -n "$FT_FS_MNT" ] || return 0
-  if mountpoint -q "$FT_FS_MNT"; then umount "$FT_FS_MNT" 2>/dev/null || umount -l "$FT_FS_MNT"; fi
-  [ -z "$FT_FS_LOOP" ] || losetup -d "$FT_FS_LOOP" 2>/dev/null || true
-  rmdir "$FT_FS_MNT" 2>/dev/null || true
-  rm -f "$FT_DISK_DIR/${FT_PREFIX}xfs.img"
-  FT_FS_MNT=''
+  echo "fanout: data on XFS (reflink) $loop, $((bytes >> 20)) MiB sparse image $img"
 }
 
 trap ft_cleanup EXIT
