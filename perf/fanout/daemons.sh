@@ -58,6 +58,7 @@ data_dir = $FT_RUNDATA/sched
 cluster_key = $FT_RUNDATA/cluster.key
 heartbeat_ms = $FT_HEARTBEAT_MS
 stream_loss_is_death = true
+stripes = $FT_STRIPES
 admin_public_key = $FT_RUNDATA/admin.pub
 EOF
 }
