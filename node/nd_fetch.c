@@ -169,7 +169,13 @@ void nd_order(nd_node_t *n, const Sched__Order *o) {
   d->mtry = 0;
   d->retry_at_ms = 0;
   d->started_ms = fd_now_ms();
-  fd_log_info("order: %s v%" PRIu64 " over %u stripes", d->name, d->version, d->stripes_n);
+  char parents[FD_STRIPES_MAX * (FD_NAME_LEN_MAX + 8)];
+  size_t pl = 0;
+  parents[0] = 0;
+  for (uint32_t i = 0; i < d->stripes_n && pl < sizeof(parents); i++)
+    pl += (size_t)snprintf(parents + pl, sizeof(parents) - pl, " %u:%s", i, d->s[i].parent_id);
+  fd_log_info("order: %s v%" PRIu64 " over %u stripes, parents%s", d->name, d->version,
+              d->stripes_n, parents);
 }
 
 /* ---- manifest ------------------------------------------------------------------ */
