@@ -208,11 +208,13 @@ bool plan_reachable(const sch_plan_t *p, uint32_t s, int32_t x, int32_t avoid, u
 
 /* How well candidate serves as a parent in stripe s: 0 keeps every node
  * interior in one stripe (it already is interior in s, or is an origin),
- * 1 uses a node interior nowhere, 2 makes it interior in a second stripe. */
+ * 1 uses a node interior nowhere and meant for no stripe (a pure leaf),
+ * 2 makes it interior in a second stripe (it is interior in, or meant for,
+ * another one: its upload is spoken for). */
 static uint32_t parent_class(const sch_plan_t *p, uint32_t s, uint32_t cand) {
   if (sch_members_node(p->m, cand)->origin) return 0;
   if (P_NCHILD(p, s, cand) > 0 || p->primary[cand] == (int8_t)s) return 0;
-  return p->interior[cand] == 0 ? 1 : 2;
+  return p->interior[cand] == 0 && p->primary[cand] < 0 ? 1 : 2;
 }
 
 typedef struct best {
@@ -240,8 +242,8 @@ static void scan_zone(const sch_plan_t *p, uint32_t s, uint32_t child, uint32_t 
 int32_t plan_find_parent(const sch_plan_t *p, uint32_t s, uint32_t child) {
   const sch_node_t *c = sch_members_node(p->m, child);
   best_t b = {SCH_NONE, 0, 0};
-  scan_zone(p, s, child, c->zone, &b); /* same zone first */
-  if (b.slot >= 0) return b.slot;
+  scan_zone(p, s, child, c->zone, &b); /* same zone first, */
+  if (b.slot >= 0 && b.cls != 2) return b.slot; /* unless that doubles a node's upload */
   uint32_t zones = sch_members_zone_count(p->m);
   for (uint32_t z = 0; z < zones; z++) /* then the same region */
     if (z != c->zone && sch_members_zone_region(p->m, z) == c->region) scan_zone(p, s, child, z, &b);

@@ -126,7 +126,11 @@ static void fill_zone(sch_plan_t *p, uint32_t s, const int32_t *zl, uint32_t n_z
     uint32_t x = (uint32_t)L[i];
     while (q < i) {
       int32_t y = L[q];
-      bool interior_here = q == 0 || p->primary[y] == (int8_t)s;
+      /* The head of a zone holding no node meant for s is a leaf of s
+       * like its zone-mates, who then find a parent that is (in another
+       * zone of the region, or a pure leaf here): small zones stay shallow
+       * and no node is interior in two stripes. */
+      bool interior_here = p->primary[y] == (int8_t)s || (q == 0 && p->primary[y] < 0);
       if (interior_here && p->used[y] < p->cap[y] && P_PARENT(p, s, y) != SCH_NONE) break;
       q++;
     }
@@ -279,19 +283,22 @@ static int build(sch_plan_t *p) {
       }
     }
   }
-  for (uint32_t s = 0; s < p->k; s++)
-    for (uint32_t r = 0; r < regions; r++)
-      if (done[s * regions + r]) fill_region(p, s, r, zstart, zl, heads, L);
+  /* The regions left without an origin slot hang their heads off the
+   * placed region heads (spare search) before any region is filled, so
+   * that they sit near the root, not under the last leaf of a full region;
+   * then every region is filled. */
   for (bool progress = true; progress;) {
     progress = false;
     for (uint32_t s = 0; s < p->k; s++)
       for (uint32_t r = 0; r < regions; r++) {
         if (done[s * regions + r] || !place_region(p, s, r, zstart, heads, SCH_NONE)) continue;
         done[s * regions + r] = 1;
-        fill_region(p, s, r, zstart, zl, heads, L);
         progress = true;
       }
   }
+  for (uint32_t s = 0; s < p->k; s++)
+    for (uint32_t r = 0; r < regions; r++)
+      if (done[s * regions + r]) fill_region(p, s, r, zstart, zl, heads, L);
   free(done);
   free(heads);
   return 0;

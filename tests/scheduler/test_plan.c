@@ -592,6 +592,59 @@ static void test_chain_tail_seeds(void **state) {
   sch_members_destroy(m);
 }
 
+/* perf/fanout's shape: 8 nodes dealt over 2 regions x 2 zones (2 nodes a
+ * zone, fewer than the 4 stripes), origins labelled r0/r1/r0 zone z0, the
+ * chain o0 -> o1 -> o2, every NIC alike. A zone holding no node meant for a
+ * stripe must not relay it through a node already interior elsewhere: the
+ * trees stay 3 deep (tail -> region head -> other region's head -> leaf),
+ * every node uploads at most one NIC's worth, and at most one node is
+ * interior in two stripes. (Before: depth 5, 7 nodes interior twice.) */
+static void test_small_zones_shallow(void **state) {
+  (void)state;
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  sch_members_t *m = sch_members_create(&mc);
+  assert_non_null(m);
+  char id[16], zone[16], region[16];
+  for (uint32_t i = 0; i < 3 + 8; i++) {
+    bool origin = i < 3;
+    uint32_t g = (i - 3) % 4;
+    snprintf(id, sizeof(id), "%s%u", origin ? "o" : "n", origin ? i : i - 3);
+    snprintf(region, sizeof(region), "r%u", origin ? i % 2 : g / 2);
+    snprintf(zone, sizeof(zone), "z%u", origin ? 0 : g % 2);
+    sch_node_info_t ni = {.id = id,
+                          .region = region,
+                          .zone = zone,
+                          .address = "a:1",
+                          .nic_bps = 10 * GBPS,
+                          .origin = origin};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_plan_t *p = sch_plan_create(m, &pc);
+  assert_non_null(p);
+  const char chain[3][FD_NAME_LEN_MAX + 1] = {"o0", "o1", "o2"};
+  sch_plan_set_chain(p, chain, 3);
+  assert_int_equal(sch_plan_build(p), 0);
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  assert_int_equal(st.unplaced, 0);
+  assert_true(st.depth_max <= 3);
+  assert_true(st.multi_interior <= 1);
+  uint32_t kids[SCH_FANOUT_MAX];
+  for (uint32_t x = 0; x < 3 + 8; x++) {
+    uint32_t up = 0;
+    for (uint32_t s = 0; s < pc.stripes; s++)
+      up += sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
+    assert_true(up <= sch_plan_capacity(p, x));
+    if (x < 2) assert_int_equal(up, 0); /* the chain's head and middle */
+    if (x >= 3) assert_true(up >= 3);   /* 28 streams over 8 nodes: 3 or 4 each */
+  }
+  sch_plan_destroy(p);
+  sch_members_destroy(m);
+}
+
 /* Odd shapes: 1-5 regions, 1-4 zones each, 4-400 nodes, 1-4 origins anywhere,
  * NICs of 10-100 Gbit/s, then kills, returns and late joins. Checked from
  * the outside: everyone placed, no cycles, capacities, lists consistent. */
@@ -730,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_slow_nics_placed),
       cmocka_unit_test(test_origins_own_region),
       cmocka_unit_test(test_chain_tail_seeds),
+      cmocka_unit_test(test_small_zones_shallow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
