@@ -17,10 +17,10 @@ pub=$!
 victim=
 until=$((SECONDS + 30))
 while [ -z "$victim" ] && [ $SECONDS -lt $until ]; do
-  for id in $(it_serving_nodes); do
+  for id in $(it_tree_edges | awk '{ print $1 }' | sort -u); do
     [ -e "$IT_DIR/$id/big.img/current" ] && continue
     kill -STOP "${IT_PID[$id]}"
-    kids=$(it_children_of "$id" | tr '\n' ' ')
+    kids=$(it_tree_edges | awk -v p="$id" '$1 == p { printf "%s ", $2 }')
     had=$(it_bitmap_bits "$id" big.img 1) # empty: not begun, or already complete
     if [ -n "$kids" ] && [ -n "$had" ]; then victim=$id; break; fi
     kill -CONT "${IT_PID[$id]}"

@@ -330,25 +330,21 @@ it_bitmap_bits() {
   echo "$bytes" | tr -s ' ' '\n' | awk 'NF { n = $1; while (n) { c += n % 2; n = int(n / 2) } } END { print c + 0 }'
 }
 
-# Node ids with an established inbound connection on their listen port from
-# another process of the cluster: parents serving children right now.
-it_serving_nodes() {
-  local id
+# "PARENT CHILD" for every established connection from one node process to
+# another node's listen port (a child fetching from its parent), read from a
+# single ss snapshot so that a poll stays cheap on a loaded machine.
+it_tree_edges() {
+  local id map=""
   for id in "${IT_NODES[@]}"; do
-    [ -n "${IT_PID[$id]:-}" ] || continue
-    [ -n "$(ss -Htn state established "( sport = :${IT_PORT[$id]} )" 2>/dev/null)" ] && echo "$id"
+    [ -n "${IT_PID[$id]:-}" ] && map+="$id ${IT_PID[$id]} ${IT_PORT[$id]} "
   done
-  return 0
-}
-
-# Node ids whose process has a connection to ID's listen port (its children).
-it_children_of() {
-  local id=$1 port=${IT_PORT[$1]} c other
-  for other in "${IT_NODES[@]}"; do
-    [ "$other" = "$id" ] && continue
-    [ -n "${IT_PID[$other]:-}" ] || continue
-    c=$(ss -Htnp state established "( dport = :$port )" 2>/dev/null | grep -c "pid=${IT_PID[$other]}," || true)
-    [ "$c" -gt 0 ] && echo "$other"
-  done
+  ss -Htnp state established 2>/dev/null | awk -v map="$map" '
+    BEGIN { n = split(map, f, " "); for (i = 1; i + 2 <= n; i += 3) { by_pid[f[i + 1]] = f[i]; by_port[f[i + 2]] = f[i] } }
+    {
+      peer = $4; sub(/.*:/, "", peer)
+      if (!(peer in by_port) || !match($0, /pid=[0-9]+,/)) next
+      pid = substr($0, RSTART + 4, RLENGTH - 5)
+      if ((pid in by_pid) && by_pid[pid] != by_port[peer]) print by_port[peer], by_pid[pid]
+    }' | sort -u
   return 0
 }
