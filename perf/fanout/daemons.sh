@@ -282,7 +282,7 @@ ft_fdist_run() {
     pl_result_num run.delta_chunks_changed "${kn% *}"
     FT_OUT=$out/delta
     mkdir -p "$FT_OUT"
-    ft_d_version 2 "$sha" "fdist v2 (--delta $FT_DELTA)" || rc=1
+    FT_REPORT_NEED_BYTES=$((${kn% *} * FT_CHUNK)) ft_d_version 2 "$sha" "fdist v2 (--delta $FT_DELTA)" || rc=1
     awk -v a="$FT_D_T" -v b="$T1" 'BEGIN { printf "fdist: delta: T_v2 = %.3f s = %.2f%% of T_v1 = %.3f s (target <= 5%%)\n", a, 100 * a / b, b }'
     pl_result_num run.T_v1_s "$T1"
     pl_result_num run.T_ratio_v2_v1 "$(awk -v a="$FT_D_T" -v b="$T1" 'BEGIN { printf "%.4f", a / b }')"

@@ -75,18 +75,21 @@ ft_report() {
   T=$(awk -v w="$wall" -v k=" ${killed[*]} " 'index(k, " " $1 " ") == 0 { if ($2 > m) m = $2; c++ }
         END { printf "%.3f", (c ? m : w) }' "$done")
   if [ -n "$missing" ]; then T=$wall; fi
-  local bound eff
-  bound=$(awk -v s="$size" -v r="$FT_RATE" 'BEGIN { printf "%.3f", (r > 0 ? s * 8 / (r * 1e6) : 0) }')
+  # The bound is the bytes every node must receive through its NIC: S for a
+  # first version, only the changed chunks (FT_REPORT_NEED_BYTES) for a delta.
+  local bound eff need=${FT_REPORT_NEED_BYTES:-$size} what="S/B" e="S/B"
+  if [ "$need" != "$size" ]; then what="C/B (C = $need bytes of changed chunks each node must receive)" e="C/B"; fi
+  bound=$(awk -v s="$need" -v r="$FT_RATE" 'BEGIN { printf "%.3f", (r > 0 ? s * 8 / (r * 1e6) : 0) }')
   eff=$(awk -v b="$bound" -v t="$T" 'BEGIN { printf "%.3f", (t > 0 ? b / t : 0) }')
   echo "report: $label"
   if [ -n "$missing" ]; then
     # T is only the wall time of a run that never finished: no efficiency.
     eff=0
     printf 'report: T = none: live nodes never completed (wall %s s), S = %s bytes, B = %s Mbit/s\n' "$wall" "$size" "$FT_RATE"
-    printf 'report: lower bound S/B = %s s, efficiency (S/B)/T = none (reported as 0 in JSON)\n' "$bound"
+    printf 'report: lower bound %s = %s s, efficiency (%s)/T = none (reported as 0 in JSON)\n' "$what" "$bound" "$e"
   else
     printf 'report: T = %s s (publish to every live node complete), S = %s bytes, B = %s Mbit/s\n' "$T" "$size" "$FT_RATE"
-    printf 'report: lower bound S/B = %s s, efficiency (S/B)/T = %s\n' "$bound" "$eff"
+    printf 'report: lower bound %s = %s s, efficiency (%s)/T = %s\n' "$what" "$bound" "$e" "$eff"
   fi
   printf 'report: %d of %d live nodes complete%s%s\n' "$complete" "$live" \
     "${missing:+; NOT complete:$missing}" "${killed[*]:+; killed:$(printf ' n%s' "${killed[@]}")}"
@@ -119,6 +122,7 @@ ft_report() {
   pl_result_num run.size_bytes "$size"
   pl_result_num run.T_s "$T"
   pl_result_num run.bound_s "$bound"
+  pl_result_num run.bound_bytes "$need"
   pl_result_num run.efficiency "$eff"
   pl_result_num run.live_nodes "$live"
   pl_result_num run.complete_nodes "$complete"
