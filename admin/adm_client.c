@@ -144,9 +144,9 @@ rpc_code_t adm_call(adm_client_t *cl, uint16_t service_id, const ProtobufCServic
     if (message) snprintf(message, message_len, "%s", fd_strerror(-errno));
     return RPC_UNAVAILABLE;
   }
-  /* The engine enforces the deadline; the extra second only bounds this loop
+  /* The engine enforces the deadline; the grace only bounds this loop
    * should the connection die without the call ending. */
-  uint64_t until = fd_now_ms() + timeout_ms + 1000;
+  uint64_t until = fd_now_ms() + timeout_ms + ADM_CALL_GRACE_MS;
   while (!u.done && fd_now_ms() < until) rpc_engine_run_once(cl->e, 10);
   if (!u.done) {
     rpc_call_cancel(call);

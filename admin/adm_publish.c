@@ -361,7 +361,8 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
             p.to_send, p.bytes_to_send, m->chunk_count - p.to_send);
 
   /* The deadline covers the whole stream and the origins' acknowledgement. */
-  uint64_t budget = ADM_PUBLISH_ACK_TIMEOUT_MS + p.bytes_to_send / (1024 * 1024) * 1000 / 10;
+  uint64_t budget = ADM_PUBLISH_ACK_TIMEOUT_MS +
+                    p.bytes_to_send / (1024 * 1024) * 1000 / ADM_PUBLISH_RATE_MIN_MIBPS;
   uint32_t timeout_ms = (uint32_t)(budget > RPC_TIMEOUT_MS_MAX ? RPC_TIMEOUT_MS_MAX : budget);
   static const rpc_call_cbs_t cbs = {on_msg, NULL, on_writable, on_done};
   p.call = rpc_start_origin_publish(adm_client_conn(head), NULL, timeout_ms, &cbs, &p);
@@ -371,7 +372,7 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
     goto out_bufs;
   }
   p.t0_ms = fd_now_ms();
-  uint64_t hard_end = p.t0_ms + timeout_ms + 2000;
+  uint64_t hard_end = p.t0_ms + timeout_ms + ADM_PUBLISH_END_GRACE_MS;
   while (!p.done && fd_now_ms() < hard_end) {
     pump(&p);
     if (p.local_err) {
@@ -430,7 +431,7 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
     if (r) origin__publish_reply__free_unpacked(r, NULL);
   }
   /* Let every DATA send finish before its buffer is freed. */
-  uint64_t drain_end = fd_now_ms() + 2000;
+  uint64_t drain_end = fd_now_ms() + ADM_PUBLISH_END_GRACE_MS;
   while (p.nfree + (p.cur ? 1u : 0u) < ADM_PUBLISH_BUFS && fd_now_ms() < drain_end &&
          adm_client_pump(head, 5)) {
   }

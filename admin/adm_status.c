@@ -21,7 +21,6 @@
 #include "fd_error.h"
 #include "fd_time.h"
 
-#define ADM_ZONES_SHOWN 256u
 
 static volatile sig_atomic_t stop_watch;
 static void on_sigint(int sig) {

@@ -38,15 +38,7 @@ enum {
   ADM_EXIT_UNREACHABLE = 3 /* cannot reach or authenticate to the service */
 };
 
-#define ADM_ADDR_LEN_MAX 256u
-#define ADM_PATH_LEN_MAX 4096u
-#define ADM_ORIGINS_MAX 16u
-#define ADM_CONNECT_TIMEOUT_MS 5000u
-#define ADM_CALL_TIMEOUT_MS 30000u
-#define ADM_PUBLISH_BUFS 8u           /* chunk buffers in flight while publishing */
-#define ADM_PUBLISH_ACK_TIMEOUT_MS (10u * 60u * 1000u) /* head's answer after the last chunk */
-#define ADM_WATCH_INTERVAL_MS 1000u
-#define ADM_JSON_STR_MAX 1024u
+/* Limits and timeouts: common/fd_limits.h, "admin". */
 
 /* The operator's configuration: [admin] section of the INI file, then flags. */
 typedef struct adm_config {

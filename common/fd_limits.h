@@ -47,6 +47,11 @@
 #define FD_STRIPES_MAX 64u
 #define FD_STRIPES_DEFAULT 4u
 #define FD_ORIGINS_DEFAULT 3u
+#define FD_ORIGINS_MAX 16u        /* origins in one group (chain), everywhere */
+#define FD_FILES_MAX 16u          /* files planned, tracked and downloaded at once */
+#define FD_REPAIR_PEERS_MAX 8u    /* repair peers one order names */
+/* A signed manifest travels in one frame and is stored as one file. */
+#define FD_MANIFEST_LEN_MAX FD_FRAME_PAYLOAD_MAX_DEFAULT
 #define FD_HEARTBEAT_MS_DEFAULT 1000u
 #define FD_SUSPECT_MISSES_DEFAULT 3u
 #define FD_DEAD_MISSES_DEFAULT 5u
@@ -120,16 +125,16 @@ static_assert(RPC_LARGE_MSG + RPC_OUT_RESERVE < RPC_OUTBUF_BYTES, "a small messa
 #define SCH_ZONES_MAX 1024u          /* (region, zone) pairs */
 #define SCH_ADDRESS_LEN_MAX 256u     /* "host:port" including the NUL */
 #define SCH_FANOUT_MAX 64u           /* children of one node in one stripe */
-#define SCH_ORIGINS_MAX 16u          /* origins holding one version */
+#define SCH_ORIGINS_MAX FD_ORIGINS_MAX /* origins holding one version */
 #define SCH_ORIGIN_NODES_MAX 64u     /* nodes registered with the origin role */
 #define SCH_VERSIONS_MAX 1024u       /* versions registered at once, all files */
-#define SCH_MANIFEST_LEN_MAX FD_FRAME_PAYLOAD_MAX_DEFAULT /* a manifest fits one frame */
-#define SCH_HOLDINGS_PER_NODE 4u     /* versions a node's report is tracked for */
-#define SCH_PLANS_MAX 16u            /* files planned at once (one plan per file) */
+#define SCH_MANIFEST_LEN_MAX FD_MANIFEST_LEN_MAX /* a manifest fits one frame */
+#define SCH_HOLDINGS_PER_NODE FD_FILES_MAX /* versions a node's report is tracked for */
+#define SCH_PLANS_MAX FD_FILES_MAX   /* files planned at once (one plan per file) */
 #define SCH_LOG_RECORD_LEN_MAX (SCH_MANIFEST_LEN_MAX + 64u * 1024u) /* one op */
 #define SCH_CHECKPOINT_LEN_MAX (1ull << 36) /* a snapshot of the whole state */
 #define SCH_CHECKPOINT_EVERY_OPS_DEFAULT 10000u /* log records between checkpoints */
-#define SCH_REPAIR_PEERS_MAX 8u      /* repair peers named in one order */
+#define SCH_REPAIR_PEERS_MAX FD_REPAIR_PEERS_MAX /* repair peers named in one order */
 #define SCH_LISTEN_PORT_DEFAULT 7400u /* fdsched's port when the config names none */
 #define SCH_TICK_MS_MIN 10u          /* the daemon's membership timer, at its fastest */
 #define SCH_STALL_DRAIN_TURNS 64u    /* engine turns run before a late tick */
@@ -140,6 +145,80 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 
 
 /* ---- node: limits owned by node/ ---- */
+/* Tables, each fixed at start-up. */
+#define ND_FILES_MAX FD_FILES_MAX      /* downloaders (role node): one per file */
+#define ND_VERS_MAX (2u * ND_FILES_MAX) /* versions open at once (served or received) */
+#define ND_TX_MAX 128u                 /* chunk-sending streams at once */
+#define ND_TX_Q 4u                     /* chunks queued per sending stream */
+#define ND_TX_READS 2u                 /* disk reads in flight per sending stream */
+#define ND_PUBS_MAX 8u                 /* publish / replicate receptions at once (origin) */
+#define ND_ORIGINS_MAX FD_ORIGINS_MAX  /* the origin chain a node knows */
+#define ND_ENGINES_MAX 64u             /* engines (threads) per node */
+#define ND_SHARED_VERS_MAX (2u * ND_VERS_MAX) /* versions engine 0 shares with serving engines */
+/* Buffers: the pool's default and smallest size, the share disk reads for
+ * children never take, and the receive window (chunks in flight per stream). */
+#define ND_POOL_BUFFERS_DEFAULT 80u
+#define ND_POOL_BUFFERS_MIN 24u
+#define ND_POOL_RESERVE 12u
+#define ND_WINDOW_CHUNKS_DEFAULT 4u
+#define ND_WINDOW_CHUNKS_MAX 64u
+#define ND_SHARD_POOL_BUFFERS 32u      /* a serving engine's chunk buffers (at most pool_buffers) */
+/* Reports to fdsched and repair. */
+#define ND_REPORTS_MAX 64u             /* reports waiting for a heartbeat */
+#define ND_REPORTS_PER_HB 16u          /* reports one heartbeat carries */
+#define ND_REPAIR_PARENTS_MAX 8u       /* stripe parents of an order kept as repair peers */
+#define ND_REPAIR_PEERS_MAX (FD_REPAIR_PEERS_MAX + ND_REPAIR_PARENTS_MAX) /* per file */
+#define ND_REPAIR_CANDIDATES_MAX (ND_REPAIR_PEERS_MAX + ND_ORIGINS_MAX)
+#define ND_REPAIR_CHUNKS_PER_PULL 64u  /* bad chunks asked for in one RepairPull */
+#define ND_SCRUB_TRACKED_MAX ND_VERS_MAX /* versions whose last scrub is remembered */
+#define ND_DIR_SCAN_MAX 100000u        /* directory entries read for the newest version */
+/* Time. */
+#define ND_LOOP_WAIT_MS 10u            /* the loop's longest wait for completions */
+#define ND_RETRY_MS 200u               /* a failed fetch, manifest or connect waits this long */
+#define ND_PARENT_WAIT_MS 20u          /* ... a parent that has not opened the version: this */
+#define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u) /* a stripe, publish or replicate stream */
+#define ND_MANIFEST_CALL_MS 10000u     /* GetManifest */
+#define ND_MISSING_CALL_MS 60000u      /* Missing (an origin's delta may run first) */
+#define ND_SCHED_CALL_MS 5000u         /* Register, Heartbeat */
+#define ND_REGISTER_VERSION_CALL_MS 10000u
+#define ND_COMMIT_RETRY_MS 1000u       /* an unconfirmed commit is retried this often */
+#define ND_CHAIN_ATTEMPTS 2u           /* tries of one origin before it leaves the chain */
+#define ND_REPAIR_ROUND_MS 1000u       /* every peer tried: wait before the next round */
+#define ND_REPAIR_CALL_MS 10000u       /* deadline of one RepairPull */
+#define ND_DRAIN_MS 10000u             /* SIGTERM: longest wait for disk writes */
+#define ND_ENGINE_TICK_MS 10u          /* a serving engine retries its streams this often */
+#define ND_ENGINE_SYNC_MS 50u          /* engine 0 re-reads bits the sink did not report */
+#define ND_ENGINE_LOG_MS 5000u         /* a serving engine logs what it sent this often */
+#define ND_SHARD_IDLE_MS 5000u         /* a serving engine closes a version read from files */
+static_assert(ND_VERS_MAX >= ND_FILES_MAX + ND_PUBS_MAX, "every download and publish has a version");
+static_assert(ND_SHARD_POOL_BUFFERS > ND_POOL_RESERVE + ND_TX_Q, "a serving engine can read");
+static_assert(ND_POOL_BUFFERS_MIN > ND_POOL_RESERVE + ND_TX_Q, "a node can read and receive");
+static_assert(ND_POOL_BUFFERS_DEFAULT >= ND_POOL_RESERVE + 4u * ND_WINDOW_CHUNKS_DEFAULT,
+              "the default pool holds a default window");
+static_assert(ND_POOL_BUFFERS_DEFAULT <= FD_POOL_BUFFERS_MAX, "default pool in range");
+static_assert(ND_STREAM_TIMEOUT_MS <= RPC_TIMEOUT_MS_MAX, "stream deadline in rpc's range");
+static_assert(ND_MISSING_CALL_MS <= RPC_TIMEOUT_MS_MAX, "Missing deadline in rpc's range");
+static_assert(ND_REPORTS_PER_HB <= ND_REPORTS_MAX, "a heartbeat's reports fit the queue");
+static_assert(ND_REPAIR_PEERS_MAX >= FD_REPAIR_PEERS_MAX, "every repair peer of an order is kept");
+static_assert(ND_ORIGINS_MAX == SCH_ORIGINS_MAX, "node and scheduler agree on the origins");
+static_assert(ND_FILES_MAX <= SCH_HOLDINGS_PER_NODE, "fdsched tracks every file a node reports");
+
+/* ---- admin: limits owned by admin/ ---- */
+#define ADM_ADDR_LEN_MAX SCH_ADDRESS_LEN_MAX /* "host:port" of fdsched or an origin */
+#define ADM_PATH_LEN_MAX FD_PATH_LEN_MAX
+#define ADM_ORIGINS_MAX FD_ORIGINS_MAX
+#define ADM_CONNECT_TIMEOUT_MS 5000u
+#define ADM_CALL_TIMEOUT_MS 30000u
+#define ADM_CALL_GRACE_MS 1000u        /* waited past a call's deadline for its end */
+#define ADM_PUBLISH_BUFS 8u            /* chunk buffers in flight while publishing */
+#define ADM_PUBLISH_ACK_TIMEOUT_MS (10u * 60u * 1000u) /* head's answer after the last chunk */
+#define ADM_PUBLISH_RATE_MIN_MIBPS 10u /* a publish's deadline allows this slow a stream */
+#define ADM_PUBLISH_END_GRACE_MS 2000u /* waited past the publish deadline, and for the drain */
+#define ADM_WATCH_INTERVAL_MS 1000u
+#define ADM_JSON_STR_MAX 1024u
+#define ADM_ZONES_SHOWN 256u
+static_assert(ADM_ORIGINS_MAX == ND_ORIGINS_MAX, "fdadmin knows every origin of a chain");
+static_assert(ADM_PUBLISH_ACK_TIMEOUT_MS <= RPC_TIMEOUT_MS_MAX, "publish deadline in range");
 
 
 

@@ -15,7 +15,7 @@ void nd_config_defaults(nd_config_t *c) {
   c->heartbeat_ms = FD_HEARTBEAT_MS_DEFAULT;
   c->keep_versions = FD_VERSIONS_KEPT_DEFAULT;
   c->chunk_buf_bytes = FD_CHUNK_SIZE_DEFAULT;
-  c->pool_buffers = 80;
+  c->pool_buffers = ND_POOL_BUFFERS_DEFAULT;
   c->nic_bps = 10000000000ull;
   c->scrub_interval_s = 0;
   c->scrub_rate_bytes = 64ull * 1024 * 1024;
@@ -42,9 +42,9 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
        "complete versions GC keeps"},
       {"node", "chunk_buf", FD_CFG_BYTES, &c->chunk_buf_bytes, 0, FD_CHUNK_SIZE_MIN,
        FD_CHUNK_SIZE_MAX, "buffer size = largest chunk size handled"},
-      {"node", "pool_buffers", FD_CFG_U32, &c->pool_buffers, 0, 24, FD_POOL_BUFFERS_MAX,
+      {"node", "pool_buffers", FD_CFG_U32, &c->pool_buffers, 0, ND_POOL_BUFFERS_MIN, FD_POOL_BUFFERS_MAX,
        "chunk buffers per engine"},
-      {"node", "window_chunks", FD_CFG_U32, &c->window_chunks, 0, 0, 64,
+      {"node", "window_chunks", FD_CFG_U32, &c->window_chunks, 0, 0, ND_WINDOW_CHUNKS_MAX,
        "chunk buffers a peer may fill per stream and per connection (0: auto)"},
       {"node", "nic_bps", FD_CFG_U64, &c->nic_bps, 0, 1, 0, "NIC bandwidth, bits/s"},
       {"node", "scrub_interval_s", FD_CFG_U32, &c->scrub_interval_s, 0, 0, 0,

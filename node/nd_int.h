@@ -15,29 +15,9 @@
 #include "rpc.h"
 #include "storage.h"
 
-#define ND_VERS_MAX 8u        /* versions open at once (served or received) */
-#define ND_TX_MAX 128u        /* chunk-sending streams at once */
-#define ND_TX_Q 4u            /* chunks queued per sending stream */
-#define ND_TX_READS 2u        /* disk reads in flight per sending stream */
-#define ND_PUBS_MAX 8u        /* publish / replicate receptions at once */
-#define ND_ORIGINS_MAX 8u
-#define ND_RETRY_MS 200u      /* a failed fetch, manifest or connect waits this long */
-#define ND_PARENT_WAIT_MS 20u /* ... but a parent that has not opened the version yet only this */
-#define ND_STREAM_TIMEOUT_MS (6u * 3600u * 1000u)
-#define ND_DRAIN_MS 10000u    /* SIGTERM: longest wait for disk writes */
 #define ND_ORIGIN_METHOD_MISSING 3u
-#define ND_CHAIN_ATTEMPTS 2u  /* tries of one origin before it is dropped from the chain */
-#define ND_POOL_RESERVE 12u   /* pool buffers disk reads for children never take */
-#define ND_WINDOW_CHUNKS_DEFAULT 4u /* receive window: chunks in flight per stream (see nd_engine_opts) */
-/* scrub reports and repair (nd_repair.c) */
-#define ND_REPORTS_MAX 64u            /* reports to fdsched waiting for a heartbeat */
-#define ND_REPORTS_PER_HB 16u         /* reports one heartbeat carries */
-#define ND_REPAIR_ORDERS 4u           /* files whose latest order (peers) is remembered */
-#define ND_REPAIR_PEERS_MAX 16u       /* repair peers + stripe parents kept per order */
-#define ND_REPAIR_CHUNKS_PER_PULL 64u /* bad chunks asked for in one RepairPull */
+#define ND_REPAIR_ORDERS ND_FILES_MAX /* files whose latest order (peers) is remembered */
 #define ND_REPAIR_WAIT_MAX 64u        /* received copies waiting for a storage slot */
-#define ND_REPAIR_ROUND_MS 1000u      /* every peer tried: wait before the next round */
-#define ND_REPAIR_CALL_MS 10000u      /* deadline of one RepairPull */
 
 typedef struct nd_repair nd_repair_t; /* nd_repair.c */
 
@@ -345,17 +325,7 @@ void nd_repair_hb_fill(nd_node_t *n, Sched__HeartbeatRequest *req);
 void nd_repair_hb_done(nd_node_t *n, bool ok);
 void nd_repair_destroy(nd_node_t *n); /* after the engine is gone */
 /* ---- several engines (nd_engine.c, nd_shared.c) ---- */
-#define ND_ENGINES_MAX 64u          /* engines (threads) per node */
-#define ND_SHARED_VERS_MAX (2u * ND_VERS_MAX) /* versions shared with serving engines */
-#define ND_SHARD_POOL_BUFFERS 32u   /* a serving engine's chunk buffers (at most pool_buffers) */
-#define ND_ENGINE_TICK_MS 10u       /* a serving engine retries its streams this often */
-#define ND_SHARD_IDLE_MS 5000u      /* a serving engine closes a version read from files idle this long */
-#define ND_ENGINE_SYNC_MS 50u       /* engine 0 re-reads bits the sink did not report */
-#define ND_ENGINE_LOG_MS 5000u      /* a serving engine logs what it sent this often */
-#define ND_MANIFEST_FILE_MAX (64u << 20)
-#define ND_DIR_SCAN_MAX 100000u     /* directory entries read for the newest version */
-_Static_assert(ND_SHARD_POOL_BUFFERS > ND_POOL_RESERVE + ND_TX_Q, "a serving engine can read");
-
+#define ND_MANIFEST_FILE_MAX FD_MANIFEST_LEN_MAX
 typedef struct nd_engines nd_engines_t;
 typedef struct nd_shared nd_shared_t;
 typedef struct nd_shared_ver nd_shared_ver_t;
