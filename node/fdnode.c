@@ -5,17 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "fd_error.h"
 #include "fd_log.h"
 #include "node.h"
-
-static nd_node_t *g_node;
-
-static void on_signal(int sig) {
-  (void)sig;
-  if (g_node) nd_node_stop(g_node);
-}
 
 static void usage(FILE *out, fd_config_item_t *items, size_t n) {
   fprintf(out,
@@ -69,21 +64,32 @@ int main(int argc, char **argv) {
   struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
   setrlimit(RLIMIT_MEMLOCK, &rl); /* registered buffers; fails harmlessly without privilege */
   signal(SIGPIPE, SIG_IGN);
-  nd_node_t *n;
-  int rc = nd_node_create(&cfg, &n);
-  if (rc) {
-    fprintf(stderr, "fdnode: %s\n", fd_strerror(rc));
+  /* SIGTERM and SIGINT are read from a signalfd by the node's own loop
+   * (blocked here, before any engine thread starts, so in every thread). */
+  sigset_t stop_set;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGTERM);
+  sigaddset(&stop_set, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop_set, NULL);
+  int sfd = signalfd(-1, &stop_set, SFD_CLOEXEC);
+  if (sfd < 0) {
+    fprintf(stderr, "fdnode: signalfd: %s\n", fd_strerror(-errno));
     return 1;
   }
-  g_node = n;
-  struct sigaction sa = {0};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  nd_node_t *n;
+  int rc = nd_node_create(&cfg, &n);
+  if (!rc) {
+    rc = nd_node_stop_on_fd(n, sfd);
+    if (rc) nd_node_destroy(n);
+  }
+  if (rc) {
+    fprintf(stderr, "fdnode: %s\n", fd_strerror(rc));
+    close(sfd);
+    return 1;
+  }
   rc = nd_node_run(n);
-  g_node = NULL;
   nd_node_destroy(n);
+  close(sfd);
   fd_log_info("exit %s", rc ? fd_strerror(rc) : "ok");
   return rc ? 1 : 0;
 }

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nd_int.h"
+#include "fd_assert.h"
+#include "nd_peers.h"
+#include "node.h"
 
 void nd_config_defaults(nd_config_t *c) {
   memset(c, 0, sizeof(*c));

@@ -1,151 +1,197 @@
 /*
- * nd_sched.c — membership with fdsched: RegisterNode, a Heartbeat every
- * heartbeat_ms carrying what this node holds, the WatchOrders stream (orders
- * pushed at once), orders repeated on heartbeat replies, and, on the origin
- * head, RegisterVersion after a publish. A lost connection is re-made after
- * ND_RETRY_MS and the node registers again.
+ * nd_sched.c — fdnode's link to fdsched: RegisterNode, heartbeats carrying
+ * what the node holds and its reports, the WatchOrders stream, and
+ * RegisterVersion for the origin role (nd_sched.h).
  */
 #include <errno.h>
-#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "fd_assert.h"
 #include "fd_error.h"
-#include "nd_int.h"
+#include "fd_log.h"
+#include "fd_time.h"
+#include "nd_sched.h"
 
-static void sched_reset(nd_sched_t *s) {
+struct nd_sched {
+  rpc_engine_t *e;
+  nd_sched_cbs_t cbs;
+  char addr[SCH_ADDRESS_LEN_MAX];
+  uint16_t port;
+  char id[FD_NAME_LEN_MAX + 1], region[FD_NAME_LEN_MAX + 1], zone[FD_NAME_LEN_MAX + 1];
+  char listen_addr[SCH_ADDRESS_LEN_MAX];
+  uint16_t listen_port;
+  uint64_t nic_bps;
+  bool origin;
+  uint32_t heartbeat_ms;
+  bool stopping;
+  rpc_conn_t *conn;
+  bool ready, registered;
+  uint64_t epoch;
+  rpc_call_t *watch, *hb, *reg;
+  uint64_t next_hb_ms, retry_at_ms;
+  nd_reports_t reports;
+  Sched__VersionHeld held[ND_FILES_MAX];
+  Sched__VersionHeld *held_ptr[ND_FILES_MAX];
+};
+
+nd_sched_t *nd_sched_create(const nd_sched_opts_t *o) {
+  nd_sched_t *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->e = o->e;
+  s->cbs = o->cbs;
+  snprintf(s->addr, sizeof(s->addr), "%s", o->addr ? o->addr : "");
+  s->port = o->port;
+  snprintf(s->id, sizeof(s->id), "%s", o->id);
+  snprintf(s->region, sizeof(s->region), "%s", o->region);
+  snprintf(s->zone, sizeof(s->zone), "%s", o->zone);
+  snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", o->listen_addr);
+  s->listen_port = o->listen_port;
+  s->nic_bps = o->nic_bps;
+  s->origin = o->origin;
+  s->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : FD_HEARTBEAT_MS_DEFAULT;
+  return s;
+}
+
+void nd_sched_destroy(nd_sched_t *s) { free(s); }
+
+bool nd_sched_configured(const nd_sched_t *s) { return s->addr[0] && s->port; }
+nd_reports_t *nd_sched_reports(nd_sched_t *s) { return &s->reports; }
+void nd_sched_poke(nd_sched_t *s) { s->next_hb_ms = 0; }
+
+void nd_sched_stop(nd_sched_t *s) {
+  s->stopping = true;
+  if (s->conn) rpc_conn_close(s->conn);
+}
+
+static void link_reset(nd_sched_t *s) {
   s->conn = NULL;
   s->ready = s->registered = false;
   s->watch = s->hb = s->reg = NULL;
   s->retry_at_ms = fd_now_ms() + ND_RETRY_MS;
 }
 
+/* ---- orders --------------------------------------------------------------------- */
+
 static void on_order_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   (void)call;
-  nd_node_t *n = arg;
-  if (m->descriptor == &sched__order__descriptor && !n->origin)
-    nd_order(n, (const Sched__Order *)m);
+  nd_sched_t *s = arg;
+  if (m->descriptor == &sched__order__descriptor && s->cbs.order)
+    s->cbs.order(s->cbs.arg, (const Sched__Order *)m);
 }
 
 static void on_watch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
   (void)call;
-  nd_node_t *n = arg;
-  n->sched.watch = NULL;
-  if (!n->stop) fd_log_warn("WatchOrders ended: %s %s", rpc_code_name(code), msg ? msg : "");
-  n->sched.registered = false; /* register again, then watch again */
+  nd_sched_t *s = arg;
+  s->watch = NULL;
+  if (!s->stopping) fd_log_warn("WatchOrders ended: %s %s", rpc_code_name(code), msg ? msg : "");
+  s->registered = false; /* register again, then watch again */
 }
+
+/* ---- heartbeats ----------------------------------------------------------------- */
 
 static void on_hb_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   (void)call;
-  nd_node_t *n = arg;
-  if (m->descriptor != &sched__heartbeat_reply__descriptor || n->origin) return;
+  nd_sched_t *s = arg;
+  if (m->descriptor != &sched__heartbeat_reply__descriptor || !s->cbs.order) return;
   const Sched__HeartbeatReply *r = (const Sched__HeartbeatReply *)m;
-  for (size_t i = 0; i < r->n_orders; i++) nd_order(n, r->orders[i]);
+  for (size_t i = 0; i < r->n_orders; i++) s->cbs.order(s->cbs.arg, r->orders[i]);
 }
 
 static void on_hb_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
   (void)call;
-  nd_node_t *n = arg;
-  n->sched.hb = NULL;
-  nd_repair_hb_done(n, code == RPC_OK);
-  if (code != RPC_OK) {
-    fd_log_warn("heartbeat: %s %s", rpc_code_name(code), msg ? msg : "");
-    if (code == RPC_NOT_FOUND || code == RPC_FAILED_PRECONDITION) n->sched.registered = false;
-  }
+  nd_sched_t *s = arg;
+  s->hb = NULL;
+  nd_reports_done(&s->reports, code == RPC_OK);
+  if (code == RPC_OK) return;
+  if (!s->stopping) fd_log_warn("heartbeat: %s %s", rpc_code_name(code), msg ? msg : "");
+  if (code == RPC_NOT_FOUND || code == RPC_FAILED_PRECONDITION) s->registered = false;
 }
+
+static void send_heartbeat(nd_sched_t *s) {
+  size_t k = s->cbs.held ? s->cbs.held(s->cbs.arg, s->held, ND_FILES_MAX) : 0;
+  FD_ASSERT(k <= ND_FILES_MAX);
+  for (size_t i = 0; i < k; i++) s->held_ptr[i] = &s->held[i];
+  Sched__HeartbeatRequest req = SCHED__HEARTBEAT_REQUEST__INIT;
+  req.node_id = s->id;
+  req.epoch = s->epoch;
+  req.n_versions = k;
+  req.versions = k ? s->held_ptr : NULL;
+  if (s->cbs.counters) s->cbs.counters(s->cbs.arg, &req.rx_bytes, &req.tx_bytes);
+  nd_reports_fill(&s->reports, &req);
+  rpc_call_cbs_t cbs = {on_hb_msg, NULL, NULL, on_hb_done};
+  s->hb = rpc_start_sched_heartbeat(s->conn, &req, ND_SCHED_CALL_MS, &cbs, s);
+  if (!s->hb) nd_reports_done(&s->reports, false);
+}
+
+/* ---- registration --------------------------------------------------------------- */
 
 static void on_reg_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   (void)call;
-  nd_node_t *n = arg;
+  nd_sched_t *s = arg;
   if (m->descriptor != &sched__register_reply__descriptor) return;
   const Sched__RegisterReply *r = (const Sched__RegisterReply *)m;
-  n->sched.epoch = r->epoch;
-  if (r->heartbeat_ms) n->sched.heartbeat_ms = r->heartbeat_ms;
-  n->sched.registered = true;
+  s->epoch = r->epoch;
+  if (r->heartbeat_ms) s->heartbeat_ms = r->heartbeat_ms;
+  s->registered = true;
 }
 
 static void on_reg_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
   (void)call;
-  nd_node_t *n = arg;
-  n->sched.reg = NULL;
-  if (code != RPC_OK || !n->sched.registered) {
-    fd_log_warn("register with fdsched: %s %s", rpc_code_name(code), msg ? msg : "");
-    n->sched.registered = false;
-    n->sched.retry_at_ms = fd_now_ms() + ND_RETRY_MS;
+  nd_sched_t *s = arg;
+  s->reg = NULL;
+  if (code != RPC_OK || !s->registered) {
+    if (!s->stopping)
+      fd_log_warn("register with fdsched: %s %s", rpc_code_name(code), msg ? msg : "");
+    s->registered = false;
+    s->retry_at_ms = fd_now_ms() + ND_RETRY_MS;
     return;
   }
-  fd_log_info("registered with fdsched (epoch %" PRIu64 ")", n->sched.epoch);
+  fd_log_info("registered with fdsched (epoch %llu)", (unsigned long long)s->epoch);
   Sched__WatchOrdersRequest w = SCHED__WATCH_ORDERS_REQUEST__INIT;
-  w.node_id = n->cfg.id;
-  w.epoch = n->sched.epoch;
+  w.node_id = s->id;
+  w.epoch = s->epoch;
   rpc_call_cbs_t cbs = {on_order_msg, NULL, NULL, on_watch_done};
-  n->sched.watch = rpc_start_sched_watch_orders(n->sched.conn, &w, RPC_TIMEOUT_MS_MAX, &cbs, n);
-  n->sched.next_hb_ms = 0;
+  s->watch = rpc_start_sched_watch_orders(s->conn, &w, RPC_TIMEOUT_MS_MAX, &cbs, s);
+  s->next_hb_ms = 0;
 }
 
-static void sched_ready(rpc_conn_t *conn, void *arg) {
-  (void)conn;
-  nd_node_t *n = arg;
-  n->sched.ready = true;
-}
-
-static void sched_closed(rpc_conn_t *conn, int err, void *arg) {
-  nd_node_t *n = arg;
-  if (n->sched.conn != conn) return;
-  if (!n->stop) fd_log_warn("fdsched connection lost: %s", fd_strerror(err));
-  sched_reset(&n->sched);
-}
-
-static void send_register(nd_node_t *n) {
+static void send_register(nd_sched_t *s) {
   Sched__NodeInfo info = SCHED__NODE_INFO__INIT;
-  info.node_id = n->cfg.id;
-  info.region = n->cfg.region;
-  info.zone = n->cfg.zone;
-  info.addr = n->listen_addr;
-  info.port = n->port;
-  info.nic_bps = n->cfg.nic_bps;
-  info.origin = n->origin;
+  info.node_id = s->id;
+  info.region = s->region;
+  info.zone = s->zone;
+  info.addr = s->listen_addr;
+  info.port = s->listen_port;
+  info.nic_bps = s->nic_bps;
+  info.origin = s->origin;
   Sched__RegisterRequest req = SCHED__REGISTER_REQUEST__INIT;
   req.node = &info;
   rpc_call_cbs_t cbs = {on_reg_msg, NULL, NULL, on_reg_done};
-  n->sched.reg = rpc_start_sched_register(n->sched.conn, &req, 5000, &cbs, n);
-  if (!n->sched.reg) n->sched.retry_at_ms = fd_now_ms() + ND_RETRY_MS;
+  s->reg = rpc_start_sched_register(s->conn, &req, ND_SCHED_CALL_MS, &cbs, s);
+  if (!s->reg) s->retry_at_ms = fd_now_ms() + ND_RETRY_MS;
 }
 
-static void send_heartbeat(nd_node_t *n) {
-  Sched__VersionHeld held[2], *hp[2];
-  size_t k = 0;
-  nd_dl_t *d = &n->dl;
-  if (!n->origin && d->state != ND_DL_IDLE && d->ver) {
-    Sched__VersionHeld h = SCHED__VERSION_HELD__INIT;
-    h.name = d->name;
-    h.version = d->version;
-    h.complete = d->state == ND_DL_DONE;
-    h.chunks_present = d->ver->m->chunk_count -
-                       (d->ver->complete ? 0 : st_version_missing(d->ver->sv));
-    held[k] = h;
-    hp[k] = &held[k];
-    k++;
-  }
-  Sched__HeartbeatRequest req = SCHED__HEARTBEAT_REQUEST__INIT;
-  req.node_id = n->cfg.id;
-  req.epoch = n->sched.epoch;
-  req.n_versions = k;
-  req.versions = hp;
-  req.rx_bytes = n->rx_bytes;
-  req.tx_bytes = n->tx_bytes + nd_engines_tx_bytes(n); /* every engine's */
-  nd_repair_hb_fill(n, &req);
-  rpc_call_cbs_t cbs = {on_hb_msg, NULL, NULL, on_hb_done};
-  n->sched.hb = rpc_start_sched_heartbeat(n->sched.conn, &req, 5000, &cbs, n);
+static void link_ready(rpc_conn_t *conn, void *arg) {
+  (void)conn;
+  ((nd_sched_t *)arg)->ready = true;
 }
 
-void nd_sched_tick(nd_node_t *n) {
-  nd_sched_t *s = &n->sched;
+static void link_closed(rpc_conn_t *conn, int err, void *arg) {
+  nd_sched_t *s = arg;
+  if (s->conn != conn) return;
+  if (!s->stopping) fd_log_warn("fdsched connection lost: %s", fd_strerror(err));
+  link_reset(s);
+}
+
+void nd_sched_tick(nd_sched_t *s) {
+  if (s->stopping || !nd_sched_configured(s)) return;
   uint64_t now = fd_now_ms();
-  if (n->stop) return;
   if (!s->conn) {
     if (now < s->retry_at_ms) return;
-    static const rpc_conn_cbs_t cbs = {sched_ready, sched_closed};
-    s->conn = rpc_connect(n->e, s->addr, s->port, &cbs, n);
+    static const rpc_conn_cbs_t cbs = {link_ready, link_closed};
+    s->conn = rpc_connect(s->e, s->addr, s->port, &cbs, s);
     if (!s->conn) s->retry_at_ms = now + ND_RETRY_MS;
     return;
   }
@@ -153,133 +199,28 @@ void nd_sched_tick(nd_node_t *n) {
   if (!s->registered) {
     if (!s->reg && now >= s->retry_at_ms) {
       if (s->watch) rpc_call_cancel(s->watch);
-      send_register(n);
+      send_register(s);
     }
     return;
   }
   if (!s->hb && now >= s->next_hb_ms) {
     s->next_hb_ms = now + s->heartbeat_ms;
-    send_heartbeat(n);
+    send_heartbeat(s);
   }
 }
 
-/* Ends the heartbeat early when a download completes (the scheduler learns
- * at once instead of at the next period). */
-void nd_sched_poke(nd_node_t *n) { n->sched.next_hb_ms = 0; }
-
-/* ---- RegisterVersion (origin head) ------------------------------------------------ */
-
-static void remember_uncommitted(nd_node_t *n, nd_ver_t *v);
-
-static void on_regv_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
-  (void)call;
-  nd_pub_t *p = arg;
-  nd_node_t *n = p->n;
-  int err = code == RPC_OK ? 0 : -EIO;
-  if (err) {
-    fd_log_warn("RegisterVersion: %s %s", rpc_code_name(code), msg ? msg : "");
-    /* a refusal is final; anything else (fdsched away) is retried */
-    if (code != RPC_ALREADY_EXISTS && code != RPC_FAILED_PRECONDITION)
-      remember_uncommitted(n, p->sink.ver);
-  } else {
-    fd_log_info("%s v%" PRIu64 " committed with fdsched", p->sink.ver->name, p->sink.ver->version);
-  }
-  nd_origin_registered(n, p, err);
-}
-
-static void on_state_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
-  (void)call;
-  (void)arg;
-  if (code != RPC_OK)
-    fd_log_warn("RegisterVersion (pending/aborted): %s %s", rpc_code_name(code), msg ? msg : "");
-}
-
-static rpc_call_t *start_regv(nd_node_t *n, const nd_ver_t *v, char **ids, uint32_t ids_n,
-                              Sched__VersionState state, const rpc_call_cbs_t *cbs, void *arg) {
-  nd_sched_t *s = &n->sched;
+rpc_call_t *nd_sched_register_version(nd_sched_t *s, const uint8_t *menc, size_t menc_len,
+                                      char **origins, size_t origins_n, Sched__VersionState state,
+                                      const rpc_call_cbs_t *cbs, void *arg) {
   if (!s->conn || !s->ready) {
     errno = ENOTCONN;
     return NULL;
   }
   Sched__RegisterVersionRequest req = SCHED__REGISTER_VERSION_REQUEST__INIT;
-  req.manifest.data = v->menc;
-  req.manifest.len = v->menc_len;
-  req.n_origins = ids_n;
-  req.origins = ids;
+  req.manifest.data = (uint8_t *)menc;
+  req.manifest.len = menc_len;
+  req.n_origins = origins_n;
+  req.origins = origins;
   req.state = state;
-  return rpc_start_sched_register_version(s->conn, &req, 10000, cbs, arg);
-}
-
-void nd_sched_version_state(nd_node_t *n, const nd_ver_t *v, bool aborted) {
-  char *ids[ND_ORIGINS_MAX];
-  for (uint32_t i = 0; i < n->origins_n; i++)
-    ids[i] = n->origins[i].id;
-  rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_state_done};
-  Sched__VersionState st =
-      aborted ? SCHED__VERSION_STATE__VERSION_ABORTED : SCHED__VERSION_STATE__VERSION_PENDING;
-  if (!start_regv(n, v, ids, n->origins_n, st, &cbs, n))
-    fd_log_warn("%s v%" PRIu64 ": cannot tell fdsched the publish %s: %s", v->name, v->version,
-                aborted ? "failed" : "began", fd_strerror(-errno));
-}
-
-/* ---- commits fdsched did not confirm: retried until it does ---- */
-
-static void on_retry_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
-  (void)call;
-  struct nd_uncommitted *u = arg;
-  u->busy = false;
-  if (code != RPC_OK) {
-    fd_log_warn("%s v%" PRIu64 ": commit with fdsched: %s %s (retried)", u->ver->name,
-                u->ver->version, rpc_code_name(code), msg ? msg : "");
-    return;
-  }
-  fd_log_info("%s v%" PRIu64 " committed with fdsched (retry)", u->ver->name, u->ver->version);
-  nd_ver_put(u->n, u->ver);
-  u->ver = NULL;
-}
-
-static void remember_uncommitted(nd_node_t *n, nd_ver_t *v) {
-  for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
-    struct nd_uncommitted *u = &n->sched.uncommitted[i];
-    if (u->ver == v) return;
-    if (u->ver) continue;
-    *u = (struct nd_uncommitted){.n = n, .ver = v};
-    v->users++;
-    return;
-  }
-  fd_log_error("%s v%" PRIu64 ": too many unconfirmed commits; this one is not retried", v->name,
-               v->version);
-}
-
-void nd_sched_commit_retry(nd_node_t *n) {
-  uint64_t now = fd_now_ms();
-  if (now < n->sched.commit_retry_ms || !n->sched.ready) return;
-  n->sched.commit_retry_ms = now + 1000;
-  char *ids[ND_ORIGINS_MAX];
-  for (uint32_t i = 0; i < n->origins_n; i++)
-    ids[i] = n->origins[i].id;
-  for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
-    struct nd_uncommitted *u = &n->sched.uncommitted[i];
-    if (!u->ver || u->busy) continue;
-    rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_retry_done};
-    u->busy = start_regv(n, u->ver, ids, n->origins_n, SCHED__VERSION_STATE__VERSION_COMMITTED,
-                         &cbs, u) != NULL;
-  }
-}
-
-void nd_sched_register_version(nd_node_t *n, nd_pub_t *p) {
-  char *ids[ND_ORIGINS_MAX];
-  for (uint32_t i = 0; i < p->chain.held_n; i++)
-    ids[i] = p->chain.held[i];
-  rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_regv_done};
-  if (!start_regv(n, p->sink.ver, ids, p->chain.held_n, SCHED__VERSION_STATE__VERSION_COMMITTED,
-                  &cbs, p)) {
-    int err = -errno;
-    remember_uncommitted(n, p->sink.ver);
-    nd_origin_registered(n, p, err);
-  }
-}
-
-void nd_sched_stop(nd_node_t *n) {
-  if (n->sched.conn) rpc_conn_close(n->sched.conn);
+  return rpc_start_sched_register_version(s->conn, &req, ND_REGISTER_VERSION_CALL_MS, cbs, arg);
 }

@@ -25,10 +25,12 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nd_int.h"
+#include "fd_assert.h"
+#include "nd_shared.h"
 
 enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_PUBLISHED, SLOT_RETIRED };
 

@@ -74,8 +74,13 @@ typedef struct nd_node nd_node_t;
 int nd_node_create(const nd_config_t *cfg, nd_node_t **out);
 /* Runs until nd_node_stop, then drains in-flight disk writes. 0 or -errno. */
 int nd_node_run(nd_node_t *n);
-/* Async-signal-safe: asks nd_node_run to return. */
+/* Asks nd_node_run to return (from the node's own thread). */
 void nd_node_stop(nd_node_t *n);
+/* Stops the node when fd (a signalfd; the caller blocks those signals in
+ * every thread and closes fd after nd_node_destroy) becomes readable: the
+ * loop reads it through its ring, so no signal handler and no global is
+ * needed. 0 or -errno. */
+int nd_node_stop_on_fd(nd_node_t *n, int fd);
 void nd_node_destroy(nd_node_t *n);
 /* The port actually bound (listen port 0 picks one). */
 uint16_t nd_node_port(const nd_node_t *n);

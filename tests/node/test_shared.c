@@ -11,7 +11,9 @@
 
 #include <cmocka.h>
 
-#include "nd_int.h"
+#include "fd_log.h"
+#include "fd_time.h"
+#include "nd_shared.h"
 
 #define CHUNK (64u * 1024u)
 

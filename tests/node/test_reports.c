@@ -1,4 +1,4 @@
-/* fdnode's reports to fdsched: a bounded queue (overflow dropped), the oldest 16 per heartbeat, removed only when a heartbeat carrying them succeeds. */
+/* fdnode's reports to fdsched (nd_reports, the fdsched link's queue): bounded (overflow dropped), the oldest 16 per heartbeat, removed only when a heartbeat carrying them succeeds; bad, repaired and refused kinds each in their field. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,28 +10,14 @@
 
 #include <cmocka.h>
 
-#include "nd_int.h" /* white-box: the node's report queue without a daemon */
-
-/* A node with just what nd_repair's reports touch: a pool, no versions. */
-static nd_node_t *node_new(void) {
-  nd_node_t *n = calloc(1, sizeof(*n));
-  assert_non_null(n);
-  n->pool = fd_pool_create(24, 64 * 1024);
-  assert_non_null(n->pool);
-  return n;
-}
-
-static void node_free(nd_node_t *n) {
-  nd_repair_destroy(n);
-  assert_null(n->repair);
-  fd_pool_destroy(n->pool);
-  free(n);
-}
+#include "fd_assert.h"
+#include "fd_log.h"
+#include "nd_sched.h"
 
 /* One heartbeat's reports: how many rejected manifests, the first's version. */
-static size_t fill(nd_node_t *n, uint64_t *first_version) {
+static size_t fill(nd_reports_t *n, uint64_t *first_version) {
   Sched__HeartbeatRequest req = SCHED__HEARTBEAT_REQUEST__INIT;
-  nd_repair_hb_fill(n, &req);
+  nd_reports_fill(n, &req);
   assert_int_equal(req.n_bad_chunks, 0);
   if (req.n_rejected) {
     assert_string_equal(req.rejected[0]->name, "f.img");
@@ -45,25 +31,26 @@ static size_t fill(nd_node_t *n, uint64_t *first_version) {
 
 static void test_queue(void **state) {
   (void)state;
-  nd_node_t *n = node_new();
+  static nd_reports_t q;
+  nd_reports_t *n = &q;
   uint64_t first = 0;
   /* Nothing reported yet: no state, heartbeats carry nothing. */
   assert_int_equal(fill(n, &first), 0);
-  nd_repair_hb_done(n, true);
+  nd_reports_done(n, true);
   /* 70 refusals: the queue keeps the first ND_REPORTS_MAX, drops the rest. */
-  for (uint64_t v = 1; v <= ND_REPORTS_MAX + 6; v++) nd_repair_rejected(n, "f.img", v, "bad signature");
+  for (uint64_t v = 1; v <= ND_REPORTS_MAX + 6; v++) nd_reports_add(n, ND_REPORT_REJECTED, "f.img", v, 0, "bad signature");
   assert_int_equal(fill(n, &first), ND_REPORTS_PER_HB);
   assert_int_equal(first, 1);
   /* A failed heartbeat sends the same reports again. */
-  nd_repair_hb_done(n, false);
+  nd_reports_done(n, false);
   assert_int_equal(fill(n, &first), ND_REPORTS_PER_HB);
   assert_int_equal(first, 1);
-  nd_repair_hb_done(n, true);
+  nd_reports_done(n, true);
   /* A report arriving while a heartbeat is out joins the queue's tail. */
   assert_int_equal(fill(n, &first), ND_REPORTS_PER_HB);
   assert_int_equal(first, 1 + ND_REPORTS_PER_HB);
-  nd_repair_rejected(n, "f.img", ND_REPORTS_MAX + 6 + 1, "bad signature"); /* a free place now */
-  nd_repair_hb_done(n, true);
+  nd_reports_add(n, ND_REPORT_REJECTED, "f.img", ND_REPORTS_MAX + 6 + 1, 0, "bad signature"); /* a free place now */
+  nd_reports_done(n, true);
   size_t total = 2 * ND_REPORTS_PER_HB, k;
   bool seen[ND_REPORTS_MAX + 8] = {false};
   while ((k = fill(n, &first)) > 0) {
@@ -72,31 +59,41 @@ static void test_queue(void **state) {
       assert_true(v < FD_ARRAY_LEN(seen));
       seen[v] = true;
     }
-    nd_repair_hb_done(n, true);
+    nd_reports_done(n, true);
   }
   assert_int_equal(total, ND_REPORTS_MAX + 1);
   assert_true(seen[ND_REPORTS_MAX]);
   for (uint64_t v = ND_REPORTS_MAX + 1; v <= ND_REPORTS_MAX + 6; v++) assert_false(seen[v]);
   assert_true(seen[ND_REPORTS_MAX + 7]); /* the late one, queued after the drops */
-  node_free(n);
+  assert_int_equal(n->dropped, 6);
 }
 
-/* A bad chunk of a version this node does not have open is not reported
- * (scrub only reports versions it holds open). */
-static void test_bad_needs_open_version(void **state) {
+/* Each kind goes in its own field: bad and repaired chunks (with the
+ * repaired flag) in bad_chunks, refused manifests in rejected. */
+static void test_kinds(void **state) {
   (void)state;
-  nd_node_t *n = node_new();
-  nd_repair_bad(n, "f.img", 1, 3);
+  static nd_reports_t q;
+  nd_reports_add(&q, ND_REPORT_BAD, "f.img", 3, 7, NULL);
+  nd_reports_add(&q, ND_REPORT_REJECTED, "g.img", 2, 0, "malformed");
+  nd_reports_add(&q, ND_REPORT_REPAIRED, "f.img", 3, 7, NULL);
   Sched__HeartbeatRequest req = SCHED__HEARTBEAT_REQUEST__INIT;
-  nd_repair_hb_fill(n, &req);
-  assert_int_equal(req.n_bad_chunks, 0);
-  nd_repair_hb_done(n, true);
-  node_free(n);
+  nd_reports_fill(&q, &req);
+  assert_int_equal(req.n_bad_chunks, 2);
+  assert_int_equal(req.n_rejected, 1);
+  assert_string_equal(req.bad_chunks[0]->name, "f.img");
+  assert_int_equal(req.bad_chunks[0]->index, 7);
+  assert_false(req.bad_chunks[0]->repaired);
+  assert_true(req.bad_chunks[1]->repaired);
+  assert_string_equal(req.rejected[0]->reason, "malformed");
+  nd_reports_done(&q, true);
+  Sched__HeartbeatRequest again = SCHED__HEARTBEAT_REQUEST__INIT;
+  nd_reports_fill(&q, &again);
+  assert_int_equal(again.n_bad_chunks + again.n_rejected, 0);
 }
 
 int main(void) {
-  fd_log_init("test_node_repair_reports", FD_LOG_ERROR);
+  fd_log_init("test_node_reports", FD_LOG_ERROR);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_queue),
-                                     cmocka_unit_test(test_bad_needs_open_version)};
+                                     cmocka_unit_test(test_kinds)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

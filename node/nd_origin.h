@@ -1,0 +1,44 @@
+/*
+ * nd_origin.h — role origin: a member of the origin group (prefix nd_origin_).
+ *
+ * Owns the group's side of a publish: Missing (which chunks of a new version
+ * this origin lacks, after its local delta), the reception of Publish (the
+ * head, from fdadmin) and Replicate (the middle and tail, from the origin
+ * before them), the chain that copies each version on to the next live
+ * origin as it arrives, the answer once every origin behind holds it
+ * durably, the commit with fdsched and its retry, and Gc.
+ *
+ * Guarantees: a version is acknowledged only for the origins that said they
+ * hold it durably (fdatasync, rename, fsync); a publish that fails is
+ * aborted everywhere (fdsched hears ABORTED, no node makes it current).
+ *
+ * Built on the chunk plane and the fdsched link; knows no other role. The
+ * origins list is the host's and must outlive the role.
+ */
+#ifndef ND_ORIGIN_H
+#define ND_ORIGIN_H
+
+#include "nd_peers.h"
+#include "nd_plane.h"
+#include "nd_sched.h"
+
+typedef struct nd_origin nd_origin_t;
+
+typedef struct nd_origin_opts {
+  nd_plane_t *p;
+  rpc_engine_t *e;
+  nd_sched_t *sched;
+  const nd_origins_t *origins; /* the chain, head first; self is this origin */
+  const char *id;
+} nd_origin_opts_t;
+
+/* NULL with errno. Registers the Origin service's handlers on the engine. */
+nd_origin_t *nd_origin_create(const nd_origin_opts_t *o);
+/* After the engine is gone (every call ended). */
+void nd_origin_destroy(nd_origin_t *og);
+/* One loop turn: receptions whose chunks all landed, unconfirmed commits. */
+void nd_origin_tick(nd_origin_t *og);
+/* Stopping: no new connection to another origin; chains end cancelled. */
+void nd_origin_stop(nd_origin_t *og);
+
+#endif /* ND_ORIGIN_H */

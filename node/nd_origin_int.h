@@ -1,0 +1,107 @@
+/* nd_origin_int.h — the origin role's own state, for nd_origin.c,
+ * nd_publish.c, nd_chain.c and nd_commit.c only. */
+#ifndef ND_ORIGIN_INT_H
+#define ND_ORIGIN_INT_H
+
+#include "nd_origin.h"
+
+#define ND_ORIGIN_METHOD_MISSING 3u /* Origin.Missing's index in origin.proto */
+
+typedef struct nd_pub nd_pub_t;
+
+/* An origin's chain step: while (and after) receiving a version, copy it to
+ * the next live origin, which does the same, and learn who holds it. */
+typedef struct nd_chain {
+  bool active;
+  nd_origin_t *og;
+  nd_ver_t *ver;
+  uint32_t next;     /* index in the origins list being tried */
+  uint32_t attempts; /* failed tries of origins[next] */
+  rpc_conn_t *conn;
+  rpc_call_t *call;  /* Missing, then Replicate */
+  nd_tx_t *tx;
+  char held[ND_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
+  uint32_t held_n;
+  bool got_reply;
+  bool aborted; /* the publish failed: end, do not try the next origin */
+  nd_pub_t *pub;
+} nd_chain_t;
+
+/* A publish (head) or replicate (middle, tail) reception. */
+struct nd_pub {
+  bool used;
+  bool is_repl;
+  nd_origin_t *og;
+  nd_sink_t sink;
+  rpc_call_t *call;
+  bool ended;       /* the client's stream ended */
+  bool finishing;   /* completion / chain / commit under way */
+  bool self_done;   /* this origin holds the version durably */
+  bool chain_over;  /* the chain after this origin answered (or failed) */
+  int chain_err;
+  bool announced;   /* head: fdsched was told the publish began (PENDING) */
+  nd_chain_t chain;
+};
+
+/* A warm-up Missing sent to the next origin as soon as this one starts its
+ * delta, so the chain's deltas run side by side instead of one after the
+ * other (its answer is not used). */
+typedef struct nd_warm {
+  bool used;
+  nd_origin_t *og;
+  nd_ver_t *ver; /* held until the call ends */
+  uint32_t to;   /* index in origins */
+  rpc_conn_t *conn;
+  rpc_call_t *call;
+} nd_warm_t;
+
+/* A Missing call waiting for its version's delta. */
+typedef struct nd_missing {
+  nd_ver_t *ver; /* NULL: free */
+  rpc_call_t *call;
+} nd_missing_t;
+
+/* A version the head committed but fdsched did not confirm: retried. */
+typedef struct nd_uncommitted {
+  nd_origin_t *og;
+  nd_ver_t *ver; /* held until fdsched confirms */
+  bool busy;     /* a retry is in flight */
+} nd_uncommitted_t;
+
+struct nd_origin {
+  nd_plane_t *p;
+  rpc_engine_t *e;
+  nd_sched_t *sched;
+  const nd_origins_t *origins;
+  char id[FD_NAME_LEN_MAX + 1];
+  nd_pub_t pubs[ND_PUBS_MAX];
+  nd_warm_t warms[ND_PUBS_MAX];
+  nd_missing_t waits[ND_PUBS_MAX];
+  nd_uncommitted_t uncommitted[ND_PUBS_MAX];
+  uint64_t commit_retry_ms;
+  bool stopping;
+};
+
+/* nd_publish.c */
+int nd_pub_register(nd_origin_t *og); /* Publish and Replicate handlers */
+void nd_pub_tick(nd_origin_t *og);
+/* This origin and the chain behind it are done with p's version (err 0:
+ * every origin in p->chain.held holds it): answer, commit, or abort. */
+void nd_pub_chain_done(nd_pub_t *p, int err);
+/* fdsched answered the head's commit (or could not be asked): answer fdadmin. */
+void nd_pub_committed(nd_pub_t *p, int err);
+
+/* nd_chain.c */
+void nd_chain_begin(nd_pub_t *p);  /* from the first part of a reception */
+void nd_chain_abort(nd_chain_t *c); /* the publish failed */
+
+/* nd_commit.c */
+/* Tells fdsched a publish began (PENDING) or failed (aborted); fire and forget. */
+void nd_commit_state(nd_origin_t *og, const nd_ver_t *v, bool aborted);
+/* Commits p's version (COMMITTED, the origins that hold it); then
+ * nd_pub_committed. */
+void nd_commit_version(nd_pub_t *p);
+void nd_commit_retry(nd_origin_t *og); /* retries the commits fdsched did not confirm */
+void nd_commit_release(nd_origin_t *og); /* at destroy */
+
+#endif /* ND_ORIGIN_INT_H */

@@ -1,0 +1,88 @@
+/* nd_plane_int.h — the chunk plane's own state, shared by its files only
+ * (nd_plane.c, nd_ver.c, nd_sink.c, nd_tx.c, nd_serve.c). */
+#ifndef ND_PLANE_INT_H
+#define ND_PLANE_INT_H
+
+#include "fd_assert.h"
+#include "nd_plane.h"
+
+/* Per pool buffer: who holds it. */
+typedef struct nd_bufm {
+  uint32_t refs;
+  nd_plane_t *p;
+  uint32_t idx;
+  /* a chunk on its way into storage */
+  nd_sink_t *sink;
+  nd_ver_t *ver; /* held (users) while storage has the chunk */
+  uint32_t gen;
+  uint32_t chunk, len;
+} nd_bufm_t;
+
+typedef struct nd_tx_item {
+  uint8_t *buf;
+  uint32_t index, len;
+  bool hdr_sent;
+} nd_tx_item_t;
+
+typedef struct nd_read {
+  fd_op_t op;
+  nd_tx_t *tx;
+  uint8_t *buf;
+  uint32_t index, len, got;
+  bool busy;
+} nd_read_t;
+
+struct nd_tx {
+  bool used;
+  nd_plane_t *p;
+  const nd_tx_ops_t *ops;
+  void *owner;
+  rpc_call_t *call;
+  bool ended;    /* ops->end done */
+  nd_ver_t *ver;
+  uint8_t *want; /* bit per chunk: still to send and not queued */
+  uint32_t want_count, scan;
+  nd_tx_item_t q[ND_TX_Q];
+  uint32_t q_head, q_len;
+  nd_read_t reads[ND_TX_READS];
+  uint32_t reads_busy;
+  uint64_t tx_bytes;
+};
+
+struct nd_plane {
+  rpc_engine_t *e;
+  fd_ring_t *ring;
+  fd_pool_t *pool;
+  st_store_t *store; /* engine 0 */
+  const nd_source_t *src;
+  void *src_arg;
+  char data_dir[FD_PATH_LEN_MAX];
+  uint32_t window_chunks;
+  uint32_t keep_versions;
+  nd_plane_hooks_t hooks;
+  nd_ver_t vers[ND_VERS_MAX];
+  nd_tx_t txs[ND_TX_MAX];
+  nd_bufm_t *bufm;   /* one per pool buffer */
+  uint32_t *backlog; /* pool indices waiting for a storage slot, in arrival order */
+  uint32_t backlog_n;
+  uint32_t rx_sinks; /* sinks with a call: each may fill a window of buffers */
+  uint64_t tx_bytes, rx_bytes;
+};
+
+/* nd_ver.c */
+extern const nd_source_t nd_store_source; /* engine 0: arg is the plane */
+void nd_vers_close_all(nd_plane_t *p);
+
+/* nd_sink.c */
+void nd_buf_ref(nd_plane_t *p, void *buf);
+void nd_buf_unref(nd_plane_t *p, void *buf);
+void nd_backlog_run(nd_plane_t *p);
+
+/* nd_tx.c */
+/* A verified chunk that just arrived goes out to the senders that want it,
+ * from the buffer it is in. */
+void nd_forward(nd_plane_t *p, nd_ver_t *v, uint32_t index, uint8_t *buf, uint32_t len);
+void nd_tx_tick(nd_plane_t *p);
+void nd_tx_free_all(nd_plane_t *p); /* the want bitmaps, at destroy */
+
+#endif /* ND_PLANE_INT_H */

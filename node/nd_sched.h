@@ -1,0 +1,113 @@
+/*
+ * nd_sched.h — fdnode's link to fdsched (prefix nd_sched_), beside the
+ * chunk plane, below the roles.
+ *
+ * Owns the node's membership: RegisterNode, a Heartbeat every heartbeat_ms,
+ * the WatchOrders stream (orders pushed at once, and repeated on heartbeat
+ * replies), and the queue of reports (bad chunks, repaired chunks, refused
+ * manifests) that ride on heartbeats until one carrying them succeeds. It
+ * offers RegisterVersion to the origin role. A lost connection is made again
+ * after ND_RETRY_MS and the node registers again.
+ *
+ * Knows no role: orders go to, and the versions held come from, the
+ * callbacks the host gives it. Without a scheduler address it is idle
+ * (reports are still queued, bounded, and dropped with the node).
+ *
+ * Memory: nd_sched_create copies the options' strings; nd_sched_destroy
+ * (after the engine, which ends its calls) frees it.
+ */
+#ifndef ND_SCHED_H
+#define ND_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fd_limits.h"
+#include "rpc.h"
+
+/* ---- reports to fdsched ------------------------------------------------------- */
+
+typedef enum nd_report_kind {
+  ND_REPORT_BAD,      /* a chunk of a complete version is rotten */
+  ND_REPORT_REPAIRED, /* ... and was rewritten with a good copy */
+  ND_REPORT_REJECTED  /* a manifest was refused (bad signature, malformed) */
+} nd_report_kind_t;
+
+typedef struct nd_report {
+  nd_report_kind_t kind;
+  char name[FD_NAME_LEN_MAX + 1];
+  uint64_t version;
+  uint32_t index;
+  char reason[48];
+} nd_report_t;
+
+/* A bounded queue, oldest first: a full queue drops the new report and
+ * counts it. Each heartbeat carries the oldest ND_REPORTS_PER_HB, which
+ * leave the queue only when that heartbeat succeeded, so fdsched hears each
+ * at least once while the node lives. */
+typedef struct nd_reports {
+  nd_report_t q[ND_REPORTS_MAX];
+  uint32_t head, len, sent; /* the first `sent` ride on the heartbeat in flight */
+  uint64_t dropped;
+  Sched__BadChunk bc[ND_REPORTS_PER_HB];
+  Sched__BadChunk *bcp[ND_REPORTS_PER_HB];
+  Sched__RejectedManifest rm[ND_REPORTS_PER_HB];
+  Sched__RejectedManifest *rmp[ND_REPORTS_PER_HB];
+} nd_reports_t;
+
+void nd_reports_add(nd_reports_t *r, nd_report_kind_t kind, const char *name, uint64_t version,
+                    uint32_t index, const char *reason);
+/* Puts the oldest reports on req (pointing into r until nd_reports_done). */
+void nd_reports_fill(nd_reports_t *r, Sched__HeartbeatRequest *req);
+/* The heartbeat that carried them ended: ok drops them, else they go again. */
+void nd_reports_done(nd_reports_t *r, bool ok);
+
+/* ---- the link --------------------------------------------------------------------- */
+
+typedef struct nd_sched nd_sched_t;
+
+typedef struct nd_sched_cbs {
+  /* an order, pushed on WatchOrders or repeated on a heartbeat reply */
+  void (*order)(void *arg, const Sched__Order *o);
+  /* the versions this node holds or fetches, for a heartbeat: fills at most
+   * max entries of out (strings borrowed until the next call), returns the
+   * count */
+  size_t (*held)(void *arg, Sched__VersionHeld *out, size_t max);
+  /* bytes received and sent so far, every engine's */
+  void (*counters)(void *arg, uint64_t *rx_bytes, uint64_t *tx_bytes);
+  void *arg;
+} nd_sched_cbs_t;
+
+typedef struct nd_sched_opts {
+  rpc_engine_t *e;
+  const char *addr; /* fdsched's; NULL or "": no scheduler */
+  uint16_t port;
+  const char *id, *region, *zone;
+  const char *listen_addr; /* where this node serves (told to fdsched) */
+  uint16_t listen_port;
+  uint64_t nic_bps;
+  bool origin;
+  uint32_t heartbeat_ms;
+  nd_sched_cbs_t cbs;
+} nd_sched_opts_t;
+
+/* NULL with errno (ENOMEM). */
+nd_sched_t *nd_sched_create(const nd_sched_opts_t *o);
+void nd_sched_destroy(nd_sched_t *s);
+/* One loop turn: connect, register, heartbeat when due. */
+void nd_sched_tick(nd_sched_t *s);
+/* The next heartbeat goes now (a download completed: fdsched learns at once). */
+void nd_sched_poke(nd_sched_t *s);
+/* The node is stopping: no reconnects, no warnings for calls that end. */
+void nd_sched_stop(nd_sched_t *s);
+bool nd_sched_configured(const nd_sched_t *s);
+nd_reports_t *nd_sched_reports(nd_sched_t *s);
+
+/* RegisterVersion of an encoded manifest, with the origins that hold it (or,
+ * PENDING, receive it) and its state; the call's on_done hears the answer.
+ * NULL with errno ENOTCONN when fdsched is not connected. */
+rpc_call_t *nd_sched_register_version(nd_sched_t *s, const uint8_t *menc, size_t menc_len,
+                                      char **origins, size_t origins_n, Sched__VersionState state,
+                                      const rpc_call_cbs_t *cbs, void *arg);
+
+#endif /* ND_SCHED_H */
