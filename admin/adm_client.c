@@ -84,7 +84,7 @@ void adm_client_destroy(adm_client_t *cl) {
   if (!cl) return;
   if (cl->c) {
     rpc_conn_close(cl->c);
-    uint64_t until = fd_now_ms() + 200;
+    uint64_t until = fd_now_ms() + ADM_CLOSE_WAIT_MS;
     while (!cl->closed && fd_now_ms() < until) rpc_engine_run_once(cl->e, 5);
   }
   rpc_engine_destroy(cl->e);

@@ -189,7 +189,7 @@ static void on_done(rpc_call_t *call, rpc_code_t code, const char *message, void
 static void draw(pub_t *p, bool final) {
   if (!p->cfg->progress) return;
   uint64_t now = fd_now_ms();
-  if (!final && now - p->last_draw_ms < 200) return;
+  if (!final && now - p->last_draw_ms < ADM_PROGRESS_MS) return;
   p->last_draw_ms = now;
   double frac = p->bytes_to_send ? (double)p->sent_bytes / (double)p->bytes_to_send : 1.0;
   double secs = (double)(now - p->t0_ms) / 1000.0;

@@ -163,6 +163,12 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define ND_WINDOW_CHUNKS_DEFAULT 4u
 #define ND_WINDOW_CHUNKS_MAX 64u
 #define ND_SHARD_POOL_BUFFERS 32u      /* a serving engine's chunk buffers (at most pool_buffers) */
+#define ND_RING_ENTRIES 1024u          /* each engine's io_uring */
+#define ND_PAYLOAD_MIN (1024u * 1024u) /* frames up to this whatever chunk_buf (manifests) */
+#define ND_NIC_BPS_DEFAULT 10000000000ull      /* nic_bps when the config names none */
+#define ND_SCRUB_RATE_DEFAULT (64ull << 20)    /* scrub_rate, bytes per second */
+#define ND_CONFIG_ITEMS_MAX 64u        /* [node] settings */
+#define ND_CONFIG_SETS_MAX 128u        /* -s overrides on fdnode's command line */
 /* Reports to fdsched and repair. */
 #define ND_REPORTS_MAX 64u             /* reports waiting for a heartbeat */
 #define ND_REPORTS_PER_HB 16u          /* reports one heartbeat carries */
@@ -192,6 +198,8 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define ND_SHARD_IDLE_MS 5000u         /* a serving engine closes a version read from files */
 static_assert(ND_VERS_MAX >= ND_FILES_MAX + ND_PUBS_MAX, "every download and publish has a version");
 static_assert(ND_SHARD_POOL_BUFFERS > ND_POOL_RESERVE + ND_TX_Q, "a serving engine can read");
+static_assert(ND_RING_ENTRIES <= FD_RING_ENTRIES_MAX, "ring size in range");
+static_assert(ND_PAYLOAD_MIN <= FD_FRAME_PAYLOAD_MAX, "payload in range");
 static_assert(ND_POOL_BUFFERS_MIN > ND_POOL_RESERVE + ND_TX_Q, "a node can read and receive");
 static_assert(ND_POOL_BUFFERS_DEFAULT >= ND_POOL_RESERVE + 4u * ND_WINDOW_CHUNKS_DEFAULT,
               "the default pool holds a default window");
@@ -215,6 +223,8 @@ static_assert(ND_FILES_MAX <= SCH_HOLDINGS_PER_NODE, "fdsched tracks every file 
 #define ADM_PUBLISH_RATE_MIN_MIBPS 10u /* a publish's deadline allows this slow a stream */
 #define ADM_PUBLISH_END_GRACE_MS 2000u /* waited past the publish deadline, and for the drain */
 #define ADM_WATCH_INTERVAL_MS 1000u
+#define ADM_PROGRESS_MS 200u           /* a publish's progress bar redraws this often at most */
+#define ADM_CLOSE_WAIT_MS 200u         /* waited for a connection's close at exit */
 #define ADM_JSON_STR_MAX 1024u
 #define ADM_ZONES_SHOWN 256u
 static_assert(ADM_ORIGINS_MAX == ND_ORIGINS_MAX, "fdadmin knows every origin of a chain");

@@ -27,10 +27,10 @@ int main(int argc, char **argv) {
   fd_log_init("fdnode", FD_LOG_INFO);
   static nd_config_t cfg;
   nd_config_defaults(&cfg);
-  fd_config_item_t items[64];
-  size_t nitems = nd_config_items(&cfg, items, 64);
+  fd_config_item_t items[ND_CONFIG_ITEMS_MAX];
+  size_t nitems = nd_config_items(&cfg, items, ND_CONFIG_ITEMS_MAX);
   const char *config = NULL;
-  const char *sets[128];
+  const char *sets[ND_CONFIG_SETS_MAX];
   int nsets = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
       config = argv[++i];
-    } else if (!strcmp(argv[i], "-s") && i + 1 < argc && nsets < 128) {
+    } else if (!strcmp(argv[i], "-s") && i + 1 < argc && nsets < (int)ND_CONFIG_SETS_MAX) {
       sets[nsets++] = argv[++i];
     } else {
       usage(stderr, items, nitems);

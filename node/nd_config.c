@@ -18,9 +18,9 @@ void nd_config_defaults(nd_config_t *c) {
   c->keep_versions = FD_VERSIONS_KEPT_DEFAULT;
   c->chunk_buf_bytes = FD_CHUNK_SIZE_DEFAULT;
   c->pool_buffers = ND_POOL_BUFFERS_DEFAULT;
-  c->nic_bps = 10000000000ull;
+  c->nic_bps = ND_NIC_BPS_DEFAULT;
   c->scrub_interval_s = 0;
-  c->scrub_rate_bytes = 64ull * 1024 * 1024;
+  c->scrub_rate_bytes = ND_SCRUB_RATE_DEFAULT;
 }
 
 #define S(key, f, help) {"node", key, FD_CFG_STRING, c->f, sizeof(c->f), 0, 0, help}

@@ -129,9 +129,9 @@ static rpc_engine_opts_t engine_opts(const nd_node_t *n) {
   const nd_config_t *cfg = &n->cfg;
   rpc_engine_opts_t o = {0};
   o.cpu = -1;
-  o.ring_entries = 1024;
+  o.ring_entries = ND_RING_ENTRIES;
   /* rpc raises each window to payload_max: keep it at one chunk buffer. */
-  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, 1024u * 1024u);
+  o.payload_max = (uint32_t)FD_MAX(cfg->chunk_buf_bytes, ND_PAYLOAD_MIN);
   /* Every DATA frame holds one pool buffer until storage is done with it
    * (written AND fdatasync'd, which is when the sink returns the credit),
    * whatever its length, so the windows bound the buffers a peer can make us
