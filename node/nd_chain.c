@@ -164,14 +164,8 @@ static void chain_missing_done(rpc_call_t *call, rpc_code_t code, const char *ms
 static void chain_ready(rpc_conn_t *conn, void *arg) {
   nd_chain_t *c = arg;
   if (c->conn != conn) return;
-  Origin__MissingRequest req = ORIGIN__MISSING_REQUEST__INIT;
-  req.manifest.data = c->ver->menc;
-  req.manifest.len = c->ver->menc_len;
-  req.replicate = true;
-  rpc_call_cbs_t cbs = {chain_missing_msg, NULL, NULL, chain_missing_done};
-  c->call = rpc_call_start(conn, RPC_SVC_ORIGIN, &origin__origin__descriptor,
-                           ND_ORIGIN_METHOD_MISSING, RPC_UNARY, &req.base, ND_MISSING_CALL_MS,
-                           &cbs, c);
+  static const rpc_call_cbs_t cbs = {chain_missing_msg, NULL, NULL, chain_missing_done};
+  c->call = nd_origin_ask_missing(conn, c->ver, &cbs, c);
   if (!c->call) chain_next(c, "cannot start Missing");
 }
 

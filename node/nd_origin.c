@@ -102,17 +102,22 @@ static void warm_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *
   warm_end(w);
 }
 
+rpc_call_t *nd_origin_ask_missing(rpc_conn_t *conn, const nd_ver_t *v, const rpc_call_cbs_t *cbs,
+                                  void *arg) {
+  Origin__MissingRequest req = ORIGIN__MISSING_REQUEST__INIT;
+  req.manifest.data = v->menc;
+  req.manifest.len = v->menc_len;
+  req.replicate = true;
+  return rpc_call_start(conn, RPC_SVC_ORIGIN, &origin__origin__descriptor,
+                        ND_ORIGIN_METHOD_MISSING, RPC_UNARY, &req.base, ND_MISSING_CALL_MS, cbs,
+                        arg);
+}
+
 static void warm_ready(rpc_conn_t *conn, void *arg) {
   nd_warm_t *w = arg;
   if (w->conn != conn) return;
-  Origin__MissingRequest req = ORIGIN__MISSING_REQUEST__INIT;
-  req.manifest.data = w->ver->menc;
-  req.manifest.len = w->ver->menc_len;
-  req.replicate = true;
-  rpc_call_cbs_t cbs = {NULL, NULL, NULL, warm_done};
-  w->call = rpc_call_start(w->conn, RPC_SVC_ORIGIN, &origin__origin__descriptor,
-                           ND_ORIGIN_METHOD_MISSING, RPC_UNARY, &req.base, ND_MISSING_CALL_MS,
-                           &cbs, w);
+  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, warm_done};
+  w->call = nd_origin_ask_missing(conn, w->ver, &cbs, w);
   if (!w->call) warm_end(w);
 }
 

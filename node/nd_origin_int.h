@@ -82,6 +82,12 @@ struct nd_origin {
   bool stopping;
 };
 
+/* nd_origin.c */
+/* Asks the origin at the other end of conn which chunks of v it lacks
+ * (Missing with replicate = true, which starts its delta). NULL with errno. */
+rpc_call_t *nd_origin_ask_missing(rpc_conn_t *conn, const nd_ver_t *v, const rpc_call_cbs_t *cbs,
+                                  void *arg);
+
 /* nd_publish.c */
 int nd_pub_register(nd_origin_t *og); /* Publish and Replicate handlers */
 void nd_pub_tick(nd_origin_t *og);

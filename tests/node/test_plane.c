@@ -186,6 +186,13 @@ static void feed(side_t *s, nd_sink_t *k, const uint8_t *data, uint32_t i, bool 
   nd_sink_data(k, NULL, buf, CHUNK);
 }
 
+/* A sink of side s into v, heard by seen, fed by hand (no call). */
+static void sink_open(side_t *s, nd_sink_t *k, nd_ver_t *v, seen_t *seen) {
+  nd_sink_init(k, s->p, on_chunk, seen);
+  k->ver = v;
+  nd_sink_start(k, NULL);
+}
+
 static nd_ver_t *begin(env_t *env, side_t *s) {
   nd_ver_t *v = NULL;
   assert_int_equal(nd_ver_begin(s->p, env->menc, env->menc_len, &v), 0);
@@ -201,9 +208,7 @@ static void test_rejected_chunk(void **state) {
   nd_ver_t *v = begin(env, b);
   seen_t seen = {0};
   nd_sink_t k;
-  nd_sink_init(&k, b->p, on_chunk, &seen);
-  k.ver = v;
-  nd_sink_start(&k, NULL);
+  sink_open(b, &k, v, &seen);
   uint32_t avail = fd_pool_available(b->pool);
   feed(b, &k, env->data, 3, true);
   assert_int_equal(seen.calls, 1);
@@ -232,9 +237,7 @@ static void test_failed_write(void **state) {
   nd_ver_t *v = begin(env, b);
   seen_t seen = {0};
   nd_sink_t k;
-  nd_sink_init(&k, b->p, on_chunk, &seen);
-  k.ver = v;
-  nd_sink_start(&k, NULL);
+  sink_open(b, &k, v, &seen);
   uint32_t avail = fd_pool_available(b->pool);
   b->fail_chunk = 5;
   b->fail_writes = 1;
@@ -262,9 +265,8 @@ static nd_ver_t *a_complete(env_t *env) {
   side_t *a = &env->a;
   nd_ver_t *v = begin(env, a);
   nd_sink_t k;
-  nd_sink_init(&k, a->p, NULL, NULL);
-  k.ver = v;
-  nd_sink_start(&k, NULL);
+  seen_t seen = {0};
+  sink_open(a, &k, v, &seen);
   for (uint32_t i = 0; i < CHUNKS; i++) {
     feed(a, &k, env->data, i, false);
     while (k.puts) rpc_engine_run_once(a->e, 1);
