@@ -207,6 +207,8 @@ static int start(fdsched_t *d) {
   pc.stripes = d->cfg.stripes;
   d->sched = sch_sched_create(d->db, &pc);
   if (!d->sched) return -ENOMEM;
+  for (uint32_t slot = 0; slot < sch_members_count(sch_db_members(d->db)); slot++)
+    fdsched_origin_track(d, slot); /* replayed members */
   const sch_registry_t *r = sch_db_registry(d->db);
   fd_log_info("fdsched: replayed %u nodes and %u versions from %s",
               sch_members_count(sch_db_members(d->db)), sch_registry_count(r), d->cfg.data_dir);
