@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include "fd_error.h"
+#include "fd_file.h"
 #include "fd_log.h"
 #include "node.h"
 
@@ -73,6 +74,11 @@ int main(int argc, char **argv) {
   int rc = nd_node_create(&cfg, &n);
   if (rc) {
     fprintf(stderr, "fdnode: %s\n", fd_strerror(rc));
+    return 1;
+  }
+  if (cfg.port_file[0] && (rc = fd_port_file_write(cfg.port_file, nd_node_port(n))) != 0) {
+    fd_log_error("port file %s: %s", cfg.port_file, fd_strerror(rc));
+    nd_node_destroy(n);
     return 1;
   }
   g_node = n;

@@ -421,25 +421,6 @@ static int load_cluster_key(nd_node_t *n) {
   return 0;
 }
 
-static int parse_origins(nd_node_t *n) {
-  char buf[sizeof(n->cfg.origins)];
-  snprintf(buf, sizeof(buf), "%s", n->cfg.origins);
-  n->self_origin = -1;
-  char *save = NULL;
-  for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    if (n->origins_n == ND_ORIGINS_MAX) return -EMSGSIZE;
-    nd_origin_t *o = &n->origins[n->origins_n];
-    char *at = strchr(tok, '@');
-    if (!at || at == tok || (size_t)(at - tok) > FD_NAME_LEN_MAX) return -EINVAL;
-    memcpy(o->id, tok, (size_t)(at - tok));
-    o->id[at - tok] = 0;
-    if (nd_parse_hostport(at + 1, o->addr, sizeof(o->addr), &o->port)) return -EINVAL;
-    if (!strcmp(o->id, n->cfg.id)) n->self_origin = (int)n->origins_n;
-    n->origins_n++;
-  }
-  return 0;
-}
-
 rpc_engine_opts_t nd_engine_opts(const nd_node_t *n) {
   const nd_config_t *cfg = &n->cfg;
   rpc_engine_opts_t o = {0};
@@ -485,7 +466,8 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
     fd_log_error("admin public key %s: %s", cfg->admin_pub_file, fd_strerror(rc));
     goto out_free;
   }
-  if ((rc = parse_origins(n)) != 0) {
+  if ((rc = nd_origins_parse(cfg->origins, cfg->id, n->origins, ND_ORIGINS_MAX, &n->origins_n,
+                             &n->self_origin)) != 0) {
     fd_log_error("node.origins: %s", fd_strerror(rc));
     goto out_free;
   }

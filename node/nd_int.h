@@ -175,7 +175,8 @@ typedef struct nd_warm {
 typedef struct nd_origin {
   char id[FD_NAME_LEN_MAX + 1];
   char addr[64];
-  uint16_t port;
+  uint16_t port; /* 0: a bare id whose address fdsched has not told yet */
+  bool learned;  /* configured as a bare id: the address comes from fdsched */
 } nd_origin_t;
 
 typedef struct nd_stripe {
@@ -328,6 +329,15 @@ void nd_sched_version_state(nd_node_t *n, const nd_ver_t *v, bool aborted);
 void nd_sched_commit_retry(nd_node_t *n);
 void nd_sched_stop(nd_node_t *n);
 void nd_sched_poke(nd_node_t *n);
+
+/* nd_origins.c: the origin list. Parses `origins` into out (at most max
+ * entries; *self: this node's index or -1); 0, -EINVAL (a bad entry, an id
+ * twice) or -EMSGSIZE (too many). */
+int nd_origins_parse(const char *spec, const char *self_id, nd_origin_t *out, uint32_t max,
+                     uint32_t *count, int *self);
+/* Fills in / updates the addresses of bare-id entries from fdsched's list of
+ * live origins (Register and Heartbeat replies); fixed entries never change. */
+void nd_origins_learn(nd_node_t *n, Sched__Peer *const *peers, size_t count);
 
 /* nd_origin.c */
 int nd_origin_register(nd_node_t *n);

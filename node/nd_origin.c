@@ -118,6 +118,7 @@ static void warm_closed(rpc_conn_t *conn, int err, void *arg) {
 /* Best effort: a warm-up that cannot start costs only time. */
 static void warm_next(nd_node_t *n, nd_ver_t *v) {
   if (n->self_origin < 0 || (uint32_t)n->self_origin + 1 >= n->origins_n) return;
+  if (!n->origins[n->self_origin + 1].port) return; /* address not known yet */
   for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
     nd_warm_t *w = &n->warms[i];
     if (w->used) continue;
@@ -626,6 +627,11 @@ static void chain_start(nd_chain_t *c) {
   }
   static const rpc_conn_cbs_t cbs = {chain_ready, chain_closed};
   nd_origin_t *o = &n->origins[c->next];
+  if (!o->port) { /* a bare id fdsched has not placed yet: dropped like an unreachable origin */
+    c->attempts = ND_CHAIN_ATTEMPTS;
+    chain_next(c, "address not known yet (not registered with fdsched)");
+    return;
+  }
   c->got_reply = false;
   c->conn = rpc_connect(n->e, o->addr, o->port, &cbs, c);
   if (!c->conn) chain_next(c, fd_strerror(-errno));

@@ -266,7 +266,7 @@ static void candidates(nd_repair_t *r, const nd_rver_t *rv) {
       peer_add(r->cand, &r->cand_n, max, o->peer[k].addr, o->peer[k].port);
   }
   for (uint32_t i = 0; i < n->origins_n; i++)
-    if ((int)i != n->self_origin)
+    if ((int)i != n->self_origin && n->origins[i].port) /* port 0: address not known yet */
       peer_add(r->cand, &r->cand_n, max, n->origins[i].addr, n->origins[i].port);
   for (uint32_t i = 0; i < r->cand_n; i++) {
     if (r->cand[i].port != n->port || strcmp(r->cand[i].addr, n->listen_addr)) continue;

@@ -37,8 +37,10 @@ static void on_watch_done(rpc_call_t *call, rpc_code_t code, const char *msg, vo
 static void on_hb_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   (void)call;
   nd_node_t *n = arg;
-  if (m->descriptor != &sched__heartbeat_reply__descriptor || n->origin) return;
+  if (m->descriptor != &sched__heartbeat_reply__descriptor) return;
   const Sched__HeartbeatReply *r = (const Sched__HeartbeatReply *)m;
+  nd_origins_learn(n, r->origins, r->n_origins);
+  if (n->origin) return;
   for (size_t i = 0; i < r->n_orders; i++) nd_order(n, r->orders[i]);
 }
 
@@ -59,6 +61,7 @@ static void on_reg_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   if (m->descriptor != &sched__register_reply__descriptor) return;
   const Sched__RegisterReply *r = (const Sched__RegisterReply *)m;
   n->sched.epoch = r->epoch;
+  nd_origins_learn(n, r->origins, r->n_origins);
   if (r->heartbeat_ms) n->sched.heartbeat_ms = r->heartbeat_ms;
   n->sched.registered = true;
 }
