@@ -87,7 +87,7 @@ static int origins_check(const nd_config_t *c, char *err, size_t err_len) {
     return snprintf(err, err_len,
                     "node.origins: want id@addr:port or id, comma separated, each id once"),
            rc;
-  if (strcmp(c->role, "origin")) return 0;
+  if (strcmp(c->role, "origin") != 0) return 0;
   if (self < 0)
     return snprintf(err, err_len, "node.origins does not list this origin's id %s", c->id),
            -EINVAL;

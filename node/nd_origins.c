@@ -55,11 +55,11 @@ void nd_origins_learn(nd_node_t *n, Sched__Peer *const *peers, size_t count) {
     if (!o->learned) continue; /* a fixed address is never overridden */
     for (size_t k = 0; k < count; k++) {
       const Sched__Peer *p = peers[k];
-      if (!p->node_id || strcmp(p->node_id, o->id)) continue;
+      if (!p->node_id || strcmp(p->node_id, o->id) != 0) continue;
       if (!p->addr || !p->addr[0] || strlen(p->addr) >= sizeof(o->addr) || !p->port ||
           p->port > 65535)
         break; /* not an address we can use: keep what we had */
-      if (o->port != p->port || strcmp(o->addr, p->addr)) {
+      if (o->port != p->port || strcmp(o->addr, p->addr) != 0) {
         snprintf(o->addr, sizeof(o->addr), "%s", p->addr);
         o->port = (uint16_t)p->port;
         fd_log_info("origin %s at %s:%u (from fdsched)", o->id, o->addr, o->port);

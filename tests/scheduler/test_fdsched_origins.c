@@ -80,7 +80,7 @@ static void test_origins_in_replies(void **state) {
     usleep(50000);
     hb(e, tc.c, "n1", got, sizeof(got));
     hb(e, tc.c, "o2", got, sizeof(got));
-  } while (strcmp(got, "o2@127.0.0.1:9012") && fd_now_ms() < until);
+  } while (strcmp(got, "o2@127.0.0.1:9012") != 0 && fd_now_ms() < until);
   assert_string_equal(got, "o2@127.0.0.1:9012");
   hb(e, tc.c, "o1", got, sizeof(got)); /* a heartbeat revives it */
   assert_string_equal(got, "o1@127.0.0.1:9001,o2@127.0.0.1:9012");
