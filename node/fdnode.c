@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fd_error.h"
+#include "fd_file.h"
 #include "fd_log.h"
 #include "node.h"
 
@@ -78,9 +79,11 @@ int main(int argc, char **argv) {
   }
   nd_node_t *n;
   int rc = nd_node_create(&cfg, &n);
-  if (!rc) {
-    rc = nd_node_stop_on_fd(n, sfd);
-    if (rc) nd_node_destroy(n);
+  if (!rc && cfg.port_file[0] && (rc = fd_port_file_write(cfg.port_file, nd_node_port(n))) != 0) {
+    fd_log_error("port file %s: %s", cfg.port_file, fd_strerror(rc));
+    nd_node_destroy(n);
+  } else if (!rc && (rc = nd_node_stop_on_fd(n, sfd)) != 0) {
+    nd_node_destroy(n);
   }
   if (rc) {
     fprintf(stderr, "fdnode: %s\n", fd_strerror(rc));

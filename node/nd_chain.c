@@ -189,6 +189,11 @@ static void chain_start(nd_chain_t *c) {
   }
   static const rpc_conn_cbs_t cbs = {chain_ready, chain_closed};
   const nd_peer_t *o = &os->o[c->next];
+  if (!o->port) { /* a bare id fdsched has not placed yet: dropped like an unreachable origin */
+    c->attempts = ND_CHAIN_ATTEMPTS;
+    chain_next(c, "address not known yet (not registered with fdsched)");
+    return;
+  }
   c->got_reply = false;
   c->conn = rpc_connect(c->og->e, o->addr, o->port, &cbs, c);
   if (!c->conn) chain_next(c, fd_strerror(-errno));

@@ -35,7 +35,10 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
       S("scheduler", scheduler, "fdsched address addr:port"),
       S("cluster_key_file", cluster_key_file, "file with 64 hex chars: the cluster key"),
       S("admin_pub_file", admin_pub_file, "trusted admin Ed25519 public key (PEM or hex)"),
-      S("origins", origins, "origin chain id@addr:port,... head first (role origin)"),
+      S("origins", origins,
+        "origin chain, head first: id@addr:port or a bare id (its address from fdsched),..."),
+      S("port_file", port_file,
+        "optional: write the bound port here once listening (temp file + rename)"),
       S("log_level", log_level, "debug, info, warn, error"),
       {"node", "threads", FD_CFG_U32, &c->threads, 0, 0, 1024,
        "io_uring engines, one thread each (0: one per core; role origin runs one)"},
@@ -70,6 +73,35 @@ uint32_t nd_config_window_chunks(const nd_config_t *c) {
   return FD_MAX(1u, FD_MIN(ND_WINDOW_CHUNKS_DEFAULT, fit));
 }
 
+/* The origin list parses; and without a scheduler, which is what tells
+ * the addresses of bare-id entries, an origin needs the address of every
+ * origin after it in the chain (the ones it copies versions to; those
+ * before it are only repair sources, skipped while their address is not
+ * known). */
+static int origins_check(const nd_config_t *c, char *err, size_t err_len) {
+  static nd_origins_t os; /* large: not on the stack; fdnode checks its config once */
+  int rc = nd_origins_parse(&os, c->origins, c->id);
+  if (rc == -EMSGSIZE)
+    return snprintf(err, err_len, "node.origins: more than %u origins", ND_ORIGINS_MAX), rc;
+  if (rc)
+    return snprintf(err, err_len,
+                    "node.origins: want id@addr:port or id, comma separated, each id once"),
+           rc;
+  if (strcmp(c->role, "origin") != 0) return 0;
+  if (os.self < 0)
+    return snprintf(err, err_len, "node.origins does not list this origin's id %s", c->id),
+           -EINVAL;
+  if (c->scheduler[0]) return 0;
+  for (uint32_t i = (uint32_t)os.self + 1; i < os.n; i++)
+    if (!os.o[i].port)
+      return snprintf(err, err_len,
+                      "node.origins: %s has no address and there is no node.scheduler to learn "
+                      "it from",
+                      os.o[i].id),
+             -EINVAL;
+  return 0;
+}
+
 int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
   char a[64];
   uint16_t p;
@@ -97,5 +129,5 @@ int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
            -EINVAL;
   if (!strcmp(c->role, "origin") && !c->origins[0])
     return snprintf(err, err_len, "node.origins is required for role origin"), -EINVAL;
-  return 0;
+  return origins_check(c, err, err_len);
 }

@@ -94,6 +94,11 @@ static size_t on_held(void *arg, Sched__VersionHeld *out, size_t max) {
   return n->dls ? nd_dls_held(n->dls, out, max) : 0;
 }
 
+static void on_origins(void *arg, Sched__Peer *const *peers, size_t count) {
+  nd_node_t *n = arg;
+  nd_origins_learn(&n->origins, peers, count);
+}
+
 static void on_counters(void *arg, uint64_t *rx, uint64_t *tx) {
   nd_node_t *n = arg;
   *rx = nd_plane_rx_bytes(n->plane);
@@ -187,7 +192,7 @@ static int make_layers(nd_node_t *n) {
                         .region = cfg->region, .zone = cfg->zone, .listen_addr = n->listen_addr,
                         .listen_port = n->port, .nic_bps = cfg->nic_bps, .origin = n->is_origin,
                         .heartbeat_ms = cfg->heartbeat_ms,
-                        .cbs = {on_order, on_held, on_counters, n}};
+                        .cbs = {on_order, on_held, on_origins, on_counters, n}};
   if (!(n->sched = nd_sched_create(&so))) return -ENOMEM;
   if (n->is_origin) {
     nd_origin_opts_t oo = {.p = n->plane, .e = n->e, .sched = n->sched, .origins = &n->origins,

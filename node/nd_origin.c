@@ -133,6 +133,7 @@ static void warm_closed(rpc_conn_t *conn, int err, void *arg) {
 static void warm_next(nd_origin_t *og, nd_ver_t *v) {
   const nd_origins_t *os = og->origins;
   if (og->stopping || os->self < 0 || (uint32_t)os->self + 1 >= os->n) return;
+  if (!os->o[os->self + 1].port) return; /* address not known yet */
   for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
     nd_warm_t *w = &og->warms[i];
     if (w->used) continue;

@@ -1,10 +1,13 @@
-/* nd_peers.c — parsing of the addresses fdnode is configured with. */
+/* nd_peers.c — parsing of the addresses fdnode is configured with, and the
+ * origin list's addresses learned from fdsched (nd_peers.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fd_log.h"
 #include "nd_peers.h"
+#include "rpc.h"
 
 int nd_parse_hostport(const char *s, char *addr, size_t addr_len, uint16_t *port) {
   const char *colon = strrchr(s, ':');
@@ -20,21 +23,46 @@ int nd_parse_hostport(const char *s, char *addr, size_t addr_len, uint16_t *port
 
 int nd_origins_parse(nd_origins_t *os, const char *list, const char *self_id) {
   char buf[ND_ORIGINS_MAX * (FD_NAME_LEN_MAX + SCH_ADDRESS_LEN_MAX + 2)];
-  if (strlen(list) >= sizeof(buf)) return -EMSGSIZE;
-  snprintf(buf, sizeof(buf), "%s", list);
   memset(os, 0, sizeof(*os));
   os->self = -1;
+  if (strlen(list) >= sizeof(buf)) return -EMSGSIZE;
+  snprintf(buf, sizeof(buf), "%s", list);
   char *save = NULL;
   for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
     if (os->n == ND_ORIGINS_MAX) return -EMSGSIZE;
     nd_peer_t *o = &os->o[os->n];
     char *at = strchr(tok, '@');
-    if (!at || at == tok || (size_t)(at - tok) > FD_NAME_LEN_MAX) return -EINVAL;
-    memcpy(o->id, tok, (size_t)(at - tok));
-    o->id[at - tok] = 0;
-    if (nd_parse_hostport(at + 1, o->addr, sizeof(o->addr), &o->port)) return -EINVAL;
-    if (self_id && !strcmp(o->id, self_id)) os->self = (int)os->n;
+    size_t id_len = at ? (size_t)(at - tok) : strlen(tok);
+    if (id_len == 0 || id_len > FD_NAME_LEN_MAX) return -EINVAL;
+    memcpy(o->id, tok, id_len);
+    o->id[id_len] = 0;
+    if (!at) o->learned = true; /* address from fdsched; port 0 until then */
+    else if (nd_parse_hostport(at + 1, o->addr, sizeof(o->addr), &o->port) || !o->port)
+      return -EINVAL;
+    for (uint32_t i = 0; i < os->n; i++)
+      if (strcmp(os->o[i].id, o->id) == 0) return -EINVAL; /* one place in the chain each */
+    if (self_id && strcmp(o->id, self_id) == 0) os->self = (int)os->n;
     os->n++;
   }
   return 0;
+}
+
+void nd_origins_learn(nd_origins_t *os, struct Sched__Peer *const *peers, size_t count) {
+  for (uint32_t i = 0; i < os->n; i++) {
+    nd_peer_t *o = &os->o[i];
+    if (!o->learned) continue; /* a fixed address is never overridden */
+    for (size_t k = 0; k < count; k++) {
+      const Sched__Peer *p = peers[k];
+      if (!p->node_id || strcmp(p->node_id, o->id) != 0) continue;
+      if (!p->addr || !p->addr[0] || strlen(p->addr) >= sizeof(o->addr) || !p->port ||
+          p->port > 65535)
+        break; /* not an address we can use: keep what we had */
+      if (o->port != p->port || strcmp(o->addr, p->addr) != 0) {
+        snprintf(o->addr, sizeof(o->addr), "%s", p->addr);
+        o->port = (uint16_t)p->port;
+        fd_log_info("origin %s at %s:%u (from fdsched)", o->id, o->addr, o->port);
+      }
+      break;
+    }
+  }
 }

@@ -6,6 +6,7 @@
 #ifndef ND_PEERS_H
 #define ND_PEERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,7 +15,8 @@
 typedef struct nd_peer {
   char id[FD_NAME_LEN_MAX + 1];
   char addr[SCH_ADDRESS_LEN_MAX];
-  uint16_t port;
+  uint16_t port; /* 0: a bare id whose address fdsched has not told yet */
+  bool learned;  /* configured as a bare id: the address comes from fdsched */
 } nd_peer_t;
 
 /* The origin group in chain order. */
@@ -26,8 +28,19 @@ typedef struct nd_origins {
 
 /* "addr:port" into addr and port: 0 or -EINVAL. */
 int nd_parse_hostport(const char *s, char *addr, size_t addr_len, uint16_t *port);
-/* "id@addr:port,..." (commas or spaces): 0, -EINVAL, -EMSGSIZE (more than
- * ND_ORIGINS_MAX). self_id names this node (may be NULL). */
+/* The origin list, chain order, head first (commas or spaces). An entry is
+ * `id@addr:port` (a fixed address, used as it is and never changed: the
+ * only kind that works without a scheduler) or a bare `id` (its address is
+ * the one that origin registered with fdsched, which lists every live origin
+ * on its Register and Heartbeat replies; port 0 until then). self_id names
+ * this node (may be NULL). 0, -EINVAL (a bad entry, an id twice, a fixed
+ * port 0), -EMSGSIZE (more than ND_ORIGINS_MAX). */
 int nd_origins_parse(nd_origins_t *os, const char *list, const char *self_id);
+/* Fills in and updates the addresses of bare-id entries from fdsched's list
+ * of live origins; fixed entries never change, and an origin that leaves
+ * the list keeps its last address (the chain still tries it, and drops it
+ * only if it does not answer). */
+struct Sched__Peer;
+void nd_origins_learn(nd_origins_t *os, struct Sched__Peer *const *peers, size_t count);
 
 #endif /* ND_PEERS_H */

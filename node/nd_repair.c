@@ -130,7 +130,7 @@ static void candidates(nd_repair_t *r, const nd_rver_t *rv) {
       peer_add(r->cand, &r->cand_n, max, o->peer[k].addr, o->peer[k].port);
   }
   const nd_origins_t *os = r->origins;
-  for (uint32_t i = 0; i < os->n; i++)
+  for (uint32_t i = 0; i < os->n; i++) /* peer_add skips port 0: address not known yet */
     if ((int)i != os->self) peer_add(r->cand, &r->cand_n, max, os->o[i].addr, os->o[i].port);
   for (uint32_t i = 0; i < r->cand_n; i++) {
     if (r->cand[i].port != r->self_port || strcmp(r->cand[i].addr, r->self_addr)) continue;

@@ -95,7 +95,9 @@ static void on_hb_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   (void)call;
   nd_sched_t *s = arg;
   if (m->descriptor != &sched__heartbeat_reply__descriptor || !s->cbs.order) return;
+  /* (the host's order callback takes no order on an origin) */
   const Sched__HeartbeatReply *r = (const Sched__HeartbeatReply *)m;
+  if (s->cbs.origins) s->cbs.origins(s->cbs.arg, r->origins, r->n_origins);
   for (size_t i = 0; i < r->n_orders; i++) s->cbs.order(s->cbs.arg, r->orders[i]);
 }
 
@@ -134,6 +136,7 @@ static void on_reg_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   const Sched__RegisterReply *r = (const Sched__RegisterReply *)m;
   s->epoch = r->epoch;
   if (r->heartbeat_ms) s->heartbeat_ms = r->heartbeat_ms;
+  if (s->cbs.origins) s->cbs.origins(s->cbs.arg, r->origins, r->n_origins);
   s->registered = true;
 }
 

@@ -73,6 +73,8 @@ typedef struct nd_sched_cbs {
    * max entries of out (strings borrowed until the next call), returns the
    * count */
   size_t (*held)(void *arg, Sched__VersionHeld *out, size_t max);
+  /* fdsched's list of live origins (Register and Heartbeat replies) */
+  void (*origins)(void *arg, Sched__Peer *const *peers, size_t count);
   /* bytes received and sent so far, every engine's */
   void (*counters)(void *arg, uint64_t *rx_bytes, uint64_t *tx_bytes);
   void *arg;

@@ -46,7 +46,8 @@ typedef struct nd_config {
   char scheduler[64]; /* "addr:port"; empty: run without a scheduler */
   char cluster_key_file[FD_PATH_LEN_MAX];
   char admin_pub_file[FD_PATH_LEN_MAX];
-  char origins[1024]; /* "id@addr:port,..." in chain order (head first) */
+  char origins[1024]; /* "id@addr:port" or "id" (address from fdsched),... head first */
+  char port_file[FD_PATH_LEN_MAX]; /* optional: the bound port is written here */
   char log_level[16];
   uint32_t threads;   /* engines (0: one per core; role origin runs one), see above */
   uint32_t heartbeat_ms;

@@ -29,6 +29,7 @@
 
 #include "fd_config.h"
 #include "fd_error.h"
+#include "fd_file.h"
 #include "fd_log.h"
 #include "fd_time.h"
 #include "fdsched_int.h"
@@ -112,18 +113,6 @@ static int load_cluster_key(fdsched_t *d) {
   if (len != 32) return -EINVAL;
   d->cluster_key_len = 32;
   return 0;
-}
-
-static int write_port_file(const char *path, uint16_t port) {
-  char tmp[FD_PATH_LEN_MAX + 8], text[16];
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  int len = snprintf(text, sizeof(text), "%u\n", port);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
-  int err = write(fd, text, (size_t)len) == len ? 0 : -EIO;
-  close(fd);
-  if (err == 0 && rename(tmp, path) < 0) err = -errno;
-  return err;
 }
 
 static int alloc_buffers(fdsched_t *d) {
@@ -218,6 +207,8 @@ static int start(fdsched_t *d) {
   pc.stripes = d->cfg.stripes;
   d->sched = sch_sched_create(d->db, &pc);
   if (!d->sched) return -ENOMEM;
+  for (uint32_t slot = 0; slot < sch_members_count(sch_db_members(d->db)); slot++)
+    fdsched_origin_track(d, slot); /* replayed members */
   const sch_registry_t *r = sch_db_registry(d->db);
   fd_log_info("fdsched: replayed %u nodes and %u versions from %s",
               sch_members_count(sch_db_members(d->db)), sch_registry_count(r), d->cfg.data_dir);
@@ -248,7 +239,7 @@ static int start(fdsched_t *d) {
     fd_log_error("fdsched: listen on %s: %s", d->cfg.listen, fd_strerror(rc));
     return rc;
   }
-  if (d->cfg.port_file[0] && (rc = write_port_file(d->cfg.port_file, d->port)) != 0) {
+  if (d->cfg.port_file[0] && (rc = fd_port_file_write(d->cfg.port_file, d->port)) != 0) {
     fd_log_error("fdsched: port file %s: %s", d->cfg.port_file, fd_strerror(rc));
     return rc;
   }

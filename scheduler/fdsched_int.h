@@ -118,6 +118,14 @@ typedef struct fdsched {
   Sched__ZoneProgress **zone_ptr;
   fdsched_counters_t n;
   fdsched_report_t reports[FDSCHED_REPORT_VERSIONS];
+  /* The origins for Register and Heartbeat replies: the slots that ever
+   * registered with origin set (the flag and state are checked at each
+   * reply), so a reply costs O(origins), not a scan of the node table. */
+  uint32_t origin_slot[SCH_ORIGINS_MAX];
+  uint32_t origin_slots;
+  Sched__Peer origin_peer[SCH_ORIGINS_MAX];
+  Sched__Peer *origin_peer_ptr[SCH_ORIGINS_MAX];
+  char origin_host[SCH_ORIGINS_MAX][SCH_ADDRESS_LEN_MAX];
 } fdsched_t;
 
 /* fdsched_svc.c */
@@ -129,6 +137,9 @@ void fdsched_flush_pushes(fdsched_t *d);
 const fdsched_meta_t *fdsched_meta(fdsched_t *d, uint32_t plan);
 /* Splits "host:port"; host gets at most SCH_ADDRESS_LEN_MAX bytes. */
 void fdsched_split_addr(const char *address, char *host, uint32_t *port);
+/* Remembers slot as an origin's if its node registered with origin set
+ * (at registration, and for every member replayed at start). */
+void fdsched_origin_track(fdsched_t *d, uint32_t slot);
 
 /* fdsched_status.c */
 int fdsched_serve_status(fdsched_t *d);

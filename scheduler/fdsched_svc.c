@@ -9,7 +9,9 @@
  * file (version, digest, per stripe parent and children), so sending it twice
  * is harmless: a push that meets a full window is simply resent in full when
  * the window opens. Heartbeat replies repeat every current order (routine
- * orders ride on the heartbeat, urgent ones are pushed).
+ * orders ride on the heartbeat, urgent ones are pushed). Register and
+ * Heartbeat replies also list the live origins with their addresses, so an
+ * origin may listen on any port (port 0) and still be found by the others.
  *
  * Never: blocks (the db's fsync is the only wait), allocates per call.
  */
@@ -168,6 +170,40 @@ void fdsched_flush_pushes(fdsched_t *d) {
   } while (n == FD_NODES_MAX);
 }
 
+/* ---- the origins' addresses, on Register and Heartbeat replies ---- */
+
+void fdsched_origin_track(fdsched_t *d, uint32_t slot) {
+  const sch_node_t *n = sch_members_node(sch_db_members(d->db), slot);
+  if (!n || !n->origin) return;
+  for (uint32_t i = 0; i < d->origin_slots; i++)
+    if (d->origin_slot[i] == slot) return;
+  if (d->origin_slots == SCH_ORIGINS_MAX) {
+    fd_log_warn("fdsched: origin %s is one more than the %u whose addresses replies carry", n->id,
+                SCH_ORIGINS_MAX);
+    return;
+  }
+  d->origin_slot[d->origin_slots++] = slot;
+}
+
+/* Fills the live origins (origin set, neither dead nor gone) with the
+ * address each registered into d's origin buffers; returns how many. A node
+ * whose `origins` entries are bare ids learns their addresses from these. */
+static size_t origins_fill(fdsched_t *d) {
+  const sch_members_t *mem = sch_db_members(d->db);
+  size_t k = 0;
+  for (uint32_t i = 0; i < d->origin_slots; i++) {
+    const sch_node_t *n = sch_members_node(mem, d->origin_slot[i]);
+    if (!n || !n->origin || n->state == SCH_NODE_DEAD || n->state == SCH_NODE_LEFT) continue;
+    Sched__Peer *p = &d->origin_peer[k];
+    sched__peer__init(p);
+    p->node_id = (char *)n->id;
+    fdsched_split_addr(n->address, d->origin_host[k], &p->port);
+    p->addr = d->origin_host[k];
+    d->origin_peer_ptr[k++] = p;
+  }
+  return k;
+}
+
 /* ---- RegisterNode ---- */
 
 static int h_register(rpc_call_t *call, const Sched__RegisterRequest *req, void *ctx) {
@@ -194,11 +230,14 @@ static int h_register(rpc_call_t *call, const Sched__RegisterRequest *req, void 
     return rc;
   }
   d->n.registers++;
+  fdsched_origin_track(d, slot);
   fd_log_info("fdsched: %s %s registered (%s/%s, %s)", ni->origin ? "origin" : "node",
               ni->node_id, ni->region, ni->zone, address);
   Sched__RegisterReply rep = SCHED__REGISTER_REPLY__INIT;
   rep.epoch = d->epoch;
   rep.heartbeat_ms = d->cfg.heartbeat_ms;
+  rep.n_origins = origins_fill(d);
+  rep.origins = d->origin_peer_ptr;
   rc = rpc_call_send(call, &rep.base);
   if (rc == 0) rc = rpc_call_finish(call, RPC_OK, NULL);
   fdsched_flush_pushes(d);
@@ -244,6 +283,8 @@ static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, voi
     }
   rep.n_orders = n;
   rep.orders = d->order_ptr;
+  rep.n_origins = origins_fill(d);
+  rep.origins = d->origin_peer_ptr;
   rc = rpc_call_send(call, &rep.base);
   if (rc == 0) rc = rpc_call_finish(call, RPC_OK, NULL);
   fdsched_flush_pushes(d); /* a node back from dead was joined to the plans */

@@ -3,7 +3,8 @@
 # with the build dir as $1 and the user's flags after it).
 #
 # Starts on loopback fdsched, 3 origins and 12 nodes in 2 regions x 2 zones
-# (every process, port, config, key, log and data dir under one temp dir),
+# (every process, port file, config, key, log and data dir under one temp
+# dir; every daemon listens on port 0 and reports its port in a port file),
 # generates a file, publishes it with a live view, checks every node's
 # `current` with sha256sum against the source, changes 1% of the chunks,
 # publishes again and shows the bytes that crossed the network, prints a

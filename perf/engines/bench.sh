@@ -49,7 +49,6 @@ head -c $((size * 1024 * 1024)) /dev/urandom >"$T/src"
   -o "$T/m" >/dev/null
 "$FDSTORE" ingest "$T/data" "$T/m" "$T/src" --pub "$T/admin.pub" >/dev/null 2>&1
 rm -f "$T/src"
-port=$((30000 + RANDOM % 20000))
 bytes=$((pullers * conns * size * 1024 * 1024))
 
 cpu_s() { # utime + stime of a pid, in seconds
@@ -57,11 +56,19 @@ cpu_s() { # utime + stime of a pid, in seconds
 }
 
 run() { # threads -> "gbps cpu_s"
-  "$FDNODE" -s node.id=bench -s node.listen="127.0.0.1:$port" -s node.data_dir="$T/data" \
+  # Port 0: the node reports the port it got in its port file.
+  rm -f "$T/node.port"
+  "$FDNODE" -s node.id=bench -s node.listen=127.0.0.1:0 -s node.port_file="$T/node.port" \
+    -s node.data_dir="$T/data" \
     -s node.cluster_key_file="$T/cluster.key" -s node.admin_pub_file="$T/admin.pub" \
     -s node.threads="$1" -s node.chunk_buf="$chunk" -s node.log_level=warn 2>>"$T/node.log" &
   node_pid=$!
-  until [ -n "$(ss -Hltn "( sport = :$port )")" ]; do sleep 0.05; done
+  until [ -s "$T/node.port" ]; do
+    kill -0 "$node_pid" 2>/dev/null || { echo "bench.sh: fdnode exited at start:" >&2; tail -n 5 "$T/node.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  local port
+  port=$(cat "$T/node.port")
   local t0 t1 i pids=()
   t0=$(date +%s.%N)
   for i in $(seq 1 "$pullers"); do
@@ -81,10 +88,11 @@ run() { # threads -> "gbps cpu_s"
 
 ref=-
 if command -v iperf3 >/dev/null; then
-  iperf3 -s -p $((port + 1)) >/dev/null 2>&1 &
+  port=$((30000 + RANDOM % 20000)) # iperf3 cannot listen on port 0 and report it
+  iperf3 -s -p "$port" >/dev/null 2>&1 &
   iperf_pid=$!
   sleep 0.3
-  ref=$(iperf3 -c 127.0.0.1 -p $((port + 1)) -P "$pullers" -t 3 -f g 2>/dev/null |
+  ref=$(iperf3 -c 127.0.0.1 -p "$port" -P "$pullers" -t 3 -f g 2>/dev/null |
     awk '/SUM.*receiver/ { print $6 }')
   kill "$iperf_pid" 2>/dev/null && wait "$iperf_pid" 2>/dev/null || true
   iperf_pid=

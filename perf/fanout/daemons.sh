@@ -5,8 +5,11 @@
 #   ft_fdist_run            the whole run (topology already built): configs,
 #                           fdsched in the sched namespace, origins o0..oK-1
 #                           (o0 the chain head) and nodes n0..nN-1 each in its
-#                           own namespace, all listening on port 7000 of their
-#                           own address; the source file; publish v1 with
+#                           own namespace, each listening on port 0 of its own
+#                           address and reporting the port it got in a port
+#                           file (origins configured by bare id: they learn
+#                           each other's addresses from fdsched, which the run
+#                           waits for); the source file; publish v1 with
 #                           fdadmin (from the sched namespace, whose bridge port
 #                           is unshaped, so the origin head's NIC cap is what
 #                           the upload meets); poll every node's
@@ -26,7 +29,9 @@
 # nodes fit in memory: pool_buffers x chunk_buf is pinned per node).
 
 FT_RUNDATA=''
-FT_PORT=7000
+FT_D_SCHED_PORT='' # fdsched's port, from its port file
+declare -A FT_D_PID=()  # id -> pid (ip netns exec execs the daemon)
+declare -A FT_D_PORT=() # id -> the port it reported
 FT_NAME=fanout.img
 FT_POOL_BUFFERS=${FT_POOL_BUFFERS:-32}
 FT_WINDOW_CHUNKS=${FT_WINDOW_CHUNKS:-0} # 0: fdnode's default (4 chunks, less if the pool is small)
@@ -46,14 +51,11 @@ ft_daemons_data_remove() {
   FT_RUNDATA=''
 }
 
-ft_d_listening() { # NS IP: something listens on IP:$FT_PORT inside NS
-  [ -n "$(ip netns exec "$1" ss -Hltn "( sport = :$FT_PORT )" 2>/dev/null)" ]
-}
-
 ft_d_sched_ini() {
   cat <<EOF
 [scheduler]
-listen = $FT_IP_SCHED:$FT_PORT
+listen = $FT_IP_SCHED:0
+port_file = $FT_RUNDATA/sched.port
 data_dir = $FT_RUNDATA/sched
 cluster_key = $FT_RUNDATA/cluster.key
 heartbeat_ms = $FT_HEARTBEAT_MS
@@ -71,9 +73,10 @@ id = $1
 role = $2
 region = $3
 zone = $4
-listen = $5:$FT_PORT
+listen = $5:0
+port_file = $FT_RUNDATA/$1.port
 data_dir = $FT_RUNDATA/$1
-scheduler = $FT_IP_SCHED:$FT_PORT
+scheduler = $FT_IP_SCHED:$FT_D_SCHED_PORT
 cluster_key_file = $FT_RUNDATA/cluster.key
 admin_pub_file = $FT_RUNDATA/admin.pub
 heartbeat_ms = $FT_HEARTBEAT_MS
@@ -91,9 +94,9 @@ EOF
   # the planner sees the same ratios between nodes and origins as the
   # emulated caps; the caps themselves are the tbf qdiscs.
   if [ "$6" -gt 0 ] && [ "$FT_RATE" -gt 0 ]; then echo "nic_bps = $((10000000000 * $6 / FT_RATE))"; fi
-  if [ "$2" = origin ]; then
+  if [ "$2" = origin ]; then # bare ids: the addresses come from fdsched
     local k out=
-    for ((k = 0; k < FT_ORIGINS; k++)); do out+="${out:+,}o$k@${FT_IP_ORIGIN[k]}:$FT_PORT"; done
+    for ((k = 0; k < FT_ORIGINS; k++)); do out+="${out:+,}o$k"; done
     echo "origins = $out"
   fi
   return 0
@@ -102,25 +105,61 @@ EOF
 # ft_d_start NS ID ARGS...: starts a daemon in NS, log in $FT_RUNDATA/ID.log.
 ft_d_start() {
   local ns=$1 id=$2; shift 2
+  rm -f "$FT_RUNDATA/$id.port"
   ip netns exec "$ns" "$@" >>"$FT_RUNDATA/$id.log" 2>&1 &
+  FT_D_PID[$id]=$!
   echo "$id $!" >>"$FT_RUNDATA/pids"
 }
 
-ft_d_wait_listen() { # NS ID SECONDS
-  local until=$((SECONDS + $3))
-  while ! ft_d_listening "$1"; do
-    if [ $SECONDS -ge $until ]; then
-      echo "fanout: $2 does not listen on port $FT_PORT after $3 s; its log:" >&2
-      tail -n 20 "$FT_RUNDATA/$2.log" >&2 || true
+# ft_d_wait_up ID SECONDS: until ID has written its port file (it listens);
+# sets FT_D_PORT[ID]. Returns 1, with the end of its log, if the daemon
+# exits first or writes none in time.
+ft_d_wait_up() {
+  local id=$1 until=$((SECONDS + $2)) f=$FT_RUNDATA/$1.port port
+  while :; do
+    if [ -s "$f" ]; then
+      port=$(cat "$f")
+      if [[ $port =~ ^[1-9][0-9]*$ ]]; then FT_D_PORT[$id]=$port; return 0; fi
+    fi
+    if ! kill -0 "${FT_D_PID[$id]}" 2>/dev/null || [ $SECONDS -ge $until ]; then
+      echo "fanout: $id $(kill -0 "${FT_D_PID[$id]}" 2>/dev/null && echo "wrote no port file in $2 s" || echo "exited at start"); its log:" >&2
+      tail -n 20 "$FT_RUNDATA/$id.log" >&2 || true
       return 1
     fi
     sleep 0.05
   done
 }
 
+# ft_d_wait_origins SECONDS: every origin is alive with fdsched at the port
+# it reported and has learned from fdsched where every other origin listens
+# (its log says so); until then its chain would skip the ones it cannot
+# place and the publish would land on fewer origins.
+ft_d_wait_origins() {
+  local until=$((SECONDS + $1)) k j nodes pending
+  while :; do
+    pending=''
+    nodes=$(ft_d_admin nodes --json 2>/dev/null || true)
+    for ((k = 0; k < FT_ORIGINS; k++)); do
+      grep -q "\"node_id\":\"o$k\",[^}]*\"address\":\"${FT_IP_ORIGIN[k]}:${FT_D_PORT[o$k]}\",\"state\":\"alive\"" <<<"$nodes" ||
+        { pending+=" o$k:unregistered"; continue; }
+      for ((j = 0; j < FT_ORIGINS; j++)); do
+        [ "$j" -ne "$k" ] || continue
+        grep -q "origin o$j at ${FT_IP_ORIGIN[j]}:${FT_D_PORT[o$j]} (from fdsched)" "$FT_RUNDATA/o$k.log" ||
+          pending+=" o$k:o$j?"
+      done
+    done
+    [ -n "$pending" ] || return 0
+    if [ $SECONDS -ge $until ]; then
+      echo "fanout: origins not ready after $1 s:$pending" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
 ft_d_admin() { # fdadmin from the sched namespace
   ip netns exec "$FT_NS_SCHED" "$FT_BUILD_DIR/admin/fdadmin" \
-    --scheduler "$FT_IP_SCHED:$FT_PORT" --origins "$FT_D_ORIGIN_ADDRS" \
+    --scheduler "$FT_IP_SCHED:$FT_D_SCHED_PORT" --origins "$FT_D_ORIGIN_ADDRS" \
     --cluster-key "$FT_RUNDATA/cluster.key" --admin-key "$FT_RUNDATA/admin.pem" "$@"
 }
 
@@ -234,12 +273,11 @@ ft_fdist_run() {
   echo "fdist: data, configs and logs in $FT_RUNDATA (removed at exit)"
   "$FT_BUILD_DIR/admin/fdadmin" keygen "$FT_RUNDATA/admin.pem" "$FT_RUNDATA/admin.pub" \
     --cluster "$FT_RUNDATA/cluster.key" >/dev/null
-  FT_D_ORIGIN_ADDRS=''
-  for ((k = 0; k < FT_ORIGINS; k++)); do FT_D_ORIGIN_ADDRS+="${FT_D_ORIGIN_ADDRS:+,}${FT_IP_ORIGIN[k]}:$FT_PORT"; done
   mkdir -p "$FT_RUNDATA/sched"
   ft_d_sched_ini >"$FT_RUNDATA/sched.ini"
   ft_d_start "$FT_NS_SCHED" sched "$FT_BUILD_DIR/scheduler/fdsched" --config "$FT_RUNDATA/sched.ini"
-  ft_d_wait_listen "$FT_NS_SCHED" sched 20
+  ft_d_wait_up sched 20 || return 1
+  FT_D_SCHED_PORT=${FT_D_PORT[sched]}
   for ((k = 0; k < FT_ORIGINS; k++)); do
     # Origin k is labelled region k mod R, zone 0, as tests/integration/lib.sh
     # does (fdsched roots each region's trees at origins it believes are
@@ -253,8 +291,11 @@ ft_fdist_run() {
     ft_d_node_ini "n$i" node "r$r" "z$z" "${FT_IP_NODE[i]}" "$FT_RATE" >"$FT_RUNDATA/n$i.ini"
     ft_d_start "${FT_NS_NODE[i]}" "n$i" "$FT_BUILD_DIR/node/fdnode" --config "$FT_RUNDATA/n$i.ini"
   done
-  for ((k = 0; k < FT_ORIGINS; k++)); do ft_d_wait_listen "${FT_NS_ORIGIN[k]}" "o$k" 20; done
-  for ((i = 0; i < FT_NODES; i++)); do ft_d_wait_listen "${FT_NS_NODE[i]}" "n$i" 20; done
+  for ((k = 0; k < FT_ORIGINS; k++)); do ft_d_wait_up "o$k" 20 || return 1; done
+  for ((i = 0; i < FT_NODES; i++)); do ft_d_wait_up "n$i" 20 || return 1; done
+  FT_D_ORIGIN_ADDRS=''
+  for ((k = 0; k < FT_ORIGINS; k++)); do FT_D_ORIGIN_ADDRS+="${FT_D_ORIGIN_ADDRS:+,}${FT_IP_ORIGIN[k]}:${FT_D_PORT[o$k]}"; done
+  ft_d_wait_origins 30 || return 1
   echo "fdist: fdsched, $FT_ORIGINS origins and $FT_NODES nodes listen (pool_buffers $FT_POOL_BUFFERS x chunk_buf $FT_CHUNK, window_chunks $FT_WINDOW_CHUNKS; nic_bps reported as 10 Gbit/s for --rate $FT_RATE Mbit/s, see ft_d_node_ini)"
   local t0
   t0=$(date +%s.%N)

@@ -45,7 +45,8 @@ it_stop o1 TERM
 "$FDSTORE" ingest "$IT_DIR/o1" "$IT_DIR/forged.manifest" "$IT_DIR/src" --pub "$IT_DIR/rogue.pub" >/dev/null 2>&1 \
   || it_fail "could not plant the forged version"
 it_start_node o1
-it_wait_listen o1 20
+it_wait_up o1 20
+it_wait_origins 30
 register() {
   local rc=0
   "$IT_BUILD/tests/integration/it_register_version" "$(it_sched_addr)" "$IT_DIR/cluster.key" \

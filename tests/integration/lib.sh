@@ -10,9 +10,33 @@
 #   it_make_file PATH MIB                  # random bytes
 #   it_publish PATH NAME [fdadmin publish options]
 #   it_wait_current NAME SHA SECONDS [ids...]   # every node's current == SHA
+#   it_stop ID [SIGNAL]; it_start_node ID; it_wait_up ID SECONDS   # restart
 #
 # The daemons' INI keys are written in one place, it_node_config and
 # it_sched_config, so the contract lives here and nowhere else.
+#
+# Ports: no port is picked in advance. Every daemon listens on port 0 and
+# writes the port the kernel gave it to its port_file ($IT_DIR/ID.port, temp
+# file + rename); it_wait_up reads it into IT_PORT. A port chosen before the
+# daemon binds it (checked free with ss, then handed over) can be taken by
+# another test running beside this one (ctest -j2) in between — which is how
+# it_two_versions once failed with "listen 127.0.0.1:25855: Address already
+# in use". Origins are configured by bare id (origins = o1,o2,o3): their
+# ports are unknown until they run, so each learns the others' addresses
+# from fdsched, and it_cluster waits for that (it_wait_origins) before any
+# publish.
+#
+# A restart (tests restart fdsched, origins and nodes mid-run) re-binds the
+# port the daemon reported at its first start, as a real deployment restarts
+# on its fixed port: its peers keep pointing at it (the nodes' scheduler
+# address, fdsched's member table and the parent addresses in its orders,
+# the origins' learned addresses, fdadmin's --origins), so a restart tests
+# the same thing it did before port 0. The remaining risk is small: while
+# the daemon is down its port is free, and in that window the kernel may
+# give it to another process binding port 0 or to an outgoing connection
+# (both draw from the ephemeral range, 32768-60999 by default, about 28,000
+# ports); the restart then fails at once with "Address already in use" in
+# its log and it_wait_up fails the test with it rather than hanging.
 set -euo pipefail
 
 IT_BUILD=${1:?usage: $0 BUILD_DIR}
@@ -26,9 +50,10 @@ IT_CHUNK=${IT_CHUNK:-256K}
 IT_DIR=
 IT_NAME=
 IT_WATCHDOG=
-declare -A IT_PID=()   # id -> pid of a running process
-declare -A IT_PORT=()  # id -> its port (kept across restarts)
-declare -A IT_USED=()  # ports handed out by this test
+declare -A IT_PID=()      # id -> pid of a running process
+declare -A IT_PORT=()     # id -> the port it bound at its first start (re-bound on restarts)
+declare -A IT_ROSTER=()   # id -> "role region zone", for the roster file
+declare -A IT_LOG_FROM=() # id -> first line of its log written by its latest start
 IT_NODES=()            # ids of role=node processes, in start order
 IT_ORIGINS=()          # ids of origins, chain order (head first)
 
@@ -109,38 +134,76 @@ it_init() {
     >/dev/null
 }
 
-# A free loopback port no other process of this test was given.
-it_port() {
-  local p tries=0
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    if [ -z "${IT_USED[$p]:-}" ] && [ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
-      IT_USED[$p]=1
-      echo "$p"
-      return 0
-    fi
-    tries=$((tries + 1))
-    [ $tries -lt 200 ] || it_fail "no free port"
-  done
+it_port_file() { echo "$IT_DIR/$1.port"; }
+
+# it_start ID CMD...: starts a daemon (its log ID.log, appended), after
+# removing its port file so that it_wait_up waits for this start's.
+it_start() {
+  local id=$1 log=$IT_DIR/$1.log
+  shift
+  rm -f "$(it_port_file "$id")"
+  IT_LOG_FROM[$id]=$(($([ -f "$log" ] && wc -l <"$log" || echo 0) + 1))
+  "$@" >>"$log" 2>&1 &
+  IT_PID[$id]=$!
+  echo "$id $!" >>"$IT_DIR/pids"
 }
 
-it_listening() { [ -n "$(ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]; }
-
-# it_wait_listen ID SECONDS
-it_wait_listen() {
-  local id=$1 until=$((SECONDS + $2))
-  while ! it_listening "${IT_PORT[$id]}"; do
-    kill -0 "${IT_PID[$id]}" 2>/dev/null || it_fail "$id exited at start (see $id.log)"
-    [ $SECONDS -lt $until ] || it_fail "$id does not listen on ${IT_PORT[$id]}"
+# it_wait_up ID SECONDS: until ID has written its port file (it listens).
+# Fails at once, with the end of its log, if the process exits first. The
+# first start's port goes into IT_PORT (and the roster); a restart must
+# report the same port.
+it_wait_up() {
+  local id=$1 until=$((SECONDS + $2)) f port=
+  f=$(it_port_file "$id")
+  while :; do
+    if [ -s "$f" ]; then
+      port=$(cat "$f")
+      [[ $port =~ ^[1-9][0-9]*$ ]] && break
+    fi
+    if ! kill -0 "${IT_PID[$id]:-0}" 2>/dev/null; then
+      it_fail "$id exited at start: $(tail -n +"${IT_LOG_FROM[$id]:-1}" "$IT_DIR/$id.log" | tail -n 5 | tr '\n' ' ')"
+    fi
+    [ $SECONDS -lt $until ] || it_fail "$id wrote no port file in $2 s (see $id.log)"
     sleep 0.05
+  done
+  if [ -z "${IT_PORT[$id]:-}" ]; then
+    IT_PORT[$id]=$port
+    echo "$id ${IT_ROSTER[$id]:-- - -} $port" >>"$IT_DIR/roster"
+  elif [ "$port" != "${IT_PORT[$id]}" ]; then
+    it_fail "$id restarted on port $port, not its port ${IT_PORT[$id]}"
+  fi
+}
+
+# it_wait_origins SECONDS: every running origin is registered with fdsched
+# (alive, at its port) and has learned from fdsched where every other origin
+# listens (its log says so since its latest start). Until an origin knows
+# the next one's address its chain skips it, so a publish before this would
+# land on fewer origins.
+it_wait_origins() {
+  local until=$((SECONDS + $1)) o p nodes pending
+  while :; do
+    pending=()
+    nodes=$(it_admin nodes --json 2>/dev/null || true)
+    for o in "${IT_ORIGINS[@]}"; do
+      [ -n "${IT_PID[$o]:-}" ] || continue
+      grep -q "\"node_id\":\"$o\",[^}]*\"address\":\"127.0.0.1:${IT_PORT[$o]}\",\"state\":\"alive\"" <<<"$nodes" ||
+        { pending+=("$o: not alive with fdsched"); continue; }
+      for p in "${IT_ORIGINS[@]}"; do
+        [ "$p" != "$o" ] && [ -n "${IT_PID[$p]:-}" ] || continue
+        tail -n +"${IT_LOG_FROM[$o]}" "$IT_DIR/$o.log" | grep -q "origin $p at 127.0.0.1:${IT_PORT[$p]} (from fdsched)" ||
+          pending+=("$o: does not know $p yet")
+      done
+    done
+    [ ${#pending[@]} -eq 0 ] && return 0
+    [ $SECONDS -lt $until ] || it_fail "origins not ready after $1 s: ${pending[*]}"
+    sleep 0.1
   done
 }
 
 it_sched_addr() { echo "127.0.0.1:${IT_PORT[sched]}"; }
-it_origin_list() { # id@addr:port,... head first (fdnode's origins key)
-  local id out=
-  for id in "${IT_ORIGINS[@]}"; do out+="${out:+,}$id@127.0.0.1:${IT_PORT[$id]}"; done
-  echo "$out"
+it_origin_list() { # id,... head first (fdnode's origins key: addresses from fdsched)
+  local IFS=,
+  echo "${IT_ORIGINS[*]}"
 }
 it_origin_addrs() { # addr:port,... head first (fdadmin's --origins)
   local id out=
@@ -151,7 +214,8 @@ it_origin_addrs() { # addr:port,... head first (fdadmin's --origins)
 it_sched_config() {
   cat <<EOF
 [scheduler]
-listen = 127.0.0.1:${IT_PORT[sched]}
+listen = 127.0.0.1:${IT_PORT[sched]:-0}
+port_file = $(it_port_file sched)
 data_dir = $IT_DIR/sched
 cluster_key = $IT_DIR/cluster.key
 heartbeat_ms = $IT_HEARTBEAT_MS
@@ -170,7 +234,8 @@ id = $1
 role = $2
 region = $3
 zone = $4
-listen = 127.0.0.1:${IT_PORT[$1]}
+listen = 127.0.0.1:0
+port_file = $(it_port_file "$1")
 data_dir = $IT_DIR/$1
 scheduler = $(it_sched_addr)
 cluster_key_file = ${IT_CLUSTER_KEY_OVERRIDE:-$IT_DIR/cluster.key}
@@ -185,29 +250,27 @@ EOF
   return 0
 }
 
+# it_start_sched: (re)starts fdsched (on its first port if it had one) and
+# waits until it listens.
 it_start_sched() {
-  [ -n "${IT_PORT[sched]:-}" ] || IT_PORT[sched]=$(it_port)
   mkdir -p "$IT_DIR/sched"
   it_sched_config >"$IT_DIR/sched.ini"
-  "$FDSCHED" --config "$IT_DIR/sched.ini" >>"$IT_DIR/sched.log" 2>&1 &
-  IT_PID[sched]=$!
-  echo "sched sched - - ${IT_PORT[sched]}" >>"$IT_DIR/roster"
-  echo "sched $!" >>"$IT_DIR/pids"
-  it_wait_listen sched 20
+  IT_ROSTER[sched]="sched - -"
+  it_start sched "$FDSCHED" --config "$IT_DIR/sched.ini"
+  it_wait_up sched 20
 }
 
 # it_start_node ID [ROLE REGION ZONE]: (re)starts a node; the role, region and
-# zone of a restart are the ones it had.
+# zone of a restart are the ones it had, and so is its port. Does not wait:
+# it_wait_up ID does.
 it_start_node() {
-  local id=$1
+  local id=$1 listen=()
   if [ $# -gt 1 ]; then
-    [ -n "${IT_PORT[$id]:-}" ] || IT_PORT[$id]=$(it_port)
     it_node_config "$id" "$2" "$3" "$4" >"$IT_DIR/$id.ini"
-    echo "$id $2 $3 $4 ${IT_PORT[$id]}" >>"$IT_DIR/roster"
+    IT_ROSTER[$id]="$2 $3 $4"
   fi
-  "$FDNODE" --config "$IT_DIR/$id.ini" >>"$IT_DIR/$id.log" 2>&1 &
-  IT_PID[$id]=$!
-  echo "$id $!" >>"$IT_DIR/pids"
+  [ -z "${IT_PORT[$id]:-}" ] || listen=(-s "node.listen=127.0.0.1:${IT_PORT[$id]}")
+  it_start "$id" "$FDNODE" --config "$IT_DIR/$id.ini" "${listen[@]}"
 }
 
 # it_stop ID [SIGNAL]: SIGTERM (default) and wait, or SIGKILL.
@@ -227,14 +290,11 @@ it_stop() {
 
 # it_cluster ORIGINS REGIONS ZONES NODES_PER_ZONE: origins o1..oN (o1 head; in
 # region r1 zone z1, r2 z1, ... round robin) and nodes n1.. spread over
-# regions r1..rR x zones z1..zZ; waits until every one listens.
+# regions r1..rR x zones z1..zZ; waits until every one listens and the
+# origins know each other (it_wait_origins).
 it_cluster() {
   local norigins=$1 nregions=$2 nzones=$3 per=$4 i r z k id
-  IT_PORT[sched]=$(it_port)
-  for i in $(seq 1 "$norigins"); do
-    IT_ORIGINS+=("o$i")
-    IT_PORT[o$i]=$(it_port)
-  done
+  for i in $(seq 1 "$norigins"); do IT_ORIGINS+=("o$i"); done
   it_start_sched
   for i in $(seq 1 "$norigins"); do
     r=$(( (i - 1) % nregions + 1 ))
@@ -251,7 +311,8 @@ it_cluster() {
       done
     done
   done
-  for id in "${IT_ORIGINS[@]}" "${IT_NODES[@]}"; do it_wait_listen "$id" 20; done
+  for id in "${IT_ORIGINS[@]}" "${IT_NODES[@]}"; do it_wait_up "$id" 20; done
+  it_wait_origins 30
   it_log "cluster up: fdsched, ${#IT_ORIGINS[@]} origins, ${#IT_NODES[@]} nodes in $IT_DIR"
 }
 

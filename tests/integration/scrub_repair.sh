@@ -12,19 +12,28 @@ sha=$(it_sha "$IT_DIR/src")
 it_publish "$IT_DIR/src" big.img || it_fail "publish exited $?"
 it_wait_current big.img "$sha" 30
 
+# corrupt PATH OFFSET: 16 random bytes written at OFFSET, checked to differ
+# from the bytes there before they are written — not by hashing the file
+# after: scrub runs every second and may already have repaired the chunk by
+# then (it did, under ctest -j2: o1 repaired chunk 10 28 ms after finding
+# it, before the hash of the file was done).
+corrupt() {
+  head -c 16 /dev/urandom >"$IT_DIR/rot"
+  if dd if="$1" bs=1 skip="$2" count=16 status=none | cmp -s - "$IT_DIR/rot"; then
+    it_fail "16 random bytes equal those at $2 of $1"
+  fi
+  dd if="$IT_DIR/rot" of="$1" bs=1 seek="$2" conv=notrunc,fsync status=none
+}
+
 # Rot on n2's disk: 16 bytes of chunk 5 and of the short last chunk 32.
 victim=n2
 f="$IT_DIR/$victim/big.img/v1"
 [ -f "$f" ] || it_fail "$victim has no v1 file"
 cs=$(numfmt --from=iec "$IT_CHUNK")
-for off in $((5 * cs + 1000)) $((32 * cs + 500)); do
-  head -c 16 /dev/urandom | dd of="$f" bs=1 seek="$off" conv=notrunc,fsync status=none
-done
-[ "$(it_sha "$f")" != "$sha" ] || it_fail "the corruption did not change $victim's bytes"
+for off in $((5 * cs + 1000)) $((32 * cs + 500)); do corrupt "$f" "$off"; done
 # and chunk 10 of origin o1's copy (an origin repairs from the other origins)
 fo="$IT_DIR/o1/big.img/v1"
-head -c 16 /dev/urandom | dd of="$fo" bs=1 seek=$((10 * cs + 7)) conv=notrunc,fsync status=none
-[ "$(it_sha "$fo")" != "$sha" ] || it_fail "the corruption did not change o1's bytes"
+corrupt "$fo" $((10 * cs + 7))
 it_log "corrupted chunks 5 and 32 of $victim's v1, chunk 10 of o1's"
 
 status_field() { # NAME: the value of a number field in fdadmin status --json

@@ -54,7 +54,7 @@ grep -h "rejected\|not stored\|bad CRC32C" "$IT_DIR"/n*.log && it_fail "a chunk 
 # spread over both engines; every chunk is checked against the signed
 # manifest by the puller.
 for id in "${IT_NODES[@]}"; do FROM[$id]=$(($(wc -l <"$IT_DIR/$id.log") + 1)); it_start_node "$id"; done
-for id in "${IT_NODES[@]}"; do it_wait_listen "$id" 20; done
+for id in "${IT_NODES[@]}"; do it_wait_up "$id" 20; done
 target=${IT_NODES[0]}
 out=$("$PULL" --node "127.0.0.1:${IT_PORT[$target]}" --cluster-key "$IT_DIR/cluster.key" \
   --admin-pub "$IT_DIR/admin.pub" --name big.img --version 1 --conns 16 --chunk-size "$IT_CHUNK") ||

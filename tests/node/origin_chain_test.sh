@@ -12,19 +12,30 @@ fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "== $f"; tail -20 "$f"; d
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/cluster.key"
 "$FDSTORE" keygen "$T/admin.pem" "$T/admin.pub" >/dev/null || fail keygen
-base=$((20000 + RANDOM % 20000))
-ORIGINS="o1@127.0.0.1:$base,o2@127.0.0.1:$((base+1)),o3@127.0.0.1:$((base+2))"
-start_origin() { # i
+# Every origin listens on port 0 and writes the port it got to o<i>.port. No
+# scheduler here, so each origin needs the addresses of the origins after it
+# in the chain: they start tail first, and the ones before stay bare ids.
+declare -A port=()
+start_origin() { # i ORIGINS
   local i=$1
-  "$FDNODE" -s node.id=o$i -s node.role=origin -s node.listen=127.0.0.1:$((base+i-1)) \
+  rm -f "$T/o$i.port"
+  "$FDNODE" -s node.id=o$i -s node.role=origin -s node.listen=127.0.0.1:0 \
+    -s node.port_file="$T/o$i.port" \
     -s node.data_dir="$T/o$i" -s node.cluster_key_file="$T/cluster.key" \
-    -s node.admin_pub_file="$T/admin.pub" -s node.origins="$ORIGINS" \
+    -s node.admin_pub_file="$T/admin.pub" -s node.origins="$2" \
     -s node.chunk_buf=1M -s node.pool_buffers=32 -s node.scrub_interval_s=1 2>>"$T/o$i.log" &
   pids[$i]=$!
+  for _ in $(seq 1 200); do
+    [ -s "$T/o$i.port" ] && { port[$i]=$(cat "$T/o$i.port"); return 0; }
+    kill -0 "${pids[$i]}" 2>/dev/null || fail "o$i exited at start"
+    sleep 0.05
+  done
+  fail "o$i wrote no port file in 10 s"
 }
-for i in 1 2 3; do start_origin $i; done
-sleep 0.5
-pub() { timeout 60 "$PUB" --head 127.0.0.1:$base --cluster-key "$T/cluster.key" \
+start_origin 3 "o1,o2,o3"
+start_origin 2 "o1,o2,o3@127.0.0.1:${port[3]}"
+start_origin 1 "o1,o2@127.0.0.1:${port[2]},o3@127.0.0.1:${port[3]}"
+pub() { timeout 60 "$PUB" --head 127.0.0.1:${port[1]} --cluster-key "$T/cluster.key" \
           --admin-key "$T/admin.pem" --chunk-size 1M --name data "$@"; }
 
 head -c $((24 * 1024 * 1024 + 12345)) /dev/urandom > "$T/src"
