@@ -45,6 +45,7 @@
 
 typedef struct dir_store {
   sch_store_t base;
+  const fd_io_hook_t *io; /* tests only */
   int dir_fd;
   int log_fd;
   uint64_t next_seq;       /* sequence of the next record appended */
@@ -88,12 +89,12 @@ static int read_all(int fd, uint8_t **out, size_t *len_out) {
   return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
+static int write_all(const fd_io_hook_t *io, int fd, const void *buf, size_t len) {
   const uint8_t *p = buf;
   while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
+    ssize_t n = fd_io_write(io, fd, p, len);
+    if (n == -EINTR) continue;
+    if (n < 0) return (int)n;
     p += n;
     len -= (size_t)n;
   }
@@ -163,7 +164,9 @@ static int scan_log(dir_store_t *ds) {
     if (torn) {
       ds->truncated = left;
       fd_log_warn("store: cutting a torn tail of %zu bytes at offset %zu", left, off);
-      if (ftruncate(ds->log_fd, (off_t)off) < 0 || fdatasync(ds->log_fd) < 0) return -errno;
+      int rc = fd_io_ftruncate(ds->io, ds->log_fd, off);
+      if (!rc) rc = fd_io_fdatasync(ds->io, ds->log_fd);
+      if (rc) return rc;
       ds->log_len = off;
       break;
     }
@@ -197,20 +200,20 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
     int vn = (int)(2 * n);
     size_t done = 0;
     while (done < total) {
-      ssize_t w = writev(ds->log_fd, v, vn);
-      if (w < 0 && errno == EINTR) continue;
+      ssize_t w = fd_io_writev(ds->io, ds->log_fd, v, vn);
+      if (w == -EINTR) continue;
       if (w < 0) {
-        int rc = -errno;
         /* Leave no partial record behind a failed append. */
-        if (ftruncate(ds->log_fd, start) < 0) fd_log_error("store: cannot undo a failed append");
-        return rc;
+        if (fd_io_ftruncate(ds->io, ds->log_fd, (uint64_t)start) < 0)
+          fd_log_error("store: cannot undo a failed append");
+        return (int)w;
       }
       done += (size_t)w;
       while (vn > 0 && (size_t)w >= v->iov_len) w -= (ssize_t)v->iov_len, v++, vn--;
       if (vn > 0) v->iov_base = (uint8_t *)v->iov_base + w, v->iov_len -= (size_t)w;
     }
-    if (fdatasync(ds->log_fd) < 0) {
-      int rc = -errno;
+    int rc = fd_io_fdatasync(ds->io, ds->log_fd);
+    if (rc) {
       fd_log_error("store: fdatasync of the log failed: %s", fd_strerror(rc));
       return rc;
     }
@@ -220,19 +223,19 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
   return 0;
 }
 
-static int replace_file(int dir_fd, const char *name, const void *hdr, size_t hdr_len,
-                        const void *data, size_t len) {
+static int replace_file(const fd_io_hook_t *io, int dir_fd, const char *name, const void *hdr,
+                        size_t hdr_len, const void *data, size_t len) {
   char tmp[64];
   snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-  int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return -errno;
-  int rc = write_all(fd, hdr, hdr_len);
-  if (!rc) rc = write_all(fd, data, len);
-  if (!rc && fsync(fd) < 0) rc = -errno;
+  int fd = fd_io_openat(io, dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fd;
+  int rc = write_all(io, fd, hdr, hdr_len);
+  if (!rc) rc = write_all(io, fd, data, len);
+  if (!rc) rc = fd_io_fsync(io, fd);
   close(fd);
-  if (!rc && renameat(dir_fd, tmp, dir_fd, name) < 0) rc = -errno;
-  if (!rc && fsync(dir_fd) < 0) rc = -errno;
-  if (rc) unlinkat(dir_fd, tmp, 0);
+  if (!rc) rc = fd_io_renameat(io, dir_fd, tmp, dir_fd, name);
+  if (!rc) rc = fd_io_fsync(io, dir_fd);
+  if (rc) fd_io_unlinkat(io, dir_fd, tmp, 0);
   return rc;
 }
 
@@ -246,12 +249,12 @@ static int dir_checkpoint(sch_store_t *st, const void *snap, size_t len) {
   put64(hdr + 8, last);
   put64(hdr + 16, len);
   put32(hdr + 24, fd_crc32c(fd_crc32c(0, hdr, 24), snap, len));
-  int rc = replace_file(ds->dir_fd, "checkpoint", hdr, sizeof(hdr), snap, len);
+  int rc = replace_file(ds->io, ds->dir_fd, "checkpoint", hdr, sizeof(hdr), snap, len);
   if (rc) return rc;
   ds->ckpt_seq = last;
   ds->since_ckpt = 0;
   /* The checkpoint covers every logged record: start an empty log. */
-  rc = replace_file(ds->dir_fd, "log", "", 0, "", 0);
+  rc = replace_file(ds->io, ds->dir_fd, "log", "", 0, "", 0);
   if (rc) return rc; /* the old log stays; replay skips what the checkpoint covers */
   int fd = openat(ds->dir_fd, "log", O_RDWR | O_APPEND | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -301,6 +304,11 @@ static const sch_store_ops_t dir_ops = {
 };
 
 sch_store_t *sch_store_open_dir(const char *dir, int *err) {
+  return sch_store_open_dir_with(dir, NULL, err);
+}
+
+sch_store_t *sch_store_open_dir_with(const char *dir, const sch_store_dir_options_t *opts,
+                                     int *err) {
   int rc;
   dir_store_t *ds = calloc(1, sizeof(*ds));
   if (!ds) {
@@ -308,24 +316,21 @@ sch_store_t *sch_store_open_dir(const char *dir, int *err) {
     return NULL;
   }
   ds->base.ops = &dir_ops;
+  ds->io = opts ? opts->io_hook : NULL;
   ds->log_fd = -1;
   ds->ckpt_seq = UINT64_MAX;
-  if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-    rc = -errno;
-    goto out_free;
-  }
+  rc = fd_io_mkdirat(ds->io, AT_FDCWD, dir, 0700);
+  if (rc < 0 && rc != -EEXIST) goto out_free;
   ds->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (ds->dir_fd < 0) {
     rc = -errno;
     goto out_free;
   }
-  unlinkat(ds->dir_fd, "checkpoint.tmp", 0); /* a checkpoint that never finished */
-  unlinkat(ds->dir_fd, "log.tmp", 0);
-  ds->log_fd = openat(ds->dir_fd, "log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (ds->log_fd < 0) {
-    rc = -errno;
-    goto out_close;
-  }
+  fd_io_unlinkat(ds->io, ds->dir_fd, "checkpoint.tmp", 0); /* a checkpoint that never finished */
+  fd_io_unlinkat(ds->io, ds->dir_fd, "log.tmp", 0);
+  rc = fd_io_openat(ds->io, ds->dir_fd, "log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (rc < 0) goto out_close;
+  ds->log_fd = rc;
   uint8_t *ckpt;
   size_t ckpt_len;
   if ((rc = load_checkpoint(ds, &ckpt, &ckpt_len))) goto out_close;
