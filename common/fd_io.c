@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h> /* FICLONERANGE */
 #include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -122,6 +124,25 @@ int fd_io_unlinkat(const fd_io_hook_t *h, int dir_fd, const char *name, int flag
 int fd_io_mkdirat(const fd_io_hook_t *h, int dir_fd, const char *name, mode_t mode) {
   int rc = mkdirat(dir_fd, name, mode) == 0 ? 0 : -errno;
   if (h) report(h, (fd_io_event_t){.op = FD_IO_MKDIR, .res = rc, .dir_fd = dir_fd, .name = name});
+  return rc;
+}
+
+int fd_io_mkdir_durable(const fd_io_hook_t *h, const char *path, mode_t mode) {
+  int rc = fd_io_mkdirat(h, AT_FDCWD, path, mode);
+  if (rc) return rc == -EEXIST ? 0 : rc;
+  char parent[PATH_MAX];
+  size_t n = strlen(path);
+  if (n >= sizeof(parent)) return -ENAMETOOLONG;
+  memcpy(parent, path, n + 1);
+  while (n > 1 && parent[n - 1] == '/') parent[--n] = 0; /* "a/b/" names "a/b" */
+  char *slash = strrchr(parent, '/');
+  if (!slash) snprintf(parent, sizeof(parent), ".");
+  else if (slash == parent) parent[1] = 0; /* "/x": the root */
+  else *slash = 0;
+  int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  rc = fd_io_fsync(h, fd);
+  close(fd);
   return rc;
 }
 

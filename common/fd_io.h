@@ -85,6 +85,10 @@ int fd_io_renameat(const fd_io_hook_t *h, int dir_fd, const char *name, int dir_
 int fd_io_symlinkat(const fd_io_hook_t *h, const char *target, int dir_fd, const char *name);
 int fd_io_unlinkat(const fd_io_hook_t *h, int dir_fd, const char *name, int flags);
 int fd_io_mkdirat(const fd_io_hook_t *h, int dir_fd, const char *name, mode_t mode);
+/* Makes directory path unless it exists, and then fsyncs its parent, so that
+ * a power cut cannot take the new directory (and all put in it) away. 0 when
+ * it exists or was made durably, or -errno. */
+int fd_io_mkdir_durable(const fd_io_hook_t *h, const char *path, mode_t mode);
 
 /* For fd_ring: describes a submitted SQE that changes the disk (write,
  * write_fixed, writev, fsync, fallocate, ftruncate, renameat, unlinkat,

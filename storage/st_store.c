@@ -41,8 +41,8 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
       cfg->queue_depth > FD_QUEUE_DEPTH_MAX || cfg->versions_kept == 0 ||
       strlen(cfg->data_dir) >= FD_PATH_LEN_MAX || cfg->io_hook != cfg->ring->io_hook)
     return -EINVAL;
-  int rc = fd_io_mkdirat(cfg->io_hook, AT_FDCWD, cfg->data_dir, 0755);
-  if (rc != 0 && rc != -EEXIST) return rc;
+  int rc = fd_io_mkdir_durable(cfg->io_hook, cfg->data_dir, 0755);
+  if (rc) return rc;
   st_store_t *s = calloc(1, sizeof(*s));
   if (!s) return -ENOMEM;
   s->cfg = *cfg;

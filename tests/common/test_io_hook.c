@@ -197,10 +197,31 @@ static void test_ring_ops_reported(void **state) {
   fd_ring_deinit(&ring);
 }
 
+static void test_mkdir_durable(void **state) {
+  (void)state;
+  log_t l = {0};
+  fd_io_hook_t hook = {.done = on_done, .arg = &l};
+  char path[128];
+  snprintf(path, sizeof(path), "%s/new/", dir);
+  /* Made: the parent is fsync'd after, so the name survives a power cut. */
+  assert_int_equal(fd_io_mkdir_durable(&hook, path, 0755), 0);
+  assert_int_equal(l.n, 2);
+  assert_int_equal(l.ev[0].op, FD_IO_MKDIR);
+  assert_int_equal(l.ev[1].op, FD_IO_FSYNC);
+  assert_int_equal(l.ev[1].res, 0);
+  /* There already: nothing else to do. */
+  assert_int_equal(fd_io_mkdir_durable(&hook, path, 0755), 0);
+  assert_int_equal(l.n, 3);
+  assert_int_equal(l.ev[2].res, -EEXIST);
+  snprintf(path, sizeof(path), "%s/no/such", dir);
+  assert_int_equal(fd_io_mkdir_durable(&hook, path, 0755), -ENOENT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_calls_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ring_ops_reported, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mkdir_durable, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
