@@ -202,10 +202,16 @@ static void record_file(pc_rec_t *r, const fd_io_event_t *ev, uint32_t q) {
       log_add(r, PC_EXTEND, q, node)->len = ev->offset + ev->len;
       break;
     case FD_IO_CLONE: {
-      /* The shared blocks hold the source's bytes: a write of them. */
+      /* The shared blocks hold the source's bytes: a write of them, read
+       * through a buffered descriptor (the source is open O_DIRECT). */
       uint8_t *data = malloc(ev->len ? ev->len : 1);
       FD_ASSERT(data != NULL);
-      if (ev->len == 0 || pread(ev->src_fd, data, ev->len, (off_t)ev->src_offset) != (ssize_t)ev->len) {
+      char proc[64];
+      snprintf(proc, sizeof(proc), "/proc/self/fd/%d", ev->src_fd);
+      int src = open(proc, O_RDONLY | O_CLOEXEC);
+      ssize_t got = src >= 0 && ev->len ? pread(src, data, ev->len, (off_t)ev->src_offset) : -1;
+      if (src >= 0) close(src);
+      if (got != (ssize_t)ev->len) {
         free(data);
         fail(r, "clone of %llu bytes: cannot read them back", (unsigned long long)ev->len);
         return;
