@@ -15,9 +15,11 @@
  * records the checkpoint covers (sequence <= its last) are skipped on replay,
  * so a crash between the two renames loses nothing and repeats nothing.
  *
- * Opening reads the whole log once: a record cut short by the end of the file,
- * or a last record failing its CRC, is a torn tail — the file is truncated to
- * the last good record and fsync'd, the cut is logged and counted. A record
+ * Opening makes dir and its log durable names (an fsync of the parent, and
+ * of dir: an fdatasync covers a file's bytes, not its name), then reads the
+ * whole log once: a record cut short by the end of the file, or a last
+ * record failing its CRC, is a torn tail — the file is truncated to the last
+ * good record and fsync'd, the cut is logged and counted. A record
  * failing its CRC with more data behind it, or a sequence gap, is corruption
  * of acknowledged data and fails the open with -EBADMSG: it is never skipped
  * and never misread. Single-threaded; one process owns a directory. */
@@ -319,8 +321,7 @@ sch_store_t *sch_store_open_dir_with(const char *dir, const sch_store_dir_option
   ds->io = opts ? opts->io_hook : NULL;
   ds->log_fd = -1;
   ds->ckpt_seq = UINT64_MAX;
-  rc = fd_io_mkdirat(ds->io, AT_FDCWD, dir, 0700);
-  if (rc < 0 && rc != -EEXIST) goto out_free;
+  if ((rc = fd_io_mkdir_durable(ds->io, dir, 0700)) != 0) goto out_free;
   ds->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (ds->dir_fd < 0) {
     rc = -errno;
@@ -331,6 +332,9 @@ sch_store_t *sch_store_open_dir_with(const char *dir, const sch_store_dir_option
   rc = fd_io_openat(ds->io, ds->dir_fd, "log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (rc < 0) goto out_close;
   ds->log_fd = rc;
+  /* A log just made is a name in dir: durable before anything is appended
+   * and acknowledged in it (fdatasync of the log does not cover its name). */
+  if ((rc = fd_io_fsync(ds->io, ds->dir_fd)) != 0) goto out_close;
   uint8_t *ckpt;
   size_t ckpt_len;
   if ((rc = load_checkpoint(ds, &ckpt, &ckpt_len))) goto out_close;
