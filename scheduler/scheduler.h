@@ -261,9 +261,10 @@ struct sch_store {
 /* The embedded store: dir/log (records framed as length, CRC32C, sequence,
  * payload; fdatasync'd before append returns) and dir/checkpoint (written to
  * a temporary file, fsync'd and renamed). Opening scans the log: a torn tail
- * (an incomplete or failing last record) is truncated away, logged and
- * counted; a failing record followed by more data is corruption, -EBADMSG,
- * and so is a checkpoint that fails its CRC. *err gets -errno on NULL. */
+ * (damage to the last append, which a power cut may leave with any of its
+ * sectors lost) is truncated away, logged and counted; damage followed by a
+ * whole later append is corruption, -EBADMSG, and so is a checkpoint that
+ * fails its CRC. *err gets -errno on NULL. */
 sch_store_t *sch_store_open_dir(const char *dir, int *err);
 typedef struct sch_store_dir_options {
   /* Crash tests only (tests/common/powercut.c): told of every change the

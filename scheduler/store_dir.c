@@ -1,7 +1,8 @@
 /* store_dir.c — the embedded store: an operation log and a checkpoint in a
  * data directory.
  *
- *   dir/log         records: u32 payload length, u32 CRC32C, u64 sequence,
+ *   dir/log         records: u32 payload length (bit 31 set on every record
+ *                   of an append but its first), u32 CRC32C, u64 sequence,
  *                   payload. The CRC covers length, sequence and payload, so
  *                   a torn length is caught as surely as a torn payload.
  *   dir/checkpoint  u32 magic "FDSC", u32 format, u64 last sequence it
@@ -17,12 +18,15 @@
  *
  * Opening makes dir and its log durable names (an fsync of the parent, and
  * of dir: an fdatasync covers a file's bytes, not its name), then reads the
- * whole log once: a record cut short by the end of the file, or a last
- * record failing its CRC, is a torn tail — the file is truncated to the last
- * good record and fsync'd, the cut is logged and counted. A record
- * failing its CRC with more data behind it, or a sequence gap, is corruption
- * of acknowledged data and fails the open with -EBADMSG: it is never skipped
- * and never misread. Single-threaded; one process owns a directory. */
+ * whole log once. A record cut short or failing its CRC is damage. An append
+ * returns only once its writev is fdatasync'd and the next starts after, so
+ * a power cut can damage only the last append — but anywhere in it: its
+ * sectors reach the disk in any order, and a lost one reads as zeros. So
+ * damage with no whole record beginning a later append after it is that
+ * torn tail: the file is truncated there and fsync'd, the cut is logged and
+ * counted. Damage with one after it is corruption of acknowledged records,
+ * and so is a sequence gap: the open fails with -EBADMSG, and nothing is
+ * ever skipped or misread. Single-threaded; one process owns a directory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -44,6 +48,9 @@
 #define CKPT_MAGIC 0x43534446u /* "FDSC" little-endian */
 #define CKPT_FORMAT 1u
 #define APPEND_BATCH_MAX 64u   /* records per writev */
+#define REC_CONT 0x80000000u   /* in the length word: continues the append of the record before */
+#define REC_LEN(word) ((word) & ~REC_CONT)
+static_assert(SCH_LOG_RECORD_LEN_MAX < REC_CONT, "a record's length leaves bit 31 to REC_CONT");
 
 typedef struct dir_store {
   sch_store_t base;
@@ -127,43 +134,42 @@ static int load_checkpoint(dir_store_t *ds, uint8_t **data, size_t *len) {
   return 0;
 }
 
+/* The size of the whole, valid record at off (header included), or 0. */
+static size_t record_at(const uint8_t *log, size_t log_len, size_t off) {
+  if (log_len - off < REC_HDR) return 0;
+  const uint8_t *h = log + off;
+  uint32_t len = REC_LEN(get32(h));
+  if (len > SCH_LOG_RECORD_LEN_MAX || len > log_len - off - REC_HDR) return 0;
+  return record_crc(h, h + REC_HDR, len) == get32(h + 4) ? REC_HDR + len : 0;
+}
+
+/* True when a whole record that begins an append, with a sequence of at
+ * least min_seq, starts somewhere after off: proof that an append finished
+ * after the one damaged at off. Every byte offset is tried (the damage hid
+ * where records start); the flag and the sequence rule out nearly all before
+ * a CRC is computed. */
+static bool later_append(const uint8_t *log, size_t log_len, size_t off, uint64_t min_seq) {
+  for (size_t o = off + 1; o + REC_HDR <= log_len; o++) {
+    if ((get32(log + o) & REC_CONT) || get64(log + o + 8) < min_seq) continue;
+    if (record_at(log, log_len, o)) return true;
+  }
+  return false;
+}
+
 /* Scans the log read at open; truncates a torn tail. */
 static int scan_log(dir_store_t *ds) {
   size_t off = 0;
   uint64_t expect = 0;
   bool have_expect = false;
   while (off < ds->log_len) {
-    size_t left = ds->log_len - off;
-    const uint8_t *h = ds->log_data + off;
-    bool torn = false;
-    if (left < REC_HDR) {
-      torn = true;
-    } else {
-      uint32_t len = get32(h);
-      if (len > SCH_LOG_RECORD_LEN_MAX || len > left - REC_HDR) {
-        torn = true; /* a length past the end: the write never finished */
-      } else if (record_crc(h, h + REC_HDR, len) != get32(h + 4)) {
-        if (off + REC_HDR + len < ds->log_len) {
-          fd_log_error("store: log record at offset %zu fails its CRC with %zu bytes after it", off,
-                       ds->log_len - off - REC_HDR - len);
-          return -EBADMSG;
-        }
-        torn = true;
-      } else {
-        uint64_t seq = get64(h + 8);
-        if (have_expect && seq != expect) {
-          fd_log_error("store: log sequence %llu where %llu was due", (unsigned long long)seq,
-                       (unsigned long long)expect);
-          return -EBADMSG;
-        }
-        have_expect = true;
-        expect = seq + 1;
-        if (seq > ds->ckpt_seq || ds->ckpt_seq == UINT64_MAX) ds->since_ckpt++;
-        off += REC_HDR + len;
-        continue;
+    size_t n = record_at(ds->log_data, ds->log_len, off);
+    if (n == 0) {
+      size_t left = ds->log_len - off;
+      if (later_append(ds->log_data, ds->log_len, off, have_expect ? expect + 1 : 0)) {
+        fd_log_error("store: log record at offset %zu is damaged and a later append of the %zu "
+                     "bytes after it is whole", off, left);
+        return -EBADMSG;
       }
-    }
-    if (torn) {
       ds->truncated = left;
       fd_log_warn("store: cutting a torn tail of %zu bytes at offset %zu", left, off);
       int rc = fd_io_ftruncate(ds->io, ds->log_fd, off);
@@ -172,6 +178,16 @@ static int scan_log(dir_store_t *ds) {
       ds->log_len = off;
       break;
     }
+    uint64_t seq = get64(ds->log_data + off + 8);
+    if (have_expect && seq != expect) {
+      fd_log_error("store: log sequence %llu where %llu was due", (unsigned long long)seq,
+                   (unsigned long long)expect);
+      return -EBADMSG;
+    }
+    have_expect = true;
+    expect = seq + 1;
+    if (seq > ds->ckpt_seq || ds->ckpt_seq == UINT64_MAX) ds->since_ckpt++;
+    off += n;
   }
   uint64_t after_ckpt = ds->ckpt_seq == UINT64_MAX ? 0 : ds->ckpt_seq + 1;
   ds->next_seq = have_expect && expect > after_ckpt ? expect : after_ckpt;
@@ -189,7 +205,7 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
     for (unsigned i = 0; i < n; i++) {
       const struct iovec *r = &recs[base + i];
       if (r->iov_len > SCH_LOG_RECORD_LEN_MAX) return -EMSGSIZE;
-      put32(hdr[i], (uint32_t)r->iov_len);
+      put32(hdr[i], (uint32_t)r->iov_len | (i ? REC_CONT : 0));
       put64(hdr[i] + 8, ds->next_seq + i);
       put32(hdr[i] + 4, record_crc(hdr[i], r->iov_base, r->iov_len));
       iov[(size_t)2 * i] = (struct iovec){hdr[i], REC_HDR};
@@ -280,7 +296,7 @@ static int dir_replay(sch_store_t *st, sch_store_visit_fn visit, void *arg) {
   size_t log_len;
   if ((rc = read_all(ds->log_fd, &log, &log_len))) return rc;
   for (size_t off = 0; off + REC_HDR <= log_len && !rc;) {
-    uint32_t len = get32(log + off);
+    uint32_t len = REC_LEN(get32(log + off));
     uint64_t seq = get64(log + off + 8);
     FD_ASSERT(off + REC_HDR + len <= log_len); /* scanned at open */
     if (ds->ckpt_seq == UINT64_MAX || seq > ds->ckpt_seq) rc = visit(arg, false, log + off + REC_HDR, len);
