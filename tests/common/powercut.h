@@ -117,5 +117,8 @@ uint64_t pc_rand(uint64_t *state);
 int pc_remove_tree(const char *path);
 /* A positive integer from the environment, or dflt. */
 uint64_t pc_env_u64(const char *name, uint64_t dflt);
+/* Formats into msg and returns it: how the checks say what broke. */
+__attribute__((format(printf, 3, 4))) const char *pc_say(char *msg, size_t len, const char *fmt,
+                                                         ...);
 
 #endif /* POWERCUT_H */

@@ -530,6 +530,14 @@ int pc_remove_tree(const char *path) {
   return rc < 0 && errno == ENOENT ? 0 : rc;
 }
 
+const char *pc_say(char *msg, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, len, fmt, ap);
+  va_end(ap);
+  return msg;
+}
+
 uint64_t pc_env_u64(const char *name, uint64_t dflt) {
   const char *s = getenv(name);
   if (!s || !*s) return dflt;

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +27,6 @@
 
 #include "fd_assert.h"
 #include "st_powercut.h"
-
-__attribute__((format(printf, 3, 4))) static const char *say(char *msg, size_t len,
-                                                             const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, len, fmt, ap);
-  va_end(ap);
-  return msg;
-}
 
 typedef struct acked {
   uint64_t complete;     /* newest version whose completion was acknowledged */
@@ -105,19 +95,19 @@ static int64_t bad_chunks(int dir_fd, const char *name, const st_manifest_t *m, 
 static const char *check_whole(int dir_fd, uint64_t version, uint64_t spare, char *msg,
                                size_t len) {
   st_manifest_t *m = read_manifest(dir_fd, version);
-  if (!m) return say(msg, len, "v%" PRIu64 " has no manifest", version);
+  if (!m) return pc_say(msg, len, "v%" PRIu64 " has no manifest", version);
   char name[64];
   snprintf(name, sizeof(name), "v%" PRIu64, version);
   uint64_t size = 0;
   int64_t bad = bad_chunks(dir_fd, name, m, &size);
   const char *err = NULL;
   if (bad < 0) {
-    err = say(msg, len, "v%" PRIu64 " cannot be read", version);
+    err = pc_say(msg, len, "v%" PRIu64 " cannot be read", version);
   } else if (size != m->size_bytes) {
-    err = say(msg, len, "v%" PRIu64 " is %" PRIu64 " bytes, its manifest says %" PRIu64,
+    err = pc_say(msg, len, "v%" PRIu64 " is %" PRIu64 " bytes, its manifest says %" PRIu64,
                    version, size, m->size_bytes);
   } else if ((uint64_t)bad & ~spare) {
-    err = say(msg, len, "v%" PRIu64 " is torn: chunks %#" PRIx64 " fail their SHA-256",
+    err = pc_say(msg, len, "v%" PRIu64 " is torn: chunks %#" PRIx64 " fail their SHA-256",
                    version, (uint64_t)bad & ~spare);
   }
   st_manifest_free(m);
@@ -143,7 +133,7 @@ static const char *check_bitmap(int dir_fd, uint64_t version, char *msg, size_t 
    * manifest digest, CRC32C of the 48 bytes before it. Any other is reset. */
   bool valid = n >= 52 && memcmp(bm, "FDSTBM1", 8) == 0 && crc == fd_crc32c(0, bm, 48);
   if (valid && !m) {
-    err = say(msg, len, "%s is valid but v%" PRIu64 ".manifest is gone", name, version);
+    err = pc_say(msg, len, "%s is valid but v%" PRIu64 ".manifest is gone", name, version);
   } else if (valid && count == m->chunk_count && st_manifest_digest(m, digest) == 0 &&
              memcmp(digest, bm + 16, FD_SHA256_LEN) == 0) {
     uint64_t set = 0;
@@ -155,9 +145,9 @@ static const char *check_bitmap(int dir_fd, uint64_t version, char *msg, size_t 
     uint64_t size;
     int64_t bad = set ? bad_chunks(dir_fd, data, m, &size) : 0;
     if (bad < 0)
-      err = say(msg, len, "%s has bits %#" PRIx64 " set and no data file", name, set);
+      err = pc_say(msg, len, "%s has bits %#" PRIx64 " set and no data file", name, set);
     else if ((uint64_t)bad & set)
-      err = say(msg, len, "%s says chunks %#" PRIx64 " are durable; their bytes in %s are not",
+      err = pc_say(msg, len, "%s says chunks %#" PRIx64 " are durable; their bytes in %s are not",
                      name, (uint64_t)bad & set, data);
   }
   st_manifest_free(m);
@@ -174,7 +164,7 @@ static const char *check_files(const pcs_ctx_t *c, const pcs_run_t *run, acked_t
     for (size_t i = 0; i < 2; i++)
       if (!(a.repaired >> c->rotten[i] & 1)) spare |= 1ull << c->rotten[i];
   if (dir_fd < 0)
-    return need ? (say(msg, len, "%s/ is gone, v%" PRIu64 " was current", PCS_NAME, need))
+    return need ? (pc_say(msg, len, "%s/ is gone, v%" PRIu64 " was current", PCS_NAME, need))
                 : NULL;
   char target[64];
   ssize_t tn = readlinkat(dir_fd, "current", target, sizeof(target) - 1);
@@ -184,9 +174,9 @@ static const char *check_files(const pcs_ctx_t *c, const pcs_run_t *run, acked_t
     cur = strtoull(target + 1, NULL, 10);
   }
   if (cur < need)
-    return say(msg, len, "current is v%" PRIu64 ", v%" PRIu64 " was acknowledged", cur, need);
+    return pc_say(msg, len, "current is v%" PRIu64 ", v%" PRIu64 " was acknowledged", cur, need);
   DIR *d = fdopendir(dup(dir_fd));
-  if (!d) return say(msg, len, "cannot list %s/", PCS_NAME);
+  if (!d) return pc_say(msg, len, "cannot list %s/", PCS_NAME);
   const char *err = NULL;
   struct dirent *de;
   while (!err && (de = readdir(d)) != NULL) {
@@ -201,7 +191,7 @@ static const char *check_files(const pcs_ctx_t *c, const pcs_run_t *run, acked_t
   }
   closedir(d);
   if (!err && cur && faccessat(dir_fd, target, F_OK, 0) != 0)
-    err = say(msg, len, "current names %s, which is not there", target);
+    err = pc_say(msg, len, "current names %s, which is not there", target);
   return err;
 }
 
@@ -214,20 +204,20 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
   cfg.io_hook = NULL;
   st_store_t *s;
   int rc = st_store_open(&cfg, &s);
-  if (rc) return say(msg, len, "st_store_open: %s", strerror(-rc));
+  if (rc) return pc_say(msg, len, "st_store_open: %s", strerror(-rc));
   c->e.store = s;
   const char *err = NULL;
   st_version_t *v;
   if (run->target == 0) {
     rc = st_version_open(s, PCS_NAME, 1, &v);
-    if (rc) err = say(msg, len, "st_version_open v1: %s", strerror(-rc));
+    if (rc) err = pc_say(msg, len, "st_version_open v1: %s", strerror(-rc));
     else st_version_close(v);
     goto out;
   }
   uint64_t t = run->target;
   rc = st_version_begin(s, c->enc[t], c->enc_len[t], &v);
   if (rc) {
-    err = say(msg, len, "st_version_begin v%" PRIu64 ": %s", t, strerror(-rc));
+    err = pc_say(msg, len, "st_version_begin v%" PRIu64 ": %s", t, strerror(-rc));
     goto out;
   }
   uint64_t present = 0;
@@ -241,7 +231,7 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
   int64_t bad = bad_chunks(dir_fd, file, st_version_manifest(v), &size);
   close(dir_fd);
   if (bad < 0 || ((uint64_t)bad & present)) {
-    err = say(msg, len, "resumed v%" PRIu64 " counts chunks %#" PRIx64 " present; %s has %#" PRIx64
+    err = pc_say(msg, len, "resumed v%" PRIu64 " counts chunks %#" PRIx64 " present; %s has %#" PRIx64
                    " bad", t, present, file, (uint64_t)bad);
   } else if (!st_version_is_complete(v)) {
     /* Resume as a node would: reuse, fetch the rest, complete. */
@@ -249,7 +239,7 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
     if (run->scen == PCS_DELTA_COPY || run->scen == PCS_DELTA_CLONE) rc = pcs_delta_wait(c, v);
     if (!rc) rc = pcs_put_missing(c, v, c->data[t], &rng);
     if (!rc) rc = st_complete_wait(&c->e, v);
-    if (rc) err = say(msg, len, "resuming v%" PRIu64 ": %s", t, strerror(-rc));
+    if (rc) err = pc_say(msg, len, "resuming v%" PRIu64 ": %s", t, strerror(-rc));
   }
   st_close_wait(&c->e, v);
   if (!err) {
@@ -258,7 +248,7 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
     uint8_t *cur = read_all(dir_fd, "current", &n);
     close(dir_fd);
     if (!cur || n != PCS_SIZE || memcmp(cur, c->data[t], n) != 0)
-      err = say(msg, len, "after resuming, current is not v%" PRIu64, t);
+      err = pc_say(msg, len, "after resuming, current is not v%" PRIu64, t);
     free(cur);
   }
 out:
