@@ -92,6 +92,7 @@ static void map_del(pc_map_t *m, const char *name) {
 
 static void map_copy(pc_map_t *dst, const pc_map_t *src) {
   dst->n = 0;
+  if (src->n == 0) return;
   dst->e = grow(dst->e, &dst->cap, src->n, sizeof(*dst->e));
   memcpy(dst->e, src->e, (size_t)src->n * sizeof(*src->e));
   dst->n = src->n;
@@ -133,6 +134,7 @@ static void bytes_resize(pc_bytes_t *b, uint64_t size) {
 }
 
 static void bytes_write(pc_bytes_t *b, uint64_t off, const uint8_t *p, uint64_t len) {
+  if (len == 0) return;
   if (off + len > b->size) bytes_resize(b, off + len);
   memcpy(b->p + off, p, len);
 }
@@ -173,6 +175,7 @@ static void make_durable(const pc_disk_t *d, pc_state_t *s, uint32_t n) {
     else
       bytes_apply(&s->data, e);
   }
+  if (n == 0) return;
   memmove(s->pending, s->pending + n, (s->npending - n) * sizeof(*s->pending));
   s->npending -= n;
 }
@@ -237,7 +240,7 @@ static uint32_t pick(pc_resolve_t *rs, uint32_t n) { return (uint32_t)(pc_rand(&
 /* node's pending entries, then those of the operations in flight. */
 static uint32_t ops_of(const pc_disk_t *d, const pc_resolve_t *rs, uint32_t node, uint32_t *out) {
   uint32_t n = 0;
-  if (node < d->nst) {
+  if (node < d->nst && d->st[node].npending) {
     memcpy(out, d->st[node].pending, d->st[node].npending * sizeof(*out));
     n = d->st[node].npending;
   }
