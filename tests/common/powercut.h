@@ -109,16 +109,47 @@ void pc_disk_advance(pc_disk_t *d, uint32_t to);
 int pc_disk_cut(pc_disk_t *d, uint64_t seed, const char *out, FILE *trace,
                 pc_cut_stats_t *stats);
 
-/* ---- helpers for the tests -------------------------------------------------- */
+/* ---- running a power-cut test ---------------------------------------------- */
+
+/* What a run asks of the environment. */
+typedef struct pc_opts {
+  uint64_t cuts;       /* FDIST_POWERCUT_CUTS: how many cuts in all (default 1000) */
+  uint64_t seed;       /* FDIST_POWERCUT_SEED: the run's first seed (default: the clock) */
+  const char *dir;     /* FDIST_POWERCUT_DIR: where workloads are recorded (/var/tmp) */
+  const char *cut_dir; /* FDIST_POWERCUT_CUT_DIR: where cuts are written out and checked:
+                        * /dev/shm when it takes O_DIRECT (no real fsync to wait for;
+                        * the model does not depend on the filesystem), else dir */
+} pc_opts_t;
+void pc_opts_read(pc_opts_t *o);
+
+/* Checks the tree a cut at log entry `at` wrote into out: NULL when every
+ * invariant holds, else what broke (formatted into msg). */
+typedef const char *(*pc_check_fn)(void *arg, uint32_t at, const char *out, char *msg,
+                                   size_t len);
+
+typedef struct pc_tally {
+  uint64_t cuts;
+  uint64_t lost;   /* cuts where something pending was lost or torn */
+  uint64_t broken; /* cuts that broke an invariant */
+} pc_tally_t;
+
+/* Cuts r's log at up to budget points — every point while the budget
+ * allows, else a sorted random sample — each with a seed drawn from rng,
+ * written out into work/cut and checked. A broken cut is reported on stderr
+ * as "<label>: BROKEN, cut at entry ...: <what broke>" with its seed, and
+ * the first three are cut again into work/kept-<n> with a line per pending
+ * change and what became of it. Returns the number of cuts made. */
+uint32_t pc_cut_run(const pc_rec_t *r, uint64_t budget, uint64_t *rng, const char *work,
+                    const char *label, pc_check_fn check, void *arg, pc_tally_t *t);
 
 /* splitmix64: the seeds of cuts and workloads. */
 uint64_t pc_rand(uint64_t *state);
 /* rm -rf path; 0 or -errno. */
 int pc_remove_tree(const char *path);
-/* A positive integer from the environment, or dflt. */
-uint64_t pc_env_u64(const char *name, uint64_t dflt);
 /* Formats into msg and returns it: how the checks say what broke. */
 __attribute__((format(printf, 3, 4))) const char *pc_say(char *msg, size_t len, const char *fmt,
                                                          ...);
+/* Seconds on the monotonic clock. */
+double pc_seconds(void);
 
 #endif /* POWERCUT_H */

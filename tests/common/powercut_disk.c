@@ -54,17 +54,6 @@ typedef struct pc_resolve {
   uint32_t nextra;
 } pc_resolve_t;
 
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem) {
-  if (need <= *cap) return p;
-  uint32_t c = *cap ? *cap : 8;
-  while (c < need) c *= 2;
-  p = realloc(p, (size_t)c * elem);
-  FD_ASSERT(p != NULL);
-  memset((uint8_t *)p + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
-  *cap = c;
-  return p;
-}
-
 /* ---- directory maps ---------------------------------------------------------- */
 
 static int map_find(const pc_map_t *m, const char *name) {
@@ -79,7 +68,7 @@ static void map_set(pc_map_t *m, const char *name, uint32_t node) {
     m->e[i].node = node;
     return;
   }
-  m->e = grow(m->e, &m->cap, m->n + 1, sizeof(*m->e));
+  m->e = pc_grow(m->e, &m->cap, m->n + 1, sizeof(*m->e));
   m->e[m->n++] = (pc_dirent_t){name, node};
 }
 
@@ -93,7 +82,7 @@ static void map_del(pc_map_t *m, const char *name) {
 static void map_copy(pc_map_t *dst, const pc_map_t *src) {
   dst->n = 0;
   if (src->n == 0) return;
-  dst->e = grow(dst->e, &dst->cap, src->n, sizeof(*dst->e));
+  dst->e = pc_grow(dst->e, &dst->cap, src->n, sizeof(*dst->e));
   memcpy(dst->e, src->e, (size_t)src->n * sizeof(*src->e));
   dst->n = src->n;
 }
@@ -159,7 +148,7 @@ static void bytes_apply(pc_bytes_t *b, const pc_entry_t *e) {
 
 static pc_state_t *state(pc_disk_t *d, uint32_t node) {
   FD_ASSERT(node < d->r->nnodes);
-  d->st = grow(d->st, &d->nst, node + 1, sizeof(*d->st));
+  d->st = pc_grow(d->st, &d->nst, node + 1, sizeof(*d->st));
   return &d->st[node];
 }
 
@@ -213,7 +202,7 @@ void pc_disk_advance(pc_disk_t *d, uint32_t to) {
     if (is_dirop(e->kind) || is_fileop(e->kind)) {
       pc_state_t *s = state(d, e->node);
       if (is_dirop(e->kind)) map_apply(&s->latest, e);
-      s->pending = grow(s->pending, &s->cap_pending, s->npending + 1, sizeof(*s->pending));
+      s->pending = pc_grow(s->pending, &s->cap_pending, s->npending + 1, sizeof(*s->pending));
       s->pending[s->npending++] = d->pos;
     } else if (e->kind == PC_SYNC) {
       pc_state_t *s = state(d, e->node);

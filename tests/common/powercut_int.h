@@ -66,6 +66,10 @@ struct pc_rec {
   char err[512];
 };
 
+/* powercut_run.c: grows an array of elem-sized items to hold need, new ones
+ * zeroed (aborts when out of memory: a test's tool). */
+void *pc_grow(void *p, uint32_t *cap, uint32_t need, size_t elem);
+
 /* powercut_disk.c, for the recorder. */
 pc_disk_t *pc_disk_new(const pc_rec_t *r); /* the empty root, at entry 0 */
 /* The node name names in directory dir once everything logged is applied. */

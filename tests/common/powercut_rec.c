@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +12,6 @@
 
 #include "fd_assert.h"
 #include "powercut_int.h"
-
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem) {
-  if (need <= *cap) return p;
-  uint32_t c = *cap ? *cap : 64;
-  while (c < need) c *= 2;
-  p = realloc(p, (size_t)c * elem);
-  FD_ASSERT(p != NULL);
-  *cap = c;
-  return p;
-}
 
 static char *dup_str(const char *s) {
   char *p = strdup(s ? s : "");
@@ -39,7 +28,7 @@ __attribute__((format(printf, 2, 3))) static void fail(pc_rec_t *r, const char *
 }
 
 static uint32_t node_new(pc_rec_t *r, pc_type_t type, dev_t dev, ino_t ino, const char *target) {
-  r->nodes = grow(r->nodes, &r->cap_nodes, r->nnodes + 1, sizeof(*r->nodes));
+  r->nodes = pc_grow(r->nodes, &r->cap_nodes, r->nnodes + 1, sizeof(*r->nodes));
   r->nodes[r->nnodes] = (pc_node_t){type, dev, ino, target ? dup_str(target) : NULL};
   return r->nnodes++;
 }
@@ -54,7 +43,7 @@ static uint32_t node_of(const pc_rec_t *r, const struct stat *st) {
 }
 
 static pc_entry_t *log_add(pc_rec_t *r, pc_kind_t kind, uint32_t queued_at, uint32_t node) {
-  r->log = grow(r->log, &r->cap_log, r->nlog + 1, sizeof(*r->log));
+  r->log = pc_grow(r->log, &r->cap_log, r->nlog + 1, sizeof(*r->log));
   pc_entry_t *e = &r->log[r->nlog];
   *e = (pc_entry_t){.kind = kind, .queued_at = queued_at, .node = node, .child = PC_NONE};
   return e;
@@ -258,7 +247,7 @@ static void on_done(void *arg, const fd_io_event_t *ev) {
 
 static void on_queued(void *arg, uint64_t id, const fd_io_event_t *ev) {
   pc_rec_t *r = arg;
-  r->queued = grow(r->queued, &r->cap_queued, r->nqueued + 1, sizeof(*r->queued));
+  r->queued = pc_grow(r->queued, &r->cap_queued, r->nqueued + 1, sizeof(*r->queued));
   pc_queued_t *qd = &r->queued[r->nqueued++];
   *qd = (pc_queued_t){.id = id, .queued_at = r->nlog, .ev = *ev};
   /* The strings and the iovec array are the caller's until the reap; keep
@@ -508,40 +497,4 @@ int pc_rec_check_model(pc_rec_t *r, const char *out, char *msg, size_t len) {
     return -1;
   }
   return same_tree(r->root, out, msg, len) ? 0 : -1;
-}
-
-/* ---- helpers ---------------------------------------------------------------------------------- */
-
-uint64_t pc_rand(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -errno;
-}
-
-int pc_remove_tree(const char *path) {
-  int rc = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  return rc < 0 && errno == ENOENT ? 0 : rc;
-}
-
-const char *pc_say(char *msg, size_t len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, len, fmt, ap);
-  va_end(ap);
-  return msg;
-}
-
-uint64_t pc_env_u64(const char *name, uint64_t dflt) {
-  const char *s = getenv(name);
-  if (!s || !*s) return dflt;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 0);
-  return *end || v == 0 ? dflt : (uint64_t)v;
 }

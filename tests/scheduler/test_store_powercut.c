@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fd_assert.h"
@@ -165,7 +164,8 @@ static const char *replay(const char *dir, seen_t *s, char *msg, size_t len) {
   return NULL;
 }
 
-static const char *check_cut(const run_t *run, uint32_t at, const char *dir, char *msg, size_t len) {
+static const char *check_cut(void *arg, uint32_t at, const char *dir, char *msg, size_t len) {
+  const run_t *run = arg;
   uint64_t acked = 0, ckpt_acked = 0;
   bool have_ckpt_acked = false;
   for (uint32_t i = pc_rec_begin(run->rec); i < at; i++) {
@@ -201,86 +201,55 @@ static const char *check_cut(const run_t *run, uint32_t at, const char *dir, cha
   return NULL;
 }
 
-/* ---- the run ----------------------------------------------------------------------------- */
+/* ---- main ------------------------------------------------------------------------------- */
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
+static const char *check(void *arg, uint32_t at, const char *out, char *msg, size_t len) {
+  char dir[320];
+  snprintf(dir, sizeof(dir), "%s/sched", out);
+  return check_cut(arg, at, dir, msg, len);
 }
 
 int main(void) {
   fd_log_init("test_store_powercut", FD_LOG_ERROR);
-  uint64_t cuts = pc_env_u64("FDIST_POWERCUT_CUTS", 1000);
-  uint64_t seed = pc_env_u64("FDIST_POWERCUT_SEED", (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid());
-  const char *dir = getenv("FDIST_POWERCUT_DIR") ? getenv("FDIST_POWERCUT_DIR") : "/var/tmp";
-  const char *cut_dir = getenv("FDIST_POWERCUT_CUT_DIR");
-  struct stat sb;
-  if (!cut_dir) cut_dir = stat("/dev/shm", &sb) == 0 && access("/dev/shm", W_OK) == 0 ? "/dev/shm" : dir;
-  char base[300], cut[320], data[340];
-  snprintf(base, sizeof(base), "%s/fd-sch-powercut-XXXXXX", cut_dir);
-  if (!mkdtemp(base)) return 1;
-  snprintf(cut, sizeof(cut), "%s/cut", base);
-  snprintf(data, sizeof(data), "%s/sched", cut);
-  printf("test_store_powercut: seed %#" PRIx64 ", %" PRIu64 " cuts; runs in %s, cuts in %s\n", seed,
-         cuts, dir, base);
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  uint64_t rng = seed, done = 0, broken = 0, bit = 0, runs = 0;
-  bool failed = false;
-  while (done < cuts && !failed) {
+  pc_opts_t o;
+  pc_opts_read(&o);
+  char work[300];
+  snprintf(work, sizeof(work), "%s/fd-sch-powercut-XXXXXX", o.cut_dir);
+  if (!mkdtemp(work)) return 1;
+  printf("test_store_powercut: seed %#" PRIx64 ", %" PRIu64 " cuts; runs in %s, cuts in %s\n",
+         o.seed, o.cuts, o.dir, work);
+  double t0 = pc_seconds();
+  uint64_t rng = o.seed, runs = 0;
+  pc_tally_t t = {0};
+  bool ok = true;
+  while (t.cuts < o.cuts && ok) {
     run_t run = {0};
-    snprintf(run.root, sizeof(run.root), "%s/fd-sch-powercut-run-XXXXXX", dir);
+    snprintf(run.root, sizeof(run.root), "%s/fd-sch-powercut-run-XXXXXX", o.dir);
     if (!mkdtemp(run.root)) return 1;
     snprintf(run.dir, sizeof(run.dir), "%s/sched", run.root);
     run.rec = pc_rec_create(run.root);
     uint64_t run_rng = pc_rand(&rng);
     int rc = run.rec ? workload(&run, &run_rng) : -EIO;
-    char msg[512], model[340];
-    snprintf(model, sizeof(model), "%s/model", base);
-    if (rc || pc_rec_error(run.rec) || pc_rec_check_model(run.rec, model, msg, sizeof(msg)) != 0) {
-      fprintf(stderr, "test_store_powercut: recording failed: %s\n",
-              rc ? strerror(-rc) : pc_rec_error(run.rec) ? pc_rec_error(run.rec) : msg);
-      failed = true;
+    char msg[512], model[320], label[64];
+    snprintf(model, sizeof(model), "%s/model", work);
+    const char *err = rc ? strerror(-rc) : pc_rec_error(run.rec);
+    if (!err && pc_rec_check_model(run.rec, model, msg, sizeof(msg)) != 0) err = msg;
+    if (err) {
+      fprintf(stderr, "test_store_powercut: recording failed (the workload, or the hook missed a "
+                      "change): %s\n", err);
+      ok = false;
+    } else {
+      snprintf(label, sizeof(label), "test_store_powercut: run %" PRIu64, runs++);
+      pc_cut_run(run.rec, o.cuts - t.cuts, &rng, work, label, check, &run, &t);
     }
     pc_remove_tree(model);
-    uint32_t begin = failed ? 0 : pc_rec_begin(run.rec), end = failed ? 0 : pc_rec_end(run.rec);
-    uint32_t n = end - begin + 1, k = (uint32_t)FD_MIN(cuts - done, (uint64_t)n);
-    uint32_t *at = malloc(k * sizeof(*at));
-    for (uint32_t i = 0; i < k; i++) at[i] = k == n ? begin + i : begin + (uint32_t)(pc_rand(&rng) % n);
-    qsort(at, k, sizeof(*at), cmp_u32);
-    pc_disk_t *d = failed ? NULL : pc_disk_create(run.rec);
-    for (uint32_t i = 0; i < k && !failed; i++) {
-      pc_disk_advance(d, at[i]);
-      uint64_t cut_seed = pc_rand(&rng);
-      pc_cut_stats_t st;
-      pc_remove_tree(cut);
-      FD_ASSERT(pc_disk_cut(d, cut_seed, cut, NULL, &st) == 0);
-      done++;
-      bit += st.writes_lost + st.writes_torn + st.dirops_lost > 0;
-      const char *err = check_cut(&run, at[i], data, msg, sizeof(msg));
-      if (!err) continue;
-      fprintf(stderr, "test_store_powercut: BROKEN: run %" PRIu64 ", cut at entry %u of %u..%u, cut "
-                      "seed %#" PRIx64 ": %s\n", runs, at[i], begin, end, cut_seed, err);
-      if (broken++ < 3) {
-        char kept[340];
-        snprintf(kept, sizeof(kept), "%s/kept-%" PRIu64 "-%u", base, runs, at[i]);
-        fprintf(stderr, "  pending at the cut and what became of it (tree kept in %s):\n", kept);
-        pc_disk_cut(d, cut_seed, kept, stderr, NULL);
-      }
-    }
-    pc_disk_destroy(d);
-    free(at);
     pc_rec_destroy(run.rec);
     pc_remove_tree(run.root);
-    runs++;
   }
-  pc_remove_tree(cut);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("test_store_powercut: %" PRIu64 " cuts over %" PRIu64 " recorded runs; %" PRIu64
          " lost or tore something; %" PRIu64 " broke an invariant; seed %#" PRIx64 ", %.1f s\n",
-         done, runs, bit, broken, seed,
-         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-  if (!broken && !failed) pc_remove_tree(base);
-  else printf("test_store_powercut: trees kept in %s\n", base);
-  return broken || failed ? 1 : 0;
+         t.cuts, runs, t.lost, t.broken, o.seed, pc_seconds() - t0);
+  if (!t.broken && ok) pc_remove_tree(work);
+  else printf("test_store_powercut: trees kept in %s\n", work);
+  return t.broken || !ok ? 1 : 0;
 }

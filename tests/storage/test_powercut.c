@@ -40,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fd_assert.h"
@@ -202,86 +201,27 @@ static int record(pcs_ctx_t *c, pcs_run_t *run, uint64_t seed) {
   return rc;
 }
 
-/* ---- cuts ----------------------------------------------------------------------------- */
-
-typedef struct tally {
-  uint64_t cuts, broken, runs, bit; /* bit: cuts that lost or tore something */
-  uint32_t entries_min, entries_max;
-  bool cloned;
-} tally_t;
-
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Cuts run at up to budget points; returns how many. */
-static uint32_t cut_run(pcs_ctx_t *c, pcs_run_t *run, uint32_t budget, uint64_t *rng,
-                        tally_t *t, uint64_t *total_broken) {
-  uint32_t begin = pc_rec_begin(run->rec), end = pc_rec_end(run->rec), n = end - begin + 1;
-  uint32_t k = FD_MIN(budget, n);
-  uint32_t *at = malloc(k * sizeof(*at));
-  for (uint32_t i = 0; i < k; i++) at[i] = k == n ? begin + i : begin + (uint32_t)(pc_rand(rng) % n);
-  qsort(at, k, sizeof(*at), cmp_u32);
-  pc_disk_t *d = pc_disk_create(run->rec);
-  char cut[340], data[360], msg[512];
-  snprintf(cut, sizeof(cut), "%s/cut", c->cuts);
-  snprintf(data, sizeof(data), "%s/data", cut);
-  for (uint32_t i = 0; i < k; i++) {
-    pc_disk_advance(d, at[i]);
-    uint64_t seed = pc_rand(rng);
-    pc_cut_stats_t st;
-    pc_remove_tree(cut);
-    int rc = pc_disk_cut(d, seed, cut, NULL, &st);
-    FD_ASSERT(rc == 0);
-    t->cuts++;
-    t->bit += st.writes_lost + st.writes_torn + st.dirops_lost > 0;
-    const char *err = pcs_check_cut(c, run, at[i], data, msg, sizeof(msg));
-    if (!err) continue;
-    t->broken++;
-    fprintf(stderr, "test_storage_powercut: BROKEN: %s, cut at entry %u of %u..%u, cut seed %#" PRIx64
-                    ": %s\n", scenario_name[run->scen], at[i], begin, end, seed, err);
-    if ((*total_broken)++ < 3) {
-      /* The same cut again, telling what it kept and lost; its tree is kept. */
-      char kept[360];
-      snprintf(kept, sizeof(kept), "%s/kept-%u-%u", c->cuts, run->scen, at[i]);
-      fprintf(stderr, "  pending at the cut and what became of it (tree kept in %s):\n", kept);
-      pc_disk_cut(d, seed, kept, stderr, NULL);
-    }
-  }
-  pc_remove_tree(cut);
-  pc_disk_destroy(d);
-  free(at);
-  t->entries_min = t->runs == 0 ? n - 1u : FD_MIN(t->entries_min, n - 1u);
-  t->entries_max = FD_MAX(t->entries_max, n - 1);
-  return k;
-}
-
 /* ---- main ------------------------------------------------------------------------------- */
 
-/* True when files in dir take O_DIRECT (tmpfs does since Linux 6.6). */
-static bool takes_o_direct(const char *dir) {
-  char path[300];
-  snprintf(path, sizeof(path), "%s/fd-st-powercut-probe-XXXXXX", dir);
-  int fd = mkstemp(path);
-  if (fd < 0) return false;
-  close(fd);
-  fd = open(path, O_RDWR | O_DIRECT);
-  void *buf = fd >= 0 ? aligned_alloc(4096, 4096) : NULL;
-  bool ok = buf && pwrite(fd, memset(buf, 0, 4096), 4096, 0) == 4096;
-  free(buf);
-  if (fd >= 0) close(fd);
-  unlink(path);
-  return ok;
+typedef struct cut_arg {
+  pcs_ctx_t *c;
+  const pcs_run_t *run;
+} cut_arg_t;
+
+static const char *check(void *arg, uint32_t at, const char *out, char *msg, size_t len) {
+  cut_arg_t *a = arg;
+  char data[320];
+  snprintf(data, sizeof(data), "%s/data", out);
+  return pcs_check_cut(a->c, a->run, at, data, msg, len);
 }
 
-static int ctx_init(pcs_ctx_t *c, const char *dir, const char *cut_dir) {
+static int ctx_init(pcs_ctx_t *c, const pc_opts_t *o) {
   int rc = st_env_init(&c->e, PCS_CS, 16);
   if (rc) return rc;
   st_store_close(c->e.store);
   c->e.store = NULL;
-  snprintf(c->base, sizeof(c->base), "%s/fd-st-powercut-XXXXXX", dir);
-  snprintf(c->cuts, sizeof(c->cuts), "%s/fd-st-powercut-cuts-XXXXXX", cut_dir);
+  snprintf(c->base, sizeof(c->base), "%s/fd-st-powercut-XXXXXX", o->dir);
+  snprintf(c->cuts, sizeof(c->cuts), "%s/fd-st-powercut-cuts-XXXXXX", o->cut_dir);
   if (!mkdtemp(c->base) || !mkdtemp(c->cuts)) return -errno;
   for (uint64_t v = 1; v <= PCS_VERSIONS; v++) c->data[v] = malloc(PCS_SIZE);
   st_fill(c->data[1], PCS_SIZE, 1);
@@ -298,78 +238,86 @@ static int ctx_init(pcs_ctx_t *c, const char *dir, const char *cut_dir) {
   return rc;
 }
 
+/* Records runs of scenario s and cuts them until budget cuts are made;
+ * false when a recording failed (the workload, or the hook missed a change). */
+static bool scenario(pcs_ctx_t *c, pcs_scenario_t s, uint64_t budget, uint64_t *rng,
+                     pc_tally_t *t) {
+  char work[300], label[64];
+  snprintf(work, sizeof(work), "%s/%d", c->cuts, (int)s);
+  if (mkdir(work, 0755) != 0) return false;
+  uint64_t runs = 0;
+  uint32_t lo = UINT32_MAX, hi = 0;
+  bool cloned = false, ok = true;
+  while (budget > 0 && ok) {
+    pcs_run_t run = {.scen = s};
+    char msg[512], model[340];
+    snprintf(model, sizeof(model), "%s/model", work);
+    int rc = record(c, &run, pc_rand(rng));
+    const char *err = rc ? strerror(-rc) : pc_rec_error(run.rec);
+    if (!err && pc_rec_check_model(run.rec, model, msg, sizeof(msg)) != 0) err = msg;
+    if (err) {
+      fprintf(stderr, "test_storage_powercut: %s: recording failed (the workload, or the hook "
+                      "missed a change): %s\n", scenario_name[s], err);
+      ok = false;
+    } else {
+      snprintf(label, sizeof(label), "test_storage_powercut: %s run %" PRIu64, scenario_name[s], runs);
+      cut_arg_t arg = {c, &run};
+      budget -= pc_cut_run(run.rec, budget, rng, work, label, check, &arg, t);
+      uint32_t n = pc_rec_end(run.rec) - pc_rec_begin(run.rec);
+      lo = FD_MIN(lo, n);
+      hi = FD_MAX(hi, n);
+      cloned |= run.cloned;
+      runs++;
+    }
+    pc_remove_tree(model);
+    pc_rec_destroy(run.rec);
+    if (ok) pc_remove_tree(run.root);
+  }
+  printf("  %-12s %5" PRIu64 " cuts over %" PRIu64 " recorded runs of %u..%u entries; %" PRIu64
+         " lost or tore something; %" PRIu64 " broke an invariant\n", scenario_name[s], t->cuts,
+         runs, runs ? lo : 0, hi, t->lost, t->broken);
+  if (s == PCS_DELTA_CLONE && ok && !cloned)
+    printf("  (delta clone: the filesystem refused FICLONERANGE, so this scenario ran the copy "
+           "path; powercut_test.sh runs it on XFS with reflink)\n");
+  return ok;
+}
+
 int main(void) {
   fd_log_init("test_storage_powercut", FD_LOG_ERROR);
-  uint64_t cuts = pc_env_u64("FDIST_POWERCUT_CUTS", 1000);
-  uint64_t seed = pc_env_u64("FDIST_POWERCUT_SEED", (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid());
-  const char *dir = getenv("FDIST_POWERCUT_DIR") ? getenv("FDIST_POWERCUT_DIR") : "/var/tmp";
-  const char *cut_dir = getenv("FDIST_POWERCUT_CUT_DIR");
-  if (!cut_dir) cut_dir = takes_o_direct("/dev/shm") ? "/dev/shm" : dir;
   fd_ring_t probe;
   if (fd_ring_init(&probe, 4, 0) != 0) {
     printf("skip: no io_uring here\n");
     return 77;
   }
   fd_ring_deinit(&probe);
+  pc_opts_t o;
+  pc_opts_read(&o);
   static pcs_ctx_t c;
-  int rc = ctx_init(&c, dir, cut_dir);
+  int rc = ctx_init(&c, &o);
   if (rc) {
     fprintf(stderr, "test_storage_powercut: setup failed: %s\n", strerror(rc < 0 ? -rc : rc));
     return rc == 77 ? 77 : 1;
   }
   printf("test_storage_powercut: seed %#" PRIx64 ", %" PRIu64 " cuts; runs in %s, cuts in %s\n",
-         seed, cuts, c.base, c.cuts);
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  uint64_t rng = seed, broken = 0, total = 0;
-  bool failed = false;
-  for (int s = 0; s < PCS_SCENARIOS && !failed; s++) {
-    tally_t t = {0};
-    uint64_t budget = cuts / PCS_SCENARIOS + ((uint64_t)s < cuts % PCS_SCENARIOS);
-    while (budget > 0 && !failed) {
-      pcs_run_t run = {.scen = (pcs_scenario_t)s};
-      uint64_t run_seed = pc_rand(&rng);
-      char msg[512], model[340];
-      if ((rc = record(&c, &run, run_seed)) != 0) {
-        fprintf(stderr, "test_storage_powercut: %s: the workload failed: %s\n", scenario_name[s],
-                strerror(-rc));
-        failed = true;
-      } else if (pc_rec_error(run.rec)) {
-        fprintf(stderr, "test_storage_powercut: %s: the recorder: %s\n", scenario_name[s],
-                pc_rec_error(run.rec));
-        failed = true;
-      } else if (snprintf(model, sizeof(model), "%s.model", run.root) > 0 &&
-                 pc_rec_check_model(run.rec, model, msg, sizeof(msg)) != 0) {
-        fprintf(stderr, "test_storage_powercut: %s: the model is not the real tree, the hook "
-                        "missed a change: %s\n", scenario_name[s], msg);
-        failed = true;
-      } else {
-        budget -= cut_run(&c, &run, (uint32_t)FD_MIN(budget, UINT32_MAX), &rng, &t, &broken);
-        t.runs++;
-        t.cloned |= run.cloned;
-      }
-      pc_remove_tree(model);
-      pc_rec_destroy(run.rec);
-      if (!failed) pc_remove_tree(run.root);
-    }
-    total += t.cuts;
-    printf("  %-12s %5" PRIu64 " cuts over %" PRIu64 " recorded runs of %u..%u entries; %" PRIu64
-           " lost or tore something; %" PRIu64 " broke an invariant\n", scenario_name[s], t.cuts,
-           t.runs, t.entries_min, t.entries_max, t.bit, t.broken);
-    if (s == PCS_DELTA_CLONE && !t.cloned)
-      printf("  (delta clone: %s refused FICLONERANGE, so this scenario ran the copy path; "
-             "powercut_test.sh runs it on XFS with reflink)\n", dir);
+         o.seed, o.cuts, c.base, c.cuts);
+  double t0 = pc_seconds();
+  uint64_t rng = o.seed, cuts = 0, broken = 0;
+  bool ok = true;
+  for (int s = 0; s < PCS_SCENARIOS && ok; s++) {
+    pc_tally_t t = {0};
+    ok = scenario(&c, (pcs_scenario_t)s, o.cuts / PCS_SCENARIOS + ((uint64_t)s < o.cuts % PCS_SCENARIOS),
+                  &rng, &t);
+    cuts += t.cuts;
+    broken += t.broken;
   }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("test_storage_powercut: %" PRIu64 " cuts, %" PRIu64 " broke an invariant, seed %#" PRIx64
-         ", %.1f s\n", total, broken, seed,
-         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-  if (!broken && !failed) {
+         ", %.1f s\n", cuts, broken, o.seed, pc_seconds() - t0);
+  if (!broken && ok) {
     pc_remove_tree(c.base);
     pc_remove_tree(c.cuts);
   } else {
     printf("test_storage_powercut: trees kept in %s and %s\n", c.base, c.cuts);
   }
   st_env_fini(&c.e);
-  return broken || failed ? 1 : 0;
+  return broken || !ok ? 1 : 0;
 }
