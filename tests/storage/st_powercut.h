@@ -17,7 +17,8 @@
 enum { PCS_TAG_COMPLETE = 1, PCS_TAG_REPAIRED = 2 };
 
 typedef enum pcs_scenario {
-  PCS_INGEST,      /* empty store: chunks put in random waves, group fdatasync, complete v1 */
+  PCS_INGEST,      /* empty store: chunks put in random waves (group fdatasync), the store
+                    * closed half-way (bitmap flushed) and reopened (resumed), complete v1 */
   PCS_COMPLETE_GC, /* v1 stored: v2 put and completed over it, then GC keeps 1 */
   PCS_DELTA_COPY,  /* v1 stored: v2 copies its unchanged chunks from v1, fetches the rest */
   PCS_DELTA_CLONE, /* the same with FICLONERANGE where the filesystem shares blocks */
@@ -39,13 +40,15 @@ typedef struct pcs_run {
   pcs_scenario_t scen;
   char root[300];        /* recorded: root/data is the store's data dir */
   pc_rec_t *rec;
+  st_config_t cfg;       /* the recorded store's, while recording */
   uint64_t target;       /* the version the workload writes (0: none, repair) */
   bool cloned;           /* some chunk was shared by FICLONERANGE */
 } pcs_run_t;
 
-/* Puts every chunk of v it lacks, in random order and waves of 1 to 6 in
- * flight; 0 or the first -errno. */
-int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint64_t *rng);
+/* Puts up to max chunks of v it lacks, in random order and waves of 1 to 6
+ * in flight; 0 or the first -errno. */
+int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint32_t max,
+                    uint64_t *rng);
 /* st_version_delta and its wait; 0 or -errno. */
 int pcs_delta_wait(pcs_ctx_t *c, st_version_t *v);
 

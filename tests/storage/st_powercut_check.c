@@ -237,7 +237,7 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
     /* Resume as a node would: reuse, fetch the rest, complete. */
     uint64_t rng = seed;
     if (run->scen == PCS_DELTA_COPY || run->scen == PCS_DELTA_CLONE) rc = pcs_delta_wait(c, v);
-    if (!rc) rc = pcs_put_missing(c, v, c->data[t], &rng);
+    if (!rc) rc = pcs_put_missing(c, v, c->data[t], PCS_CHUNKS, &rng);
     if (!rc) rc = st_complete_wait(&c->e, v);
     if (rc) err = pc_say(msg, len, "resuming v%" PRIu64 ": %s", t, strerror(-rc));
   }

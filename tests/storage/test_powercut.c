@@ -51,7 +51,8 @@ static const char *const scenario_name[PCS_SCENARIOS] = {"ingest", "complete+gc"
 
 /* ---- workloads -------------------------------------------------------------------- */
 
-int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint64_t *rng) {
+int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint32_t max,
+                    uint64_t *rng) {
   const st_manifest_t *m = st_version_manifest(v);
   uint32_t order[PCS_CHUNKS], n = 0;
   for (uint32_t i = 0; i < m->chunk_count; i++)
@@ -61,6 +62,7 @@ int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint64_t
     order[i - 1] = order[j];
     order[j] = t;
   }
+  n = FD_MIN(n, max);
   int rc = 0;
   for (uint32_t next = 0; next < n && !rc;) {
     uint32_t wave = 1 + (uint32_t)(pc_rand(rng) % 6), k = 0;
@@ -151,7 +153,18 @@ static int workload(pcs_ctx_t *c, pcs_run_t *run, uint64_t *rng) {
   int rc = st_version_begin(c->e.store, c->enc[t], c->enc_len[t], &v);
   if (rc) return rc;
   if (run->scen == PCS_DELTA_COPY || run->scen == PCS_DELTA_CLONE) rc = pcs_delta_wait(c, v);
-  if (!rc) rc = pcs_put_missing(c, v, c->data[t], rng);
+  if (!rc && run->scen == PCS_INGEST) {
+    /* Half the chunks, then a restart: close (the bitmap flushed and
+     * fdatasync'd), reopen, resume from the bitmap. */
+    rc = pcs_put_missing(c, v, c->data[t], PCS_CHUNKS / 2, rng);
+    st_close_wait(&c->e, v);
+    st_store_close(c->e.store);
+    c->e.store = NULL;
+    if (!rc) rc = st_store_open(&run->cfg, &c->e.store);
+    if (!rc) rc = st_version_begin(c->e.store, c->enc[t], c->enc_len[t], &v);
+    if (rc) return rc;
+  }
+  if (!rc) rc = pcs_put_missing(c, v, c->data[t], PCS_CHUNKS, rng);
   if (!rc) rc = complete_acked(c, run, v);
   st_close_wait(&c->e, v);
   if (!rc && run->scen == PCS_COMPLETE_GC) rc = FD_MIN(st_gc_keep(c->e.store, PCS_NAME, 1), 0);
@@ -191,6 +204,7 @@ static int record(pcs_ctx_t *c, pcs_run_t *run, uint64_t seed) {
   if (!run->rec) return -EIO;
   cfg.io_hook = pc_rec_hook(run->rec);
   fd_ring_set_io_hook(&c->e.ring, cfg.io_hook);
+  run->cfg = cfg;
   if ((rc = st_store_open(&cfg, &c->e.store)) == 0) {
     uint64_t rng = seed;
     rc = workload(c, run, &rng);
