@@ -24,9 +24,11 @@
  * sectors reach the disk in any order, and a lost one reads as zeros. So
  * damage with no whole record beginning a later append after it is that
  * torn tail: the file is truncated there and fsync'd, the cut is logged and
- * counted. Damage with one after it is corruption of acknowledged records,
- * and so is a sequence gap: the open fails with -EBADMSG, and nothing is
- * ever skipped or misread. Single-threaded; one process owns a directory. */
+ * counted (rot inside the last acknowledged append looks the same and is cut
+ * too: only a later append tells the two apart). Damage with one after it is
+ * corruption of acknowledged records, and so is a sequence gap: the open
+ * fails with -EBADMSG, and nothing is ever skipped or misread.
+ * Single-threaded; one process owns a directory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
