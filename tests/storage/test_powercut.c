@@ -11,7 +11,8 @@
  * each cut point (every entry of the log while the budget lasts, a random
  * sample after), the model disk replays the log to there and loses power:
  * each write not yet covered by an fdatasync is kept, lost, or torn at
- * 512-byte sectors; each directory keeps a random prefix of its namespace
+ * 512-byte sectors (a FICLONERANGE counts as a write of the source range's
+ * bytes until the fdatasync after it); each directory keeps a random prefix of its namespace
  * operations not yet covered by an fsync of it (a journal commits them in
  * order; drawn per directory, which allows more states than a journal's
  * one prefix); operations in flight at the cut may or may not have
@@ -26,7 +27,9 @@
  *
  * Environment: FDIST_POWERCUT_CUTS (total, default 1000), FDIST_POWERCUT_SEED
  * (default from the clock; printed, and a broken cut prints its own seed,
- * what the cut kept and lost, and keeps its directory), FDIST_POWERCUT_DIR
+ * what the cut kept and lost, and keeps its directory: the same seed draws
+ * the same workloads and cuts, but io_uring may complete concurrent puts in
+ * another order, so the kept tree is the exact reproduction), FDIST_POWERCUT_DIR
  * (runs are recorded there; default /var/tmp), FDIST_POWERCUT_CUT_DIR (cuts
  * are written out and reopened there; default /dev/shm where it takes
  * O_DIRECT, since thousands of reopens and completions would otherwise wait
