@@ -369,7 +369,7 @@ int pc_disk_write_all(pc_disk_t *d, const char *out) {
 
 int pc_disk_cut(pc_disk_t *d, uint64_t seed, const char *out, FILE *trace,
                 pc_cut_stats_t *stats) {
-  pc_cut_stats_t none;
+  pc_cut_stats_t none = {0};
   pc_resolve_t rs = {.rng = seed, .trace = trace, .stats = stats ? stats : &none};
   *rs.stats = (pc_cut_stats_t){0};
   /* Submitted before the cut, completed after it: may or may not have happened. */

@@ -421,14 +421,16 @@ static char **list_dir(const char *path, size_t *n) {
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
     if (*n == cap) {
       cap = cap ? cap * 2 : 16;
-      names = realloc(names, cap * sizeof(*names));
-      FD_ASSERT(names != NULL);
+      char **more = realloc(names, cap * sizeof(*names));
+      FD_ASSERT(more != NULL);
+      names = more;
     }
     names[(*n)++] = dup_str(de->d_name);
   }
   closedir(d);
+  if (!names) return calloc(1, sizeof(*names));
   qsort(names, *n, sizeof(*names), cmp_names);
-  return names ? names : calloc(1, sizeof(*names));
+  return names;
 }
 
 static bool same_file(const char *a, const char *b) {

@@ -82,7 +82,7 @@ static int64_t bad_chunks(int dir_fd, const char *name, const st_manifest_t *m, 
   for (uint32_t i = 0; i < m->chunk_count; i++) {
     uint64_t off = (uint64_t)i * m->chunk_size_bytes;
     uint32_t n = st_manifest_chunk_len(m, i);
-    uint8_t sha[FD_SHA256_LEN];
+    uint8_t sha[FD_SHA256_LEN] = {0};
     if (off + n <= len) fd_sha256(buf + off, n, sha);
     if (off + n > len || memcmp(sha, m->chunk_sha256 + (size_t)i * FD_SHA256_LEN, FD_SHA256_LEN))
       bad |= 1ll << i;
@@ -124,7 +124,7 @@ static const char *check_bitmap(int dir_fd, uint64_t version, char *msg, size_t 
   st_manifest_t *m = read_manifest(dir_fd, version);
   const char *err = NULL;
   uint8_t digest[FD_SHA256_LEN];
-  uint32_t count, crc;
+  uint32_t count = 0, crc = 0;
   if (n >= 52) {
     memcpy(&count, bm + 8, 4);
     memcpy(&crc, bm + 48, 4);

@@ -57,7 +57,7 @@ static const char *const scenario_name[PCS_SCENARIOS] = {"ingest", "complete+gc"
 int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint32_t max,
                     uint64_t *rng) {
   const st_manifest_t *m = st_version_manifest(v);
-  uint32_t order[PCS_CHUNKS], n = 0;
+  uint32_t order[PCS_CHUNKS] = {0}, n = 0;
   for (uint32_t i = 0; i < m->chunk_count; i++)
     if (!st_version_has(v, i)) order[n++] = i;
   for (uint32_t i = n; i > 1; i--) {
