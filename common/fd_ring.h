@@ -9,12 +9,22 @@
  *
  * rpc/ and storage/ both queue onto the same fd_ring_t, so one per-core loop
  * drives the network and the disk together. A ring belongs to one thread.
+ *
+ * A crash test can set an io hook (fd_io.h) on a ring: every operation that
+ * changes the disk is reported when it is submitted, and every completion
+ * when it is collected, before the callbacks of its batch run. Without one
+ * (production) that costs a NULL test per submit and per completion.
  */
 #ifndef FD_RING_H
 #define FD_RING_H
 
 #include <liburing.h>
 #include <stdint.h>
+
+#include "fd_io.h"
+
+/* IORING_OP_FTRUNCATE (kernel 6.9), newer than liburing 2.3's header. */
+#define FD_IORING_OP_FTRUNCATE 55
 
 typedef struct fd_op fd_op_t;
 /* res is cqe->res as it is (bytes, or -errno); flags is cqe->flags
@@ -29,11 +39,16 @@ struct fd_op {
 typedef struct fd_ring {
   struct io_uring ring;
   uint32_t inflight; /* operations whose final completion has not arrived */
+  const fd_io_hook_t *io_hook; /* tests only; NULL in production */
 } fd_ring_t;
 
 /* entries at most FD_RING_ENTRIES_MAX; flags are io_uring_setup flags. */
 int fd_ring_init(fd_ring_t *r, unsigned entries, unsigned flags);
 void fd_ring_deinit(fd_ring_t *r);
+
+/* Reports r's disk operations to hook from now on (NULL: stop). The hook
+ * must outlive its use; set it while nothing is queued and unsubmitted. */
+void fd_ring_set_io_hook(fd_ring_t *r, const fd_io_hook_t *hook);
 
 /* An SQE whose completion goes to op (op may be NULL: completion ignored).
  * When the submission queue is full it submits what is queued first, so it

@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "fd_io.h"
 #include "fd_limits.h"
 
 /* ------------------------------------------------------------------------
@@ -260,10 +261,19 @@ struct sch_store {
 /* The embedded store: dir/log (records framed as length, CRC32C, sequence,
  * payload; fdatasync'd before append returns) and dir/checkpoint (written to
  * a temporary file, fsync'd and renamed). Opening scans the log: a torn tail
- * (an incomplete or failing last record) is truncated away, logged and
- * counted; a failing record followed by more data is corruption, -EBADMSG,
- * and so is a checkpoint that fails its CRC. *err gets -errno on NULL. */
+ * (damage to the last append, which a power cut may leave with any of its
+ * sectors lost) is truncated away, logged and counted; damage followed by a
+ * whole later append is corruption, -EBADMSG, and so is a checkpoint that
+ * fails its CRC. *err gets -errno on NULL. */
 sch_store_t *sch_store_open_dir(const char *dir, int *err);
+typedef struct sch_store_dir_options {
+  /* Crash tests only (tests/common/powercut.c): told of every change the
+   * store makes to the disk (fd_io.h). NULL in production. */
+  const fd_io_hook_t *io_hook;
+} sch_store_dir_options_t;
+/* sch_store_open_dir with options (NULL: the defaults); opts is copied. */
+sch_store_t *sch_store_open_dir_with(const char *dir, const sch_store_dir_options_t *opts,
+                                     int *err);
 /* Bytes cut from a torn tail when the store was opened (0 normally). */
 uint64_t sch_store_dir_truncated_bytes(const sch_store_t *st);
 /* Records appended since the last checkpoint (for the checkpoint policy). */

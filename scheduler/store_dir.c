@@ -1,7 +1,8 @@
 /* store_dir.c — the embedded store: an operation log and a checkpoint in a
  * data directory.
  *
- *   dir/log         records: u32 payload length, u32 CRC32C, u64 sequence,
+ *   dir/log         records: u32 payload length (bit 31 set on every record
+ *                   of an append but its first), u32 CRC32C, u64 sequence,
  *                   payload. The CRC covers length, sequence and payload, so
  *                   a torn length is caught as surely as a torn payload.
  *   dir/checkpoint  u32 magic "FDSC", u32 format, u64 last sequence it
@@ -15,12 +16,19 @@
  * records the checkpoint covers (sequence <= its last) are skipped on replay,
  * so a crash between the two renames loses nothing and repeats nothing.
  *
- * Opening reads the whole log once: a record cut short by the end of the file,
- * or a last record failing its CRC, is a torn tail — the file is truncated to
- * the last good record and fsync'd, the cut is logged and counted. A record
- * failing its CRC with more data behind it, or a sequence gap, is corruption
- * of acknowledged data and fails the open with -EBADMSG: it is never skipped
- * and never misread. Single-threaded; one process owns a directory. */
+ * Opening makes dir and its log durable names (an fsync of the parent, and
+ * of dir: an fdatasync covers a file's bytes, not its name), then reads the
+ * whole log once. A record cut short or failing its CRC is damage. An append
+ * returns only once its writev is fdatasync'd and the next starts after, so
+ * a power cut can damage only the last append — but anywhere in it: its
+ * sectors reach the disk in any order, and a lost one reads as zeros. So
+ * damage with no whole record beginning a later append after it is that
+ * torn tail: the file is truncated there and fsync'd, the cut is logged and
+ * counted (rot inside the last acknowledged append looks the same and is cut
+ * too: only a later append tells the two apart). Damage with one after it is
+ * corruption of acknowledged records, and so is a sequence gap: the open
+ * fails with -EBADMSG, and nothing is ever skipped or misread.
+ * Single-threaded; one process owns a directory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,9 +50,13 @@
 #define CKPT_MAGIC 0x43534446u /* "FDSC" little-endian */
 #define CKPT_FORMAT 1u
 #define APPEND_BATCH_MAX 64u   /* records per writev */
+#define REC_CONT 0x80000000u   /* in the length word: continues the append of the record before */
+#define REC_LEN(word) ((word) & ~REC_CONT)
+static_assert(SCH_LOG_RECORD_LEN_MAX < REC_CONT, "a record's length leaves bit 31 to REC_CONT");
 
 typedef struct dir_store {
   sch_store_t base;
+  const fd_io_hook_t *io; /* tests only */
   int dir_fd;
   int log_fd;
   uint64_t next_seq;       /* sequence of the next record appended */
@@ -88,12 +100,12 @@ static int read_all(int fd, uint8_t **out, size_t *len_out) {
   return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
+static int write_all(const fd_io_hook_t *io, int fd, const void *buf, size_t len) {
   const uint8_t *p = buf;
   while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
+    ssize_t n = fd_io_write(io, fd, p, len);
+    if (n == -EINTR) continue;
+    if (n < 0) return (int)n;
     p += n;
     len -= (size_t)n;
   }
@@ -124,49 +136,60 @@ static int load_checkpoint(dir_store_t *ds, uint8_t **data, size_t *len) {
   return 0;
 }
 
+/* The size of the whole, valid record at off (header included), or 0. */
+static size_t record_at(const uint8_t *log, size_t log_len, size_t off) {
+  if (log_len - off < REC_HDR) return 0;
+  const uint8_t *h = log + off;
+  uint32_t len = REC_LEN(get32(h));
+  if (len > SCH_LOG_RECORD_LEN_MAX || len > log_len - off - REC_HDR) return 0;
+  return record_crc(h, h + REC_HDR, len) == get32(h + 4) ? REC_HDR + len : 0;
+}
+
+/* True when a whole record that begins an append, with a sequence of at
+ * least min_seq, starts somewhere after off: proof that an append finished
+ * after the one damaged at off. Every byte offset is tried (the damage hid
+ * where records start); the flag and the sequence rule out nearly all before
+ * a CRC is computed. */
+static bool later_append(const uint8_t *log, size_t log_len, size_t off, uint64_t min_seq) {
+  for (size_t o = off + 1; o + REC_HDR <= log_len; o++) {
+    if ((get32(log + o) & REC_CONT) || get64(log + o + 8) < min_seq) continue;
+    if (record_at(log, log_len, o)) return true;
+  }
+  return false;
+}
+
 /* Scans the log read at open; truncates a torn tail. */
 static int scan_log(dir_store_t *ds) {
   size_t off = 0;
   uint64_t expect = 0;
   bool have_expect = false;
   while (off < ds->log_len) {
-    size_t left = ds->log_len - off;
-    const uint8_t *h = ds->log_data + off;
-    bool torn = false;
-    if (left < REC_HDR) {
-      torn = true;
-    } else {
-      uint32_t len = get32(h);
-      if (len > SCH_LOG_RECORD_LEN_MAX || len > left - REC_HDR) {
-        torn = true; /* a length past the end: the write never finished */
-      } else if (record_crc(h, h + REC_HDR, len) != get32(h + 4)) {
-        if (off + REC_HDR + len < ds->log_len) {
-          fd_log_error("store: log record at offset %zu fails its CRC with %zu bytes after it", off,
-                       ds->log_len - off - REC_HDR - len);
-          return -EBADMSG;
-        }
-        torn = true;
-      } else {
-        uint64_t seq = get64(h + 8);
-        if (have_expect && seq != expect) {
-          fd_log_error("store: log sequence %llu where %llu was due", (unsigned long long)seq,
-                       (unsigned long long)expect);
-          return -EBADMSG;
-        }
-        have_expect = true;
-        expect = seq + 1;
-        if (seq > ds->ckpt_seq || ds->ckpt_seq == UINT64_MAX) ds->since_ckpt++;
-        off += REC_HDR + len;
-        continue;
+    size_t n = record_at(ds->log_data, ds->log_len, off);
+    if (n == 0) {
+      size_t left = ds->log_len - off;
+      if (later_append(ds->log_data, ds->log_len, off, have_expect ? expect + 1 : 0)) {
+        fd_log_error("store: log record at offset %zu is damaged and a later append of the %zu "
+                     "bytes after it is whole", off, left);
+        return -EBADMSG;
       }
-    }
-    if (torn) {
       ds->truncated = left;
       fd_log_warn("store: cutting a torn tail of %zu bytes at offset %zu", left, off);
-      if (ftruncate(ds->log_fd, (off_t)off) < 0 || fdatasync(ds->log_fd) < 0) return -errno;
+      int rc = fd_io_ftruncate(ds->io, ds->log_fd, off);
+      if (!rc) rc = fd_io_fdatasync(ds->io, ds->log_fd);
+      if (rc) return rc;
       ds->log_len = off;
       break;
     }
+    uint64_t seq = get64(ds->log_data + off + 8);
+    if (have_expect && seq != expect) {
+      fd_log_error("store: log sequence %llu where %llu was due", (unsigned long long)seq,
+                   (unsigned long long)expect);
+      return -EBADMSG;
+    }
+    have_expect = true;
+    expect = seq + 1;
+    if (seq > ds->ckpt_seq || ds->ckpt_seq == UINT64_MAX) ds->since_ckpt++;
+    off += n;
   }
   uint64_t after_ckpt = ds->ckpt_seq == UINT64_MAX ? 0 : ds->ckpt_seq + 1;
   ds->next_seq = have_expect && expect > after_ckpt ? expect : after_ckpt;
@@ -184,7 +207,7 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
     for (unsigned i = 0; i < n; i++) {
       const struct iovec *r = &recs[base + i];
       if (r->iov_len > SCH_LOG_RECORD_LEN_MAX) return -EMSGSIZE;
-      put32(hdr[i], (uint32_t)r->iov_len);
+      put32(hdr[i], (uint32_t)r->iov_len | (i ? REC_CONT : 0));
       put64(hdr[i] + 8, ds->next_seq + i);
       put32(hdr[i] + 4, record_crc(hdr[i], r->iov_base, r->iov_len));
       iov[(size_t)2 * i] = (struct iovec){hdr[i], REC_HDR};
@@ -197,20 +220,20 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
     int vn = (int)(2 * n);
     size_t done = 0;
     while (done < total) {
-      ssize_t w = writev(ds->log_fd, v, vn);
-      if (w < 0 && errno == EINTR) continue;
+      ssize_t w = fd_io_writev(ds->io, ds->log_fd, v, vn);
+      if (w == -EINTR) continue;
       if (w < 0) {
-        int rc = -errno;
         /* Leave no partial record behind a failed append. */
-        if (ftruncate(ds->log_fd, start) < 0) fd_log_error("store: cannot undo a failed append");
-        return rc;
+        if (fd_io_ftruncate(ds->io, ds->log_fd, (uint64_t)start) < 0)
+          fd_log_error("store: cannot undo a failed append");
+        return (int)w;
       }
       done += (size_t)w;
       while (vn > 0 && (size_t)w >= v->iov_len) w -= (ssize_t)v->iov_len, v++, vn--;
       if (vn > 0) v->iov_base = (uint8_t *)v->iov_base + w, v->iov_len -= (size_t)w;
     }
-    if (fdatasync(ds->log_fd) < 0) {
-      int rc = -errno;
+    int rc = fd_io_fdatasync(ds->io, ds->log_fd);
+    if (rc) {
       fd_log_error("store: fdatasync of the log failed: %s", fd_strerror(rc));
       return rc;
     }
@@ -220,19 +243,19 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
   return 0;
 }
 
-static int replace_file(int dir_fd, const char *name, const void *hdr, size_t hdr_len,
-                        const void *data, size_t len) {
+static int replace_file(const fd_io_hook_t *io, int dir_fd, const char *name, const void *hdr,
+                        size_t hdr_len, const void *data, size_t len) {
   char tmp[64];
   snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-  int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return -errno;
-  int rc = write_all(fd, hdr, hdr_len);
-  if (!rc) rc = write_all(fd, data, len);
-  if (!rc && fsync(fd) < 0) rc = -errno;
+  int fd = fd_io_openat(io, dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fd;
+  int rc = write_all(io, fd, hdr, hdr_len);
+  if (!rc) rc = write_all(io, fd, data, len);
+  if (!rc) rc = fd_io_fsync(io, fd);
   close(fd);
-  if (!rc && renameat(dir_fd, tmp, dir_fd, name) < 0) rc = -errno;
-  if (!rc && fsync(dir_fd) < 0) rc = -errno;
-  if (rc) unlinkat(dir_fd, tmp, 0);
+  if (!rc) rc = fd_io_renameat(io, dir_fd, tmp, dir_fd, name);
+  if (!rc) rc = fd_io_fsync(io, dir_fd);
+  if (rc) fd_io_unlinkat(io, dir_fd, tmp, 0);
   return rc;
 }
 
@@ -246,12 +269,12 @@ static int dir_checkpoint(sch_store_t *st, const void *snap, size_t len) {
   put64(hdr + 8, last);
   put64(hdr + 16, len);
   put32(hdr + 24, fd_crc32c(fd_crc32c(0, hdr, 24), snap, len));
-  int rc = replace_file(ds->dir_fd, "checkpoint", hdr, sizeof(hdr), snap, len);
+  int rc = replace_file(ds->io, ds->dir_fd, "checkpoint", hdr, sizeof(hdr), snap, len);
   if (rc) return rc;
   ds->ckpt_seq = last;
   ds->since_ckpt = 0;
   /* The checkpoint covers every logged record: start an empty log. */
-  rc = replace_file(ds->dir_fd, "log", "", 0, "", 0);
+  rc = replace_file(ds->io, ds->dir_fd, "log", "", 0, "", 0);
   if (rc) return rc; /* the old log stays; replay skips what the checkpoint covers */
   int fd = openat(ds->dir_fd, "log", O_RDWR | O_APPEND | O_CLOEXEC);
   if (fd < 0) return -errno;
@@ -275,7 +298,7 @@ static int dir_replay(sch_store_t *st, sch_store_visit_fn visit, void *arg) {
   size_t log_len;
   if ((rc = read_all(ds->log_fd, &log, &log_len))) return rc;
   for (size_t off = 0; off + REC_HDR <= log_len && !rc;) {
-    uint32_t len = get32(log + off);
+    uint32_t len = REC_LEN(get32(log + off));
     uint64_t seq = get64(log + off + 8);
     FD_ASSERT(off + REC_HDR + len <= log_len); /* scanned at open */
     if (ds->ckpt_seq == UINT64_MAX || seq > ds->ckpt_seq) rc = visit(arg, false, log + off + REC_HDR, len);
@@ -301,6 +324,11 @@ static const sch_store_ops_t dir_ops = {
 };
 
 sch_store_t *sch_store_open_dir(const char *dir, int *err) {
+  return sch_store_open_dir_with(dir, NULL, err);
+}
+
+sch_store_t *sch_store_open_dir_with(const char *dir, const sch_store_dir_options_t *opts,
+                                     int *err) {
   int rc;
   dir_store_t *ds = calloc(1, sizeof(*ds));
   if (!ds) {
@@ -308,24 +336,23 @@ sch_store_t *sch_store_open_dir(const char *dir, int *err) {
     return NULL;
   }
   ds->base.ops = &dir_ops;
+  ds->io = opts ? opts->io_hook : NULL;
   ds->log_fd = -1;
   ds->ckpt_seq = UINT64_MAX;
-  if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-    rc = -errno;
-    goto out_free;
-  }
+  if ((rc = fd_io_mkdir_durable(ds->io, dir, 0700)) != 0) goto out_free;
   ds->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (ds->dir_fd < 0) {
     rc = -errno;
     goto out_free;
   }
-  unlinkat(ds->dir_fd, "checkpoint.tmp", 0); /* a checkpoint that never finished */
-  unlinkat(ds->dir_fd, "log.tmp", 0);
-  ds->log_fd = openat(ds->dir_fd, "log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (ds->log_fd < 0) {
-    rc = -errno;
-    goto out_close;
-  }
+  fd_io_unlinkat(ds->io, ds->dir_fd, "checkpoint.tmp", 0); /* a checkpoint that never finished */
+  fd_io_unlinkat(ds->io, ds->dir_fd, "log.tmp", 0);
+  rc = fd_io_openat(ds->io, ds->dir_fd, "log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (rc < 0) goto out_close;
+  ds->log_fd = rc;
+  /* A log just made is a name in dir: durable before anything is appended
+   * and acknowledged in it (fdatasync of the log does not cover its name). */
+  if ((rc = fd_io_fsync(ds->io, ds->dir_fd)) != 0) goto out_close;
   uint8_t *ckpt;
   size_t ckpt_len;
   if ((rc = load_checkpoint(ds, &ckpt, &ckpt_len))) goto out_close;

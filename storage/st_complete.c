@@ -42,9 +42,6 @@ enum {
   STEP_DONE,
 };
 
-#define ST_FTRUNCATE_OPCODE 55
-
-
 static void step(st_version_t *v);
 
 static void finish(st_version_t *v, int res) {
@@ -93,8 +90,9 @@ static void step(st_version_t *v) {
       v->complete_step++;
     } else if (!v->s->can_ftruncate) {
       /* Kernel before 6.9: one small synchronous metadata call. */
-      if (ftruncate(v->data_fd, (off_t)v->m->size_bytes) != 0) {
-        finish(v, -errno);
+      int rc = fd_io_ftruncate(v->s->cfg.io_hook, v->data_fd, v->m->size_bytes);
+      if (rc) {
+        finish(v, rc);
         return;
       }
       v->complete_step++;
@@ -118,7 +116,7 @@ static void step(st_version_t *v) {
   if (!sqe) return; /* a fault was injected in its place */
   switch (v->complete_step) {
     case STEP_TRUNCATE:
-      io_uring_prep_rw(ST_FTRUNCATE_OPCODE, sqe, v->data_fd, NULL, 0, v->m->size_bytes);
+      io_uring_prep_rw(FD_IORING_OP_FTRUNCATE, sqe, v->data_fd, NULL, 0, v->m->size_bytes);
       break;
     case STEP_DATASYNC:
       io_uring_prep_fsync(sqe, v->data_fd, IORING_FSYNC_DATASYNC);

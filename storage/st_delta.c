@@ -32,8 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/fs.h> /* FICLONERANGE */
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "fd_assert.h"
@@ -251,11 +249,9 @@ out:
 static int clone_run(st_version_t *v, uint32_t i, uint32_t n) {
   const st_delta_item_t *a = &v->delta_items[i];
   uint64_t cs = v->m->chunk_size_bytes;
-  struct file_clone_range r = {.src_fd = v->delta_src_fd[a->src],
-                               .src_offset = (uint64_t)a->src_index * cs,
-                               .src_length = (uint64_t)n * cs,
-                               .dest_offset = (uint64_t)a->index * cs};
-  return ioctl(v->data_fd, FICLONERANGE, &r) == 0 ? 0 : -errno;
+  return fd_io_clone_range(v->s->cfg.io_hook, v->data_fd, (uint64_t)a->index * cs,
+                           v->delta_src_fd[a->src], (uint64_t)a->src_index * cs,
+                           (uint64_t)n * cs);
 }
 
 /* A whole chunk with no put of its own in flight. */
@@ -309,10 +305,11 @@ static void clone_items(st_version_t *v) {
     i += n;
   }
   if (cloned == 0) return;
-  if (fdatasync(v->data_fd) != 0) {
+  int rc = fd_io_fdatasync(s->cfg.io_hook, v->data_fd);
+  if (rc) {
     s->stats.io_errors++;
     fd_log_error("%s v%llu: fdatasync after cloning failed: %s: the chunks are copied",
-                 v->m->name, (unsigned long long)v->m->version, strerror(errno));
+                 v->m->name, (unsigned long long)v->m->version, strerror(-rc));
     for (uint32_t i = 0; i < v->delta_count; i++) v->delta_items[i].cloned = false;
     return;
   }

@@ -115,9 +115,10 @@ static void bitmap_mark(st_version_t *v, uint32_t index) {
 
 void st_bitmap_flush_sync(st_version_t *v) {
   if (v->bitmap_fd < 0) return;
+  const fd_io_hook_t *io = v->s->cfg.io_hook;
   size_t len = ((size_t)v->m->chunk_count + 7) / 8;
-  ssize_t w = pwrite(v->bitmap_fd, v->bits, len, ST_BITMAP_HEADER_BYTES);
-  if (w != (ssize_t)len || fdatasync(v->bitmap_fd) != 0) {
+  ssize_t w = fd_io_pwrite(io, v->bitmap_fd, v->bits, len, ST_BITMAP_HEADER_BYTES);
+  if (w != (ssize_t)len || fd_io_fdatasync(io, v->bitmap_fd) != 0) {
     v->s->stats.io_errors++;
     fd_log_warn("%s v%llu: bitmap flush failed", v->m->name, (unsigned long long)v->m->version);
   }

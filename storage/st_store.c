@@ -19,8 +19,6 @@
 #include "fd_log.h"
 #include "st_internal.h"
 
-#define ST_FTRUNCATE_OPCODE 55 /* IORING_OP_FTRUNCATE, newer than liburing 2.3's header */
-
 typedef struct st_bitmap_header {
   char magic[8];
   uint32_t chunk_count;
@@ -41,9 +39,10 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
   *out = NULL;
   if (!cfg->data_dir || !cfg->ring || !cfg->pool || cfg->queue_depth == 0 ||
       cfg->queue_depth > FD_QUEUE_DEPTH_MAX || cfg->versions_kept == 0 ||
-      strlen(cfg->data_dir) >= FD_PATH_LEN_MAX)
+      strlen(cfg->data_dir) >= FD_PATH_LEN_MAX || cfg->io_hook != cfg->ring->io_hook)
     return -EINVAL;
-  if (mkdir(cfg->data_dir, 0755) != 0 && errno != EEXIST) return -errno;
+  int rc = fd_io_mkdir_durable(cfg->io_hook, cfg->data_dir, 0755);
+  if (rc) return rc;
   st_store_t *s = calloc(1, sizeof(*s));
   if (!s) return -ENOMEM;
   s->cfg = *cfg;
@@ -55,7 +54,7 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
   s->synced = calloc(nsynced, sizeof(*s->synced));
   s->sha = fd_sha256_create();
   if (s->dir_fd < 0 || !s->slots || !s->synced || !s->sha) {
-    int rc = s->dir_fd < 0 ? -errno : -ENOMEM;
+    rc = s->dir_fd < 0 ? -errno : -ENOMEM;
     if (s->dir_fd >= 0) close(s->dir_fd);
     if (s->sha) fd_sha256_destroy(s->sha);
     free(s->slots);
@@ -70,7 +69,7 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
   }
   struct io_uring_probe *probe = io_uring_get_probe_ring(&cfg->ring->ring);
   if (probe) {
-    s->can_ftruncate = io_uring_opcode_supported(probe, ST_FTRUNCATE_OPCODE);
+    s->can_ftruncate = io_uring_opcode_supported(probe, FD_IORING_OP_FTRUNCATE);
     io_uring_free_probe(probe);
   }
   *out = s;
@@ -162,20 +161,25 @@ out_close_fd:
   return rc;
 }
 
+/* 0, -errno, or -ENOSPC for a short write (the disk is full). */
+static int pwrite_whole(const fd_io_hook_t *io, int fd, const void *buf, size_t len, uint64_t off) {
+  ssize_t w = fd_io_pwrite(io, fd, buf, len, off);
+  return w == (ssize_t)len ? 0 : w < 0 ? (int)w : -ENOSPC;
+}
+
 /* Writes path durably: a temporary file, fdatasync, rename, fsync of dir. */
-static int write_file_durable(int dir_fd, const char *path, const void *buf, size_t len) {
+static int write_file_durable(const fd_io_hook_t *io, int dir_fd, const char *path,
+                              const void *buf, size_t len) {
   char tmp[FD_NAME_LEN_MAX + 32];
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
-  int rc = 0;
-  ssize_t w = pwrite(fd, buf, len, 0);
-  if (w != (ssize_t)len) rc = w < 0 ? -errno : -ENOSPC;
-  if (!rc && fdatasync(fd) != 0) rc = -errno;
+  int fd = fd_io_openat(io, dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fd;
+  int rc = pwrite_whole(io, fd, buf, len, 0);
+  if (!rc) rc = fd_io_fdatasync(io, fd);
   close(fd);
-  if (!rc && renameat(dir_fd, tmp, dir_fd, path) != 0) rc = -errno;
-  if (!rc && fsync(dir_fd) != 0) rc = -errno;
-  if (rc) unlinkat(dir_fd, tmp, 0);
+  if (!rc) rc = fd_io_renameat(io, dir_fd, tmp, dir_fd, path);
+  if (!rc) rc = fd_io_fsync(io, dir_fd);
+  if (rc) fd_io_unlinkat(io, dir_fd, tmp, 0);
   return rc;
 }
 
@@ -216,15 +220,16 @@ int st_current(st_store_t *s, const char *name, uint64_t *version) {
 /* The synchronous form of the last steps of st_version_complete, used when
  * reopening finds v<N> renamed but `current` not yet switched. */
 int st_switch_current_sync(st_version_t *v) {
+  const fd_io_hook_t *io = v->s->cfg.io_hook;
   uint64_t cur;
   if (read_current(v->dir_fd, &cur) == 0 && cur >= v->m->version) return 0;
   char target[64];
   snprintf(target, sizeof(target), "v%" PRIu64, v->m->version);
-  unlinkat(v->dir_fd, "current.tmp", 0);
-  if (symlinkat(target, v->dir_fd, "current.tmp") != 0) return -errno;
-  if (renameat(v->dir_fd, "current.tmp", v->dir_fd, "current") != 0) return -errno;
-  if (fsync(v->dir_fd) != 0) return -errno;
-  return 0;
+  fd_io_unlinkat(io, v->dir_fd, "current.tmp", 0);
+  int rc = fd_io_symlinkat(io, target, v->dir_fd, "current.tmp");
+  if (!rc) rc = fd_io_renameat(io, v->dir_fd, "current.tmp", v->dir_fd, "current");
+  if (!rc) rc = fd_io_fsync(io, v->dir_fd);
+  return rc;
 }
 
 /* ---- versions ------------------------------------------------------------- */
@@ -275,8 +280,11 @@ static void mark_complete(st_version_t *v) {
 /* Loads v<N>.bitmap if it belongs to this manifest; otherwise starts empty. */
 static int open_bitmap(st_version_t *v, const char *path, bool fresh) {
   const st_manifest_t *m = v->m;
-  v->bitmap_fd = openat(v->dir_fd, path, O_RDWR | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : 0), 0644);
-  if (v->bitmap_fd < 0) return -errno;
+  const fd_io_hook_t *io = v->s->cfg.io_hook;
+  int fd = fd_io_openat(io, v->dir_fd, path, O_RDWR | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : 0),
+                        0644);
+  if (fd < 0) return fd;
+  v->bitmap_fd = fd;
   size_t bytes = ((size_t)m->chunk_count + 7) / 8;
   st_bitmap_header_t h;
   bool valid = false;
@@ -299,10 +307,10 @@ static int open_bitmap(st_version_t *v, const char *path, bool fresh) {
     h.crc32c = fd_crc32c(0, &h, offsetof(st_bitmap_header_t, crc32c));
     uint8_t block[ST_BITMAP_HEADER_BYTES] = {0};
     memcpy(block, &h, sizeof(h));
-    if (ftruncate(v->bitmap_fd, 0) != 0 ||
-        pwrite(v->bitmap_fd, block, sizeof(block), 0) != (ssize_t)sizeof(block) ||
-        pwrite(v->bitmap_fd, v->bits, bytes, ST_BITMAP_HEADER_BYTES) != (ssize_t)bytes)
-      return errno ? -errno : -EIO;
+    int rc = fd_io_ftruncate(io, v->bitmap_fd, 0);
+    if (!rc) rc = pwrite_whole(io, v->bitmap_fd, block, sizeof(block), 0);
+    if (!rc) rc = pwrite_whole(io, v->bitmap_fd, v->bits, bytes, ST_BITMAP_HEADER_BYTES);
+    if (rc) return rc;
   }
   v->missing = 0;
   for (uint32_t i = 0; i < m->chunk_count; i++)
@@ -339,10 +347,11 @@ int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version
   }
   rc = st_manifest_digest(m, v->digest);
   if (rc) goto out_free_v;
-  if (mkdirat(s->dir_fd, m->name, 0755) == 0) {
-    fsync(s->dir_fd);
-  } else if (errno != EEXIST) {
-    rc = -errno;
+  const fd_io_hook_t *io = s->cfg.io_hook;
+  rc = fd_io_mkdirat(io, s->dir_fd, m->name, 0755);
+  if (rc == 0) {
+    fd_io_fsync(io, s->dir_fd);
+  } else if (rc != -EEXIST) {
     goto out_free_v;
   }
   v->dir_fd = openat(s->dir_fd, m->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -380,7 +389,7 @@ int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version
     }
     mark_complete(v);
     if ((rc = st_switch_current_sync(v)) != 0) goto out_free_v;
-    unlinkat(v->dir_fd, bitmap, 0);
+    fd_io_unlinkat(io, v->dir_fd, bitmap, 0);
     goto out_ok;
   }
   if (!same_manifest) {
@@ -388,9 +397,9 @@ int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version
     size_t enc_len;
     if ((rc = st_manifest_encode(m, &enc, &enc_len)) != 0) goto out_free_v;
     /* A different manifest under the same number: its partial is useless. */
-    unlinkat(v->dir_fd, partial, 0);
-    unlinkat(v->dir_fd, bitmap, 0);
-    rc = write_file_durable(v->dir_fd, mpath, enc, enc_len);
+    fd_io_unlinkat(io, v->dir_fd, partial, 0);
+    fd_io_unlinkat(io, v->dir_fd, bitmap, 0);
+    rc = write_file_durable(io, v->dir_fd, mpath, enc, enc_len);
     free(enc);
     if (rc) {
       fd_log_error("%s v%llu: cannot store the manifest: %s", m->name,
@@ -399,29 +408,28 @@ int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version
     }
   }
   bool fresh = faccessat(v->dir_fd, partial, F_OK, 0) != 0;
-  v->data_fd = openat(v->dir_fd, partial, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
-  if (v->data_fd < 0) {
-    rc = -errno;
+  rc = fd_io_openat(io, v->dir_fd, partial, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
+  if (rc < 0) {
     fd_log_error("%s v%llu: cannot open %s with O_DIRECT: %s", m->name,
                  (unsigned long long)m->version, partial, strerror(-rc));
     goto out_free_v;
   }
+  v->data_fd = rc;
   /* Reserve the space now: a full disk fails here, before any chunk. */
-  off_t alloc = (off_t)FD_ALIGN_UP(m->size_bytes, (uint64_t)FD_DIRECT_ALIGN);
-  if ((rc = posix_fallocate(v->data_fd, 0, alloc)) != 0) {
-    rc = -rc;
+  uint64_t alloc = FD_ALIGN_UP(m->size_bytes, (uint64_t)FD_DIRECT_ALIGN);
+  if ((rc = fd_io_fallocate(io, v->data_fd, 0, alloc)) != 0) {
     if (rc == -EOPNOTSUPP || rc == -EINVAL) {
       rc = 0; /* no fallocate here: a full disk shows up at the writes instead */
     } else {
       s->stats.io_errors++;
       fd_log_error("%s v%llu: cannot reserve %llu bytes: %s", m->name,
                    (unsigned long long)m->version, (unsigned long long)alloc, strerror(-rc));
-      if (fresh) unlinkat(v->dir_fd, partial, 0);
+      if (fresh) fd_io_unlinkat(io, v->dir_fd, partial, 0);
       goto out_free_v;
     }
   }
   if ((rc = open_bitmap(v, bitmap, fresh)) != 0) goto out_free_v;
-  if (fresh) fsync(v->dir_fd);
+  if (fresh) fd_io_fsync(io, v->dir_fd);
   fd_log_info("%s v%llu: %s, %u of %u chunks missing", m->name, (unsigned long long)m->version,
               fresh ? "started" : "resumed", v->missing, m->chunk_count);
 out_ok:
@@ -548,16 +556,13 @@ int st_gc_keep(st_store_t *s, const char *name, uint32_t keep) {
     if (ver == cur || pinned(s, name, ver) || find_open(s, name, ver)) continue;
     char path[80];
     snprintf(path, sizeof(path), "v%" PRIu64, ver);
-    if (unlinkat(dir_fd, path, 0) != 0) {
-      rc = -errno;
-      break;
-    }
+    if ((rc = fd_io_unlinkat(s->cfg.io_hook, dir_fd, path, 0)) != 0) break;
     snprintf(path, sizeof(path), "v%" PRIu64 ".manifest", ver);
-    unlinkat(dir_fd, path, 0);
+    fd_io_unlinkat(s->cfg.io_hook, dir_fd, path, 0);
     fd_log_info("gc: removed %s v%" PRIu64, name, ver);
     removed++;
   }
-  if (removed) fsync(dir_fd);
+  if (removed) fd_io_fsync(s->cfg.io_hook, dir_fd);
   close(dir_fd);
   free(list);
   return rc ? rc : removed;

@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "fd_hash.h"
+#include "fd_io.h"
 #include "fd_limits.h"
 #include "fd_pool.h"
 #include "fd_ring.h"
@@ -128,6 +129,12 @@ typedef struct st_config {
                           blocks (FICLONERANGE): tests of the copy path */
   st_fault_fn fault;     /* tests only */
   void *fault_arg;
+  /* Crash tests only (tests/common/powercut.c): told of every change the
+   * store makes to the disk, the synchronous calls through this hook and the
+   * ring's operations through the ring's, which must be the same one
+   * (fd_ring_set_io_hook; st_store_open returns -EINVAL otherwise). NULL in
+   * production. */
+  const fd_io_hook_t *io_hook;
 } st_config_t;
 
 /* Defaults: queue depth FD_QUEUE_DEPTH_DEFAULT, FD_VERSIONS_KEPT_DEFAULT kept,

@@ -1,4 +1,4 @@
-/* test_store.c — the embedded operation log: replay, checkpoints, torn tails, corruption, SIGKILL mid-append. */
+/* test_store.c — the embedded operation log: replay, checkpoints, torn tails (anywhere in the last append), corruption, SIGKILL mid-append. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -198,6 +198,45 @@ static void test_torn_tails_are_cut(void **state) {
   sch_store_close(st);
 }
 
+static void zero_bytes(const char *name, off_t at, size_t len) {
+  char path[300];
+  log_path(path, sizeof(path), name);
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  uint8_t zeros[64] = {0};
+  assert_true(len <= sizeof(zeros));
+  assert_int_equal(pwrite(fd, zeros, len, at), (ssize_t)len);
+  close(fd);
+}
+
+/* A power cut may leave the last append with any of its sectors lost (zeros
+ * where the file grew), not only its end: that is still a torn tail. */
+static void test_torn_append_anywhere_is_cut(void **state) {
+  (void)state;
+  sch_store_t *st = open_ok();
+  for (uint64_t i = 0; i < 5; i++) assert_int_equal(append_index(st, i), 0);
+  off_t good = file_size("log");
+  /* Three records in one append; its first record's payload loses bytes. */
+  uint8_t a[4096], b[4096], c[4096];
+  struct iovec three[3] = {{a, make_record(5, a)}, {b, make_record(6, b)}, {c, make_record(7, c)}};
+  assert_int_equal(sch_store_append(st, three, 3), 0);
+  sch_store_close(st);
+  off_t end = file_size("log");
+  zero_bytes("log", good + 16 + 10, 32);
+  st = open_ok();
+  assert_int_equal(sch_store_dir_truncated_bytes(st), end - good);
+  assert_int_equal(file_size("log"), good);
+  assert_int_equal(replay_all(st).records, 5);
+  /* One record whose header sector was lost while its payload landed. */
+  assert_int_equal(append_index(st, 5), 0);
+  sch_store_close(st);
+  zero_bytes("log", good, 16);
+  st = open_ok();
+  assert_int_equal(file_size("log"), good);
+  assert_int_equal(replay_all(st).records, 5);
+  sch_store_close(st);
+}
+
 static void test_corruption_is_refused(void **state) {
   (void)state;
   sch_store_t *st = open_ok();
@@ -310,6 +349,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_append_replay_checkpoint, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torn_tails_are_cut, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_torn_append_anywhere_is_cut, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_between_checkpoint_and_log_reset, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigkill_keeps_acknowledged, setup, teardown),

@@ -245,6 +245,31 @@ static void test_begin_rejects(void **state) {
   free(big);
 }
 
+static void on_io(void *arg, const fd_io_event_t *ev) {
+  (void)ev;
+  ++*(int *)arg;
+}
+
+/* The io hook must be the ring's too: a store reporting only half its disk
+ * changes would let a crash test pass that should not. */
+static void test_io_hook_must_be_the_rings(void **state) {
+  st_env_t *e = *state;
+  int seen = 0;
+  fd_io_hook_t hook = {.done = on_io, .arg = &seen};
+  st_config_t cfg = e->cfg;
+  st_store_t *s = NULL;
+  cfg.io_hook = &hook;
+  assert_int_equal(st_store_open(&cfg, &s), -EINVAL);
+  cfg.io_hook = NULL;
+  fd_ring_set_io_hook(&e->ring, &hook);
+  assert_int_equal(st_store_open(&cfg, &s), -EINVAL);
+  cfg.io_hook = &hook;
+  assert_int_equal(st_store_open(&cfg, &s), 0);
+  st_store_close(s);
+  fd_ring_set_io_hook(&e->ring, NULL);
+  assert_int_equal(seen, 1); /* the data dir's mkdir: it exists (-EEXIST) */
+}
+
 int main(void) {
   fd_ring_t probe;
   if (fd_ring_init(&probe, 4, 0) != 0) return 77;
@@ -255,6 +280,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sha_checked_after_crc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
       cmocka_unit_test_setup_teardown(test_begin_rejects, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_io_hook_must_be_the_rings, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
