@@ -138,12 +138,16 @@ static void dl_held(nd_dl_t *d, uint64_t version) {
 }
 
 static void dl_begin(nd_dl_t *d, const Sched__Order *o, bool pending) {
+  uint32_t stripes = o->stripe_count ? o->stripe_count : (uint32_t)o->n_stripes;
+  if (stripes == 0 || stripes > FD_STRIPES_MAX) {
+    fd_log_warn("%s v%" PRIu64 ": an order for %u stripes ignored", d->name, o->version, stripes);
+    return;
+  }
   dl_abandon(d);
   d->version = o->version;
   d->has_digest = o->manifest_sha256.len == FD_SHA256_LEN;
   if (d->has_digest) memcpy(d->digest, o->manifest_sha256.data, FD_SHA256_LEN);
-  d->stripes_n = o->stripe_count ? o->stripe_count : (uint32_t)o->n_stripes;
-  if (d->stripes_n > FD_STRIPES_MAX) return;
+  d->stripes_n = stripes;
   for (uint32_t i = 0; i < FD_STRIPES_MAX; i++) nd_stripe_init(&d->s[i], d, i);
   for (size_t k = 0; k < o->n_stripes; k++)
     if (o->stripes[k]->stripe < d->stripes_n)
