@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang lld
+  # libFuzzer and clang's sanitizer runtimes (only a Recommends of clang's
+  # libclang-common-14-dev, so --no-install-recommends leaves it out)
+  libclang-rt-dev
   liburing-dev libisal-dev libprotobuf-c-dev protobuf-c-compiler
   libjemalloc-dev libcmocka-dev libssl-dev libinih-dev
   # tests and benchmarks: real processes, namespaces, reference tools
