@@ -162,7 +162,7 @@ bool fd_io_event_from_sqe(const struct io_uring_sqe *sqe, fd_io_event_t *ev, str
     case IORING_OP_WRITEV:
       ev->op = FD_IO_WRITE;
       ev->offset = sqe->off;
-      ev->iov = (const struct iovec *)addr;
+      ev->iov = (const struct iovec *)(uintptr_t)sqe->addr; /* an iovec array: aligned */
       ev->iovcnt = (int)sqe->len;
       return true;
     case IORING_OP_FSYNC:

@@ -63,7 +63,10 @@ int main(int argc, char **argv) {
   fd_log_level_t lvl;
   if (fd_log_level_parse(cfg.log_level, &lvl) == 0) fd_log_set_level(lvl);
   struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
-  setrlimit(RLIMIT_MEMLOCK, &rl); /* registered buffers; fails harmlessly without privilege */
+  /* For registered buffers. Without privilege the limit stays (8 MiB for a
+   * user on Debian 12, shared by their processes) and the engines leave their
+   * pools unregistered (rpc_engine_pool_registered). */
+  setrlimit(RLIMIT_MEMLOCK, &rl);
   signal(SIGPIPE, SIG_IGN);
   /* SIGTERM and SIGINT are read from a signalfd by the node's own loop
    * (blocked here, before any engine thread starts, so in every thread). */

@@ -166,7 +166,7 @@ static int open_store(nd_node_t *n) {
   sc.data_dir = cfg->data_dir;
   sc.ring = rpc_engine_ring(n->e);
   sc.pool = n->pool;
-  sc.pool_registered = true;
+  sc.pool_registered = rpc_engine_pool_registered(n->e);
   sc.queue_depth = FD_MIN(FD_QUEUE_DEPTH_MAX, cfg->pool_buffers / 2);
   sc.versions_kept = cfg->keep_versions;
   sc.have_trusted_key = true;

@@ -90,9 +90,14 @@ static void read_queue(nd_tx_t *tx, nd_read_t *r) {
   nd_plane_t *p = tx->p;
   struct io_uring_sqe *sqe = fd_ring_sqe(p->ring, &r->op);
   uint64_t off = (uint64_t)r->index * tx->ver->m->chunk_size_bytes + r->got;
-  io_uring_prep_read_fixed(sqe, tx->ver->fd, r->buf + r->got,
-                           FD_ALIGN_UP(r->len, FD_DIRECT_ALIGN) - r->got, off,
-                           (int)fd_pool_index(p->pool, r->buf));
+  uint32_t len = FD_ALIGN_UP(r->len, FD_DIRECT_ALIGN) - r->got;
+  /* Fixed only where the engine registered the pool (it does not under a
+   * locked-memory limit it would be charged to: rpc_engine_pool_registered). */
+  if (rpc_engine_pool_registered(p->e))
+    io_uring_prep_read_fixed(sqe, tx->ver->fd, r->buf + r->got, len, off,
+                             (int)fd_pool_index(p->pool, r->buf));
+  else
+    io_uring_prep_read(sqe, tx->ver->fd, r->buf + r->got, len, off);
 }
 
 static void on_read(fd_op_t *op, int res, uint32_t flags) {

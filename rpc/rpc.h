@@ -164,7 +164,9 @@ typedef struct rpc_engine_opts {
   size_t cluster_key_len;     /* 16..FD_HMAC_KEY_LEN_MAX */
   const uint8_t *admin_pub;   /* server: trusted admin key; NULL: nobody is admin */
   const fd_ed25519_key_t *admin_key; /* client: private key proving the admin role, or NULL */
-  fd_pool_t *bulk_pool;  /* registered with the ring; DATA frames land here; NULL: no bulk */
+  fd_pool_t *bulk_pool;  /* DATA frames land here; registered with the ring unless that
+                            is charged to a locked-memory limit (rpc_engine_pool_registered);
+                            NULL: no bulk */
   rpc_bulk_send_t bulk_send;
   bool reuseport;        /* rpc_listen sets SO_REUSEPORT: engines on several threads share
                             one port and the kernel spreads connections among them */
@@ -186,6 +188,14 @@ rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *opts);
 void rpc_engine_destroy(rpc_engine_t *e);
 /* The engine's ring, for storage/ to queue disk ops on. */
 fd_ring_t *rpc_engine_ring(rpc_engine_t *e);
+/* True when bulk_pool is the ring's fixed-buffer table (buffer number =
+ * fd_pool_index), so *_fixed ops may use it. False without a pool, or when
+ * pinning it would be charged to RLIMIT_MEMLOCK (a finite limit and no
+ * CAP_IPC_LOCK: an ordinary user, 8 MiB shared by all their processes on
+ * Debian 12): the engine then uses the pool unregistered, sends bulk data
+ * copied under RPC_BULK_SEND_AUTO, and falls back from RPC_BULK_SEND_ZC to
+ * copied sends on a connection whose zero-copy send the limit refused. */
+bool rpc_engine_pool_registered(const rpc_engine_t *e);
 /* One loop turn: timers, submit, wait up to timeout_ms (0: do not wait) for a
  * completion, run callbacks. Returns completions handled or -errno. */
 int rpc_engine_run_once(rpc_engine_t *e, uint32_t timeout_ms);

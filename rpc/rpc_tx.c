@@ -217,7 +217,16 @@ void rpc_tx_on_bulk(fd_op_t *op, int res, uint32_t flags) {
   b->submitted = false;
   if (flags & IORING_CQE_F_MORE) b->notifs++; /* its notification is still due */
   if (c->state != RPC_CONN_CLOSING) {
-    if (res < 0) {
+    if (res == -ENOMEM && c->bulk_zc) {
+      /* Zero-copy pins the pages it sends, charged to RLIMIT_MEMLOCK unless
+       * the process has CAP_IPC_LOCK (an ordinary user has 8 MiB in all):
+       * over it, this connection's DATA goes out copied, from b->sent on. */
+      fd_log_warn("rpc: %s: zero-copy send over the locked-memory limit (ulimit -l): "
+                  "plain sends from now on",
+                  c->name);
+      c->bulk_zc = false;
+      after_send(c);
+    } else if (res < 0) {
       rpc_conn_fail(c, res, "bulk send failed");
     } else {
       c->e->stats.bytes_tx += (uint64_t)res;

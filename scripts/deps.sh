@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang lld
+  # libFuzzer and clang's sanitizer runtimes (only a Recommends of clang's
+  # libclang-common-14-dev, so --no-install-recommends leaves it out)
+  libclang-rt-dev
   liburing-dev libisal-dev libprotobuf-c-dev protobuf-c-compiler
   libjemalloc-dev libcmocka-dev libssl-dev libinih-dev
   # tests and benchmarks: real processes, namespaces, reference tools
@@ -24,6 +27,8 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 echo "deps.sh: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Through env: sudo drops DEBIAN_FRONTEND from the environment, and debconf
+# would then ask (iperf3 asks whether to start a daemon) with its output
+# sent to /dev/null.
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -80,7 +80,7 @@ static int side_init(side_t *s, const fd_ed25519_key_t *admin) {
   sc.data_dir = s->dir;
   sc.ring = rpc_engine_ring(s->e);
   sc.pool = s->pool;
-  sc.pool_registered = true;
+  sc.pool_registered = rpc_engine_pool_registered(s->e);
   sc.queue_depth = 8;
   sc.have_trusted_key = true;
   memcpy(sc.trusted_pub, admin->pub, FD_ED25519_PUB_LEN);

@@ -38,6 +38,7 @@ typedef struct test_server {
   _Atomic uint16_t port; /* set once listening */
   _Atomic int failed;
   rpc_stats_t stats; /* copied when the thread exits */
+  bool registered;   /* rpc_engine_pool_registered, likewise */
 } test_server_t;
 
 static inline void *test_server_main(void *arg) {
@@ -61,6 +62,7 @@ static inline void *test_server_main(void *arg) {
   atomic_store(&s->port, port);
   rpc_engine_run(s->e);
   rpc_engine_get_stats(s->e, &s->stats);
+  s->registered = rpc_engine_pool_registered(s->e);
   rpc_engine_destroy(s->e);
   if (s->pool) {
     assert_int_equal(fd_pool_available(s->pool), fd_pool_count(s->pool));

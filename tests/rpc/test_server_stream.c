@@ -1,8 +1,13 @@
-/* Server-streaming calls: chunk headers then DATA frames landed in the client's bulk pool, under flow control. */
+/* Server-streaming calls: chunk headers then DATA frames landed in the client's bulk pool, under flow control; also with pools over the locked-memory limit, unregistered. */
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
 #include "stream_util.h"
 
-static void test_fetch(void **state) {
-  (void)state;
+/* One fetch of 24 chunks; registered: 1 or 0 if both engines' pools must be
+ * registered or not, -1 if either will do. */
+static void fetch(int registered) {
   const uint32_t chunks = 24, len = 1024 * 1024;
   test_server_t s = {.opts = test_opts(), .setup = setup_fetch, .pool_bufs = 8, .pool_buf_size = len};
   s.opts.payload_max = 2 * len;
@@ -19,6 +24,7 @@ static void test_fetch(void **state) {
   o.conn_window_bytes = len;
   rpc_engine_t *e = rpc_engine_create(&o);
   assert_non_null(e);
+  if (registered >= 0) assert_int_equal(rpc_engine_pool_registered(e), registered);
   test_conn_t tc;
   test_connect(e, port, &tc);
   assert_true(pump_until(e, &tc.ready, 3000));
@@ -45,10 +51,41 @@ static void test_fetch(void **state) {
   assert_int_equal(atomic_load(&stream_closed_code), RPC_OK);
   assert_true(s.stats.blocked_ns > 0); /* the window held the server back */
   assert_int_equal(s.stats.data_frames_tx, chunks);
+  if (registered >= 0) assert_int_equal(s.registered, registered);
+}
+
+static void test_fetch(void **state) {
+  (void)state;
+  fetch(-1); /* registered as root, not as an ordinary user (memlock_charged) */
+}
+
+/* As an ordinary user: a finite locked-memory limit (8 MiB per user on Debian
+ * 12, shared by all their processes) and no CAP_IPC_LOCK, so both engines
+ * leave their pools unregistered. As root the limit is 1 MiB and only this
+ * process is charged to it, so the server's forced zero-copy sends of 1 MiB
+ * are refused and it falls back to copied sends. Runs last: it drops the
+ * capability for the whole process. */
+static void test_fetch_over_memlock(void **state) {
+  (void)state;
+  struct rlimit rl;
+  assert_int_equal(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
+  if (geteuid() == 0) {
+    rl.rlim_cur = 1024 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_MEMLOCK, &rl), 0);
+  } else if (rl.rlim_cur == RLIM_INFINITY) {
+    skip(); /* an ordinary user whose locked memory is not limited */
+  }
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+  struct __user_cap_data_struct d[2];
+  assert_int_equal(syscall(SYS_capget, &h, d), 0);
+  d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+  assert_int_equal(syscall(SYS_capset, &h, d), 0);
+  fetch(0);
 }
 
 int main(void) {
   test_log_quiet();
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_fetch)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_fetch),
+                                     cmocka_unit_test(test_fetch_over_memlock)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
