@@ -97,7 +97,9 @@ static int side_init(side_t *s, const fd_ed25519_key_t *admin) {
 }
 
 static void side_fini(side_t *s) {
-  while (!nd_plane_idle(s->p)) rpc_engine_run_once(s->e, 1);
+  /* bounded: after a failed assert the plane may never go idle */
+  for (uint64_t until = fd_now_ms() + 5000; !nd_plane_idle(s->p) && fd_now_ms() < until;)
+    rpc_engine_run_once(s->e, 1);
   rpc_engine_destroy(s->e);
   nd_plane_destroy(s->p);
   st_store_close(s->store);
