@@ -66,6 +66,8 @@
 #define FD_POOL_BUFFERS_MAX 4096u
 
 /* ---- storage: limits owned by storage/ ---- */
+/* A manifest's signer certificate (fd_cert), at most. */
+#define ST_SIGNER_CERT_LEN_MAX 1024u
 /* Versions pinned at once as delta sources, per store. */
 #define FD_STORE_PINS_MAX 32u
 /* Newest complete versions a delta searches for reusable chunks. */

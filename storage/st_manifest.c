@@ -71,6 +71,7 @@ void st_manifest_free(st_manifest_t *m) {
   if (!m) return;
   free(m->chunk_sha256);
   free(m->chunk_crc32c);
+  free(m->signer_cert);
   free(m);
 }
 
@@ -107,6 +108,15 @@ int st_manifest_decode(const void *buf, size_t len, st_manifest_t **out) {
     m->is_signed = true;
     memcpy(m->signature, pb->signature.data, FD_ED25519_SIG_LEN);
   }
+  if (pb->signer_cert.len) {
+    if (pb->signer_cert.len > ST_SIGNER_CERT_LEN_MAX || !(m->signer_cert = malloc(pb->signer_cert.len))) {
+      rc = pb->signer_cert.len > ST_SIGNER_CERT_LEN_MAX ? -EMSGSIZE : -ENOMEM;
+      st_manifest_free(m);
+      goto out_free_pb;
+    }
+    memcpy(m->signer_cert, pb->signer_cert.data, pb->signer_cert.len);
+    m->signer_cert_len = pb->signer_cert.len;
+  }
   *out = m;
   rc = 0;
 out_free_pb:
@@ -127,6 +137,8 @@ static int encode(const st_manifest_t *m, bool with_signature, uint8_t **out, si
   pb.base_version = m->base_version;
   pb.created_unix_s = m->created_unix_s;
   pb.key_id = m->key_id;
+  pb.signer_cert.data = m->signer_cert;
+  pb.signer_cert.len = m->signer_cert_len;
   if (with_signature && m->is_signed) {
     pb.signature.data = (uint8_t *)m->signature;
     pb.signature.len = FD_ED25519_SIG_LEN;

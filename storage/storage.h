@@ -63,6 +63,8 @@ typedef struct st_manifest {
   uint32_t *chunk_crc32c; /* chunk_count entries */
   bool is_signed;
   uint8_t signature[FD_ED25519_SIG_LEN];
+  uint8_t *signer_cert;    /* the signing key's certificate (malloc), or NULL: admin-signed */
+  size_t signer_cert_len;
 } st_manifest_t;
 
 /* Decodes and validates (names, sizes, chunk size, digest counts). Does not
