@@ -26,7 +26,7 @@ static void usage(FILE *out, fd_config_item_t *items, size_t n) {
 
 int main(int argc, char **argv) {
   fd_log_init("fdnode", FD_LOG_INFO);
-  static nd_config_t cfg;
+  nd_config_t cfg;
   nd_config_defaults(&cfg);
   fd_config_item_t items[ND_CONFIG_ITEMS_MAX];
   size_t nitems = nd_config_items(&cfg, items, ND_CONFIG_ITEMS_MAX);

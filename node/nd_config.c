@@ -79,7 +79,7 @@ uint32_t nd_config_window_chunks(const nd_config_t *c) {
  * before it are only repair sources, skipped while their address is not
  * known). */
 static int origins_check(const nd_config_t *c, char *err, size_t err_len) {
-  static nd_origins_t os; /* large: not on the stack; fdnode checks its config once */
+  nd_origins_t os; /* about 6 KiB, once per check */
   int rc = nd_origins_parse(&os, c->origins, c->id);
   if (rc == -EMSGSIZE)
     return snprintf(err, err_len, "node.origins: more than %u origins", ND_ORIGINS_MAX), rc;
