@@ -246,4 +246,46 @@ static_assert(FD_QUEUE_DEPTH_MAX <= FD_RING_ENTRIES_MAX, "queue fits the ring");
 static_assert(FD_DEAD_MISSES_DEFAULT > FD_SUSPECT_MISSES_DEFAULT, "suspect before dead");
 static_assert(FD_STRIPES_DEFAULT <= FD_STRIPES_MAX, "stripes in range");
 
+/* ---- the writers' client: limits owned by admin/fdclient.h (prefix fdc_) ---- */
+/* One change's data (design21: the write path). storage/'s changelog needs it
+ * too; whichever branch lands second keeps one definition. */
+#ifndef FD_WRITE_BYTES_MAX
+#define FD_WRITE_BYTES_MAX (1u << 20)
+#endif
+/* A Write request's frame: the data, the name and the other fields. An origin
+ * must accept frames this big (its payload_max) or writers cannot reach it. */
+#define FDC_REQUEST_LEN_MAX (FD_WRITE_BYTES_MAX + 4096u)
+#define FDC_INFLIGHT_DEFAULT 256u       /* changes in flight per client (one stream each) */
+#define FDC_INFLIGHT_MAX FD_STREAMS_PER_CONNECTION_MAX
+#define FDC_INFLIGHT_BYTES_DEFAULT (64ull * FD_WRITE_BYTES_MAX) /* their data, held until each ends */
+#define FDC_INFLIGHT_BYTES_MAX (1ull << 32)
+#define FDC_TIMEOUT_MS_DEFAULT 30000u   /* a change's deadline, from its call */
+#define FDC_BUMP_TIMEOUT_MS_DEFAULT (10u * 60u * 1000u) /* a bump waits for the merge */
+#define FDC_CONNECT_TIMEOUT_MS_DEFAULT 5000u /* per origin tried */
+#define FDC_ORIGINS_MAX FD_ORIGINS_MAX  /* origins in fdc_opts_t.origins */
+#define FDC_ADDR_LEN_MAX 256u           /* "host:port" including the NUL */
+#define FDC_CERT_LEN_MAX ST_SIGNER_CERT_LEN_MAX /* a writer's certificate file */
+#define FDC_MESSAGE_LEN_MAX 256u        /* a server's status message kept per change */
+#define FDC_RX_BUFS 64u                 /* the client engine's provided buffers (replies are small) */
+#define FDC_TURN_MS 10u                 /* longest wait of one engine turn inside a library call */
+#define FDC_SWEEP_MS 100u               /* changes past their deadline are looked for this often */
+#define FDC_GRACE_MS 1000u              /* waited past a deadline before the library ends a change */
+#define FDC_CLOSE_WAIT_MS 200u          /* fdc_close waits this long for the connection's close */
+#define ADM_WRITE_PROGRESS_MIN_BYTES (64ull * FD_WRITE_BYTES_MAX) /* shorter inputs draw no bar */
+static_assert(FD_WRITE_BYTES_MAX <= FD_CHUNK_SIZE_DEFAULT, "a change is at most a default chunk");
+static_assert(FDC_REQUEST_LEN_MAX <= FD_FRAME_PAYLOAD_MAX_DEFAULT, "a change fits a default frame");
+static_assert(FDC_REQUEST_LEN_MAX <= RPC_STREAM_WINDOW_DEFAULT, "a change fits a stream window");
+static_assert(FDC_REQUEST_LEN_MAX - FD_WRITE_BYTES_MAX > FD_NAME_LEN_MAX + 64u,
+              "the request's other fields fit beside the data");
+static_assert(FDC_INFLIGHT_DEFAULT <= FDC_INFLIGHT_MAX, "default in flight in range");
+static_assert(FDC_INFLIGHT_BYTES_DEFAULT >= FD_WRITE_BYTES_MAX &&
+                  FDC_INFLIGHT_BYTES_DEFAULT <= FDC_INFLIGHT_BYTES_MAX,
+              "the default byte budget holds one change");
+static_assert(FDC_ADDR_LEN_MAX == SCH_ADDRESS_LEN_MAX, "an origin address is a scheduler address");
+static_assert(FDC_RX_BUFS <= RPC_RX_BUFS && (FDC_RX_BUFS & (FDC_RX_BUFS - 1)) == 0,
+              "the client's buffer ring is a power of two in range");
+static_assert(FDC_TIMEOUT_MS_DEFAULT <= RPC_TIMEOUT_MS_MAX &&
+                  FDC_BUMP_TIMEOUT_MS_DEFAULT <= RPC_TIMEOUT_MS_MAX,
+              "client deadlines in rpc's range");
+
 #endif /* FD_LIMITS_H */
