@@ -27,19 +27,26 @@ static void usage(FILE *out) {
           "  nodes [--region R]           members and their state\n"
           "  drain NODE                   move a node's children away (admin)\n"
           "  gc NAME [--keep K]           collect old versions on the origins (admin)\n"
+          "  write NAME --offset N FILE|- change NAME's bytes at N (writer or admin)\n"
+          "  append NAME FILE|-           append to NAME (writer or admin)\n"
+          "  bump NAME                    make the next version of NAME from its changes\n"
           "global options (override the config file):\n"
           "  --config FILE        INI file with an [admin] section (default $FDADMIN_CONFIG,\n"
           "                       else " ADM_DEFAULT_CONFIG " when it exists)\n"
           "  --scheduler H:P      fdsched address\n"
           "  --origins H:P,...    origin addresses; the first is the chain head\n"
           "  --cluster-key FILE   cluster key (64 hex chars)\n"
-          "  --admin-key FILE     admin Ed25519 private key (publish, drain, gc)\n"
+          "  --admin-key FILE     admin Ed25519 private key (publish, drain, gc; and write,\n"
+          "                       append, bump without a writer key)\n"
+          "  --writer-key FILE    a writer's Ed25519 private key (write, append, bump)\n"
+          "  --writer-cert FILE   its certificate, signed by the admin\n"
           "  --timeout-ms MS      deadline of each call (default %u)\n"
-          "  --json               JSON on stdout (read commands and publish)\n"
+          "  --json               JSON on stdout (read commands, publish, write, append,\n"
+          "                       bump)\n"
           "  --log-level LEVEL    debug, info, warn, error (default warn)\n"
           "exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot reach/authenticate\n"
-          "config keys ([admin]): scheduler, origins, cluster_key, admin_key, timeout_ms,\n"
-          "  chunk_size\n",
+          "config keys ([admin]): scheduler, origins, cluster_key, admin_key, writer_key,\n"
+          "  writer_cert, timeout_ms, chunk_size\n",
           ADM_CALL_TIMEOUT_MS);
 }
 
@@ -90,6 +97,7 @@ static int cmd_keygen(int argc, char **argv) {
 
 typedef struct global_flags {
   const char *config, *scheduler, *origins, *cluster_key, *admin_key, *timeout, *log_level;
+  const char *writer_key, *writer_cert;
   bool json;
 } global_flags_t;
 
@@ -109,6 +117,7 @@ int main(int argc, char **argv) {
       {"cluster-key", required_argument, 0, 'k'}, {"admin-key", required_argument, 0, 'a'},
       {"timeout-ms", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
       {"log-level", required_argument, 0, 'l'},  {"help", no_argument, 0, 'h'},
+      {"writer-key", required_argument, 0, 'w'}, {"writer-cert", required_argument, 0, 'W'},
       {0, 0, 0, 0}};
   global_flags_t g = {0};
   int c;
@@ -123,6 +132,8 @@ int main(int argc, char **argv) {
       case 't': g.timeout = optarg; break;
       case 'j': g.json = true; break;
       case 'l': g.log_level = optarg; break;
+      case 'w': g.writer_key = optarg; break;
+      case 'W': g.writer_cert = optarg; break;
       case 'h': usage(stdout); return ADM_EXIT_OK;
       default: usage(stderr); return ADM_EXIT_USAGE;
     }
@@ -156,7 +167,11 @@ int main(int argc, char **argv) {
       (g.cluster_key &&
        set_str(cfg.cluster_key_path, sizeof(cfg.cluster_key_path), g.cluster_key, "--cluster-key")) ||
       (g.admin_key &&
-       set_str(cfg.admin_key_path, sizeof(cfg.admin_key_path), g.admin_key, "--admin-key")))
+       set_str(cfg.admin_key_path, sizeof(cfg.admin_key_path), g.admin_key, "--admin-key")) ||
+      (g.writer_key &&
+       set_str(cfg.writer_key_path, sizeof(cfg.writer_key_path), g.writer_key, "--writer-key")) ||
+      (g.writer_cert && set_str(cfg.writer_cert_path, sizeof(cfg.writer_cert_path), g.writer_cert,
+                                "--writer-cert")))
     return ADM_EXIT_USAGE;
   if (g.timeout) {
     char *end = NULL;
@@ -179,6 +194,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "nodes")) return adm_cmd_nodes(&cfg, cargc, cargv);
   if (!strcmp(cmd, "drain")) return adm_cmd_drain(&cfg, cargc, cargv);
   if (!strcmp(cmd, "gc")) return adm_cmd_gc(&cfg, cargc, cargv);
+  if (!strcmp(cmd, "write") || !strcmp(cmd, "append")) return adm_cmd_write(&cfg, cargc, cargv);
+  if (!strcmp(cmd, "bump")) return adm_cmd_bump(&cfg, cargc, cargv);
   if (!strcmp(cmd, "help")) {
     usage(stdout);
     return ADM_EXIT_OK;

@@ -3,7 +3,8 @@
  *
  * Owns: reading the operator's configuration (an INI file and flags), a
  * blocking client over rpc/ for one command at a time, and the commands:
- * keygen, publish, status, versions, nodes, drain, gc.
+ * keygen, publish, status, versions, nodes, drain, gc; and write, append and
+ * bump, which go through the writers' library (fdclient.h).
  *
  * Guarantees: `publish` reports success only when the origin head has
  * answered that every live origin holds the version durably; every command
@@ -47,6 +48,8 @@ typedef struct adm_config {
   char origins[ADM_ADDR_LEN_MAX * 4];          /* host:port[,host:port...]; the first is the head */
   char cluster_key_path[ADM_PATH_LEN_MAX];     /* 64 hex chars */
   char admin_key_path[ADM_PATH_LEN_MAX];       /* Ed25519 private key (PEM) */
+  char writer_key_path[ADM_PATH_LEN_MAX];      /* a writer's key (write, append, bump) */
+  char writer_cert_path[ADM_PATH_LEN_MAX];     /* ... and its certificate from the admin */
   uint32_t timeout_ms;
   uint64_t chunk_size_bytes;
   bool json;
@@ -99,6 +102,8 @@ int adm_cmd_versions(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_drain(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_gc(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_write(adm_config_t *cfg, int argc, char **argv);  /* write and append */
+int adm_cmd_bump(adm_config_t *cfg, int argc, char **argv);
 
 /* Shared by the commands: connects to the scheduler / one origin, printing
  * what went wrong; NULL and *exit_code set on failure. */
