@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "fd_assert.h"
 #include "fd_ring.h"
 
 static void report(const fd_io_hook_t *h, fd_io_event_t ev) { h->done(h->arg, &ev); }
@@ -80,6 +81,17 @@ int fd_io_clone_range(const fd_io_hook_t *h, int dst_fd, uint64_t dst_off, int s
   int rc = ioctl(dst_fd, FICLONERANGE, &r) == 0 ? 0 : -errno;
   if (h)
     report(h, (fd_io_event_t){.op = FD_IO_CLONE, .res = rc, .fd = dst_fd, .offset = dst_off,
+                              .len = len, .src_fd = src_fd, .src_offset = src_off});
+  return rc;
+}
+
+ssize_t fd_io_copy_range(const fd_io_hook_t *h, int dst_fd, uint64_t dst_off, int src_fd,
+                         uint64_t src_off, uint64_t len) {
+  loff_t in = (loff_t)src_off, out = (loff_t)dst_off;
+  ssize_t n = copy_file_range(src_fd, &in, dst_fd, &out, (size_t)FD_MIN(len, 1ull << 30), 0);
+  ssize_t rc = n < 0 ? -errno : n;
+  if (h)
+    report(h, (fd_io_event_t){.op = FD_IO_COPY, .res = (int)rc, .fd = dst_fd, .offset = dst_off,
                               .len = len, .src_fd = src_fd, .src_offset = src_off});
   return rc;
 }

@@ -4,7 +4,7 @@
  *
  * storage/ and the scheduler's embedded store make every mutating call
  * through these wrappers: creating opens, writes, truncates, fallocate,
- * clones, fdatasync and fsync, rename, symlink, unlink, mkdir. Each is the
+ * clones, in-kernel copies, fdatasync and fsync, rename, symlink, unlink, mkdir. Each is the
  * system call, returning 0, a byte count or a descriptor, or -errno (never
  * errno), and — only when a hook is given — a report of the call and its
  * result after it returned. The crash tests pass a recorder as the hook
@@ -42,6 +42,7 @@ typedef enum fd_io_op {
   FD_IO_SYMLINK,   /* dir_fd/name -> target */
   FD_IO_UNLINK,    /* dir_fd/name, flags (AT_REMOVEDIR) */
   FD_IO_MKDIR,     /* dir_fd/name */
+  FD_IO_COPY,      /* fd at offset gets res bytes of src_fd at src_offset, copied (len asked) */
 } fd_io_op_t;
 
 /* One call. Pointers are the caller's and valid only during the report
@@ -78,6 +79,13 @@ int fd_io_fallocate(const fd_io_hook_t *h, int fd, uint64_t off, uint64_t len);
 /* FICLONERANGE: dst_fd's [dst_off, +len) shares src_fd's [src_off, +len). */
 int fd_io_clone_range(const fd_io_hook_t *h, int dst_fd, uint64_t dst_off, int src_fd,
                       uint64_t src_off, uint64_t len);
+/* copy_file_range: up to len bytes of src_fd at src_off to dst_fd at
+ * dst_off, in the kernel (no copy through user space; a filesystem that
+ * shares blocks may share them). One call: the bytes copied, which may be
+ * fewer than len (0 at the source's end), or -errno. len above 1 GiB is
+ * cut to 1 GiB, so the count fits the report's res. */
+ssize_t fd_io_copy_range(const fd_io_hook_t *h, int dst_fd, uint64_t dst_off, int src_fd,
+                         uint64_t src_off, uint64_t len);
 int fd_io_fdatasync(const fd_io_hook_t *h, int fd);
 int fd_io_fsync(const fd_io_hook_t *h, int fd);
 int fd_io_renameat(const fd_io_hook_t *h, int dir_fd, const char *name, int dir_fd2,

@@ -8,19 +8,20 @@
  * (common/fd_io.h; storage/ and store_dir.c report every synchronous change,
  * fd_ring every io_uring one): the recorder logs, in completion order, each
  * change with its bytes — creating opens, writes, truncates, fallocate,
- * clones, fdatasync/fsync, rename, symlink, unlink, mkdir — and the test's
- * own markers ("append 7 returned 0"). Afterwards a model disk replays a
- * prefix of that log, loses power there, and is written out into a fresh
- * directory, where the real code reopens it and the test checks its
- * invariants.
+ * clones and in-kernel copies, fdatasync/fsync, rename, symlink, unlink,
+ * mkdir — and the test's own markers ("append 7 returned 0"). Afterwards a
+ * model disk replays a prefix of that log, loses power there, and is written
+ * out into a fresh directory, where the real code reopens it and the test
+ * checks its invariants.
  *
  * The disk model. Every file and directory has a durable state and a list
  * of pending changes, in the order they completed:
- *  - a file's writes, truncates, size extensions (fallocate) and clones (a
- *    FICLONERANGE is a write of the source range's bytes) stay pending until
- *    an fdatasync or fsync of that file covers them — one submitted after
- *    they completed: an io_uring fsync covers what completed before it was
- *    submitted, not what completed while it ran;
+ *  - a file's writes, truncates, size extensions (fallocate), clones and
+ *    copies (a FICLONERANGE or copy_file_range is a write of the source
+ *    range's bytes) stay pending until an fdatasync or fsync of that file
+ *    covers them — one submitted after they completed: an io_uring fsync
+ *    covers what completed before it was submitted, not what completed
+ *    while it ran;
  *  - a directory's creates (O_CREAT, mkdir, symlink), renames within it and
  *    unlinks stay pending until an fsync of that directory covers them. An
  *    fsync of a file does not make its name durable (POSIX), nor does an

@@ -190,24 +190,28 @@ static void record_file(pc_rec_t *r, const fd_io_event_t *ev, uint32_t q) {
       }
       log_add(r, PC_EXTEND, q, node)->len = ev->offset + ev->len;
       break;
-    case FD_IO_CLONE: {
-      /* The shared blocks hold the source's bytes: a write of them, read
-       * through a buffered descriptor (the source is open O_DIRECT). */
-      uint8_t *data = malloc(ev->len ? ev->len : 1);
+    case FD_IO_CLONE:
+    case FD_IO_COPY: {
+      /* The shared (or copied) blocks hold the source's bytes: a write of
+       * them, read through a buffered descriptor (the source may be open
+       * O_DIRECT). A copy moved res bytes, a clone all it was asked. */
+      uint64_t len = ev->op == FD_IO_COPY ? (uint64_t)ev->res : ev->len;
+      if (len == 0) return;
+      uint8_t *data = malloc(len);
       FD_ASSERT(data != NULL);
       char proc[64];
       snprintf(proc, sizeof(proc), "/proc/self/fd/%d", ev->src_fd);
       int src = open(proc, O_RDONLY | O_CLOEXEC);
-      ssize_t got = src >= 0 && ev->len ? pread(src, data, ev->len, (off_t)ev->src_offset) : -1;
+      ssize_t got = src >= 0 ? pread(src, data, len, (off_t)ev->src_offset) : -1;
       if (src >= 0) close(src);
-      if (got != (ssize_t)ev->len) {
+      if (got != (ssize_t)len) {
         free(data);
-        fail(r, "clone of %llu bytes: cannot read them back", (unsigned long long)ev->len);
+        fail(r, "clone or copy of %llu bytes: cannot read them back", (unsigned long long)len);
         return;
       }
       e = log_add(r, PC_WRITE, q, node);
       e->off = ev->offset;
-      e->len = ev->len;
+      e->len = len;
       e->data = data;
       break;
     }

@@ -197,6 +197,36 @@ static void test_ring_ops_reported(void **state) {
   fd_ring_deinit(&ring);
 }
 
+static void test_copy_range_reported(void **state) {
+  (void)state;
+  log_t l = {0};
+  fd_io_hook_t hook = {.done = on_done, .arg = &l};
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+  int src = openat(dfd, "copy-src", O_RDWR | O_CREAT | O_TRUNC, 0644);
+  int dst = openat(dfd, "copy-dst", O_RDWR | O_CREAT | O_TRUNC, 0644);
+  assert_true(dfd >= 0 && src >= 0 && dst >= 0);
+  assert_int_equal(pwrite(src, "0123456789", 10, 0), 10);
+  /* Bytes 2..7 of the source at 100 of the destination; then the source's
+   * end: 0 bytes, reported too. */
+  assert_int_equal(fd_io_copy_range(&hook, dst, 100, src, 2, 6), 6);
+  assert_int_equal(fd_io_copy_range(&hook, dst, 0, src, 10, 5), 0);
+  assert_int_equal(fd_io_copy_range(&hook, -1, 0, src, 0, 5), -EBADF);
+  assert_int_equal(fd_io_copy_range(NULL, dst, 0, src, 0, 2), 2);
+  char back[8] = {0};
+  assert_int_equal(pread(dst, back, 6, 100), 6);
+  assert_string_equal(back, "234567");
+  assert_int_equal(l.n, 3);
+  for (int i = 0; i < 3; i++) assert_int_equal(l.ev[i].op, FD_IO_COPY);
+  assert_int_equal(l.ev[0].res, 6);
+  assert_int_equal(l.ev[0].offset, 100);
+  assert_int_equal(l.ev[0].len, 6);
+  assert_int_equal(l.ev[1].res, 0);
+  assert_int_equal(l.ev[2].res, -EBADF);
+  close(src);
+  close(dst);
+  close(dfd);
+}
+
 static void test_mkdir_durable(void **state) {
   (void)state;
   log_t l = {0};
@@ -221,6 +251,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sync_calls_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ring_ops_reported, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_copy_range_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mkdir_durable, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
