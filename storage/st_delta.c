@@ -282,7 +282,7 @@ static void clone_items(st_version_t *v) {
       n++;
     }
     int rc = clone_run(v, i, n);
-    if (rc == -EOPNOTSUPP || rc == -EXDEV || rc == -EINVAL || rc == -ENOTTY || rc == -ENOSYS) {
+    if (st_clone_refused(rc)) {
       /* Every run is chunk-aligned in the same two files: a refusal is the
        * filesystem's, not this run's. */
       if (cloned == 0) {

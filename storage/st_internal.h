@@ -10,6 +10,8 @@
 #ifndef ST_INTERNAL_H
 #define ST_INTERNAL_H
 
+#include <errno.h>
+
 #include "storage.h"
 
 #define ST_BITMAP_MAGIC "FDSTBM1"
@@ -167,6 +169,28 @@ int st_pin(st_store_t *s, const char *name, uint64_t version);
 void st_unpin(st_store_t *s, const char *name, uint64_t version);
 int st_read_manifest_file(int dir_fd, uint64_t version, st_manifest_t **out);
 int st_switch_current_sync(st_version_t *v);
+/* Writes path (in dir_fd) durably: path.tmp, fdatasync, rename, fsync of
+ * the directory; 0 or -errno (the .tmp removed). */
+int st_write_file_durable(const fd_io_hook_t *io, int dir_fd, const char *path, const void *buf,
+                          size_t len);
+/* The 64-byte header of a bitmap for the manifest with this digest; the
+ * bits follow it (docs/ARCHITECTURE.md, "On-disk layout"). */
+void st_bitmap_header(uint8_t block[ST_BITMAP_HEADER_BYTES], uint32_t chunk_count,
+                      const uint8_t digest[FD_SHA256_LEN]);
+
+/* st_manifest.c */
+/* Fills the digests of the chunks listed (count of them; chunks NULL: all
+ * of m's, count == chunk_count) from the file path in dir_fd, read buffered
+ * on up to FD_MANIFEST_BUILD_THREADS_MAX threads, each over a contiguous
+ * part of the list. 0, or -errno of a read (-EIO: the file is short). */
+int st_manifest_hash_chunks(st_manifest_t *m, int dir_fd, const char *path,
+                            const uint32_t *chunks, uint32_t count);
+
+/* A FICLONERANGE error that says this filesystem cannot share blocks (ext4,
+ * tmpfs: EOPNOTSUPP, EXDEV, EINVAL...), not that the call failed: copy. */
+static inline bool st_clone_refused(int rc) {
+  return rc == -EOPNOTSUPP || rc == -EXDEV || rc == -EINVAL || rc == -ENOTTY || rc == -ENOSYS;
+}
 
 static inline bool st_bit(const uint8_t *bits, uint32_t i) { return bits[i >> 3] & (1u << (i & 7)); }
 static inline void st_bit_set(uint8_t *bits, uint32_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }

@@ -19,7 +19,7 @@
 #include "fd_log.h"
 #include "fd_time.h"
 #include "manifest.pb-c.h"
-#include "storage.h"
+#include "st_internal.h"
 
 bool st_name_valid(const char *name) {
   size_t len = strnlen(name, FD_NAME_LEN_MAX + 1);
@@ -231,28 +231,34 @@ int st_manifest_set_chunk(st_manifest_t *m, uint32_t index, const void *data, si
   return 0;
 }
 
-/* One hashing thread's share of st_manifest_build: chunks [lo, hi), through
- * its own descriptor so each thread's reads are sequential to readahead. */
-typedef struct build_part {
+/* One hashing thread's share: entries [lo, hi) of the chunk list (chunk
+ * indexes themselves when there is no list), read through its own
+ * descriptor so each thread's reads are sequential to readahead. */
+typedef struct hash_part {
+  int dir_fd;
   const char *path;
   st_manifest_t *m;
+  const uint32_t *chunks;
   uint32_t lo, hi;
   int rc;
-} build_part_t;
+} hash_part_t;
 
-static void *build_part(void *arg) {
-  build_part_t *b = arg;
+static void *hash_part(void *arg) {
+  hash_part_t *b = arg;
   st_manifest_t *m = b->m;
-  int fd = open(b->path, O_RDONLY | O_CLOEXEC);
+  int fd = openat(b->dir_fd, b->path, O_RDONLY | O_CLOEXEC);
   uint8_t *buf = fd >= 0 ? malloc(m->chunk_size_bytes) : NULL;
   if (fd < 0 || !buf) {
     b->rc = fd < 0 ? -errno : -ENOMEM;
     goto out;
   }
-  uint64_t off0 = (uint64_t)b->lo * m->chunk_size_bytes;
-  posix_fadvise(fd, (off_t)off0, (off_t)((uint64_t)(b->hi - b->lo) * m->chunk_size_bytes),
-                POSIX_FADV_SEQUENTIAL);
-  for (uint32_t i = b->lo; i < b->hi; i++) {
+  if (!b->chunks) {
+    uint64_t off0 = (uint64_t)b->lo * m->chunk_size_bytes;
+    posix_fadvise(fd, (off_t)off0, (off_t)((uint64_t)(b->hi - b->lo) * m->chunk_size_bytes),
+                  POSIX_FADV_SEQUENTIAL);
+  }
+  for (uint32_t k = b->lo; k < b->hi; k++) {
+    uint32_t i = b->chunks ? b->chunks[k] : k;
     uint32_t want = st_manifest_chunk_len(m, i), got = 0;
     while (got < want) {
       ssize_t r = pread(fd, buf + got, want - got, (off_t)((uint64_t)i * m->chunk_size_bytes + got));
@@ -272,6 +278,34 @@ out:
   return NULL;
 }
 
+int st_manifest_hash_chunks(st_manifest_t *m, int dir_fd, const char *path,
+                            const uint32_t *chunks, uint32_t count) {
+  FD_ASSERT(chunks || count == m->chunk_count);
+  /* SHA-256 (about 1.2 GB/s a core) is the cost: one thread per online core
+   * on contiguous ranges, each chunk's digest written only by its thread. */
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  uint32_t nt = (uint32_t)FD_MAX(1, FD_MIN(cpus, (long)FD_MANIFEST_BUILD_THREADS_MAX));
+  nt = FD_MIN(nt, FD_MAX(1u, count));
+  hash_part_t parts[FD_MANIFEST_BUILD_THREADS_MAX] = {0};
+  pthread_t tids[FD_MANIFEST_BUILD_THREADS_MAX];
+  uint32_t started = 0;
+  for (uint32_t t = 0; t < nt; t++) {
+    parts[t] = (hash_part_t){.dir_fd = dir_fd, .path = path, .m = m, .chunks = chunks,
+                             .lo = (uint32_t)((uint64_t)count * t / nt),
+                             .hi = (uint32_t)((uint64_t)count * (t + 1) / nt)};
+    if (t == 0) continue; /* the calling thread does part 0 */
+    if (pthread_create(&tids[t], NULL, hash_part, &parts[t]) != 0) break;
+    started = t;
+  }
+  /* Parts whose thread did not start are done here, after part 0. */
+  hash_part(&parts[0]);
+  for (uint32_t t = started + 1; t < nt; t++) hash_part(&parts[t]);
+  for (uint32_t t = 1; t <= started; t++) pthread_join(tids[t], NULL);
+  int rc = 0;
+  for (uint32_t t = 0; t < nt && rc == 0; t++) rc = parts[t].rc;
+  return rc;
+}
+
 int st_manifest_build(const char *path, const char *name, uint64_t version,
                       uint64_t base_version, uint32_t chunk_size_bytes, st_manifest_t **out) {
   *out = NULL;
@@ -280,27 +314,7 @@ int st_manifest_build(const char *path, const char *name, uint64_t version,
   st_manifest_t *m;
   int rc = st_manifest_new(name, version, base_version, (uint64_t)sb.st_size, chunk_size_bytes, &m);
   if (rc) return rc;
-  /* SHA-256 (about 1.2 GB/s a core) is the cost: one thread per online core
-   * on contiguous ranges, each chunk's digest written only by its thread. */
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  uint32_t nt = (uint32_t)FD_MAX(1, FD_MIN(cpus, (long)FD_MANIFEST_BUILD_THREADS_MAX));
-  nt = FD_MIN(nt, FD_MAX(1u, m->chunk_count));
-  build_part_t parts[FD_MANIFEST_BUILD_THREADS_MAX];
-  pthread_t tids[FD_MANIFEST_BUILD_THREADS_MAX];
-  uint32_t started = 0;
-  for (uint32_t t = 0; t < nt; t++) {
-    parts[t] = (build_part_t){.path = path, .m = m,
-                              .lo = (uint32_t)((uint64_t)m->chunk_count * t / nt),
-                              .hi = (uint32_t)((uint64_t)m->chunk_count * (t + 1) / nt)};
-    if (t == 0) continue; /* the calling thread does part 0 */
-    if (pthread_create(&tids[t], NULL, build_part, &parts[t]) != 0) break;
-    started = t;
-  }
-  /* Parts whose thread did not start are done here, after part 0. */
-  build_part(&parts[0]);
-  for (uint32_t t = started + 1; t < nt; t++) build_part(&parts[t]);
-  for (uint32_t t = 1; t <= started; t++) pthread_join(tids[t], NULL);
-  for (uint32_t t = 0; t < nt && rc == 0; t++) rc = parts[t].rc;
+  rc = st_manifest_hash_chunks(m, AT_FDCWD, path, NULL, m->chunk_count);
   if (rc) {
     st_manifest_free(m);
     return rc;

@@ -168,8 +168,8 @@ static int pwrite_whole(const fd_io_hook_t *io, int fd, const void *buf, size_t 
 }
 
 /* Writes path durably: a temporary file, fdatasync, rename, fsync of dir. */
-static int write_file_durable(const fd_io_hook_t *io, int dir_fd, const char *path,
-                              const void *buf, size_t len) {
+int st_write_file_durable(const fd_io_hook_t *io, int dir_fd, const char *path, const void *buf,
+                          size_t len) {
   char tmp[FD_NAME_LEN_MAX + 32];
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   int fd = fd_io_openat(io, dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -277,6 +277,18 @@ static void mark_complete(st_version_t *v) {
   memset(v->bits, 0xff, ((size_t)v->m->chunk_count + 7) / 8);
 }
 
+void st_bitmap_header(uint8_t block[ST_BITMAP_HEADER_BYTES], uint32_t chunk_count,
+                      const uint8_t digest[FD_SHA256_LEN]) {
+  st_bitmap_header_t h;
+  memset(&h, 0, sizeof(h));
+  memcpy(h.magic, ST_BITMAP_MAGIC, 8);
+  h.chunk_count = chunk_count;
+  memcpy(h.digest, digest, FD_SHA256_LEN);
+  h.crc32c = fd_crc32c(0, &h, offsetof(st_bitmap_header_t, crc32c));
+  memset(block, 0, ST_BITMAP_HEADER_BYTES);
+  memcpy(block, &h, sizeof(h));
+}
+
 /* Loads v<N>.bitmap if it belongs to this manifest; otherwise starts empty. */
 static int open_bitmap(st_version_t *v, const char *path, bool fresh) {
   const st_manifest_t *m = v->m;
@@ -300,13 +312,8 @@ static int open_bitmap(st_version_t *v, const char *path, bool fresh) {
   }
   if (!valid) {
     memset(v->bits, 0, bytes);
-    memset(&h, 0, sizeof(h));
-    memcpy(h.magic, ST_BITMAP_MAGIC, 8);
-    h.chunk_count = m->chunk_count;
-    memcpy(h.digest, v->digest, FD_SHA256_LEN);
-    h.crc32c = fd_crc32c(0, &h, offsetof(st_bitmap_header_t, crc32c));
-    uint8_t block[ST_BITMAP_HEADER_BYTES] = {0};
-    memcpy(block, &h, sizeof(h));
+    uint8_t block[ST_BITMAP_HEADER_BYTES];
+    st_bitmap_header(block, m->chunk_count, v->digest);
     int rc = fd_io_ftruncate(io, v->bitmap_fd, 0);
     if (!rc) rc = pwrite_whole(io, v->bitmap_fd, block, sizeof(block), 0);
     if (!rc) rc = pwrite_whole(io, v->bitmap_fd, v->bits, bytes, ST_BITMAP_HEADER_BYTES);
@@ -399,7 +406,7 @@ int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version
     /* A different manifest under the same number: its partial is useless. */
     fd_io_unlinkat(io, v->dir_fd, partial, 0);
     fd_io_unlinkat(io, v->dir_fd, bitmap, 0);
-    rc = write_file_durable(io, v->dir_fd, mpath, enc, enc_len);
+    rc = st_write_file_durable(io, v->dir_fd, mpath, enc, enc_len);
     free(enc);
     if (rc) {
       fd_log_error("%s v%llu: cannot store the manifest: %s", m->name,
