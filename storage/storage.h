@@ -31,7 +31,11 @@
  * Memory: a store owns its version handles and their bitmaps; the caller
  * owns the ring and the buffer pool, which must outlive the store. A chunk
  * buffer handed to st_chunk_put stays the caller's but must not be touched
- * until that put's callback has run. Everything runs on the ring's thread.
+ * until that put's callback has run. Everything runs on the ring's thread,
+ * but for one builder: st_merge_build (a version from its base and a log of
+ * writes, at an origin's bump) blocks on disk I/O and runs on a worker
+ * thread; it touches only the files of the version it makes, which the
+ * store then resumes and completes like any other.
  */
 #ifndef STORAGE_H
 #define STORAGE_H
@@ -285,5 +289,99 @@ int st_current(st_store_t *s, const char *name, uint64_t *version);
 int st_gc(st_store_t *s, const char *name);
 /* st_gc with keep in place of the configured versions_kept; -EINVAL for 0. */
 int st_gc_keep(st_store_t *s, const char *name, uint32_t keep);
+
+/* ---- merges: a version from its base and a log of writes (st_merge.c) ------ */
+
+/* The log's next write, in the order the head gave them: len bytes at
+ * offset, data valid until the next call. Returns 1 with one, 0 at the end
+ * of the log, or a -errno that fails the merge with it. */
+typedef int (*st_merge_next_fn)(void *arg, uint64_t *offset, const uint8_t **data, uint32_t *len);
+
+/* Who signs the merged manifest: key (with its private part) and its
+ * certificate (common/fd_cert.h), which goes into the manifest's
+ * signer_cert; cert NULL and cert_len 0: signed by the key alone (the admin
+ * key, or tests). The caller's memory, read during the call only. */
+typedef struct st_merge_signer {
+  const fd_ed25519_key_t *key;
+  const uint8_t *cert;
+  size_t cert_len; /* <= ST_SIGNER_CERT_LEN_MAX */
+} st_merge_signer_t;
+
+typedef struct st_merge_opts {
+  const char *data_dir;      /* the store's data dir (it exists) */
+  const char *name;
+  uint64_t base_version;     /* a complete version of name, or 0: from an empty file */
+  uint64_t version;          /* the version made, > base_version (base + 1 at a bump) */
+  uint32_t chunk_size_bytes; /* 0: the base's (FD_CHUNK_SIZE_DEFAULT from nothing); else it
+                              * must be the base's (-EINVAL) */
+  uint64_t created_unix_s;   /* the manifest's creation time: chosen by the head and the
+                              * same on every origin, so their manifests are identical */
+  st_merge_next_fn next;
+  void *next_arg;
+  st_merge_signer_t signer;
+  bool no_clone;             /* copy_file_range even where FICLONERANGE would share blocks
+                              * (tests of the copy path; XFS may still share them itself) */
+  const fd_io_hook_t *io_hook; /* crash tests only, as st_config_t's; NULL in production */
+} st_merge_opts_t;
+
+typedef struct st_merge_result {
+  uint8_t digest[FD_SHA256_LEN]; /* st_manifest_digest: what the origins compare */
+  uint8_t *manifest;             /* the encoded, signed manifest (malloc): the caller frees */
+  size_t manifest_len;
+  uint64_t size_bytes;           /* of v<N> */
+  uint64_t writes;               /* writes applied (zero-length ones included) */
+  uint64_t bytes_written;        /* their bytes, an overlapped byte once per write */
+  uint32_t chunks_hashed;        /* touched by a write, or not the base's (past its end,
+                                  * or its short last chunk, grown) */
+  uint32_t chunks_reused;        /* digests taken from the base's manifest */
+  bool cloned;                   /* the base was shared (FICLONERANGE), not copied */
+  uint64_t copy_ns, apply_ns, hash_ns, total_ns; /* base copy; writes + fdatasync; hashing */
+} st_merge_result_t;
+
+/* Makes v<N> (o->version) of o->name from its complete base v<N-1> and the
+ * writes o->next gives, ready for the store to complete:
+ *   1 v<N>.partial becomes a copy of v<N-1>: a reflink clone of the whole
+ *     file (FICLONERANGE) where the filesystem shares blocks, else an
+ *     in-kernel copy (copy_file_range); an empty file from base 0;
+ *   2 each write is applied in order at its offset: later writes win where
+ *     they overlap, the file grows as writes extend it, and a write past
+ *     the end leaves a hole that reads as zeros (a sparse file), exactly
+ *     as pwrite does; a write of 0 bytes changes nothing, not the size;
+ *   3 fdatasync;
+ *   4 only the chunks a write touched, and those the base lacks, are read
+ *     back and hashed (SHA-256, CRC32C; up to FD_MANIFEST_BUILD_THREADS_MAX
+ *     threads); every other chunk's digests are copied from the base's
+ *     manifest;
+ *   5 the manifest (name, version, base_version, size, chunk size, digests,
+ *     created_unix_s, signer_cert) is signed by o->signer.key and written
+ *     durably as v<N>.manifest, then an all-ones v<N>.bitmap.
+ * Then, on the engine's thread, st_version_begin(store, out->manifest)
+ * resumes v<N> with every chunk present and st_version_complete renames it
+ * and switches `current`: the store alone completes versions.
+ *
+ * Deterministic: the same base, writes, chunk size, created_unix_s and key
+ * give byte-identical v<N> and manifest on every origin (nothing of the
+ * host, the clock or the filesystem enters them; Ed25519 is deterministic).
+ *
+ * Cost: blocking, buffered I/O through fd_io: call it on a worker thread,
+ * never on an engine's ring. The hashing is over the touched chunks only
+ * (a 10 GB file with 1% of its chunks touched hashes 100 MB). The base copy
+ * is the floor: a clone (XFS with reflink, btrfs) is a metadata operation,
+ * milliseconds however big the file, and the copy-on-write costs only the
+ * touched blocks; where blocks cannot be shared (ext4) the kernel reads and
+ * writes the whole file, a 10 GB file at the disk's speed (tens of seconds)
+ * and 10 GB more space per version. Origins belong on XFS with reflink.
+ *
+ * Whatever of v<N> a previous attempt or a crash left (.partial, .bitmap,
+ * .manifest) is replaced; v<N> must not be open in a store meanwhile, and
+ * v<N-1> must stay (it is `current` at a bump, which GC never removes).
+ * Returns 0 and fills *out, or -errno and removes what it made (never
+ * v<N-1> or `current`): -EINVAL (options, or a base whose manifest names
+ * another chunk size), -EEXIST (v<N> is already complete), -ENOENT (no
+ * v<N-1> or its manifest), -EIO (v<N-1> is not its manifest's size),
+ * -EFBIG (a write past FD_FILE_SIZE_MAX), -ENODATA (from nothing, no byte
+ * written: a version has at least one), -EMSGSIZE (cert too long), the
+ * iterator's -errno, or a disk's (-ENOSPC, -EIO). */
+int st_merge_build(const st_merge_opts_t *o, st_merge_result_t *out);
 
 #endif /* STORAGE_H */
