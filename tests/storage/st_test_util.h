@@ -36,8 +36,10 @@ static inline void st_wait_cb(void *arg, int res) {
 /* 0, or 77 when this machine cannot run io_uring/O_DIRECT tests. */
 static inline int st_env_init(st_env_t *e, uint32_t chunk_size, uint32_t pool_count) {
   memset(e, 0, sizeof(*e));
-  /* /var/tmp: a real disk (O_DIRECT), unlike a tmpfs /tmp on some hosts. */
-  snprintf(e->dir, sizeof(e->dir), "/var/tmp/fd-st-test-XXXXXX");
+  /* /var/tmp: a real disk (O_DIRECT), unlike a tmpfs /tmp on some hosts;
+   * FDIST_STORAGE_TEST_DIR: another (merge_clone_test.sh's XFS). */
+  const char *base = getenv("FDIST_STORAGE_TEST_DIR");
+  snprintf(e->dir, sizeof(e->dir), "%s/fd-st-test-XXXXXX", base && *base ? base : "/var/tmp");
   if (!mkdtemp(e->dir)) return -errno;
   int rc = fd_ring_init(&e->ring, 64, 0);
   if (rc == -ENOSYS || rc == -EPERM) return 77;
