@@ -12,9 +12,12 @@
 #define PCS_SIZE ((uint64_t)(PCS_CHUNKS - 1u) * PCS_CS + 777u) /* a short last chunk */
 #define PCS_NAME "FileA"
 #define PCS_VERSIONS 2u /* v1 (the base) and v2 */
+#define PCS_CHUNKS_MAX 63u /* any version's: the checks keep chunk sets in a uint64_t */
+#define PCS_CREATED 1700000002u /* the merged manifest's creation time */
 
-/* Markers the workloads log when the store acknowledges something. */
-enum { PCS_TAG_COMPLETE = 1, PCS_TAG_REPAIRED = 2 };
+/* Markers the workloads log when the store acknowledges something (a merge
+ * returning 0 promises its manifest, all-ones bitmap and data are durable). */
+enum { PCS_TAG_COMPLETE = 1, PCS_TAG_REPAIRED = 2, PCS_TAG_MERGED = 3 };
 
 typedef enum pcs_scenario {
   PCS_INGEST,      /* empty store: chunks put in random waves (group fdatasync), the store
@@ -23,6 +26,9 @@ typedef enum pcs_scenario {
   PCS_DELTA_COPY,  /* v1 stored: v2 copies its unchanged chunks from v1, fetches the rest */
   PCS_DELTA_CLONE, /* the same with FICLONERANGE where the filesystem shares blocks */
   PCS_REPAIR,      /* v1 stored with two rotten chunks (one the short last): repaired in place */
+  PCS_MERGE_CLONE, /* v1 stored: v2 merged from v1 and a log of writes (st_merge_build, the base
+                    * cloned where the filesystem shares blocks), then resumed and completed */
+  PCS_MERGE_COPY,  /* the same with the base copied (copy_file_range) */
   PCS_SCENARIOS
 } pcs_scenario_t;
 
@@ -34,6 +40,10 @@ typedef struct pcs_ctx {
   uint8_t *enc[PCS_VERSIONS + 1];  /* its signed manifest */
   size_t enc_len[PCS_VERSIONS + 1];
   uint32_t rotten[2];    /* the repair scenario's bad chunks of v1 */
+  uint8_t *merged;       /* v2 as the merge scenarios make it: v1 and the log, in memory */
+  uint64_t merged_size;
+  uint8_t *merged_enc;   /* its manifest, as st_manifest_build and signing make it */
+  size_t merged_enc_len;
 } pcs_ctx_t;
 
 typedef struct pcs_run {
@@ -42,8 +52,16 @@ typedef struct pcs_run {
   pc_rec_t *rec;
   st_config_t cfg;       /* the recorded store's, while recording */
   uint64_t target;       /* the version the workload writes (0: none, repair) */
+  const uint8_t *want;   /* its bytes, size and signed manifest */
+  uint64_t want_size;
+  const uint8_t *want_enc;
+  size_t want_enc_len;
   bool cloned;           /* some chunk was shared by FICLONERANGE */
 } pcs_run_t;
+
+static inline bool pcs_is_merge(pcs_scenario_t s) {
+  return s == PCS_MERGE_CLONE || s == PCS_MERGE_COPY;
+}
 
 /* Puts up to max chunks of v it lacks, in random order and waves of 1 to 6
  * in flight; 0 or the first -errno. */
@@ -51,6 +69,11 @@ int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint32_t
                     uint64_t *rng);
 /* st_version_delta and its wait; 0 or -errno. */
 int pcs_delta_wait(pcs_ctx_t *c, st_version_t *v);
+/* Merges v2 from v1 and the scenarios' log in the store at data_dir; 0 when
+ * its manifest is c->merged_enc byte for byte, -EBADMSG when it is not, or
+ * the merge's -errno. */
+int pcs_merge(pcs_ctx_t *c, const char *data_dir, bool no_clone, const fd_io_hook_t *io,
+              bool *cloned);
 
 /* The invariants after a cut of run at cut point `at`, on the store in
  * data_dir: NULL when they hold, else what broke, in msg. */

@@ -14,6 +14,12 @@
  *     present matches; the version then completes and `current` is it.
  *  4. A chunk whose repair was acknowledged is good; one still under repair
  *     may be old, new or torn, but the file keeps its size.
+ *  5. A merge: when `current` names the version the workload makes, it is
+ *     that version's model byte for byte (the merge's v2 is v1 and the log,
+ *     applied in memory). Once st_merge_build returned, the store resumes
+ *     v2 with every chunk present; before, what the cut left either
+ *     resumes (only chunks that match count) or is replaced by merging
+ *     again, which must make the same manifest; either way v2 completes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +37,7 @@
 typedef struct acked {
   uint64_t complete;     /* newest version whose completion was acknowledged */
   uint64_t repaired;     /* chunks of v1 whose repair was acknowledged (bits) */
+  bool merged;           /* st_merge_build returned 0 */
 } acked_t;
 
 static acked_t acked_before(const pcs_run_t *run, uint32_t at) {
@@ -41,6 +48,7 @@ static acked_t acked_before(const pcs_run_t *run, uint32_t at) {
     if (!pc_rec_marker(run->rec, i, &tag, &value)) continue;
     if (tag == PCS_TAG_COMPLETE) a.complete = FD_MAX(a.complete, value);
     if (tag == PCS_TAG_REPAIRED) a.repaired |= 1ull << value;
+    if (tag == PCS_TAG_MERGED) a.merged = true;
   }
   return a;
 }
@@ -192,12 +200,19 @@ static const char *check_files(const pcs_ctx_t *c, const pcs_run_t *run, acked_t
   closedir(d);
   if (!err && cur && faccessat(dir_fd, target, F_OK, 0) != 0)
     err = pc_say(msg, len, "current names %s, which is not there", target);
+  if (!err && cur && cur == run->target) {
+    size_t n = 0;
+    uint8_t *bytes = read_all(dir_fd, "current", &n);
+    if (!bytes || n != run->want_size || memcmp(bytes, run->want, n) != 0)
+      err = pc_say(msg, len, "current is v%" PRIu64 ", and not its model", cur);
+    free(bytes);
+  }
   return err;
 }
 
 /* Invariant 3: the real store on what the cut left. */
-static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *data_dir,
-                                uint64_t seed, char *msg, size_t len) {
+static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, acked_t a,
+                                const char *data_dir, uint64_t seed, char *msg, size_t len) {
   st_config_t cfg = c->e.cfg;
   cfg.data_dir = data_dir;
   cfg.no_clone = run->scen == PCS_DELTA_COPY;
@@ -215,16 +230,25 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
     goto out;
   }
   uint64_t t = run->target;
-  rc = st_version_begin(s, c->enc[t], c->enc_len[t], &v);
+  char dir[300], full[340], file[64];
+  snprintf(dir, sizeof(dir), "%s/%s", data_dir, PCS_NAME);
+  snprintf(full, sizeof(full), "%s/v%" PRIu64, dir, t);
+  /* An origin back from the cut may merge again (half the cuts) rather
+   * than resume: whatever the cut left of v2 is replaced. */
+  bool merge_again = pcs_is_merge(run->scen) && (seed & 1) && access(full, F_OK) != 0;
+  if (merge_again && (rc = pcs_merge(c, data_dir, run->scen == PCS_MERGE_COPY, NULL, NULL)) != 0) {
+    err = pc_say(msg, len, "merging v%" PRIu64 " again: %s", t, strerror(-rc));
+    goto out;
+  }
+  rc = st_version_begin(s, run->want_enc, run->want_enc_len, &v);
   if (rc) {
     err = pc_say(msg, len, "st_version_begin v%" PRIu64 ": %s", t, strerror(-rc));
     goto out;
   }
   uint64_t present = 0;
-  for (uint32_t i = 0; i < PCS_CHUNKS; i++)
+  uint32_t chunks = st_version_manifest(v)->chunk_count;
+  for (uint32_t i = 0; i < chunks; i++)
     if (st_version_has(v, i)) present |= 1ull << i;
-  char dir[300], file[64];
-  snprintf(dir, sizeof(dir), "%s/%s", data_dir, PCS_NAME);
   snprintf(file, sizeof(file), "v%" PRIu64 "%s", t, st_version_is_complete(v) ? "" : ".partial");
   int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   uint64_t size;
@@ -233,11 +257,14 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
   if (bad < 0 || ((uint64_t)bad & present)) {
     err = pc_say(msg, len, "resumed v%" PRIu64 " counts chunks %#" PRIx64 " present; %s has %#" PRIx64
                    " bad", t, present, file, (uint64_t)bad);
+  } else if ((a.merged || merge_again) && st_version_missing(v) != 0) {
+    err = pc_say(msg, len, "v%" PRIu64 " was merged%s, yet %u chunks are missing on resuming", t,
+                 merge_again ? " again" : "", st_version_missing(v));
   } else if (!st_version_is_complete(v)) {
     /* Resume as a node would: reuse, fetch the rest, complete. */
     uint64_t rng = seed;
     if (run->scen == PCS_DELTA_COPY || run->scen == PCS_DELTA_CLONE) rc = pcs_delta_wait(c, v);
-    if (!rc) rc = pcs_put_missing(c, v, c->data[t], PCS_CHUNKS, &rng);
+    if (!rc) rc = pcs_put_missing(c, v, run->want, PCS_CHUNKS_MAX, &rng);
     if (!rc) rc = st_complete_wait(&c->e, v);
     if (rc) err = pc_say(msg, len, "resuming v%" PRIu64 ": %s", t, strerror(-rc));
   }
@@ -247,7 +274,7 @@ static const char *check_reopen(pcs_ctx_t *c, const pcs_run_t *run, const char *
     dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     uint8_t *cur = read_all(dir_fd, "current", &n);
     close(dir_fd);
-    if (!cur || n != PCS_SIZE || memcmp(cur, c->data[t], n) != 0)
+    if (!cur || n != run->want_size || memcmp(cur, run->want, n) != 0)
       err = pc_say(msg, len, "after resuming, current is not v%" PRIu64, t);
     free(cur);
   }
@@ -262,7 +289,8 @@ const char *pcs_check_cut(pcs_ctx_t *c, const pcs_run_t *run, uint32_t at, const
   char dir[300];
   snprintf(dir, sizeof(dir), "%s/%s", data_dir, PCS_NAME);
   int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const char *err = check_files(c, run, acked_before(run, at), dir_fd, msg, len);
+  acked_t a = acked_before(run, at);
+  const char *err = check_files(c, run, a, dir_fd, msg, len);
   if (dir_fd >= 0) close(dir_fd);
-  return err ? err : check_reopen(c, run, data_dir, (uint64_t)at * 7919u, msg, len);
+  return err ? err : check_reopen(c, run, a, data_dir, (uint64_t)at * 7919u, msg, len);
 }

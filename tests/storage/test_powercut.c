@@ -1,4 +1,4 @@
-/* test_powercut.c — power cuts below the store at >= 1,000 points of chunk ingest, completion and GC, delta copy, delta clone and repair: `current` stays whole, no bitmap bit outruns its chunk's fdatasync, the store reopens and resumes, and nothing acknowledged is lost.
+/* test_powercut.c — power cuts below the store at >= 1,000 points of chunk ingest, completion and GC, delta copy, delta clone, repair, and a merge (clone and copy) with its completion: `current` stays whole, no bitmap bit outruns its chunk's fdatasync, the store reopens and resumes, and nothing acknowledged is lost.
  *
  * SIGKILL keeps every completed write, so it cannot catch a missing
  * fdatasync. Here the store runs with a recorder as its fd_io hook
@@ -6,7 +6,8 @@
  * ring's O_DIRECT writes, group fdatasyncs, bitmap writes, the completion
  * chain (ftruncate, fdatasync, rename, directory fsync, symlink, rename,
  * directory fsync), FICLONERANGE, and the synchronous manifest, bitmap,
- * fallocate and GC calls — is logged in completion order with its bytes,
+ * fallocate and GC calls, and a merge's (st_merge_build: the base cloned or
+ * copied, the log's writes, fdatasync, manifest and bitmap) — is logged in completion order with its bytes,
  * and every acknowledgement (a completion, a repair) as a marker. Then, for
  * each cut point (every entry of the log while the budget lasts, a random
  * sample after), the model disk replays the log to there and loses power:
@@ -49,15 +50,31 @@
 #include "fd_log.h"
 #include "st_powercut.h"
 
-static const char *const scenario_name[PCS_SCENARIOS] = {"ingest", "complete+gc", "delta copy",
-                                                         "delta clone", "repair"};
+static const char *const scenario_name[PCS_SCENARIOS] = {
+    "ingest", "complete+gc", "delta copy", "delta clone", "repair", "merge clone", "merge copy"};
+/* Shares of the cuts: the merges' logs are short, and new. */
+static const uint32_t scenario_weight[PCS_SCENARIOS] = {2, 2, 2, 2, 2, 3, 3};
+
+/* The merge scenarios' log (v1 is 13 chunks, the last 777 bytes): out of
+ * order, overlapping, across a chunk boundary, the short last chunk grown,
+ * and a write past the end leaving a hole (chunks 13 and 14). */
+typedef struct pcs_write {
+  uint64_t off;
+  uint32_t len;
+} pcs_write_t;
+static const pcs_write_t merge_log[] = {
+    {3 * PCS_CS + 100, 5000}, {3 * PCS_CS + 2000, 100}, {6 * PCS_CS - 10, 20},
+    {PCS_SIZE - 77, 1000},    {15 * PCS_CS + 5, 300},   {PCS_CS, 1}};
+
+static void merge_bytes(size_t i, uint8_t *p, uint32_t len) { st_fill(p, len, 100 + i); }
 
 /* ---- workloads -------------------------------------------------------------------- */
 
 int pcs_put_missing(pcs_ctx_t *c, st_version_t *v, const uint8_t *data, uint32_t max,
                     uint64_t *rng) {
   const st_manifest_t *m = st_version_manifest(v);
-  uint32_t order[PCS_CHUNKS] = {0}, n = 0;
+  uint32_t order[PCS_CHUNKS_MAX] = {0}, n = 0;
+  FD_ASSERT(m->chunk_count <= PCS_CHUNKS_MAX);
   for (uint32_t i = 0; i < m->chunk_count; i++)
     if (!st_version_has(v, i)) order[n++] = i;
   for (uint32_t i = n; i > 1; i--) {
@@ -99,6 +116,39 @@ int pcs_delta_wait(pcs_ctx_t *c, st_version_t *v) {
   int rc = st_version_delta(v, &reused, st_wait_cb, &w);
   if (!rc) rc = st_run_until(&c->e.ring, &w.done);
   return rc ? rc : w.res;
+}
+
+typedef struct merge_it {
+  size_t next;
+  uint8_t buf[8192];
+} merge_it_t;
+
+static int merge_next(void *arg, uint64_t *off, const uint8_t **data, uint32_t *len) {
+  merge_it_t *it = arg;
+  if (it->next == FD_ARRAY_LEN(merge_log)) return 0;
+  const pcs_write_t *w = &merge_log[it->next];
+  FD_ASSERT(w->len <= sizeof(it->buf));
+  merge_bytes(it->next++, it->buf, w->len);
+  *off = w->off;
+  *data = it->buf;
+  *len = w->len;
+  return 1;
+}
+
+int pcs_merge(pcs_ctx_t *c, const char *data_dir, bool no_clone, const fd_io_hook_t *io,
+              bool *cloned) {
+  merge_it_t it = {0};
+  st_merge_opts_t o = {.data_dir = data_dir, .name = PCS_NAME, .base_version = 1, .version = 2,
+                       .created_unix_s = PCS_CREATED, .next = merge_next, .next_arg = &it,
+                       .signer = {.key = &c->e.key}, .no_clone = no_clone, .io_hook = io};
+  st_merge_result_t r;
+  int rc = st_merge_build(&o, &r);
+  if (rc) return rc;
+  if (cloned) *cloned = r.cloned;
+  if (r.manifest_len != c->merged_enc_len || memcmp(r.manifest, c->merged_enc, r.manifest_len))
+    rc = -EBADMSG;
+  free(r.manifest);
+  return rc;
 }
 
 /* A done callback that logs a marker when the store acknowledges. */
@@ -151,27 +201,36 @@ static int repair_acked(pcs_ctx_t *c, pcs_run_t *run) {
 
 static int workload(pcs_ctx_t *c, pcs_run_t *run, uint64_t *rng) {
   if (run->scen == PCS_REPAIR) return repair_acked(c, run);
-  uint64_t t = run->target;
+  int rc;
+  if (pcs_is_merge(run->scen)) {
+    /* On an origin the merge runs on a worker thread while the engine's
+     * store is open, then the engine resumes and completes it. */
+    rc = pcs_merge(c, run->cfg.data_dir, run->scen == PCS_MERGE_COPY, run->cfg.io_hook,
+                   &run->cloned);
+    if (rc) return rc;
+    pc_rec_mark(run->rec, PCS_TAG_MERGED, run->target);
+  }
   st_version_t *v;
-  int rc = st_version_begin(c->e.store, c->enc[t], c->enc_len[t], &v);
+  rc = st_version_begin(c->e.store, run->want_enc, run->want_enc_len, &v);
   if (rc) return rc;
+  if (pcs_is_merge(run->scen) && st_version_missing(v) != 0) rc = -EIO;
   if (run->scen == PCS_DELTA_COPY || run->scen == PCS_DELTA_CLONE) rc = pcs_delta_wait(c, v);
   if (!rc && run->scen == PCS_INGEST) {
     /* Half the chunks, then a restart: close (the bitmap flushed and
      * fdatasync'd), reopen, resume from the bitmap. */
-    rc = pcs_put_missing(c, v, c->data[t], PCS_CHUNKS / 2, rng);
+    rc = pcs_put_missing(c, v, run->want, PCS_CHUNKS / 2, rng);
     st_close_wait(&c->e, v);
     st_store_close(c->e.store);
     c->e.store = NULL;
     if (!rc) rc = st_store_open(&run->cfg, &c->e.store);
-    if (!rc) rc = st_version_begin(c->e.store, c->enc[t], c->enc_len[t], &v);
+    if (!rc) rc = st_version_begin(c->e.store, run->want_enc, run->want_enc_len, &v);
     if (rc) return rc;
   }
-  if (!rc) rc = pcs_put_missing(c, v, c->data[t], PCS_CHUNKS, rng);
+  if (!rc) rc = pcs_put_missing(c, v, run->want, PCS_CHUNKS_MAX, rng);
   if (!rc) rc = complete_acked(c, run, v);
   st_close_wait(&c->e, v);
   if (!rc && run->scen == PCS_COMPLETE_GC) rc = FD_MIN(st_gc_keep(c->e.store, PCS_NAME, 1), 0);
-  run->cloned = st_store_stats(c->e.store)->chunks_cloned > 0;
+  run->cloned |= st_store_stats(c->e.store)->chunks_cloned > 0;
   return rc;
 }
 
@@ -187,6 +246,11 @@ static int record(pcs_ctx_t *c, pcs_run_t *run, uint64_t seed) {
   cfg.no_clone = run->scen == PCS_DELTA_COPY;
   int rc = 0;
   run->target = run->scen == PCS_INGEST ? 1 : run->scen == PCS_REPAIR ? 0 : 2;
+  bool merge = pcs_is_merge(run->scen);
+  run->want = merge ? c->merged : c->data[run->target];
+  run->want_size = merge ? c->merged_size : PCS_SIZE;
+  run->want_enc = merge ? c->merged_enc : c->enc[run->target];
+  run->want_enc_len = merge ? c->merged_enc_len : c->enc_len[run->target];
   if (run->scen != PCS_INGEST) {
     if ((rc = st_store_open(&cfg, &c->e.store)) != 0) return rc;
     rc = st_store_all(&c->e, PCS_NAME, 1, c->data[1], PCS_SIZE, PCS_CS);
@@ -252,6 +316,28 @@ static int ctx_init(pcs_ctx_t *c, const pc_opts_t *o) {
                           &c->enc_len[v]);
   c->rotten[0] = 4;
   c->rotten[1] = PCS_CHUNKS - 1;
+  if (rc) return rc;
+  /* The merge scenarios' v2: v1 and the log, in memory; its manifest made
+   * as the merge must make it, by st_manifest_build of those bytes. */
+  for (size_t i = 0; i < FD_ARRAY_LEN(merge_log); i++)
+    c->merged_size = FD_MAX(c->merged_size, merge_log[i].off + merge_log[i].len);
+  c->merged = calloc(1, c->merged_size);
+  memcpy(c->merged, c->data[1], PCS_SIZE);
+  for (size_t i = 0; i < FD_ARRAY_LEN(merge_log); i++)
+    merge_bytes(i, c->merged + merge_log[i].off, merge_log[i].len);
+  char path[300];
+  snprintf(path, sizeof(path), "%s/merged", c->base);
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(c->merged, 1, c->merged_size, f) != c->merged_size) rc = -EIO;
+  if (f) fclose(f);
+  st_manifest_t *m = NULL;
+  if (!rc) rc = st_manifest_build(path, PCS_NAME, 2, 1, PCS_CS, &m);
+  unlink(path);
+  if (rc) return rc;
+  FD_ASSERT(m->chunk_count <= PCS_CHUNKS_MAX);
+  m->created_unix_s = PCS_CREATED;
+  if (!(rc = st_manifest_sign(m, &c->e.key))) rc = st_manifest_encode(m, &c->merged_enc, &c->merged_enc_len);
+  st_manifest_free(m);
   return rc;
 }
 
@@ -293,9 +379,9 @@ static bool scenario(pcs_ctx_t *c, pcs_scenario_t s, uint64_t budget, uint64_t *
   printf("  %-12s %5" PRIu64 " cuts over %" PRIu64 " recorded runs of %u..%u entries; %" PRIu64
          " lost or tore something; %" PRIu64 " broke an invariant\n", scenario_name[s], t->cuts,
          runs, runs ? lo : 0, hi, t->lost, t->broken);
-  if (s == PCS_DELTA_CLONE && ok && !cloned)
-    printf("  (delta clone: the filesystem refused FICLONERANGE, so this scenario ran the copy "
-           "path; powercut_test.sh runs it on XFS with reflink)\n");
+  if ((s == PCS_DELTA_CLONE || s == PCS_MERGE_CLONE) && ok && !cloned)
+    printf("  (%s: the filesystem refused FICLONERANGE, so this scenario ran the copy path; "
+           "powercut_test.sh runs it on XFS with reflink)\n", scenario_name[s]);
   return ok;
 }
 
@@ -320,10 +406,14 @@ int main(void) {
   double t0 = pc_seconds();
   uint64_t rng = o.seed, cuts = 0, broken = 0;
   bool ok = true;
+  uint32_t weights = 0, before = 0;
+  for (int s = 0; s < PCS_SCENARIOS; s++) weights += scenario_weight[s];
   for (int s = 0; s < PCS_SCENARIOS && ok; s++) {
     pc_tally_t t = {0};
-    ok = scenario(&c, (pcs_scenario_t)s, o.cuts / PCS_SCENARIOS + ((uint64_t)s < o.cuts % PCS_SCENARIOS),
-                  &rng, &t);
+    /* Scenario s's share of the cuts; the shares add up to o.cuts. */
+    uint64_t from = o.cuts * before / weights;
+    before += scenario_weight[s];
+    ok = scenario(&c, (pcs_scenario_t)s, o.cuts * before / weights - from, &rng, &t);
     cuts += t.cuts;
     broken += t.broken;
   }
