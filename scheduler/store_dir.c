@@ -1,10 +1,11 @@
 /* store_dir.c — the embedded store: an operation log and a checkpoint in a
  * data directory.
  *
- *   dir/log         records: u32 payload length (bit 31 set on every record
- *                   of an append but its first), u32 CRC32C, u64 sequence,
- *                   payload. The CRC covers length, sequence and payload, so
- *                   a torn length is caught as surely as a torn payload.
+ *   dir/log         records framed as common/fd_record.h says: u32 payload
+ *                   length (bit 31 set on every record of an append but its
+ *                   first), u32 CRC32C, u64 sequence, payload. The CRC covers
+ *                   length, sequence and payload, so a torn length is caught
+ *                   as surely as a torn payload.
  *   dir/checkpoint  u32 magic "FDSC", u32 format, u64 last sequence it
  *                   covers, u64 length, u32 CRC32C of those and the payload,
  *                   payload.
@@ -43,16 +44,16 @@
 #include "fd_error.h"
 #include "fd_hash.h"
 #include "fd_log.h"
+#include "fd_record.h"
 #include "scheduler.h"
 
-#define REC_HDR 16u
+#define REC_HDR FD_REC_HDR_BYTES
 #define CKPT_HDR 28u
 #define CKPT_MAGIC 0x43534446u /* "FDSC" little-endian */
 #define CKPT_FORMAT 1u
 #define APPEND_BATCH_MAX 64u   /* records per writev */
-#define REC_CONT 0x80000000u   /* in the length word: continues the append of the record before */
-#define REC_LEN(word) ((word) & ~REC_CONT)
-static_assert(SCH_LOG_RECORD_LEN_MAX < REC_CONT, "a record's length leaves bit 31 to REC_CONT");
+static_assert(SCH_LOG_RECORD_LEN_MAX < FD_REC_CONT,
+              "a record's length leaves bit 31 to FD_REC_CONT");
 
 typedef struct dir_store {
   sch_store_t base;
@@ -66,17 +67,6 @@ typedef struct dir_store {
   uint8_t *log_data;       /* the log as read at open, for replay; freed after */
   size_t log_len;
 } dir_store_t;
-
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-static uint32_t record_crc(const uint8_t *hdr, const void *payload, size_t len) {
-  uint32_t crc = fd_crc32c(0, hdr, 4);             /* length */
-  crc = fd_crc32c(crc, hdr + 8, 8);                /* sequence */
-  return fd_crc32c(crc, payload, len);
-}
 
 static int read_all(int fd, uint8_t **out, size_t *len_out) {
   struct stat st;
@@ -123,14 +113,14 @@ static int load_checkpoint(dir_store_t *ds, uint8_t **data, size_t *len) {
   int rc = read_all(fd, &buf, &n);
   close(fd);
   if (rc) return rc;
-  if (n < CKPT_HDR || get32(buf) != CKPT_MAGIC || get32(buf + 4) != CKPT_FORMAT ||
-      get64(buf + 16) != n - CKPT_HDR ||
-      fd_crc32c(fd_crc32c(0, buf, 24), buf + CKPT_HDR, n - CKPT_HDR) != get32(buf + 24)) {
+  if (n < CKPT_HDR || fd_le32_get(buf) != CKPT_MAGIC || fd_le32_get(buf + 4) != CKPT_FORMAT ||
+      fd_le64_get(buf + 16) != n - CKPT_HDR ||
+      fd_crc32c(fd_crc32c(0, buf, 24), buf + CKPT_HDR, n - CKPT_HDR) != fd_le32_get(buf + 24)) {
     fd_log_error("store: checkpoint is corrupt (%zu bytes)", n);
     free(buf);
     return -EBADMSG;
   }
-  ds->ckpt_seq = get64(buf + 8);
+  ds->ckpt_seq = fd_le64_get(buf + 8);
   *data = buf;
   *len = n;
   return 0;
@@ -138,11 +128,9 @@ static int load_checkpoint(dir_store_t *ds, uint8_t **data, size_t *len) {
 
 /* The size of the whole, valid record at off (header included), or 0. */
 static size_t record_at(const uint8_t *log, size_t log_len, size_t off) {
-  if (log_len - off < REC_HDR) return 0;
-  const uint8_t *h = log + off;
-  uint32_t len = REC_LEN(get32(h));
-  if (len > SCH_LOG_RECORD_LEN_MAX || len > log_len - off - REC_HDR) return 0;
-  return record_crc(h, h + REC_HDR, len) == get32(h + 4) ? REC_HDR + len : 0;
+  fd_rec_t rec;
+  ssize_t n = fd_rec_decode(log + off, log_len - off, SCH_LOG_RECORD_LEN_MAX, &rec);
+  return n > 0 ? (size_t)n : 0;
 }
 
 /* True when a whole record that begins an append, with a sequence of at
@@ -152,7 +140,7 @@ static size_t record_at(const uint8_t *log, size_t log_len, size_t off) {
  * a CRC is computed. */
 static bool later_append(const uint8_t *log, size_t log_len, size_t off, uint64_t min_seq) {
   for (size_t o = off + 1; o + REC_HDR <= log_len; o++) {
-    if ((get32(log + o) & REC_CONT) || get64(log + o + 8) < min_seq) continue;
+    if (fd_rec_peek_cont(log + o) || fd_rec_peek_seq(log + o) < min_seq) continue;
     if (record_at(log, log_len, o)) return true;
   }
   return false;
@@ -180,7 +168,7 @@ static int scan_log(dir_store_t *ds) {
       ds->log_len = off;
       break;
     }
-    uint64_t seq = get64(ds->log_data + off + 8);
+    uint64_t seq = fd_rec_peek_seq(ds->log_data + off);
     if (have_expect && seq != expect) {
       fd_log_error("store: log sequence %llu where %llu was due", (unsigned long long)seq,
                    (unsigned long long)expect);
@@ -207,9 +195,7 @@ static int dir_append(sch_store_t *st, const struct iovec *recs, unsigned count)
     for (unsigned i = 0; i < n; i++) {
       const struct iovec *r = &recs[base + i];
       if (r->iov_len > SCH_LOG_RECORD_LEN_MAX) return -EMSGSIZE;
-      put32(hdr[i], (uint32_t)r->iov_len | (i ? REC_CONT : 0));
-      put64(hdr[i] + 8, ds->next_seq + i);
-      put32(hdr[i] + 4, record_crc(hdr[i], r->iov_base, r->iov_len));
+      fd_rec_header(hdr[i], r->iov_base, (uint32_t)r->iov_len, ds->next_seq + i, i > 0);
       iov[(size_t)2 * i] = (struct iovec){hdr[i], REC_HDR};
       iov[2 * i + 1] = *r;
       total += REC_HDR + r->iov_len;
@@ -264,11 +250,11 @@ static int dir_checkpoint(sch_store_t *st, const void *snap, size_t len) {
   if (len > SCH_CHECKPOINT_LEN_MAX) return -EMSGSIZE;
   uint8_t hdr[CKPT_HDR];
   uint64_t last = ds->next_seq == 0 ? UINT64_MAX : ds->next_seq - 1;
-  put32(hdr, CKPT_MAGIC);
-  put32(hdr + 4, CKPT_FORMAT);
-  put64(hdr + 8, last);
-  put64(hdr + 16, len);
-  put32(hdr + 24, fd_crc32c(fd_crc32c(0, hdr, 24), snap, len));
+  fd_le32_put(hdr, CKPT_MAGIC);
+  fd_le32_put(hdr + 4, CKPT_FORMAT);
+  fd_le64_put(hdr + 8, last);
+  fd_le64_put(hdr + 16, len);
+  fd_le32_put(hdr + 24, fd_crc32c(fd_crc32c(0, hdr, 24), snap, len));
   int rc = replace_file(ds->io, ds->dir_fd, "checkpoint", hdr, sizeof(hdr), snap, len);
   if (rc) return rc;
   ds->ckpt_seq = last;
@@ -298,8 +284,8 @@ static int dir_replay(sch_store_t *st, sch_store_visit_fn visit, void *arg) {
   size_t log_len;
   if ((rc = read_all(ds->log_fd, &log, &log_len))) return rc;
   for (size_t off = 0; off + REC_HDR <= log_len && !rc;) {
-    uint32_t len = REC_LEN(get32(log + off));
-    uint64_t seq = get64(log + off + 8);
+    uint32_t len = fd_rec_peek_len(log + off);
+    uint64_t seq = fd_rec_peek_seq(log + off);
     FD_ASSERT(off + REC_HDR + len <= log_len); /* scanned at open */
     if (ds->ckpt_seq == UINT64_MAX || seq > ds->ckpt_seq) rc = visit(arg, false, log + off + REC_HDR, len);
     off += REC_HDR + len;
