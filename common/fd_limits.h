@@ -80,6 +80,28 @@
 #define FD_MANIFEST_BUILD_THREADS_MAX 8u
 static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_PINS_MAX, "a delta's sources fit the pins");
 static_assert(FD_STORE_DELTA_SOURCES_MAX <= FD_STORE_VERSIONS_SCAN_MAX, "sources are listed");
+/* The write path (issue 21). A change's data, at most; a changelog
+ * record's payload (a packed Change: the data and a small header), at most;
+ * and that record with its 16-byte frame (common/fd_record.h). */
+#define FD_WRITE_BYTES_MAX (1024u * 1024u)
+#define FD_LOG_RECORD_MAX (FD_WRITE_BYTES_MAX + 4096u)
+#define FD_LOG_FRAME_MAX (FD_LOG_RECORD_MAX + 16u)
+/* The changelog (st_log.c): each of its two staging buffers (one is written
+ * and fdatasync'd while the other fills), and the done callbacks one holds;
+ * its read windows are as big. Every ST_LOG_INDEX_RECORDS records or
+ * ST_LOG_INDEX_BYTES bytes the open log remembers an offset, so a read from
+ * any sequence skims at most that much. */
+#define ST_LOG_BATCH_BYTES (4u * 1024u * 1024u)
+#define ST_LOG_BATCH_RECORDS_MAX 4096u
+#define ST_LOG_INDEX_RECORDS 1024u
+#define ST_LOG_INDEX_BYTES (4u * 1024u * 1024u)
+static_assert(FD_LOG_RECORD_MAX > FD_WRITE_BYTES_MAX, "a record holds a whole write");
+static_assert(FD_LOG_RECORD_MAX < 0x80000000u, "a record's length leaves bit 31 to FD_REC_CONT");
+static_assert(FD_LOG_FRAME_MAX <= FD_FRAME_PAYLOAD_MAX_DEFAULT, "a record fits one frame");
+static_assert(ST_LOG_BATCH_BYTES >= FD_LOG_FRAME_MAX, "a staging buffer holds the largest record");
+static_assert(ST_LOG_BATCH_BYTES <= 0x7fffffffu, "a batch's write size fits a CQE's result");
+static_assert(ST_LOG_BATCH_RECORDS_MAX >= 256u, "256 small changes in flight share one batch");
+static_assert(ST_LOG_INDEX_BYTES >= FD_LOG_FRAME_MAX, "an index step spans a record");
 
 
 /* ---- rpc: limits owned by rpc/ ---- */
