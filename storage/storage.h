@@ -384,4 +384,165 @@ typedef struct st_merge_result {
  * iterator's -errno, or a disk's (-ENOSPC, -EIO). */
 int st_merge_build(const st_merge_opts_t *o, st_merge_result_t *out);
 
+/* ---- the changelog (st_log.c) ---------------------------------------------- */
+
+/* <data>/<name>/v<N>.log holds the changes that build v<N> from its base
+ * version, in the order the origin head gave them: opaque payloads (a packed
+ * Change) of at most FD_LOG_RECORD_MAX bytes, with sequence numbers 0, 1, 2
+ * ... and no gaps. The file is a 64-byte header ("FDCL", format, version,
+ * base version, name, CRC32C) and then records framed as common/fd_record.h
+ * says: u32 length | u32 CRC32C(length, sequence, payload) | u64 sequence |
+ * payload.
+ *
+ * Guarantees: a record's done(arg, 0) runs only after an fdatasync that
+ * covers it has completed, so a power cut keeps every acknowledged record,
+ * in order, exactly as appended. Appends are group-committed: st_log_append
+ * copies the record into a staging buffer and returns; while no batch is in
+ * flight the staged records go to disk as one buffered write followed by one
+ * fdatasync, queued on the store's ring (never waited for), and while that
+ * batch is in flight new records fill the second buffer, which goes next.
+ * Buffered, not O_DIRECT: records are any length, so O_DIRECT would rewrite
+ * the partial last block of every batch from memory; a buffered write is one
+ * copy into the page cache, the fdatasync pays for the disk either way, and
+ * catch-up reads of recent records hit the page cache. A batch waits for
+ * nothing but the previous one: the append that finds the log idle queues a
+ * NOP on the ring, and the batch is cut when it completes — so everything
+ * appended in one loop turn shares a batch — and st_log_flush cuts it at
+ * once. Only one batch is ever in flight, so a power cut can damage only the
+ * last one; the first record of each batch is marked (FD_REC_CONT clear),
+ * so a whole later batch after damage proves the damage is rot, not a tear.
+ *
+ * Open scans the file. The first record that is short or fails its CRC32C,
+ * and everything after it, is cut (ftruncate + fdatasync), logged and
+ * counted: a torn tail, never acknowledged. Rot in acknowledged records
+ * looks the same, and is cut the same way (the origin role re-fetches what
+ * it lost from the other origins, so cutting is recoverable where refusing
+ * to open is not); when a whole later batch is found past the damage the
+ * cut is logged as an error and flagged (st_log_stats_t.cut_acked), so the
+ * caller can tell, and rot inside the last acknowledged batch passes for a
+ * tear. A bad header, another log's header, or a sequence gap among whole
+ * records is -EBADMSG: nothing is cut then.
+ *
+ * Failure: a failed write or fdatasync fails every record in flight and
+ * staged (done(arg, -errno)) and the log: later appends return that error.
+ * A failed fdatasync is never retried as if the data were safe (the kernel
+ * may have dropped the dirty pages and marked them clean); st_log_close
+ * cuts the file back to its durable end, and the caller opens it again
+ * and re-appends what failed. A record whose done reported an error may or
+ * may not be in the log after a crash; it was never acknowledged.
+ *
+ * The store's fault hook (st_fault_fn) sees a batch's write as ST_IO_WRITE
+ * and its fdatasync as ST_IO_SYNC, with `chunk` the low 32 bits of the
+ * batch's first sequence; its io hook sees every change, as the store's.
+ *
+ * Memory: st_log_open allocates everything (two staging buffers of
+ * ST_LOG_BATCH_BYTES and their callback arrays; a sparse index grows by
+ * doubling, once per ST_LOG_INDEX_RECORDS records at most); appends copy
+ * and allocate nothing. The handle is the caller's (st_log_close); close
+ * every log before the store. Everything but the st_log_iter_ calls runs
+ * on the ring's thread. */
+typedef struct st_log st_log_t;
+
+typedef struct st_log_stats {
+  uint64_t records;         /* appended and made durable by this handle */
+  uint64_t bytes;           /* of those, framing included */
+  uint64_t syncs;           /* batches: one write and one fdatasync each */
+  uint64_t records_at_open; /* whole records the open found */
+  uint64_t cut_bytes;       /* cut from the end at open */
+  uint64_t cut_records;     /* records in that cut: the damaged one and whole ones after it */
+  bool cut_acked;           /* the cut took records a later batch proves were acknowledged */
+} st_log_stats_t;
+
+/* Opens name's log building version from base_version (base_version <
+ * version), creating it if there is none: v<N>.log.tmp made, the header
+ * written and fdatasync'd, renamed to v<N>.log and the directory fsync'd,
+ * so the log exists only whole. An existing log is scanned and a damaged
+ * tail cut (above), then fdatasync'd and its directory fsync'd (a process
+ * that died may have left records written and never synced; they are kept,
+ * and made durable before anything new is acknowledged). A control call:
+ * synchronous I/O, once per version. One handle per log at a time: the
+ * store keeps no list of open logs, and a second handle appending to the
+ * same file would interleave batches (a bug in the caller; a flock cannot
+ * tell, since the ring may hold the file a moment past its last
+ * completion). 0, or -EINVAL (name, versions), -EBADMSG (a bad header,
+ * another log's, a sequence gap), -ENOMEM, or the -errno of the file
+ * system. */
+int st_log_open(st_store_t *s, const char *name, uint64_t version, uint64_t base_version,
+                st_log_t **out);
+
+/* Stages the record seq (which must be st_log_next_seq: FD_ASSERT) of len
+ * bytes; done(arg, 0) runs after the fdatasync that covers it, or
+ * done(arg, -errno) if the log fails first (done may be NULL). Records are
+ * acknowledged in sequence order. The payload is copied: it is the
+ * caller's again on return. Returns 0 when staged, or without staging:
+ * -EMSGSIZE (len > FD_LOG_RECORD_MAX), -EAGAIN (the staging buffer is full:
+ * call again after a done of this log ran), -ENOMEM (the index could not
+ * grow), or the error that failed the log. */
+int st_log_append(st_log_t *l, uint64_t seq, const void *payload, uint32_t len, st_done_fn done,
+                  void *arg);
+/* Sends the staged records to disk now if no batch is in flight (else they
+ * go when it completes). Never needed for progress: it saves the loop turn
+ * of the NOP an append queued. */
+void st_log_flush(st_log_t *l);
+
+/* The sequence the next append must carry. */
+uint64_t st_log_next_seq(const st_log_t *l);
+/* Records below this sequence are durable (their done ran or is running). */
+uint64_t st_log_durable_seq(const st_log_t *l);
+/* Records whose done has not run, plus the log's operations on the ring:
+ * run the ring until 0 before st_log_close. */
+uint32_t st_log_inflight(const st_log_t *l);
+/* 0, or the -errno that failed the log. */
+int st_log_error(const st_log_t *l);
+const st_log_stats_t *st_log_stats(const st_log_t *l);
+void st_log_info(const st_log_t *l, uint64_t *version, uint64_t *base_version);
+
+/* fn gets each record read, in order; its payload is valid during the call.
+ * 0 asks for the next, anything else stops the read (and a negative value
+ * is returned). */
+typedef int (*st_log_record_fn)(void *arg, uint64_t seq, const void *payload, uint32_t len);
+
+/* Reads durable records from from_seq on, in order, until the durable end,
+ * max_bytes (payload plus 16 framing bytes a record; the first record is
+ * delivered whatever its size) or fn stops it: catch-up reads. Synchronous
+ * buffered reads of the log's durable part, on the ring's thread: recent
+ * records come from the page cache, and an index bounds the bytes skimmed
+ * before from_seq. Returns the number delivered (0 at the durable end), or
+ * -ERANGE (from_seq past it), -EBADMSG (a record no longer matches its
+ * CRC32C: the disk rotted since the open), -ENOMEM, a read's -errno, or
+ * fn's negative value. */
+int st_log_read(st_log_t *l, uint64_t from_seq, uint32_t max_bytes, st_log_record_fn fn,
+                void *arg);
+
+/* Closes the log. Nothing may be in flight (st_log_inflight == 0:
+ * FD_ASSERT). A failed log is first cut back to its durable end (ftruncate
+ * + fdatasync; logged if that fails too). */
+void st_log_close(st_log_t *l);
+
+/* Removes name's v<version>.log (and a .tmp a crash left), then fsyncs the
+ * directory: GC once the merged version is committed. The log must not be
+ * open. 0, -ENOENT, -EINVAL, or the -errno of the file system. */
+int st_log_remove(st_store_t *s, const char *name, uint64_t version);
+/* Writes <data>/<name>/v<version>.log into buf: 0, -EINVAL, -ENAMETOOLONG. */
+int st_log_path(const st_store_t *s, const char *name, uint64_t version, char *buf, size_t len);
+
+/* Reading a log by path on any thread (the merge builder): nothing is
+ * shared with an open st_log_t; the file's length is taken at open, and
+ * the log must not be appended to meanwhile (a merge reads a log that is
+ * finished). Records come in order with buffered reads through a window of
+ * ST_LOG_BATCH_BYTES (or the file's size, if smaller). The iterator is the
+ * caller's (st_log_iter_close). */
+typedef struct st_log_iter st_log_iter_t;
+
+/* 0, or -EBADMSG (a bad header), -ENOMEM, or open's -errno. */
+int st_log_iter_open(const char *path, st_log_iter_t **out);
+void st_log_iter_info(const st_log_iter_t *it, uint64_t *version, uint64_t *base_version);
+/* 1 with the next record (*payload valid until the next call or close), 0
+ * at the end, or -EBADMSG (a record short or failing its CRC32C, or a
+ * sequence gap: a log st_log_open has scanned has neither, so this is rot
+ * or a log still being written), or a read's -errno. After an error, every
+ * call returns it again. */
+int st_log_iter_next(st_log_iter_t *it, uint64_t *seq, const void **payload, uint32_t *len);
+void st_log_iter_close(st_log_iter_t *it);
+
 #endif /* STORAGE_H */
