@@ -269,13 +269,10 @@ static_assert(FD_DEAD_MISSES_DEFAULT > FD_SUSPECT_MISSES_DEFAULT, "suspect befor
 static_assert(FD_STRIPES_DEFAULT <= FD_STRIPES_MAX, "stripes in range");
 
 /* ---- the writers' client: limits owned by admin/fdclient.h (prefix fdc_) ---- */
-/* One change's data (design21: the write path). storage/'s changelog needs it
- * too; whichever branch lands second keeps one definition. */
-#ifndef FD_WRITE_BYTES_MAX
-#define FD_WRITE_BYTES_MAX (1u << 20)
-#endif
-/* A Write request's frame: the data, the name and the other fields. An origin
- * must accept frames this big (its payload_max) or writers cannot reach it. */
+/* One change's data is FD_WRITE_BYTES_MAX (storage's section: the changelog
+ * holds it too). A Write request's frame: the data, the name and the other
+ * fields. An origin must accept frames this big (its payload_max) or
+ * writers cannot reach it. */
 #define FDC_REQUEST_LEN_MAX (FD_WRITE_BYTES_MAX + 4096u)
 #define FDC_INFLIGHT_DEFAULT 256u       /* changes in flight per client (one stream each) */
 #define FDC_INFLIGHT_MAX FD_STREAMS_PER_CONNECTION_MAX
