@@ -98,7 +98,8 @@ const char *fdc_strerror(int err) {
 
 /* ---- reading the options' files ---- */
 
-static void say(char *why, size_t why_len, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static void say(char *why, size_t why_len, const char *fmt,
+                                                      ...) {
   if (!why || !why_len) return;
   size_t used = strnlen(why, why_len);
   if (used + 1 >= why_len) return;

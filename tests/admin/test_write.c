@@ -77,7 +77,7 @@ static char *slurp(const char *path) {
 /* Runs fdadmin with the fake's address and keys, then args (NULL-ended);
  * stdin from stdin_path (NULL: /dev/null). Returns its exit code; its output
  * is in x->stdout_text and x->stderr_text. */
-static int fdadmin(fx_t *x, const char *stdin_path, bool keys, ...) {
+static int fdadmin(fx_t *x, const char *stdin_path, int keys, ...) {
   char *argv[40];
   int argc = 0;
   argv[argc++] = (char *)FDADMIN_PATH;
