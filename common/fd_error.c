@@ -10,6 +10,8 @@ const char *fd_strerror(int err) {
   case 0: return "success";
   case EBADMSG: return "checksum mismatch (CRC32C or SHA-256)";
   case EKEYREJECTED: return "signature or authentication check failed";
+  case EKEYEXPIRED: return "certificate expired or not valid yet";
+  case EKEYREVOKED: return "key revoked";
   case EPROTO: return "protocol error";
   case EMSGSIZE: return "length over its limit";
   case ERANGE: return "index out of range";

@@ -7,7 +7,10 @@
  * failure without parsing messages:
  *
  *   -EBADMSG       data failed its CRC32C or SHA-256 check
- *   -EKEYREJECTED  a signature or HMAC did not verify
+ *   -EKEYREJECTED  a signature or HMAC did not verify, or a certificate is for
+ *                  another role or another admin key
+ *   -EKEYEXPIRED   a certificate is outside its validity period
+ *   -EKEYREVOKED   a certificate's key is on the revocation list
  *   -EPROTO        a peer broke the wire protocol (bad magic, bad frame)
  *   -EMSGSIZE      a length over its limit
  *   -ERANGE        an index (chunk, stripe, method) out of range

@@ -62,6 +62,15 @@
 #define FD_ED25519_SIG_LEN 64u
 #define FD_HMAC_KEY_LEN_MAX 64u
 
+/* Certificates and the revocation list (common/fd_cert.h). A certificate is
+ * 135 fixed bytes and its subject; a list is 97 fixed bytes and 8 per key. */
+#define FD_CERT_SUBJECT_LEN_MAX 64u
+#define FD_CERT_LEN_MAX (135u + FD_CERT_SUBJECT_LEN_MAX)
+#define FD_CERT_REVOKED_MAX 1024u      /* key ids one revocation list holds */
+#define FD_CERT_REVLIST_LEN_MAX (97u + 8u * FD_CERT_REVOKED_MAX)
+#define FD_CERT_DAYS_MAX 3660u         /* longest validity fdadmin cert signs */
+#define FD_CERT_BACKDATE_S 3600u       /* not_before is this far before signing: clock skew */
+
 /* Buffer pools: one per core, sized at start-up. */
 #define FD_POOL_BUFFERS_MAX 4096u
 
@@ -102,6 +111,7 @@ static_assert(ST_LOG_BATCH_BYTES >= FD_LOG_FRAME_MAX, "a staging buffer holds th
 static_assert(ST_LOG_BATCH_BYTES <= 0x7fffffffu, "a batch's write size fits a CQE's result");
 static_assert(ST_LOG_BATCH_RECORDS_MAX >= 256u, "256 small changes in flight share one batch");
 static_assert(ST_LOG_INDEX_BYTES >= FD_LOG_FRAME_MAX, "an index step spans a record");
+static_assert(FD_CERT_LEN_MAX <= ST_SIGNER_CERT_LEN_MAX, "a certificate fits a manifest");
 
 
 /* ---- rpc: limits owned by rpc/ ---- */
@@ -141,6 +151,8 @@ static_assert(RPC_STREAM_WINDOW_DEFAULT <= RPC_CONN_WINDOW_DEFAULT, "stream fits
 static_assert(RPC_STREAM_WINDOW_DEFAULT >= FD_CHUNK_SIZE_DEFAULT, "a chunk fits a window");
 static_assert(RPC_INBUF_INLINE <= RPC_OUTBUF_BYTES, "inline rx within tx");
 static_assert(RPC_LARGE_MSG + RPC_OUT_RESERVE < RPC_OUTBUF_BYTES, "a small message fits out");
+static_assert(FD_CERT_LEN_MAX + 256u <= RPC_HANDSHAKE_PAYLOAD_MAX,
+              "a writer's proof (cluster proof, certificate, signature) fits a handshake frame");
 
 
 
