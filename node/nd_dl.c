@@ -242,8 +242,8 @@ static void got_manifest(nd_dl_t *d, const uint8_t *buf, size_t len) {
   }
   nd_ver_t *v = NULL;
   if (rc == 0) rc = nd_ver_begin(p, buf, len, &v);
-  if (rc == -EKEYREJECTED || rc == -EBADMSG) {
-    const char *why = rc == -EKEYREJECTED ? "bad signature" : "malformed";
+  if (fd_cert_is_trust_error(rc) || rc == -EBADMSG) {
+    const char *why = rc == -EBADMSG ? "malformed" : fd_cert_trust_reason(rc);
     fd_log_error("%s v%" PRIu64 ": manifest rejected (%s): not stored, not fetched", d->name,
                  d->version, why);
     nd_reports_add(nd_sched_reports(d->all->sched), ND_REPORT_REJECTED, d->name, d->version, 0,

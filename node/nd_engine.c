@@ -125,7 +125,7 @@ static int load_from_files(nd_shard_t *sh, const char *name, uint64_t version, n
   if (read(fd, buf, (size_t)st.st_size) != st.st_size) goto out_close;
   st_manifest_t *m;
   if ((rc = st_manifest_decode(buf, (size_t)st.st_size, &m)) != 0) goto out_close;
-  if ((rc = st_manifest_verify(m, sh->all->admin_pub)) != 0 || m->version != version ||
+  if ((rc = st_manifest_verify(m, sh->all->admin_pub, NULL)) != 0 || m->version != version ||
       strcmp(m->name, name)) {
     st_manifest_free(m);
     rc = rc ? rc : -EBADMSG;

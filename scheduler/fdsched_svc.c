@@ -390,12 +390,14 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
   char name[FD_NAME_LEN_MAX + 1];
   snprintf(name, sizeof(name), "%s", m->name);
   uint64_t version = m->version;
-  if (d->have_admin && st_manifest_verify(m, d->admin.pub) != 0) {
+  if (d->have_admin && (rc = st_manifest_verify(m, d->admin.pub, NULL)) != 0) {
     d->n.versions_rejected++;
-    fd_log_warn("fdsched: %s v%llu: manifest not signed by the admin key", m->name,
-                (unsigned long long)m->version);
+    fd_log_warn("fdsched: %s v%llu: manifest refused (%s): not signed by the admin key or a "
+                "valid origin key it certified",
+                m->name, (unsigned long long)m->version, fd_cert_trust_reason(rc));
     st_manifest_free(m);
-    return rpc_call_finish(call, RPC_UNAUTHENTICATED, "manifest signature rejected");
+    snprintf(why, sizeof(why), "manifest signature rejected (%s)", fd_cert_trust_reason(rc));
+    return rpc_call_finish(call, RPC_UNAUTHENTICATED, why);
   }
   if (req->n_origins == 0 || req->n_origins > SCH_ORIGINS_MAX) {
     st_manifest_free(m);

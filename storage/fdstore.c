@@ -33,13 +33,18 @@ static void usage(FILE *out) {
           "  keygen PRIVATE.pem PUBLIC.pem\n"
           "      make an Ed25519 key pair for signing manifests\n"
           "  manifest FILE --name N --version V --key PRIVATE.pem -o OUT\n"
-          "           [--base B] [--chunk-size BYTES]\n"
-          "      chunk FILE, hash every chunk (SHA-256, CRC32C), sign, write OUT\n"
+          "           [--base B] [--chunk-size BYTES] [--cert CERT]\n"
+          "      chunk FILE, hash every chunk (SHA-256, CRC32C), sign, write OUT;\n"
+          "      with --cert, KEY is a key the admin certified (fdadmin cert --role\n"
+          "      origin) and the manifest carries CERT\n"
           "  ingest DATA_DIR MANIFEST SOURCE_FILE --pub PUBLIC.pem\n"
-          "         [--queue-depth Q] [--no-delta] [--no-verify] [--rate BYTES/s]\n"
+          "         [--revocations LIST] [--queue-depth Q] [--no-delta] [--no-verify]\n"
+          "         [--rate BYTES/s]\n"
           "      store the version MANIFEST describes, taking every chunk already\n"
           "      held locally from there and the rest from SOURCE_FILE; resumes an\n"
-          "      interrupted ingest; prints bytes reused and written\n"
+          "      interrupted ingest; prints bytes reused and written. MANIFEST must be\n"
+          "      signed by PUBLIC.pem (the admin key) or carry a certificate it signed\n"
+          "      for role origin, valid now and not revoked in LIST (fdadmin revoke)\n"
           "  scrub DATA_DIR NAME [--version V] [--rate BYTES/s]   (also: verify)\n"
           "      re-check every chunk's CRC32C; names each bad chunk; exit 1 if any\n"
           "  list DATA_DIR NAME\n"
@@ -51,7 +56,7 @@ static void usage(FILE *out) {
 }
 
 typedef struct opts {
-  const char *name, *key, *pub, *out;
+  const char *name, *key, *pub, *out, *cert, *revocations;
   uint64_t version, base, rate, keep;
   uint64_t chunk_size, queue_depth;
   bool no_delta, no_verify;
@@ -67,6 +72,7 @@ static int parse(int argc, char **argv, opts_t *o) {
       {"queue-depth", required_argument, 0, 'q'}, {"rate", required_argument, 0, 'r'},
       {"keep", required_argument, 0, 'K'},       {"no-delta", no_argument, 0, 'D'},
       {"no-verify", no_argument, 0, 'N'},        {"help", no_argument, 0, 'h'},
+      {"cert", required_argument, 0, 'C'},       {"revocations", required_argument, 0, 'R'},
       {0, 0, 0, 0}};
   *o = (opts_t){.chunk_size = FD_CHUNK_SIZE_DEFAULT, .queue_depth = FD_QUEUE_DEPTH_DEFAULT,
                 .keep = FD_VERSIONS_KEPT_DEFAULT};
@@ -87,6 +93,8 @@ static int parse(int argc, char **argv, opts_t *o) {
       case 'K': o->keep = strtoull(optarg, NULL, 10); break;
       case 'D': o->no_delta = true; break;
       case 'N': o->no_verify = true; break;
+      case 'C': o->cert = optarg; break;
+      case 'R': o->revocations = optarg; break;
       case 'h': usage(stdout); exit(0);
       default: return -EINVAL;
     }
@@ -142,12 +150,22 @@ static int cmd_manifest(const opts_t *o) {
   fd_ed25519_key_t key;
   int rc = fd_ed25519_load(o->key, &key);
   if (rc) return rc;
+  uint8_t cert[FD_CERT_LEN_MAX];
+  size_t cert_len = 0;
+  fd_cert_t c;
+  if (o->cert && (rc = fd_cert_load(o->cert, &c, cert, &cert_len)) != 0) {
+    fprintf(stderr, "fdstore manifest: certificate %s: %s\n", o->cert, fd_strerror(rc));
+    return rc;
+  }
   st_manifest_t *m;
   rc = st_manifest_build(o->pos[0], o->name, o->version, o->base, (uint32_t)o->chunk_size, &m);
   if (rc) return rc;
   uint8_t *enc = NULL, digest[FD_SHA256_LEN];
   size_t len;
-  if (!(rc = st_manifest_sign(m, &key)) && !(rc = st_manifest_encode(m, &enc, &len)) &&
+  rc = o->cert ? st_manifest_sign_cert(m, &key, cert, cert_len) : st_manifest_sign(m, &key);
+  if (rc == -EINVAL && o->cert)
+    fprintf(stderr, "fdstore manifest: %s does not certify the key %s\n", o->cert, o->key);
+  if (!rc && !(rc = st_manifest_encode(m, &enc, &len)) &&
       !(rc = st_manifest_digest(m, digest)) && !(rc = write_all(o->out, enc, len))) {
     char hex[2 * FD_SHA256_LEN + 1];
     fd_hex_encode(digest, FD_SHA256_LEN, hex);
@@ -169,7 +187,7 @@ typedef struct env {
 } env_t;
 
 static int env_open(env_t *e, const char *data_dir, const opts_t *o, uint32_t chunk_size,
-                    const uint8_t *pub) {
+                    const uint8_t *pub, const fd_cert_revlist_t *revoked) {
   memset(e, 0, sizeof(*e));
   uint32_t qd = (uint32_t)o->queue_depth;
   if (qd == 0 || qd > FD_QUEUE_DEPTH_MAX) return -EINVAL;
@@ -195,6 +213,7 @@ static int env_open(env_t *e, const char *data_dir, const opts_t *o, uint32_t ch
   if (pub) {
     cfg.have_trusted_key = true;
     memcpy(cfg.trusted_pub, pub, FD_ED25519_PUB_LEN);
+    cfg.revocations = revoked;
   }
   rc = st_store_open(&cfg, &e->store);
   if (rc) {
@@ -317,6 +336,10 @@ static int cmd_ingest(const opts_t *o) {
   fd_ed25519_key_t pub;
   int rc = fd_ed25519_load(o->pub, &pub);
   if (rc) return rc;
+  static fd_cert_revlist_t revoked; /* large: not on the stack */
+  fd_cert_revlist_init(&revoked);
+  if (o->revocations && (rc = fd_cert_revlist_load(o->revocations, pub.pub, &revoked)) != 0)
+    return rc;
   uint8_t *mbuf;
   size_t mlen;
   if ((rc = read_all(o->pos[1], &mbuf, &mlen)) != 0) return rc;
@@ -329,7 +352,7 @@ static int cmd_ingest(const opts_t *o) {
   st_manifest_free(peek);
   env_t e;
   static ingest_t in;
-  if ((rc = env_open(&e, o->pos[0], o, cs, pub.pub)) != 0) {
+  if ((rc = env_open(&e, o->pos[0], o, cs, pub.pub, &revoked)) != 0) {
     free(mbuf);
     return rc;
   }
@@ -456,7 +479,7 @@ static int cmd_scrub(const opts_t *o) {
   uint32_t cs = m->chunk_size_bytes;
   st_manifest_free(m);
   env_t e;
-  if ((rc = env_open(&e, o->pos[0], o, cs, NULL)) != 0) return rc;
+  if ((rc = env_open(&e, o->pos[0], o, cs, NULL, NULL)) != 0) return rc;
   st_version_t *v;
   if ((rc = st_version_open(e.store, o->pos[1], ver, &v)) != 0) goto out_env;
   scrub_ctx_t ctx = {.chunk_size = cs};
@@ -485,7 +508,7 @@ out_env:
 static int cmd_list_gc(const opts_t *o, bool gc) {
   if (o->npos != 2) return -EINVAL;
   env_t e;
-  int rc = env_open(&e, o->pos[0], o, FD_CHUNK_SIZE_MIN, NULL);
+  int rc = env_open(&e, o->pos[0], o, FD_CHUNK_SIZE_MIN, NULL, NULL);
   if (rc) return rc;
   if (gc) {
     rc = st_gc(e.store, o->pos[1]);

@@ -1,6 +1,7 @@
 /*
  * st_manifest.c — manifests: decode and validate, canonical encoding, digest,
- * Ed25519 signature, and the builder publishers use.
+ * Ed25519 signature (by the admin key, or by a key the admin certified:
+ * signer_cert), and the builder publishers use.
  *
  * The canonical encoding is what protobuf-c packs for the message with an
  * empty signature. Verification re-encodes the decoded fields, so any
@@ -167,16 +168,8 @@ int st_manifest_digest(const st_manifest_t *m, uint8_t out[FD_SHA256_LEN]) {
   return 0;
 }
 
-int st_manifest_verify(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_LEN]) {
-  if (!m->is_signed) {
-    fd_log_warn("manifest %s v%llu is unsigned", m->name, (unsigned long long)m->version);
-    return -EKEYREJECTED;
-  }
-  if (m->key_id != fd_ed25519_key_id(pub)) {
-    fd_log_warn("manifest %s v%llu signed by key %016llx, not the trusted key", m->name,
-                (unsigned long long)m->version, (unsigned long long)m->key_id);
-    return -EKEYREJECTED;
-  }
+/* 0 when sig over m's canonical encoding verifies with pub. */
+static int check_signature(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_LEN]) {
   uint8_t *buf;
   size_t len;
   int rc = encode(m, false, &buf, &len);
@@ -190,7 +183,47 @@ int st_manifest_verify(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_
   return 0;
 }
 
-int st_manifest_sign(st_manifest_t *m, const fd_ed25519_key_t *key) {
+/* A manifest signed through a certificate: the certificate first (it says
+ * which key may sign), then the signature with the key it certifies. */
+static int verify_through_cert(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_LEN],
+                               const fd_cert_revlist_t *revoked) {
+  fd_cert_t cert;
+  if (fd_cert_decode(m->signer_cert, m->signer_cert_len, &cert) != 0) {
+    fd_log_warn("manifest %s v%llu: its signer certificate does not decode", m->name,
+                (unsigned long long)m->version);
+    return -EKEYREJECTED;
+  }
+  int rc = fd_cert_verify(&cert, FD_CERT_ROLE_ORIGIN, pub, fd_wall_s(), revoked);
+  if (rc) {
+    fd_log_warn("manifest %s v%llu: its signer certificate is refused (%s)", m->name,
+                (unsigned long long)m->version, fd_cert_trust_reason(rc));
+    return rc;
+  }
+  if (m->key_id != cert.key_id) {
+    fd_log_warn("manifest %s v%llu signed by key %016llx, not the certified key %016llx",
+                m->name, (unsigned long long)m->version, (unsigned long long)m->key_id,
+                (unsigned long long)cert.key_id);
+    return -EKEYREJECTED;
+  }
+  return check_signature(m, cert.pub);
+}
+
+int st_manifest_verify(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_LEN],
+                       const fd_cert_revlist_t *revoked) {
+  if (!m->is_signed) {
+    fd_log_warn("manifest %s v%llu is unsigned", m->name, (unsigned long long)m->version);
+    return -EKEYREJECTED;
+  }
+  if (m->signer_cert_len) return verify_through_cert(m, pub, revoked);
+  if (m->key_id != fd_ed25519_key_id(pub)) {
+    fd_log_warn("manifest %s v%llu signed by key %016llx, not the trusted key", m->name,
+                (unsigned long long)m->version, (unsigned long long)m->key_id);
+    return -EKEYREJECTED;
+  }
+  return check_signature(m, pub);
+}
+
+static int sign(st_manifest_t *m, const fd_ed25519_key_t *key) {
   if (!key->has_private) return -EINVAL;
   m->key_id = fd_ed25519_key_id(key->pub);
   m->is_signed = false;
@@ -203,6 +236,30 @@ int st_manifest_sign(st_manifest_t *m, const fd_ed25519_key_t *key) {
   if (rc) return rc;
   m->is_signed = true;
   return 0;
+}
+
+static void drop_cert(st_manifest_t *m) {
+  free(m->signer_cert);
+  m->signer_cert = NULL;
+  m->signer_cert_len = 0;
+}
+
+int st_manifest_sign(st_manifest_t *m, const fd_ed25519_key_t *key) { return sign(m, key); }
+
+int st_manifest_sign_cert(st_manifest_t *m, const fd_ed25519_key_t *key, const uint8_t *cert,
+                          size_t cert_len) {
+  fd_cert_t c;
+  if (!key->has_private || fd_cert_decode(cert, cert_len, &c) != 0 ||
+      memcmp(c.pub, key->pub, FD_ED25519_PUB_LEN) != 0)
+    return -EINVAL;
+  static_assert(FD_CERT_LEN_MAX <= ST_SIGNER_CERT_LEN_MAX, "a certificate fits");
+  uint8_t *copy = malloc(cert_len);
+  if (!copy) return -ENOMEM;
+  memcpy(copy, cert, cert_len);
+  drop_cert(m);
+  m->signer_cert = copy;
+  m->signer_cert_len = cert_len;
+  return sign(m, key);
 }
 
 int st_manifest_new(const char *name, uint64_t version, uint64_t base_version,

@@ -333,7 +333,8 @@ int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version
     fd_log_warn("rejecting a manifest: %s", strerror(-rc));
     return rc;
   }
-  if (s->cfg.have_trusted_key && (rc = st_manifest_verify(m, s->cfg.trusted_pub)) != 0) {
+  if (s->cfg.have_trusted_key &&
+      (rc = st_manifest_verify(m, s->cfg.trusted_pub, s->cfg.revocations)) != 0) {
     st_manifest_free(m);
     return rc;
   }

@@ -11,7 +11,8 @@
  *   <data>/<name>/current         symlink to the newest complete version
  *
  * Guarantees: a chunk counts as present only after its CRC32C and SHA-256
- * match the signed manifest; its bitmap bit reaches disk only after its data
+ * match the signed manifest (signed by the trusted admin key, or by a key
+ * it certified for role origin and did not revoke); its bitmap bit reaches disk only after its data
  * is durable (fdatasync); a version becomes v<N> only after fdatasync, the
  * rename is made durable by an fsync of the directory before `current`
  * switches (atomically, by rename of a fresh symlink). A crash at any moment
@@ -44,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fd_cert.h"
 #include "fd_hash.h"
 #include "fd_io.h"
 #include "fd_limits.h"
@@ -80,11 +82,31 @@ int st_manifest_decode(const void *buf, size_t len, st_manifest_t **out);
 int st_manifest_encode(const st_manifest_t *m, uint8_t **out, size_t *len);
 /* SHA-256 of the canonical encoding (signature empty): the version's name. */
 int st_manifest_digest(const st_manifest_t *m, uint8_t out[FD_SHA256_LEN]);
-/* 0 when m is signed by pub and pub's key id matches; -EKEYREJECTED when
- * unsigned, forged, or signed by another key. */
-int st_manifest_verify(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_LEN]);
-/* Sets key_id and the signature; key must hold the private part. */
+/* Whether m may be trusted, with pub the trusted admin key:
+ * - without signer_cert, 0 when m is signed by pub itself (its key id
+ *   matches);
+ * - with signer_cert (common/fd_cert.h), 0 when the certificate decodes, is
+ *   signed by pub, certifies role origin, is valid now (wall clock) and its
+ *   key is not in revoked (NULL: nothing revoked), and m is signed by the
+ *   certified key (its key id matches the certificate's).
+ * Otherwise -EKEYREJECTED (unsigned, forged, another key, a certificate
+ * that does not decode, is another admin's or another role's, or names
+ * another key), -EKEYEXPIRED or -EKEYREVOKED, with a log line saying which
+ * (fd_cert_is_trust_error tells all three apart from other errors). */
+int st_manifest_verify(const st_manifest_t *m, const uint8_t pub[FD_ED25519_PUB_LEN],
+                       const fd_cert_revlist_t *revoked);
+/* Signs m as it is, signer_cert included (if any), with key: sets key_id and
+ * the signature. The admin key signs with no signer_cert; a certified key
+ * with its certificate in signer_cert (st_manifest_sign_cert puts it there).
+ * key must hold the private part; 0 or -EINVAL. */
 int st_manifest_sign(st_manifest_t *m, const fd_ed25519_key_t *key);
+/* Signs with a certified key (the origin group's): sets signer_cert to a
+ * copy of cert (cert_len bytes, an encoded fd_cert), then key_id and the
+ * signature, so the digest covers the certificate. 0; -EINVAL when key has
+ * no private part or cert does not decode or certifies another key; -ENOMEM.
+ * Checks nothing else of cert (the signer checks its own at start). */
+int st_manifest_sign_cert(st_manifest_t *m, const fd_ed25519_key_t *key, const uint8_t *cert,
+                          size_t cert_len);
 void st_manifest_free(st_manifest_t *m);
 
 /* Length of chunk `index` (the last one may be short). */
@@ -129,8 +151,14 @@ typedef struct st_config {
                           written and waiting for their fdatasync do not count */
   uint32_t versions_kept;/* GC keeps this many complete versions, >= 1 */
   bool verify;           /* false skips CRC32C/SHA-256 checks: benchmarks only */
-  bool have_trusted_key; /* when set, st_version_begin rejects manifests not signed by it */
+  bool have_trusted_key; /* when set, st_version_begin rejects manifests not signed by it
+                          (or by a key it certified: st_manifest_verify) */
   uint8_t trusted_pub[FD_ED25519_PUB_LEN];
+  /* Keys revoked (fd_cert_revwatch's list), or NULL. The store only reads
+   * it, at each st_version_begin: the owner may update it in place between
+   * calls, on the store's thread, and the next manifest is checked against
+   * the new list. Must outlive the store. */
+  const fd_cert_revlist_t *revocations;
   bool no_clone;         /* delta copies every chunk even where the filesystem can share
                           blocks (FICLONERANGE): tests of the copy path */
   st_fault_fn fault;     /* tests only */
@@ -180,12 +208,14 @@ int st_run_until(fd_ring_t *ring, const bool *done);
 /* ---- versions -------------------------------------------------------------- */
 
 /* Starts (or resumes) receiving the version described by the encoded,
- * signed manifest. Verifies it (signature when a trusted key is configured),
+ * signed manifest. Verifies it (st_manifest_verify, when a trusted key is
+ * configured, against the configured revocations),
  * writes v<N>.manifest durably, creates v<N>.partial (space reserved with
  * fallocate, so a full disk fails here with -ENOSPC) and v<N>.bitmap, or
  * reopens them and resumes from the bitmap. A version already complete is
  * opened as such (st_version_missing == 0, st_version_is_complete).
  * Errors: -EBADMSG/-EINVAL (bad manifest), -EKEYREJECTED (signature),
+ * -EKEYEXPIRED / -EKEYREVOKED (the signer's certificate),
  * -ENOSPC, -EIO, -EEXIST (a different manifest already holds that version),
  * -EBUSY (already open). The handle is the store's; st_version_close. */
 int st_version_begin(st_store_t *s, const void *manifest, size_t len, st_version_t **out);

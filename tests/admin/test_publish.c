@@ -115,7 +115,7 @@ static int h_publish(rpc_call_t *call, const Origin__PublishPart *part, void *ct
     if (f->fail_all) return rpc_call_finish(call, RPC_UNAVAILABLE, "chain broken");
     if (st_manifest_decode(part->begin->manifest.data, part->begin->manifest.len, &pc->m) < 0)
       return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "bad manifest");
-    if (st_manifest_verify(pc->m, f->admin.pub) < 0)
+    if (st_manifest_verify(pc->m, f->admin.pub, NULL) < 0)
       return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "bad signature");
     if (f->races > 0) { /* someone else published newest+1 just now */
       f->races--;

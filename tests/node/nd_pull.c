@@ -107,7 +107,7 @@ static int pull_once(pull_t *p, const char *addr, uint16_t port, const char *nam
   if (!rpc_start_node_get_manifest(conn, &gm, 10000, &cbs, p) || !run_until(p, &p->done, 10000) ||
       p->code != RPC_OK || !p->m)
     return fprintf(stderr, "nd_pull: GetManifest failed\n"), -1;
-  if (st_manifest_verify(p->m, admin->pub) != 0 || p->m->version != version)
+  if (st_manifest_verify(p->m, admin->pub, NULL) != 0 || p->m->version != version)
     return fprintf(stderr, "nd_pull: manifest not signed by the admin key\n"), -1;
   uint64_t *chunks = calloc(p->m->chunk_count, sizeof(*chunks));
   p->seen = calloc(p->m->chunk_count, 1);

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FD_ASSERT(memcmp(d1, d2, FD_SHA256_LEN) == 0);
   FD_ASSERT(back->is_signed == m->is_signed);
   /* Without the private key, nothing the fuzzer builds may verify. */
-  FD_ASSERT(st_manifest_verify(m, trusted_pub) == -EKEYREJECTED);
+  FD_ASSERT(st_manifest_verify(m, trusted_pub, NULL) == -EKEYREJECTED);
   st_manifest_free(back);
   free(enc);
   st_manifest_free(m);

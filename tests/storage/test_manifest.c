@@ -62,7 +62,7 @@ static void test_roundtrip_and_digest(void **state) {
   assert_memory_equal(back->signature, m->signature, 64);
   assert_int_equal(st_manifest_digest(back, d_back), 0);
   assert_memory_equal(d_back, d_signed, 32);
-  assert_int_equal(st_manifest_verify(back, key.pub), 0);
+  assert_int_equal(st_manifest_verify(back, key.pub, NULL), 0);
   /* Re-encoding is byte-identical: the encoding is canonical. */
   uint8_t *enc2;
   size_t len2;
@@ -82,11 +82,11 @@ static void test_signature_rejects(void **state) {
   assert_int_equal(fd_ed25519_generate(&other), 0);
   st_manifest_t *m = make(2 * CS, 7);
   /* Unsigned. */
-  assert_int_equal(st_manifest_verify(m, key.pub), -EKEYREJECTED);
+  assert_int_equal(st_manifest_verify(m, key.pub, NULL), -EKEYREJECTED);
   assert_int_equal(st_manifest_sign(m, &key), 0);
-  assert_int_equal(st_manifest_verify(m, key.pub), 0);
+  assert_int_equal(st_manifest_verify(m, key.pub, NULL), 0);
   /* Another trusted key. */
-  assert_int_equal(st_manifest_verify(m, other.pub), -EKEYREJECTED);
+  assert_int_equal(st_manifest_verify(m, other.pub, NULL), -EKEYREJECTED);
   /* Forged: a chunk digest changed after signing, through the wire. */
   uint8_t *enc;
   size_t len;
@@ -94,18 +94,18 @@ static void test_signature_rejects(void **state) {
   assert_int_equal(st_manifest_encode(m, &enc, &len), 0);
   st_manifest_t *forged;
   assert_int_equal(st_manifest_decode(enc, len, &forged), 0);
-  assert_int_equal(st_manifest_verify(forged, key.pub), -EKEYREJECTED);
+  assert_int_equal(st_manifest_verify(forged, key.pub, NULL), -EKEYREJECTED);
   st_manifest_free(forged);
   free(enc);
   m->chunk_sha256[5] ^= 1;
   /* Forged: the version bumped, signature kept. */
   m->version++;
-  assert_int_equal(st_manifest_verify(m, key.pub), -EKEYREJECTED);
+  assert_int_equal(st_manifest_verify(m, key.pub, NULL), -EKEYREJECTED);
   m->version--;
   /* Forged: signed by another key, but claiming the trusted key's id. */
   assert_int_equal(st_manifest_sign(m, &other), 0);
   m->key_id = fd_ed25519_key_id(key.pub);
-  assert_int_equal(st_manifest_verify(m, key.pub), -EKEYREJECTED);
+  assert_int_equal(st_manifest_verify(m, key.pub, NULL), -EKEYREJECTED);
   /* A public-only key cannot sign. */
   fd_ed25519_key_t pub_only = key;
   pub_only.has_private = false;

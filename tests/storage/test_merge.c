@@ -112,6 +112,18 @@ static void listing(const st_env_t *e, const char *name, char *out, size_t len) 
   if (n >= 0) free(list);
 }
 
+/* A certificate of key for role origin, valid now, signed by key itself. */
+static size_t origin_cert(const fd_ed25519_key_t *key, uint8_t out[FD_CERT_LEN_MAX]) {
+  fd_cert_t c = {.role = FD_CERT_ROLE_ORIGIN, .not_before_unix_s = 0,
+                 .not_after_unix_s = UINT64_MAX};
+  snprintf(c.subject, sizeof(c.subject), "test-origins");
+  memcpy(c.pub, key->pub, FD_ED25519_PUB_LEN);
+  assert_int_equal(fd_cert_sign(&c, key), 0);
+  size_t len;
+  assert_int_equal(fd_cert_encode(&c, out, FD_CERT_LEN_MAX, &len), 0);
+  return len;
+}
+
 /* The manifest st_manifest_build makes of data, signed as the merge signs. */
 static void built_manifest(const st_env_t *e, const uint8_t *data, uint64_t size, uint64_t version,
                            uint64_t base, uint32_t cs, const uint8_t *cert, size_t cert_len,
@@ -177,11 +189,14 @@ static void test_merge_matches_model(void **state) {
   uint8_t *want = model(base, BASE_SIZE, log_a, FD_ARRAY_LEN(log_a), 7, &size);
   assert_int_equal(size, LOG_A_SIZE);
 
-  static const uint8_t cert[] = "an origin certificate, opaque to storage";
+  /* An origin certificate of the signing key: storage checks it (st_manifest_verify)
+   * against the store's trusted key, which here signed it itself. */
+  uint8_t cert[FD_CERT_LEN_MAX];
+  size_t cert_len = origin_cert(&e.key, cert);
   it_t it = {.w = log_a, .n = FD_ARRAY_LEN(log_a), .seed = 7};
   st_merge_opts_t o = opts(&e, &it, 1, 2);
   o.signer.cert = cert;
-  o.signer.cert_len = sizeof(cert);
+  o.signer.cert_len = cert_len;
   st_merge_result_t r;
   assert_int_equal(st_merge_build(&o, &r), 0);
   assert_int_equal(r.size_bytes, LOG_A_SIZE);
@@ -199,7 +214,7 @@ static void test_merge_matches_model(void **state) {
   /* The manifest is st_manifest_build's of the model, byte for byte. */
   uint8_t *enc;
   size_t len;
-  built_manifest(&e, want, size, 2, 1, CS, cert, sizeof(cert), &enc, &len);
+  built_manifest(&e, want, size, 2, 1, CS, cert, cert_len, &enc, &len);
   assert_int_equal(r.manifest_len, len);
   assert_memory_equal(r.manifest, enc, len);
   free(enc);
@@ -210,9 +225,9 @@ static void test_merge_matches_model(void **state) {
   assert_memory_equal(digest, r.digest, FD_SHA256_LEN);
   assert_int_equal(m->base_version, 1);
   assert_int_equal(m->created_unix_s, CREATED);
-  assert_int_equal(m->signer_cert_len, sizeof(cert));
-  assert_memory_equal(m->signer_cert, cert, sizeof(cert));
-  assert_int_equal(st_manifest_verify(m, e.key.pub), 0);
+  assert_int_equal(m->signer_cert_len, cert_len);
+  assert_memory_equal(m->signer_cert, cert, cert_len);
+  assert_int_equal(st_manifest_verify(m, e.key.pub, NULL), 0);
   st_manifest_free(m);
 
   /* The store resumes and completes it; GC keeps the base (versions_kept 2). */
