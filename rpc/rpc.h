@@ -1,7 +1,8 @@
 /*
  * rpc.h — fdist's gRPC-like RPC layer on io_uring.
  *
- * Owns: the wire frame, the cluster-key handshake, protobuf-c service
+ * Owns: the wire frame, the cluster-key handshake (with the admin and writer
+ * roles a client may prove on top), protobuf-c service
  * dispatch, calls (unary, server-streaming, client-streaming) with deadlines,
  * cancellation and status codes, bulk DATA frames landed in registered
  * aligned buffers, flow control, and the per-thread io_uring engine that
@@ -40,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fd_cert.h"
 #include "fd_hash.h"
 #include "fd_limits.h"
 #include "fd_pool.h"
@@ -135,6 +137,21 @@ int rpc_auth_proof(const uint8_t *key, size_t key_len, bool server,
 #define RPC_ADMIN_TRANSCRIPT_LEN (11u + 2u * RPC_NONCE_LEN)
 void rpc_auth_admin_transcript(const uint8_t nc[RPC_NONCE_LEN], const uint8_t ns[RPC_NONCE_LEN],
                                uint8_t out[RPC_ADMIN_TRANSCRIPT_LEN]);
+/* The bytes a writer key signs: "fdist-writer" | nonce_client | nonce_server
+ * (its own label, so neither role's signature passes for the other's). */
+#define RPC_WRITER_TRANSCRIPT_LEN (12u + 2u * RPC_NONCE_LEN)
+void rpc_auth_writer_transcript(const uint8_t nc[RPC_NONCE_LEN], const uint8_t ns[RPC_NONCE_LEN],
+                                uint8_t out[RPC_WRITER_TRANSCRIPT_LEN]);
+
+/* The role a connection proved at the handshake, ordered: each may do what
+ * the ones below it may (rpc_call_role(call) >= RPC_ROLE_WRITER lets a
+ * writer or the admin through). */
+typedef enum rpc_role {
+  RPC_ROLE_MEMBER = 0, /* the cluster key only: daemons, read-only clients */
+  RPC_ROLE_WRITER = 1, /* a writer key the admin certified (role writer), not revoked */
+  RPC_ROLE_ADMIN = 2,  /* the admin key */
+} rpc_role_t;
+const char *rpc_role_name(rpc_role_t role);
 
 /* ---- the engine ---- */
 
@@ -162,8 +179,19 @@ typedef struct rpc_engine_opts {
   uint32_t rx_bufs;      /* provided buffers for multishot recv, a power of two; 0: RPC_RX_BUFS */
   const uint8_t *cluster_key; /* required: both sides of every connection hold it */
   size_t cluster_key_len;     /* 16..FD_HMAC_KEY_LEN_MAX */
-  const uint8_t *admin_pub;   /* server: trusted admin key; NULL: nobody is admin */
+  const uint8_t *admin_pub;   /* server: trusted admin key; NULL: nobody is admin or writer */
   const fd_ed25519_key_t *admin_key; /* client: private key proving the admin role, or NULL */
+  /* Client: a writer key (private) and its certificate (an encoded fd_cert
+   * of role writer for that key), proving the writer role; NULL: none. Not
+   * with admin_key. Copied; checked at rpc_engine_create (-EINVAL). */
+  const fd_ed25519_key_t *writer_key;
+  const uint8_t *writer_cert;
+  size_t writer_cert_len;
+  /* Server: writer keys refused at the handshake (fd_cert_revwatch's list),
+   * or NULL. Only read, on the engine's thread: the owner may update it in
+   * place between loop turns, then call rpc_engine_recheck_writers. Must
+   * outlive the engine. */
+  const fd_cert_revlist_t *revocations;
   fd_pool_t *bulk_pool;  /* DATA frames land here; registered with the ring unless that
                             is charged to a locked-memory limit (rpc_engine_pool_registered);
                             NULL: no bulk */
@@ -204,6 +232,11 @@ int rpc_engine_run(rpc_engine_t *e);
 /* Any thread: makes rpc_engine_run return within one tick. */
 void rpc_engine_stop(rpc_engine_t *e);
 void rpc_engine_get_stats(const rpc_engine_t *e, rpc_stats_t *out);
+/* Server: closes every connection whose writer certificate has expired or
+ * whose key the revocations list now names (counted as auth_failures), so a
+ * revoked writer does not keep the role it proved before. Returns how many
+ * were closed. Call after the list changed (and now and then for expiry). */
+uint32_t rpc_engine_recheck_writers(rpc_engine_t *e);
 
 /* Cross-engine message through IORING_OP_MSG_RING. The caller owns msg until
  * fn runs on the target engine's thread; fn may free or post it back. If the
@@ -288,7 +321,8 @@ void rpc_call_cancel(rpc_call_t *call);
 /* Nanoseconds this call's sends have been held back by the peer's window
  * (0 when not blocked): the backpressure the scheduler acts on. */
 uint64_t rpc_call_blocked_ns(const rpc_call_t *call);
-bool rpc_call_is_admin(const rpc_call_t *call);
+bool rpc_call_is_admin(const rpc_call_t *call); /* rpc_call_role(call) == RPC_ROLE_ADMIN */
+rpc_role_t rpc_call_role(const rpc_call_t *call);
 uint64_t rpc_call_deadline_ns(const rpc_call_t *call); /* fd_now_ns() clock */
 rpc_conn_t *rpc_call_conn(const rpc_call_t *call);
 rpc_typed_fn rpc_call_typed_fn(const rpc_call_t *call);
@@ -307,6 +341,8 @@ rpc_conn_t *rpc_connect(rpc_engine_t *e, const char *addr, uint16_t port,
 void rpc_conn_close(rpc_conn_t *conn);
 bool rpc_conn_is_ready(const rpc_conn_t *conn);
 bool rpc_conn_is_admin(const rpc_conn_t *conn);
+/* Server: the role the peer proved. Client: the role the server granted. */
+rpc_role_t rpc_conn_role(const rpc_conn_t *conn);
 /* Nanoseconds the connection's sends have been held back, 0 when not. */
 uint64_t rpc_conn_blocked_ns(const rpc_conn_t *conn);
 

@@ -21,6 +21,22 @@ void rpc_auth_admin_transcript(const uint8_t nc[RPC_NONCE_LEN], const uint8_t ns
   memcpy(out + 11 + RPC_NONCE_LEN, ns, RPC_NONCE_LEN);
 }
 
+void rpc_auth_writer_transcript(const uint8_t nc[RPC_NONCE_LEN], const uint8_t ns[RPC_NONCE_LEN],
+                                uint8_t out[RPC_WRITER_TRANSCRIPT_LEN]) {
+  memcpy(out, "fdist-writer", 12);
+  memcpy(out + 12, nc, RPC_NONCE_LEN);
+  memcpy(out + 12 + RPC_NONCE_LEN, ns, RPC_NONCE_LEN);
+}
+
+const char *rpc_role_name(rpc_role_t role) {
+  switch (role) {
+  case RPC_ROLE_MEMBER: return "member";
+  case RPC_ROLE_WRITER: return "writer";
+  case RPC_ROLE_ADMIN: return "admin";
+  default: return "?";
+  }
+}
+
 const char *rpc_code_name(rpc_code_t code) {
   static const char *const names[] = {
       "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
@@ -40,7 +56,7 @@ rpc_code_t rpc_code_from_errno(int err) {
   case ENOENT: return RPC_NOT_FOUND;
   case EEXIST: return RPC_ALREADY_EXISTS;
   case EACCES: case EPERM: return RPC_PERMISSION_DENIED;
-  case EKEYREJECTED: return RPC_UNAUTHENTICATED;
+  case EKEYREJECTED: case EKEYEXPIRED: case EKEYREVOKED: return RPC_UNAUTHENTICATED;
   case ENOSPC: case ENOMEM: case EAGAIN: return RPC_RESOURCE_EXHAUSTED;
   case EINVAL: case EPROTO: return RPC_INVALID_ARGUMENT;
   case ERANGE: case EMSGSIZE: return RPC_OUT_OF_RANGE;

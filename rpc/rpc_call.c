@@ -292,7 +292,7 @@ static int server_request(rpc_conn_t *c, const rpc_frame_header_t *h, const uint
     call->tx_desc = reg->service->methods[reg->method_index].output;
     call->deadline_ns = fd_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     e->stats.calls_served++;
-    if (reg->admin_only && !c->admin) {
+    if (reg->admin_only && c->role != RPC_ROLE_ADMIN) {
       consumed(c, call, len);
       call_end(call, RPC_PERMISSION_DENIED, "admin role required", true);
       return 0;
@@ -655,7 +655,8 @@ void rpc_call_cancel(rpc_call_t *call) {
 uint64_t rpc_call_blocked_ns(const rpc_call_t *call) {
   return call->blocked_since_ns ? fd_now_ns() - call->blocked_since_ns : 0;
 }
-bool rpc_call_is_admin(const rpc_call_t *call) { return call->conn->admin; }
+bool rpc_call_is_admin(const rpc_call_t *call) { return call->conn->role == RPC_ROLE_ADMIN; }
+rpc_role_t rpc_call_role(const rpc_call_t *call) { return call->conn->role; }
 uint64_t rpc_call_deadline_ns(const rpc_call_t *call) { return call->deadline_ns; }
 rpc_conn_t *rpc_call_conn(const rpc_call_t *call) { return call->conn; }
 rpc_typed_fn rpc_call_typed_fn(const rpc_call_t *call) { return call->reg ? call->reg->typed : NULL; }

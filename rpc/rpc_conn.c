@@ -144,7 +144,9 @@ void rpc_conn_fail(rpc_conn_t *c, int err, const char *why) {
   /* Best effort GOAWAY when nothing is in flight, so the peer learns why. */
   if (c->fd >= 0 && !c->sending && c->state != RPC_CONN_CONNECTING) {
     Fdrpc__GoAway ga = FDRPC__GO_AWAY__INIT;
-    ga.code = err == -EKEYREJECTED || err == -EACCES ? RPC_UNAUTHENTICATED : RPC_UNAVAILABLE;
+    ga.code = err == -EKEYREJECTED || err == -EKEYEXPIRED || err == -EKEYREVOKED || err == -EACCES
+                  ? RPC_UNAUTHENTICATED
+                  : RPC_UNAVAILABLE;
     ga.message = (char *)why;
     if (rpc_conn_queue(c, RPC_FRAME_GOAWAY, 0, 0, 0, NULL, 0, &ga.base, true) == 0) {
       ssize_t n = send(c->fd, c->out + c->out_head, c->out_tail - c->out_head,
@@ -171,7 +173,8 @@ void rpc_conn_fail(rpc_conn_t *c, int err, const char *why) {
 
 void rpc_conn_close(rpc_conn_t *c) { rpc_conn_fail(c, -ESHUTDOWN, "closed locally"); }
 bool rpc_conn_is_ready(const rpc_conn_t *c) { return c->state == RPC_CONN_READY; }
-bool rpc_conn_is_admin(const rpc_conn_t *c) { return c->admin; }
+bool rpc_conn_is_admin(const rpc_conn_t *c) { return c->role == RPC_ROLE_ADMIN; }
+rpc_role_t rpc_conn_role(const rpc_conn_t *c) { return c->role; }
 uint64_t rpc_conn_blocked_ns(const rpc_conn_t *c) {
   return c->blocked_since_ns ? fd_now_ns() - c->blocked_since_ns : 0;
 }

@@ -115,6 +115,27 @@ static bool memlock_charged(void) {
   return !(d[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32)));
 }
 
+/* A client's writer key and certificate: the certificate must decode,
+ * certify role writer and name this very key (a mistake caught here rather
+ * than as a refused handshake); whether the admin signed it, and when, is
+ * the server's to check. Not with the admin role. */
+static int writer_setup(rpc_engine_t *e, const rpc_engine_opts_t *o) {
+  fd_cert_t c;
+  if (!o->writer_key->has_private || e->has_admin_key || !o->writer_cert ||
+      o->writer_cert_len > sizeof(e->writer_cert) ||
+      fd_cert_decode(o->writer_cert, o->writer_cert_len, &c) != 0 ||
+      c.role != FD_CERT_ROLE_WRITER ||
+      memcmp(c.pub, o->writer_key->pub, FD_ED25519_PUB_LEN) != 0) {
+    fd_log_error("rpc: the writer key needs its own writer certificate, and no admin key");
+    return -EINVAL;
+  }
+  e->writer_key = *o->writer_key;
+  memcpy(e->writer_cert, o->writer_cert, o->writer_cert_len);
+  e->writer_cert_len = o->writer_cert_len;
+  e->has_writer_key = true;
+  return 0;
+}
+
 rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *o) {
   int rc = -EINVAL;
   if (!o || !o->cluster_key || o->cluster_key_len < 16 || o->cluster_key_len > FD_HMAC_KEY_LEN_MAX ||
@@ -147,6 +168,11 @@ rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *o) {
   if (o->admin_key && o->admin_key->has_private) {
     e->admin_key = *o->admin_key;
     e->has_admin_key = true;
+  }
+  e->revocations = o->revocations;
+  if (o->writer_key) {
+    rc = writer_setup(e, o);
+    if (rc < 0) goto out_free;
   }
   e->pool = o->bulk_pool;
   e->bulk_send = o->bulk_send;

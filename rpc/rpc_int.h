@@ -54,7 +54,9 @@ struct rpc_conn {
   int fd;
   rpc_conn_state_t state;
   bool is_client;
-  bool admin;
+  rpc_role_t role;          /* proved (server) or granted (client) at the handshake */
+  uint64_t writer_key_id;   /* server, role writer: the certificate's key ... */
+  uint64_t writer_not_after;/* ... and its end, for rpc_engine_recheck_writers */
   bool bulk_zc; /* DATA goes out with SEND_ZC (not to loopback peers under AUTO) */
   bool finalize_queued;
   bool dirty_queued; /* on e->dirty: has bytes to flush */
@@ -155,9 +157,13 @@ struct rpc_engine {
   uint32_t payload_max, conns_max, streams_max, stream_window, conn_window, stall_ms;
   uint8_t key[FD_HMAC_KEY_LEN_MAX];
   size_t key_len;
-  bool has_admin_pub, has_admin_key;
+  bool has_admin_pub, has_admin_key, has_writer_key;
   uint8_t admin_pub[FD_ED25519_PUB_LEN];
   fd_ed25519_key_t admin_key;
+  fd_ed25519_key_t writer_key;
+  uint8_t writer_cert[FD_CERT_LEN_MAX];
+  size_t writer_cert_len;
+  const fd_cert_revlist_t *revocations;
   fd_pool_t *pool;
   bool pool_registered;
   rpc_bulk_send_t bulk_send;
