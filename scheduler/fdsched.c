@@ -52,6 +52,9 @@ static void on_signal(int sig) {
     {"scheduler", "admin_public_key", FD_CFG_STRING, (c)->admin_public_key,                       \
      sizeof((c)->admin_public_key), 0, 0,                                                         \
      "Ed25519 admin public key (PEM or hex): admin role, manifest signatures"},                  \
+    {"scheduler", "revocations_file", FD_CFG_STRING, (c)->revocations_file,                       \
+     sizeof((c)->revocations_file), 0, 0,                                                         \
+     "optional: the admin-signed revocation list (fdadmin revoke), re-read when it changes"},   \
     {"scheduler", "port_file", FD_CFG_STRING, (c)->port_file, sizeof((c)->port_file), 0, 0,       \
      "optional: write the bound port here once listening"},                                      \
     {"scheduler", "heartbeat_ms", FD_CFG_U32, &(c)->heartbeat_ms, 0, 10, 600000,                  \
@@ -170,6 +173,15 @@ static int start(fdsched_t *d) {
       return rc;
     }
     d->have_admin = true;
+    rc = fd_cert_revwatch_init(&d->revoked, d->cfg.revocations_file, d->admin.pub,
+                               d->cfg.heartbeat_ms);
+    if (rc) {
+      fd_log_error("fdsched: revocations_file %s: %s", d->cfg.revocations_file, fd_strerror(rc));
+      return rc;
+    }
+  } else if (d->cfg.revocations_file[0]) {
+    fd_log_error("fdsched: revocations_file needs admin_public_key (the list is the admin's)");
+    return -EINVAL;
   } else {
     fd_log_warn("fdsched: no admin_public_key: nobody can drain, manifests are not checked");
   }
@@ -218,6 +230,7 @@ static int start(fdsched_t *d) {
   eo.cluster_key = d->cluster_key;
   eo.cluster_key_len = d->cluster_key_len;
   eo.admin_pub = d->have_admin ? d->admin.pub : NULL;
+  eo.revocations = &d->revoked.list;
   eo.conns_max = d->cfg.connections_max;
   d->engine = rpc_engine_create(&eo);
   if (!d->engine) {
@@ -250,6 +263,17 @@ static int start(fdsched_t *d) {
 }
 
 static void tick(fdsched_t *d) {
+  /* Once per heartbeat period: a changed revocation list comes into force
+   * (later registrations are checked against it), and writers it revokes or
+   * whose certificate expired lose their connections. */
+  uint64_t now = fd_now_ms();
+  if (d->have_admin && now - d->trust_checked_ms >= d->cfg.heartbeat_ms) {
+    d->trust_checked_ms = now;
+    fd_cert_revwatch_poll(&d->revoked, now);
+    uint32_t closed = rpc_engine_recheck_writers(d->engine);
+    if (closed)
+      fd_log_warn("fdsched: closed %u writer connection(s): key revoked or expired", closed);
+  }
   int died = sch_sched_tick(d->sched, fd_now_ms());
   if (died > 0) {
     d->n.deaths += (uint64_t)died;

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fd_cert.h"
 #include "fd_hash.h"
 #include "fd_limits.h"
 #include "rpc.h"
@@ -30,6 +31,7 @@ typedef struct fdsched_config {
   char data_dir[FD_PATH_LEN_MAX];     /* the op log and checkpoints */
   char cluster_key[FD_PATH_LEN_MAX];  /* file with 64 hex digits */
   char admin_public_key[FD_PATH_LEN_MAX]; /* Ed25519 public key (PEM or hex) */
+  char revocations_file[FD_PATH_LEN_MAX]; /* optional: the admin's revocation list */
   char port_file[FD_PATH_LEN_MAX];    /* optional: the bound port is written here */
   char log_level[16];
   uint32_t heartbeat_ms;
@@ -92,6 +94,8 @@ typedef struct fdsched {
   size_t cluster_key_len;
   fd_ed25519_key_t admin;
   bool have_admin;
+  fd_cert_revwatch_t revoked; /* re-read each heartbeat_ms when it changed (needs the admin key) */
+  uint64_t trust_checked_ms;  /* fd_now_ms of the last look at it and at the writers */
   rpc_engine_t *engine;
   uint16_t port;
   sch_db_t *db;

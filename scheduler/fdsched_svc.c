@@ -390,7 +390,7 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
   char name[FD_NAME_LEN_MAX + 1];
   snprintf(name, sizeof(name), "%s", m->name);
   uint64_t version = m->version;
-  if (d->have_admin && (rc = st_manifest_verify(m, d->admin.pub, NULL)) != 0) {
+  if (d->have_admin && (rc = st_manifest_verify(m, d->admin.pub, &d->revoked.list)) != 0) {
     d->n.versions_rejected++;
     fd_log_warn("fdsched: %s v%llu: manifest refused (%s): not signed by the admin key or a "
                 "valid origin key it certified",
