@@ -35,6 +35,12 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
       S("scheduler", scheduler, "fdsched address addr:port"),
       S("cluster_key_file", cluster_key_file, "file with 64 hex chars: the cluster key"),
       S("admin_pub_file", admin_pub_file, "trusted admin Ed25519 public key (PEM or hex)"),
+      S("revocations_file", revocations_file,
+        "optional: the admin-signed revocation list (fdadmin revoke), re-read when it changes"),
+      S("signing_key_file", signing_key_file,
+        "role origin, optional: the origin group's Ed25519 private key (same on every origin)"),
+      S("signing_cert_file", signing_cert_file,
+        "its certificate (fdadmin cert --role origin); checked at start"),
       S("origins", origins,
         "origin chain, head first: id@addr:port or a bare id (its address from fdsched),..."),
       S("port_file", port_file,
@@ -129,5 +135,12 @@ int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
            -EINVAL;
   if (!strcmp(c->role, "origin") && !c->origins[0])
     return snprintf(err, err_len, "node.origins is required for role origin"), -EINVAL;
+  if (!c->signing_key_file[0] != !c->signing_cert_file[0])
+    return snprintf(err, err_len,
+                    "node.signing_key_file and node.signing_cert_file go together: a signing "
+                    "key needs its certificate"),
+           -EINVAL;
+  if (c->signing_key_file[0] && strcmp(c->role, "origin"))
+    return snprintf(err, err_len, "node.signing_key_file is for role origin only"), -EINVAL;
   return origins_check(c, err, err_len);
 }

@@ -22,7 +22,9 @@
  * waiting on a serving engine is served as soon as the chunk lands. A
  * complete version engine 0 does not have open is opened by the serving
  * engine itself from its files (manifest checked against the trusted admin
- * key), since a complete version is never written again.
+ * key, and the revocation list, which each serving engine re-reads from its
+ * file on its own thread like engine 0), since a complete version is never
+ * written again.
  *
  * Role origin runs one engine whatever `threads` says: connections are
  * spread by the kernel by address hash, and Origin calls (Publish, Missing,
@@ -68,6 +70,7 @@ typedef struct nd_shard {
   _Atomic bool wake_pending;
   rpc_msg_t wake;
   _Atomic uint64_t tx_bytes; /* what this engine sent, for engine 0's heartbeat */
+  fd_cert_revwatch_t rev;    /* this engine's own copy of the revocation list */
 } nd_shard_t;
 
 struct nd_engines {
@@ -75,6 +78,8 @@ struct nd_engines {
   rpc_engine_opts_t rpc;
   uint8_t cluster_key[FD_HMAC_KEY_LEN_MAX];
   uint8_t admin_pub[FD_ED25519_PUB_LEN];
+  char revocations_file[FD_PATH_LEN_MAX];
+  uint32_t revocations_period_ms;
   uint32_t pool_buffers;
   uint64_t chunk_buf_bytes;
   uint32_t window_chunks;
@@ -125,7 +130,8 @@ static int load_from_files(nd_shard_t *sh, const char *name, uint64_t version, n
   if (read(fd, buf, (size_t)st.st_size) != st.st_size) goto out_close;
   st_manifest_t *m;
   if ((rc = st_manifest_decode(buf, (size_t)st.st_size, &m)) != 0) goto out_close;
-  if ((rc = st_manifest_verify(m, sh->all->admin_pub, NULL)) != 0 || m->version != version ||
+  if ((rc = st_manifest_verify(m, sh->all->admin_pub, &sh->rev.list)) != 0 ||
+      m->version != version ||
       strcmp(m->name, name)) {
     st_manifest_free(m);
     rc = rc ? rc : -EBADMSG;
@@ -253,8 +259,12 @@ static int shard_setup(nd_shard_t *sh) {
    * serving engine needs fewer than engine 0. */
   sh->pool = fd_pool_create(FD_MIN(E->pool_buffers, ND_SHARD_POOL_BUFFERS), E->chunk_buf_bytes);
   if (!sh->pool) return -ENOMEM;
+  int rc = fd_cert_revwatch_init(&sh->rev, E->revocations_file, E->admin_pub,
+                                 E->revocations_period_ms);
+  if (rc) return rc;
   rpc_engine_opts_t o = E->rpc;
   o.bulk_pool = sh->pool;
+  o.revocations = &sh->rev.list;
   o.reuseport = true;
   sh->e = rpc_engine_create(&o);
   if (!sh->e) return errno ? -errno : -EIO;
@@ -263,7 +273,7 @@ static int shard_setup(nd_shard_t *sh) {
                         .window_chunks = E->window_chunks};
   sh->p = nd_plane_create(&po);
   if (!sh->p) return -ENOMEM;
-  int rc = nd_plane_serve(sh->p);
+  rc = nd_plane_serve(sh->p);
   if (rc) return rc;
   uint16_t port;
   return rpc_listen(sh->e, E->listen_addr, E->port, &port);
@@ -310,6 +320,7 @@ static void *shard_main(void *arg) {
       ticked_ms = now;
       nd_plane_tick(sh->p);
       shard_release_retired(sh);
+      if (fd_cert_revwatch_poll(&sh->rev, now) > 0) rpc_engine_recheck_writers(sh->e);
     }
     uint64_t sent = nd_plane_tx_bytes(sh->p);
     atomic_store_explicit(&sh->tx_bytes, sent, memory_order_relaxed);
@@ -338,6 +349,10 @@ int nd_engines_start(const nd_engines_opts_t *o, nd_engines_t **out) {
   E->rpc.cluster_key = E->cluster_key;
   memcpy(E->admin_pub, o->admin_pub, FD_ED25519_PUB_LEN);
   E->rpc.admin_pub = E->admin_pub;
+  snprintf(E->revocations_file, sizeof(E->revocations_file), "%s",
+           o->revocations_file ? o->revocations_file : "");
+  E->revocations_period_ms = o->revocations_period_ms;
+  E->rpc.revocations = NULL; /* engine 0's list is engine 0's: each engine sets its own */
   E->rpc.admin_key = NULL;
   E->pool_buffers = o->pool_buffers;
   E->chunk_buf_bytes = o->chunk_buf_bytes;

@@ -36,6 +36,7 @@
 #include "nd_plane.h"
 #include "nd_repair.h"
 #include "nd_sched.h"
+#include "nd_signer.h"
 #include "node.h"
 
 struct nd_node {
@@ -44,6 +45,11 @@ struct nd_node {
   uint8_t cluster_key[FD_HMAC_KEY_LEN_MAX];
   size_t cluster_key_len;
   fd_ed25519_key_t admin_pub;
+  fd_cert_revwatch_t rev;  /* the revocation list in force (store, rpc engine 0) */
+  nd_signer_t signer;      /* role origin with signing_key_file: handed to the origin role */
+  bool has_signer;
+  bool signer_refused;     /* its certificate stopped verifying: said once */
+  uint64_t trust_checked_ms;
   nd_origins_t origins;
   char listen_addr[SCH_ADDRESS_LEN_MAX];
   uint16_t port;
@@ -154,6 +160,7 @@ static rpc_engine_opts_t engine_opts(const nd_node_t *n) {
   o.cluster_key = n->cluster_key;
   o.cluster_key_len = n->cluster_key_len;
   o.admin_pub = n->admin_pub.pub;
+  o.revocations = &n->rev.list; /* the serving engines each use their own copy */
   o.bulk_pool = n->pool;
   o.reuseport = engines_wanted(cfg) > 1; /* the serving engines share the port */
   return o;
@@ -171,6 +178,7 @@ static int open_store(nd_node_t *n) {
   sc.versions_kept = cfg->keep_versions;
   sc.have_trusted_key = true;
   memcpy(sc.trusted_pub, n->admin_pub.pub, FD_ED25519_PUB_LEN);
+  sc.revocations = &n->rev.list;
   return st_store_open(&sc, &n->store);
 }
 
@@ -196,7 +204,7 @@ static int make_layers(nd_node_t *n) {
   if (!(n->sched = nd_sched_create(&so))) return -ENOMEM;
   if (n->is_origin) {
     nd_origin_opts_t oo = {.p = n->plane, .e = n->e, .sched = n->sched, .origins = &n->origins,
-                           .id = cfg->id};
+                           .id = cfg->id, .signer = n->has_signer ? &n->signer : NULL};
     if (!(n->og = nd_origin_create(&oo))) return errno ? -errno : -ENOMEM;
   } else if (!(n->dls = nd_dls_create(n->plane, n->e, n->sched))) {
     return -ENOMEM;
@@ -220,6 +228,8 @@ static int make_layers(nd_node_t *n) {
                             .window_chunks = nd_config_window_chunks(cfg),
                             .listen_addr = n->listen_addr, .port = n->port,
                             .data_dir = cfg->data_dir, .admin_pub = n->admin_pub.pub,
+                            .revocations_file = cfg->revocations_file,
+                            .revocations_period_ms = cfg->heartbeat_ms,
                             .p0 = n->plane, .e0 = n->e};
     if ((rc = nd_engines_start(&eo, &n->engines)) != 0) {
       fd_log_error("serving engines: %s", fd_strerror(rc));
@@ -243,6 +253,17 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
   if ((rc = fd_ed25519_load(cfg->admin_pub_file, &n->admin_pub)) != 0) {
     fd_log_error("admin public key %s: %s", cfg->admin_pub_file, fd_strerror(rc));
     goto out_free;
+  }
+  if ((rc = fd_cert_revwatch_init(&n->rev, cfg->revocations_file, n->admin_pub.pub,
+                                  cfg->heartbeat_ms)) != 0) {
+    fd_log_error("revocations_file %s: %s", cfg->revocations_file, fd_strerror(rc));
+    goto out_free;
+  }
+  if (cfg->signing_key_file[0]) {
+    rc = nd_signer_load(&n->signer, cfg->signing_key_file, cfg->signing_cert_file,
+                        n->admin_pub.pub, &n->rev.list, fd_wall_s());
+    if (rc) goto out_free; /* logged */
+    n->has_signer = true;
   }
   if ((rc = nd_origins_parse(&n->origins, cfg->origins, cfg->id)) != 0) {
     fd_log_error("node.origins: %s", fd_strerror(rc));
@@ -291,6 +312,7 @@ out_destroy:
   return rc;
 out_free:
   if (n->pool) fd_pool_destroy(n->pool);
+  nd_signer_wipe(&n->signer);
   free(n);
   return rc;
 }
@@ -349,6 +371,26 @@ static void stop_roles(nd_node_t *n) {
   if (n->sched) nd_sched_stop(n->sched);
 }
 
+/* Once per heartbeat period: a changed revocation list comes into force
+ * (the store and engine 0 read it in place), writers it revokes or whose
+ * certificate expired lose their connections, and an origin whose own
+ * signing certificate no longer verifies says so, once. */
+static void trust_tick(nd_node_t *n) {
+  uint64_t now = fd_now_ms();
+  if (now - n->trust_checked_ms < n->cfg.heartbeat_ms) return;
+  n->trust_checked_ms = now;
+  fd_cert_revwatch_poll(&n->rev, now);
+  uint32_t closed = rpc_engine_recheck_writers(n->e);
+  if (closed) fd_log_warn("closed %u writer connection(s): key revoked or expired", closed);
+  if (!n->has_signer) return;
+  int rc = nd_signer_check(&n->signer, n->admin_pub.pub, &n->rev.list, fd_wall_s());
+  if (rc && !n->signer_refused)
+    fd_log_error("the origin group's signing key %016" PRIx64 " is refused now (%s): versions "
+                 "it signs will be refused everywhere; install a new key and certificate",
+                 n->signer.cert.key_id, fd_strerror(rc));
+  n->signer_refused = rc != 0;
+}
+
 static bool busy(const nd_node_t *n) {
   return (n->plane && !nd_plane_idle(n->plane)) || (n->repair && nd_repair_scrubbing(n->repair)) ||
          (n->store && st_store_inflight(n->store));
@@ -367,6 +409,7 @@ int nd_node_run(nd_node_t *n) {
     nd_sched_tick(n->sched);
     if (n->dls) nd_dls_tick(n->dls);
     else nd_origin_tick(n->og);
+    trust_tick(n);
   }
   fd_log_info("stopping: letting in-flight writes finish");
   nd_engines_stop(n->engines);
@@ -404,5 +447,6 @@ void nd_node_destroy(nd_node_t *n) {
   st_store_close(n->store);
   if (n->sched) nd_sched_destroy(n->sched);
   fd_pool_destroy(n->pool);
+  nd_signer_wipe(&n->signer);
   free(n);
 }

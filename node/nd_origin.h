@@ -30,6 +30,10 @@ typedef struct nd_origin_opts {
   nd_sched_t *sched;
   const nd_origins_t *origins; /* the chain, head first; self is this origin */
   const char *id;
+  /* The origin group's signing key and its certificate (nd_signer.h), for
+   * the versions this origin merges; NULL when node.signing_key_file is not
+   * set. The host's: outlives the role. Not used yet (issue 21's merge). */
+  const struct nd_signer *signer;
 } nd_origin_opts_t;
 
 /* NULL with errno. Registers the Origin service's handlers on the engine. */

@@ -10,7 +10,9 @@
  * with role = origin, the Publish / Missing / Replicate chain.
  *
  * Guarantees: a chunk is stored and forwarded only after storage verified
- * its CRC32C and SHA-256 against a manifest signed by the trusted admin key;
+ * its CRC32C and SHA-256 against a manifest signed by the trusted admin key
+ * or by an origin key it certified and has not revoked (revocations_file,
+ * re-read within a heartbeat period of changing);
  * an origin acknowledges a publish only after every origin it reports holds
  * the version durably (complete, fsync'd); SIGTERM (nd_node_stop) lets
  * in-flight disk writes finish and closes every version cleanly.
@@ -46,6 +48,9 @@ typedef struct nd_config {
   char scheduler[64]; /* "addr:port"; empty: run without a scheduler */
   char cluster_key_file[FD_PATH_LEN_MAX];
   char admin_pub_file[FD_PATH_LEN_MAX];
+  char revocations_file[FD_PATH_LEN_MAX];  /* optional: the admin's revocation list */
+  char signing_key_file[FD_PATH_LEN_MAX];  /* role origin, optional: the group's signing key */
+  char signing_cert_file[FD_PATH_LEN_MAX]; /* ... and its certificate (role origin) */
   char origins[1024]; /* "id@addr:port" or "id" (address from fdsched),... head first */
   char port_file[FD_PATH_LEN_MAX]; /* optional: the bound port is written here */
   char log_level[16];

@@ -87,6 +87,21 @@ static void test_check_rejects(void **state) {
     assert_int_equal(nd_config_check(&c, err, sizeof(err)), -EINVAL);
     assert_true(strlen(err) > 0);
   }
+  /* The signing key: with its certificate, on an origin only. */
+  valid(&c, items, &n);
+  set_ok(items, n, "node.signing_cert_file=/tmp/og.cert");
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "go together"));
+  set_ok(items, n, "node.signing_key_file=/tmp/og.pem");
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), -EINVAL);
+  assert_non_null(strstr(err, "role origin only"));
+  set_ok(items, n, "node.role=origin");
+  set_ok(items, n, "node.id=o1");
+  set_ok(items, n, "node.origins=o1@127.0.0.1:7001");
+  set_ok(items, n, "node.revocations_file=/tmp/revoked.list");
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), 0);
+  set_ok(items, n, "node.signing_cert_file=");
+  assert_int_equal(nd_config_check(&c, err, sizeof(err)), -EINVAL);
   /* out of range values are refused when set */
   valid(&c, items, &n);
   assert_int_equal(fd_config_set(items, n, "node.heartbeat_ms=1", err, sizeof(err)), -EINVAL);
