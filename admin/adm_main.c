@@ -1,6 +1,7 @@
 /*
  * adm_main.c — fdadmin's entry: global options and the configuration file,
- * then one command. `fdadmin keygen` is here too (it needs no service).
+ * then one command. `fdadmin keygen` is here too (it needs no service);
+ * cert and revoke, offline too, are in adm_trust.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,14 +31,19 @@ static void usage(FILE *out) {
           "  write NAME --offset N FILE|- change NAME's bytes at N (writer or admin)\n"
           "  append NAME FILE|-           append to NAME (writer or admin)\n"
           "  bump NAME                    make the next version of NAME from its changes\n"
+          "  cert --role origin|writer --name SUBJECT [--days N] KEY.pub -o CERT\n"
+          "                               certify a key for a role (admin, offline)\n"
+          "  revoke KEY_ID|FILE... --list FILE\n"
+          "                               add keys to the signed revocation list (admin,\n"
+          "                               offline); then copy FILE to every revocations_file\n"
           "global options (override the config file):\n"
           "  --config FILE        INI file with an [admin] section (default $FDADMIN_CONFIG,\n"
           "                       else " ADM_DEFAULT_CONFIG " when it exists)\n"
           "  --scheduler H:P      fdsched address\n"
           "  --origins H:P,...    origin addresses; the first is the chain head\n"
           "  --cluster-key FILE   cluster key (64 hex chars)\n"
-          "  --admin-key FILE     admin Ed25519 private key (publish, drain, gc; and write,\n"
-          "                       append, bump without a writer key)\n"
+          "  --admin-key FILE     admin Ed25519 private key (publish, drain, gc, cert,\n"
+          "                       revoke; and write, append, bump without a writer key)\n"
           "  --writer-key FILE    a writer's Ed25519 private key (write, append, bump)\n"
           "  --writer-cert FILE   its certificate, signed by the admin\n"
           "  --timeout-ms MS      deadline of each call (default %u)\n"
@@ -63,7 +69,8 @@ static int cmd_keygen(int argc, char **argv) {
              "  Makes an Ed25519 admin key pair (private key mode 0600; nodes trust the\n"
              "  public one) and/or a cluster key file (32 random bytes as 64 hex chars,\n"
              "  mode 0600, shared by every daemon and fdadmin). Never overwrites a cluster\n"
-             "  key file.\n");
+             "  key file. The same pair serves as an origin group's or a writer's key,\n"
+             "  to certify with fdadmin cert.\n");
       return ADM_EXIT_OK;
     } else return ADM_EXIT_USAGE;
   }
@@ -80,7 +87,7 @@ static int cmd_keygen(int argc, char **argv) {
       fprintf(stderr, "fdadmin keygen: %s\n", fd_strerror(rc));
       return ADM_EXIT_FAILED;
     }
-    printf("admin key id %016" PRIx64 ": private %s, public %s\n", fd_ed25519_key_id(key.pub),
+    printf("key id %016" PRIx64 ": private %s, public %s\n", fd_ed25519_key_id(key.pub),
            argv[optind], argv[optind + 1]);
     memset(&key, 0, sizeof(key));
   }
@@ -196,6 +203,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "gc")) return adm_cmd_gc(&cfg, cargc, cargv);
   if (!strcmp(cmd, "write") || !strcmp(cmd, "append")) return adm_cmd_write(&cfg, cargc, cargv);
   if (!strcmp(cmd, "bump")) return adm_cmd_bump(&cfg, cargc, cargv);
+  if (!strcmp(cmd, "cert")) return adm_cmd_cert(&cfg, cargc, cargv);
+  if (!strcmp(cmd, "revoke")) return adm_cmd_revoke(&cfg, cargc, cargv);
   if (!strcmp(cmd, "help")) {
     usage(stdout);
     return ADM_EXIT_OK;

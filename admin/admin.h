@@ -3,8 +3,9 @@
  *
  * Owns: reading the operator's configuration (an INI file and flags), a
  * blocking client over rpc/ for one command at a time, and the commands:
- * keygen, publish, status, versions, nodes, drain, gc; and write, append and
- * bump, which go through the writers' library (fdclient.h).
+ * keygen, publish, status, versions, nodes, drain, gc; write, append and
+ * bump, which go through the writers' library (fdclient.h); and the admin's
+ * offline trust commands cert and revoke (adm_trust.c).
  *
  * Guarantees: `publish` reports success only when the origin head has
  * answered that every live origin holds the version durably; every command
@@ -104,6 +105,8 @@ int adm_cmd_drain(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_gc(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_write(adm_config_t *cfg, int argc, char **argv);  /* write and append */
 int adm_cmd_bump(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_cert(adm_config_t *cfg, int argc, char **argv);   /* adm_trust.c */
+int adm_cmd_revoke(adm_config_t *cfg, int argc, char **argv); /* adm_trust.c */
 
 /* Shared by the commands: connects to the scheduler / one origin, printing
  * what went wrong; NULL and *exit_code set on failure. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fdadmin without a cluster: --help everywhere, usage errors exit 2, keygen writes usable keys, an unreachable service exits 3, a bad config or key file exits 2.
+# fdadmin without a cluster: --help everywhere, usage errors exit 2, keygen writes usable keys, cert and revoke sign what storage and the list reader accept, an unreachable service exits 3, a bad config or key file exits 2.
 set -euo pipefail
 F=$1/admin/fdadmin
 [ -x "$F" ] || { echo "SKIP: $F not built"; exit 77; }
@@ -16,7 +16,7 @@ expect() { # expect CODE CMD...
 expect 0 "$F" --help
 expect 2 "$F"
 expect 2 "$F" frobnicate
-for c in keygen publish status versions nodes drain gc; do
+for c in keygen publish status versions nodes drain gc cert revoke; do
   expect 0 "$F" "$c" --help
   grep -q "usage: fdadmin" "$d/out" || fail "$c --help prints no usage"
 done
@@ -40,6 +40,65 @@ if [ -x "$1/storage/fdstore" ]; then
   "$1/storage/fdstore" ingest "$d/store" "$d/m" "$d/file" --pub "$d/admin.pub" >/dev/null 2>&1 \
     || fail "a manifest signed with fdadmin's key does not verify against its public key"
 fi
+
+# cert: an origin certificate makes the key sign versions storage accepts;
+# the writer's does not. Usage errors exit 2.
+expect 0 "$F" keygen "$d/og.pem" "$d/og.pub"
+expect 0 "$F" keygen "$d/w.pem" "$d/w.pub"
+A=("$F" --admin-key "$d/admin.pem")
+expect 0 "${A[@]}" cert --role origin --name og --days 2 "$d/og.pub" -o "$d/og.cert"
+grep -q "origin 'og' key [0-9a-f]\{16\} valid" "$d/out" || fail "cert does not describe what it signed"
+expect 0 "${A[@]}" cert --role writer --name w@x --days 1 "$d/w.pem" -o "$d/w.cert"
+expect 2 "$F" cert --role origin --name og "$d/og.pub" -o "$d/x.cert"             # no admin key
+expect 2 "${A[@]}" cert --role root --name og "$d/og.pub" -o "$d/x.cert"
+expect 2 "${A[@]}" cert --role origin --name 'has space' "$d/og.pub" -o "$d/x.cert"
+expect 2 "${A[@]}" cert --role origin --name og --days 0 "$d/og.pub" -o "$d/x.cert"
+expect 2 "${A[@]}" cert --role origin --name og --days 3661 "$d/og.pub" -o "$d/x.cert"
+expect 2 "${A[@]}" cert --role origin --name og "$d/admin.pub" -o "$d/x.cert"     # the admin key itself
+expect 2 "${A[@]}" cert --role origin --name og "$d/missing.pub" -o "$d/x.cert"
+expect 2 "${A[@]}" cert --role origin --name og "$d/og.pub"                       # no -o
+if [ -x "$1/storage/fdstore" ]; then
+  "$1/storage/fdstore" manifest "$d/file" --name f --version 2 --base 1 --key "$d/og.pem" \
+    --cert "$d/og.cert" --chunk-size 64K -o "$d/m2" >/dev/null
+  "$1/storage/fdstore" ingest "$d/store" "$d/m2" "$d/file" --pub "$d/admin.pub" >/dev/null 2>&1 \
+    || fail "a manifest signed with a certified origin key does not verify"
+  "$1/storage/fdstore" manifest "$d/file" --name f --version 3 --base 2 --key "$d/w.pem" \
+    --cert "$d/w.cert" --chunk-size 64K -o "$d/m3" >/dev/null
+  "$1/storage/fdstore" ingest "$d/store" "$d/m3" "$d/file" --pub "$d/admin.pub" >/dev/null 2>&1 \
+    && fail "a manifest signed with a writer's key was accepted"
+  rc=0; "$1/storage/fdstore" manifest "$d/file" --name f --version 3 --base 2 --key "$d/w.pem" \
+    --cert "$d/og.cert" --chunk-size 64K -o "$d/m3" >/dev/null 2>&1 || rc=$?
+  [ $rc -ne 0 ] || fail "fdstore signed with a key its certificate does not certify"
+fi
+
+# revoke: creates the list (serial 1), extends it (serial + 1), takes ids,
+# certificates and key files, keeps a list unchanged when nothing is new,
+# refuses the admin key and a list another admin signed.
+expect 0 "${A[@]}" revoke "$d/og.cert" --list "$d/revoked.list"
+grep -q "serial 1, 1 key(s) revoked" "$d/out" || fail "revoke did not start at serial 1: $(cat "$d/out")"
+expect 0 "${A[@]}" revoke 00000000000000aa "$d/w.pem" --list "$d/revoked.list"
+grep -q "serial 2, 3 key(s) revoked (2 added)" "$d/out" || fail "revoke did not extend the list: $(cat "$d/out")"
+expect 0 "${A[@]}" revoke "$d/og.pub" --list "$d/revoked.list"
+grep -q "unchanged (serial 2" "$d/out" || fail "revoking a revoked key changed the list"
+expect 2 "${A[@]}" revoke "$d/admin.pub" --list "$d/revoked.list"
+expect 2 "${A[@]}" revoke 123 --list "$d/revoked.list"
+expect 2 "${A[@]}" revoke 00000000000000aa                                       # no --list
+expect 2 "$F" revoke 00000000000000aa --list "$d/revoked.list"                   # no admin key
+expect 0 "$F" keygen "$d/rogue.pem" "$d/rogue.pub"
+expect 1 "$F" --admin-key "$d/rogue.pem" revoke 00000000000000bb --list "$d/revoked.list"
+if [ -x "$1/storage/fdstore" ]; then
+  "$1/storage/fdstore" manifest "$d/file" --name f --version 3 --base 2 --key "$d/og.pem" \
+    --cert "$d/og.cert" --chunk-size 64K -o "$d/m3" >/dev/null
+  "$1/storage/fdstore" ingest "$d/store" "$d/m3" "$d/file" --pub "$d/admin.pub" \
+    --revocations "$d/revoked.list" >/dev/null 2>&1 && fail "a revoked origin key's version was accepted"
+fi
+# A writer's fdadmin (write, append, bump): the key and its certificate must
+# match and the certificate be for role writer (usage, 2); a good pair gets
+# as far as the network (nothing listens on port 1: 3).
+W=("$F" --origins 127.0.0.1:1 --cluster-key "$d/cluster.key")
+expect 2 "${W[@]}" --writer-key "$d/og.pem" --writer-cert "$d/w.cert" append x "$d/admin.pub"
+expect 2 "${W[@]}" --writer-key "$d/og.pem" --writer-cert "$d/og.cert" append x "$d/admin.pub"
+expect 3 "${W[@]}" --writer-key "$d/w.pem" --writer-cert "$d/w.cert" append x "$d/admin.pub"
 
 # Usage errors: 2.
 head -c 100000 /dev/urandom >"$d/f"
