@@ -11,6 +11,14 @@
 #   it_publish PATH NAME [fdadmin publish options]
 #   it_wait_current NAME SHA SECONDS [ids...]   # every node's current == SHA
 #   it_stop ID [SIGNAL]; it_start_node ID; it_wait_up ID SECONDS   # restart
+#   it_writer ARGS...                      # fdadmin as the harness's writer
+#   it_revoke KEY|FILE...; it_wait_revocations SERIAL SECONDS   # revoke, distribute
+#
+# Keys (it_init): the admin key (admin.pem/.pub), the cluster key, the
+# origin group's signing key with its certificate (origin.pem, origin.cert:
+# every origin's signing_key_file/signing_cert_file) and a writer key with
+# its certificate (writer.pem, writer.cert). Every fdnode and fdsched reads
+# the revocation list from $IT_DIR/revoked.list (absent until it_revoke).
 #
 # The daemons' INI keys are written in one place, it_node_config and
 # it_sched_config, so the contract lives here and nowhere else.
@@ -132,6 +140,12 @@ it_init() {
   IT_WATCHDOG=$!
   "$FDADMIN" keygen "$IT_DIR/admin.pem" "$IT_DIR/admin.pub" --cluster "$IT_DIR/cluster.key" \
     >/dev/null
+  local k
+  for k in origin writer; do
+    "$FDADMIN" keygen "$IT_DIR/$k.pem" "$IT_DIR/$k.pub" >/dev/null
+    "$FDADMIN" --admin-key "$IT_DIR/admin.pem" cert --role "$k" --name "it-$k" --days 30 \
+      "$IT_DIR/$k.pub" -o "$IT_DIR/$k.cert" >/dev/null
+  done
 }
 
 it_port_file() { echo "$IT_DIR/$1.port"; }
@@ -223,7 +237,8 @@ stream_loss_is_death = true
 EOF
   # IT_SCHED_TRUSTS_NOBODY=1: a scheduler without the admin key, which
   # cannot check manifests, to show the nodes check them anyway.
-  [ -n "${IT_SCHED_TRUSTS_NOBODY:-}" ] || echo "admin_public_key = $IT_DIR/admin.pub"
+  [ -n "${IT_SCHED_TRUSTS_NOBODY:-}" ] ||
+    printf 'admin_public_key = %s\nrevocations_file = %s\n' "$IT_DIR/admin.pub" "$IT_DIR/revoked.list"
 }
 
 # it_node_config ID ROLE REGION ZONE
@@ -240,13 +255,18 @@ data_dir = $IT_DIR/$1
 scheduler = $(it_sched_addr)
 cluster_key_file = ${IT_CLUSTER_KEY_OVERRIDE:-$IT_DIR/cluster.key}
 admin_pub_file = $IT_DIR/admin.pub
+revocations_file = $IT_DIR/revoked.list
 heartbeat_ms = $IT_HEARTBEAT_MS
 threads = ${IT_THREADS:-1}
 chunk_buf = $IT_CHUNK
 EOF
   [ -z "${IT_POOL_BUFFERS:-}" ] || echo "pool_buffers = $IT_POOL_BUFFERS"
   [ -z "${IT_SCRUB_S:-}" ] || echo "scrub_interval_s = $IT_SCRUB_S"
-  [ "$2" = origin ] && echo "origins = $(it_origin_list)"
+  if [ "$2" = origin ]; then
+    echo "origins = $(it_origin_list)"
+    echo "signing_key_file = $IT_DIR/origin.pem"
+    echo "signing_cert_file = $IT_DIR/origin.cert"
+  fi
   return 0
 }
 
@@ -319,6 +339,40 @@ it_cluster() {
 it_admin() {
   "$FDADMIN" --scheduler "$(it_sched_addr)" --origins "$(it_origin_addrs)" \
     --cluster-key "$IT_DIR/cluster.key" --admin-key "$IT_DIR/admin.pem" "$@"
+}
+
+# it_writer ARGS...: fdadmin with the harness's writer key and certificate
+# (no admin key): write, append and bump prove the writer role.
+it_writer() {
+  "$FDADMIN" --scheduler "$(it_sched_addr)" --origins "$(it_origin_addrs)" \
+    --cluster-key "$IT_DIR/cluster.key" --writer-key "$IT_DIR/writer.pem" \
+    --writer-cert "$IT_DIR/writer.cert" "$@"
+}
+
+# it_revoke KEY_ID|FILE...: the admin adds the keys to its revocation list
+# ($IT_DIR/admin-revoked.list, kept by fdadmin), then distributes it: a copy
+# renamed into place where every fdnode and fdsched reads it.
+it_revoke() {
+  "$FDADMIN" --admin-key "$IT_DIR/admin.pem" revoke "$@" --list "$IT_DIR/admin-revoked.list" >&2
+  cp "$IT_DIR/admin-revoked.list" "$IT_DIR/revoked.list.tmp"
+  mv "$IT_DIR/revoked.list.tmp" "$IT_DIR/revoked.list"
+}
+
+# it_wait_revocations SERIAL SECONDS: every running daemon has taken list
+# SERIAL (its log says so since its latest start).
+it_wait_revocations() {
+  local serial=$1 until=$((SECONDS + $2)) id pending
+  while :; do
+    pending=()
+    for id in "${!IT_PID[@]}"; do
+      [ -f "$IT_DIR/$id.log" ] || continue
+      tail -n +"${IT_LOG_FROM[$id]:-1}" "$IT_DIR/$id.log" |
+        grep -q "revocation list .*: serial $serial in force" || pending+=("$id")
+    done
+    [ ${#pending[@]} -eq 0 ] && return 0
+    [ $SECONDS -lt $until ] || it_fail "revocation list $serial not in force after $2 s: ${pending[*]}"
+    sleep 0.1
+  done
 }
 
 # it_make_file PATH MIB: random content.
