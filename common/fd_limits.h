@@ -50,6 +50,10 @@
 #define FD_ORIGINS_MAX 16u        /* origins in one group (chain), everywhere */
 #define FD_FILES_MAX 16u          /* files planned, tracked and downloaded at once */
 #define FD_REPAIR_PEERS_MAX 8u    /* repair peers one order names */
+/* The write path: one change carries at most this many bytes; a changelog
+ * record holds one change and its header. */
+#define FD_WRITE_BYTES_MAX (1024u * 1024u)
+#define FD_LOG_RECORD_MAX (FD_WRITE_BYTES_MAX + 4096u)
 /* A signed manifest travels in one frame and is stored as one file. */
 #define FD_MANIFEST_LEN_MAX FD_FRAME_PAYLOAD_MAX_DEFAULT
 #define FD_HEARTBEAT_MS_DEFAULT 1000u
@@ -200,7 +204,7 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define ND_WINDOW_CHUNKS_MAX 64u
 #define ND_SHARD_POOL_BUFFERS 32u      /* a serving engine's chunk buffers (at most pool_buffers) */
 #define ND_RING_ENTRIES 1024u          /* each engine's io_uring */
-#define ND_PAYLOAD_MIN (1024u * 1024u) /* frames up to this whatever chunk_buf (manifests) */
+#define ND_PAYLOAD_MIN (2u * 1024u * 1024u) /* frames up to this whatever chunk_buf (a change) */
 #define ND_NIC_BPS_DEFAULT 10000000000ull      /* nic_bps when the config names none */
 #define ND_SCRUB_RATE_DEFAULT (64ull << 20)    /* scrub_rate, bytes per second */
 #define ND_CONFIG_ITEMS_MAX 64u        /* [node] settings */
@@ -232,7 +236,32 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define ND_ENGINE_SYNC_MS 50u          /* engine 0 re-reads bits the sink did not report */
 #define ND_ENGINE_LOG_MS 5000u         /* a serving engine logs what it sent this often */
 #define ND_SHARD_IDLE_MS 5000u         /* a serving engine closes a version read from files */
+/* The write path (role origin). */
+#define ND_WLOGS_MAX (2u * ND_FILES_MAX) /* changelogs open: per file one merging, one taking changes */
+#define ND_WRITES_INFLIGHT_MAX 4096u   /* head: writers' changes waiting for their answer, per log */
+#define ND_OUTBOX_RECORDS 16384u       /* changes ordered, not yet acknowledged by the next origin */
+#define ND_OUTBOX_BYTES (32u << 20)    /* ... and their bytes */
+#define ND_LINK_BATCHES_MAX 32u        /* AppendChanges calls in flight to the next origin */
+#define ND_CHANGE_CALLS_MAX ND_LINK_BATCHES_MAX /* ... and waiting here, per log */
+#define ND_CHANGE_BATCH_MAX 512u       /* changes in one AppendChanges */
+#define ND_CHANGE_BATCH_BYTES (1024u * 1024u) /* its data, the first change aside */
+#define ND_BUMP_WAITERS_MAX 16u        /* Bump calls waiting on one log */
+#define ND_CHANGES_CALL_MS 10000u      /* an AppendChanges answer (a slower next origin is left out) */
+#define ND_MERGE_TIMEOUT_MS (30u * 60u * 1000u) /* a bump's answer: every origin's merge */
+#define ND_LINK_RETRY_MS 2000u         /* an origin left out of the chain is tried again after */
+#define ND_CATCHUP_NAMES_MAX 1024u     /* files compared when an origin is brought up to date */
+#define ND_MERGE_RETRY_MS 5000u        /* a merge that failed (disk, key) is tried again after */
+#define ND_WRITE_CHUNK_DEFAULT FD_CHUNK_SIZE_DEFAULT /* chunk size of a file made by changes */
+#define ND_MIN_DURABLE_DEFAULT 2u      /* min_durable_origins */
+#define ND_BUMP_CHANGES_DEFAULT 100000u
+#define ND_BUMP_BYTES_DEFAULT (1ull << 30)
+#define ND_BUMP_INTERVAL_S_DEFAULT 60u
 static_assert(ND_VERS_MAX >= ND_FILES_MAX + ND_PUBS_MAX, "every download and publish has a version");
+static_assert(ND_PAYLOAD_MIN >= FD_LOG_RECORD_MAX + ND_CHANGE_BATCH_BYTES / 2, "a change fits a frame");
+static_assert(ND_PAYLOAD_MIN >= 2u * ND_CHANGE_BATCH_BYTES, "a batch fits a frame");
+static_assert(ND_OUTBOX_BYTES >= 2u * ND_LINK_BATCHES_MAX * FD_WRITE_BYTES_MAX / 2u,
+              "the outbox holds the batches in flight");
+static_assert(ND_OUTBOX_RECORDS >= ND_WRITES_INFLIGHT_MAX, "every waiting change is in the outbox");
 static_assert(ND_SHARD_POOL_BUFFERS > ND_POOL_RESERVE + ND_TX_Q, "a serving engine can read");
 static_assert(ND_RING_ENTRIES <= FD_RING_ENTRIES_MAX, "ring size in range");
 static_assert(ND_PAYLOAD_MIN <= FD_FRAME_PAYLOAD_MAX, "payload in range");

@@ -28,7 +28,7 @@ static void chain_end(nd_chain_t *c, int err) {
   c->conn = NULL;
   if (old) rpc_conn_close(old);
   c->active = false;
-  if (!c->aborted) nd_pub_chain_done(c->pub, err);
+  if (!c->aborted) c->done(c->arg, err);
 }
 
 static void chain_next(nd_chain_t *c, const char *why) {
@@ -40,6 +40,12 @@ static void chain_next(nd_chain_t *c, const char *why) {
   rpc_conn_t *old = c->conn;
   c->conn = NULL; /* its on_closed, now or later, is then ignored */
   if (old) rpc_conn_close(old);
+  if (c->single && c->attempts + 1 >= ND_CHAIN_ATTEMPTS) {
+    fd_log_warn("copy of %s v%" PRIu64 " to origin %s failed: %s", c->ver->name, c->ver->version,
+                os->o[c->next].id, why);
+    chain_end(c, -EIO);
+    return;
+  }
   if (c->next < os->n && ++c->attempts < ND_CHAIN_ATTEMPTS) {
     fd_log_warn("copy of %s v%" PRIu64 " to origin %s failed (%s): trying it again",
                 c->ver->name, c->ver->version, os->o[c->next].id, why);
@@ -199,15 +205,33 @@ static void chain_start(nd_chain_t *c) {
   if (!c->conn) chain_next(c, fd_strerror(-errno));
 }
 
+static void pub_chain_done(void *arg, int err) { nd_pub_chain_done(arg, err); }
+
 void nd_chain_begin(nd_pub_t *p) {
   nd_chain_t *c = &p->chain;
   memset(c, 0, sizeof(*c));
   c->active = true;
   c->og = p->og;
-  c->pub = p;
+  c->done = pub_chain_done;
+  c->arg = p;
   c->ver = p->sink.ver;
   c->next = (uint32_t)p->og->origins->self + 1;
   snprintf(c->held[0], sizeof(c->held[0]), "%s", p->og->id);
+  c->held_n = 1;
+  chain_start(c);
+}
+
+void nd_chain_copy(nd_chain_t *c, nd_origin_t *og, nd_ver_t *v, uint32_t to,
+                   void (*done)(void *arg, int err), void *arg) {
+  memset(c, 0, sizeof(*c));
+  c->active = true;
+  c->single = true;
+  c->og = og;
+  c->done = done;
+  c->arg = arg;
+  c->ver = v;
+  c->next = to;
+  snprintf(c->held[0], sizeof(c->held[0]), "%s", og->id);
   c->held_n = 1;
   chain_start(c);
 }

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "fd_error.h"
 #include "nd_origin_int.h"
@@ -88,31 +89,63 @@ void nd_commit_release(nd_origin_t *og) {
   }
 }
 
-/* ---- the commit of a publish ------------------------------------------------------- */
+/* ---- a commit --------------------------------------------------------------------- */
+
+typedef struct nd_commit_job {
+  nd_origin_t *og;
+  nd_ver_t *v; /* held until the answer */
+  void (*done)(void *arg, int err);
+  void *arg;
+} nd_commit_job_t;
 
 static void on_commit_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
   (void)call;
-  nd_pub_t *p = arg;
-  nd_ver_t *v = p->sink.ver;
+  nd_commit_job_t *j = arg;
+  nd_ver_t *v = j->v;
   int err = code == RPC_OK ? 0 : -EIO;
   if (err) {
     fd_log_warn("RegisterVersion: %s %s", rpc_code_name(code), msg ? msg : "");
-    if (code != RPC_ALREADY_EXISTS && code != RPC_FAILED_PRECONDITION) remember(p->og, v);
+    if (code != RPC_ALREADY_EXISTS && code != RPC_FAILED_PRECONDITION) remember(j->og, v);
   } else {
     fd_log_info("%s v%" PRIu64 " committed with fdsched", v->name, v->version);
   }
-  nd_pub_committed(p, err);
+  nd_ver_put(v);
+  void (*done)(void *, int) = j->done;
+  void *darg = j->arg;
+  free(j); /* once per version */
+  done(darg, err);
 }
+
+void nd_commit(nd_origin_t *og, nd_ver_t *v, char **ids, uint32_t n,
+               void (*done)(void *arg, int err), void *arg) {
+  if (!nd_sched_configured(og->sched)) {
+    done(arg, 0); /* without fdsched the origins holding it is all there is */
+    return;
+  }
+  nd_commit_job_t *j = malloc(sizeof(*j));
+  if (!j) {
+    remember(og, v);
+    done(arg, -ENOMEM);
+    return;
+  }
+  *j = (nd_commit_job_t){og, v, done, arg};
+  nd_ver_get(v);
+  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_commit_done};
+  if (!nd_sched_register_version(og->sched, v->menc, v->menc_len, ids, n,
+                                 SCHED__VERSION_STATE__VERSION_COMMITTED, &cbs, j)) {
+    int err = -errno;
+    remember(og, v);
+    nd_ver_put(v);
+    free(j);
+    done(arg, err);
+  }
+}
+
+static void pub_commit_done(void *arg, int err) { nd_pub_committed(arg, err); }
 
 void nd_commit_version(nd_pub_t *p) {
   nd_chain_t *c = &p->chain;
   char *ids[ND_ORIGINS_MAX];
   for (uint32_t i = 0; i < c->held_n; i++) ids[i] = c->held[i];
-  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, on_commit_done};
-  if (!nd_sched_register_version(p->og->sched, p->sink.ver->menc, p->sink.ver->menc_len, ids,
-                                 c->held_n, SCHED__VERSION_STATE__VERSION_COMMITTED, &cbs, p)) {
-    int err = -errno;
-    remember(p->og, p->sink.ver);
-    nd_pub_committed(p, err);
-  }
+  nd_commit(p->og, p->sink.ver, ids, c->held_n, pub_commit_done, p);
 }

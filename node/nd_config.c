@@ -21,6 +21,11 @@ void nd_config_defaults(nd_config_t *c) {
   c->nic_bps = ND_NIC_BPS_DEFAULT;
   c->scrub_interval_s = 0;
   c->scrub_rate_bytes = ND_SCRUB_RATE_DEFAULT;
+  c->min_durable_origins = ND_MIN_DURABLE_DEFAULT;
+  c->bump_changes = ND_BUMP_CHANGES_DEFAULT;
+  c->bump_bytes = ND_BUMP_BYTES_DEFAULT;
+  c->bump_interval_s = ND_BUMP_INTERVAL_S_DEFAULT;
+  c->write_chunk_bytes = 0; /* chunk_buf */
 }
 
 #define S(key, f, help) {"node", key, FD_CFG_STRING, c->f, sizeof(c->f), 0, 0, help}
@@ -62,6 +67,16 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
        "re-check each complete version this often (0: never)"},
       {"node", "scrub_rate", FD_CFG_BYTES, &c->scrub_rate_bytes, 0, 1, 0,
        "bytes per second a scrub reads at most"},
+      {"node", "min_durable_origins", FD_CFG_U32, &c->min_durable_origins, 0, 1, ND_ORIGINS_MAX,
+       "role origin: a change or publish is acknowledged only once this many origins hold it"},
+      {"node", "bump_changes", FD_CFG_U64, &c->bump_changes, 0, 0, 0,
+       "role origin: merge the changelog into a new version after this many changes (0: off)"},
+      {"node", "bump_bytes", FD_CFG_BYTES, &c->bump_bytes, 0, 0, 0,
+       "role origin: ... or after this many bytes of changes (0: off)"},
+      {"node", "bump_interval_s", FD_CFG_U32, &c->bump_interval_s, 0, 0, 0,
+       "role origin: ... or this many seconds after the log's first change (0: off)"},
+      {"node", "write_chunk", FD_CFG_BYTES, &c->write_chunk_bytes, 0, 0,
+       FD_CHUNK_SIZE_MAX, "role origin: chunk size of a file made by changes alone (0: chunk_buf)"},
   };
   size_t n = FD_MIN(max, FD_ARRAY_LEN(all));
   memcpy(items, all, n * sizeof(all[0]));
@@ -123,6 +138,10 @@ int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
     return snprintf(err, err_len, "node.listen is not addr:port"), -EINVAL;
   if (c->scheduler[0] && nd_parse_hostport(c->scheduler, a, sizeof(a), &p))
     return snprintf(err, err_len, "node.scheduler is not addr:port"), -EINVAL;
+  if (c->write_chunk_bytes &&
+      (!FD_IS_POW2(c->write_chunk_bytes) || c->write_chunk_bytes > c->chunk_buf_bytes))
+    return snprintf(err, err_len, "node.write_chunk must be a power of two, at most node.chunk_buf"),
+           -EINVAL;
   if (!FD_IS_POW2(c->chunk_buf_bytes))
     return snprintf(err, err_len, "node.chunk_buf must be a power of two"), -EINVAL;
   if (c->window_chunks && c->window_chunks * 4 + ND_POOL_RESERVE > c->pool_buffers)

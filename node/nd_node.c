@@ -163,6 +163,9 @@ static rpc_engine_opts_t engine_opts(const nd_node_t *n) {
   o.revocations = &n->rev.list; /* the serving engines each use their own copy */
   o.bulk_pool = n->pool;
   o.reuseport = engines_wanted(cfg) > 1; /* the serving engines share the port */
+  /* An origin takes writers' changes as one call each, many in flight on
+   * one connection (libfdclient pipelines up to 1024). */
+  if (n->is_origin) o.streams_per_conn_max = FD_STREAMS_PER_CONNECTION_MAX;
   return o;
 }
 
@@ -203,8 +206,15 @@ static int make_layers(nd_node_t *n) {
                         .cbs = {on_order, on_held, on_origins, on_counters, n}};
   if (!(n->sched = nd_sched_create(&so))) return -ENOMEM;
   if (n->is_origin) {
-    nd_origin_opts_t oo = {.p = n->plane, .e = n->e, .sched = n->sched, .origins = &n->origins,
-                           .id = cfg->id, .signer = n->has_signer ? &n->signer : NULL};
+    nd_origin_opts_t oo = {.p = n->plane, .e = n->e, .sched = n->sched, .store = n->store,
+                           .data_dir = cfg->data_dir, .origins = &n->origins, .id = cfg->id,
+                           .signer = n->has_signer ? &n->signer : NULL,
+                           .min_durable = cfg->min_durable_origins,
+                           .bump_changes = cfg->bump_changes, .bump_bytes = cfg->bump_bytes,
+                           .bump_interval_ms = (uint64_t)cfg->bump_interval_s * 1000,
+                           .write_chunk_size = (uint32_t)(cfg->write_chunk_bytes
+                                                              ? cfg->write_chunk_bytes
+                                                              : cfg->chunk_buf_bytes)};
     if (!(n->og = nd_origin_create(&oo))) return errno ? -errno : -ENOMEM;
   } else if (!(n->dls = nd_dls_create(n->plane, n->e, n->sched))) {
     return -ENOMEM;

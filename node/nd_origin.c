@@ -108,9 +108,7 @@ rpc_call_t *nd_origin_ask_missing(rpc_conn_t *conn, const nd_ver_t *v, const rpc
   req.manifest.data = v->menc;
   req.manifest.len = v->menc_len;
   req.replicate = true;
-  return rpc_call_start(conn, RPC_SVC_ORIGIN, &origin__origin__descriptor,
-                        ND_ORIGIN_METHOD_MISSING, RPC_UNARY, &req.base, ND_MISSING_CALL_MS, cbs,
-                        arg);
+  return rpc_start_origin_missing(conn, &req, ND_MISSING_CALL_MS, cbs, arg);
 }
 
 static void warm_ready(rpc_conn_t *conn, void *arg) {
@@ -147,9 +145,8 @@ static void warm_next(nd_origin_t *og, nd_ver_t *v) {
   }
 }
 
-static int h_missing(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
+static int h_missing(rpc_call_t *call, const Origin__MissingRequest *req, void *ctx) {
   nd_origin_t *og = ctx;
-  const Origin__MissingRequest *req = (const Origin__MissingRequest *)m;
   st_manifest_t *man;
   int rc = st_manifest_decode(req->manifest.data, req->manifest.len, &man);
   if (rc) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "not a manifest");
@@ -207,10 +204,6 @@ static int h_gc(rpc_call_t *call, const Origin__GcRequest *req, void *ctx) {
 
 /* ---- life ---------------------------------------------------------------------- */
 
-/* Missing is served through the generic registration (rpc.h's typed table
- * predates it); the thunk is the handler itself, typed is only a tag. */
-static void missing_tag(void) {}
-
 nd_origin_t *nd_origin_create(const nd_origin_opts_t *o) {
   FD_ASSERT(o->origins->self >= 0);
   nd_origin_t *og = calloc(1, sizeof(*og));
@@ -218,33 +211,55 @@ nd_origin_t *nd_origin_create(const nd_origin_opts_t *o) {
   og->p = o->p;
   og->e = o->e;
   og->sched = o->sched;
+  og->store = o->store;
+  snprintf(og->data_dir, sizeof(og->data_dir), "%s", o->data_dir);
   og->origins = o->origins;
   snprintf(og->id, sizeof(og->id), "%s", o->id);
+  og->signer = o->signer;
+  og->min_durable = o->min_durable;
+  og->bump_changes = o->bump_changes;
+  og->bump_bytes = o->bump_bytes;
+  og->bump_interval_ms = o->bump_interval_ms;
+  og->write_chunk_size = o->write_chunk_size ? o->write_chunk_size : ND_WRITE_CHUNK_DEFAULT;
+  og->link.og = og;
+  og->link.to = UINT32_MAX;
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) og->wlogs[i].og = og;
   for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
     og->pubs[i].og = og;
     nd_sink_init(&og->pubs[i].sink, og->p, NULL, &og->pubs[i]);
   }
-  rpc_method_reg_t reg = {RPC_SVC_ORIGIN, &origin__origin__descriptor, ND_ORIGIN_METHOD_MISSING,
-                          RPC_UNARY, false, h_missing, missing_tag, og};
-  int rc;
+  int rc = -ENOMEM;
+  if (!(og->pack_buf = malloc(FD_LOG_RECORD_MAX))) goto out_free;
   if ((rc = nd_pub_register(og)) || (rc = rpc_serve_origin_gc(og->e, h_gc, og)) ||
-      (rc = rpc_serve(og->e, &reg))) {
-    free(og);
-    errno = -rc;
-    return NULL;
-  }
+      (rc = rpc_serve_origin_missing(og->e, h_missing, og)) || (rc = nd_writes_register(og)) ||
+      (rc = nd_link_register(og)) || (rc = nd_catchup_register(og)))
+    goto out_free;
   return og;
+out_free:
+  free(og->pack_buf);
+  free(og);
+  errno = -rc;
+  return NULL;
 }
 
 void nd_origin_destroy(nd_origin_t *og) {
   if (!og) return;
+  nd_merge_stop(og);
+  nd_wlogs_close(og);
   nd_commit_release(og);
+  free(og->pack_buf);
   free(og);
 }
 
-void nd_origin_stop(nd_origin_t *og) { og->stopping = true; }
+void nd_origin_stop(nd_origin_t *og) {
+  og->stopping = true;
+  og->link.stopping = true;
+}
 
 void nd_origin_tick(nd_origin_t *og) {
   nd_pub_tick(og);
+  nd_link_tick(og);
+  nd_writes_tick(og);
+  nd_merge_tick(og);
   if (og->origins->self == 0) nd_commit_retry(og);
 }

@@ -28,12 +28,17 @@ typedef struct nd_origin_opts {
   nd_plane_t *p;
   rpc_engine_t *e;
   nd_sched_t *sched;
+  st_store_t *store;           /* the changelogs are the store's */
+  const char *data_dir;
   const nd_origins_t *origins; /* the chain, head first; self is this origin */
   const char *id;
   /* The origin group's signing key and its certificate (nd_signer.h), for
    * the versions this origin merges; NULL when node.signing_key_file is not
-   * set. The host's: outlives the role. Not used yet (issue 21's merge). */
+   * set (changes are then refused). The host's: outlives the role. */
   const struct nd_signer *signer;
+  uint32_t min_durable;        /* min_durable_origins */
+  uint64_t bump_changes, bump_bytes, bump_interval_ms; /* 0: that threshold is off */
+  uint32_t write_chunk_size;   /* chunk size of a file made by changes alone */
 } nd_origin_opts_t;
 
 /* NULL with errno. Registers the Origin service's handlers on the engine. */

@@ -5,8 +5,6 @@
 
 #include "nd_origin.h"
 
-#define ND_ORIGIN_METHOD_MISSING 3u /* Origin.Missing's index in origin.proto */
-
 typedef struct nd_pub nd_pub_t;
 
 /* An origin's chain step: while (and after) receiving a version, copy it to
@@ -24,7 +22,9 @@ typedef struct nd_chain {
   uint32_t held_n;
   bool got_reply;
   bool aborted; /* the publish failed: end, do not try the next origin */
-  nd_pub_t *pub;
+  bool single;  /* a catch-up copy to one origin: no other is tried */
+  void (*done)(void *arg, int err); /* the chain is over (not called once aborted) */
+  void *arg;
 } nd_chain_t;
 
 /* A publish (head) or replicate (middle, tail) reception. */
@@ -68,12 +68,27 @@ typedef struct nd_uncommitted {
   bool busy;     /* a retry is in flight */
 } nd_uncommitted_t;
 
+#include "nd_write_int.h" /* the write path's state, below */
+
 struct nd_origin {
   nd_plane_t *p;
   rpc_engine_t *e;
   nd_sched_t *sched;
+  st_store_t *store;
+  char data_dir[FD_PATH_LEN_MAX];
   const nd_origins_t *origins;
   char id[FD_NAME_LEN_MAX + 1];
+  const struct nd_signer *signer;
+  uint32_t min_durable;
+  uint64_t bump_changes, bump_bytes, bump_interval_ms;
+  uint32_t write_chunk_size;
+  /* the write path */
+  nd_wlog_t wlogs[ND_WLOGS_MAX];
+  nd_link_t link;
+  bool has_next;   /* a next origin takes the changes */
+  bool failed;     /* a changelog write failed: nothing more is acknowledged */
+  char halted[FD_NAME_LEN_MAX + 1]; /* a file whose merge the origins disagree on */
+  uint8_t *pack_buf; /* FD_LOG_RECORD_MAX: a record packed for the log */
   nd_pub_t pubs[ND_PUBS_MAX];
   nd_warm_t warms[ND_PUBS_MAX];
   nd_missing_t waits[ND_PUBS_MAX];
@@ -88,6 +103,9 @@ struct nd_origin {
 rpc_call_t *nd_origin_ask_missing(rpc_conn_t *conn, const nd_ver_t *v, const rpc_call_cbs_t *cbs,
                                   void *arg);
 
+/* nd_merge.c, for nd_link.c: the next origin answered a bump's batch */
+void nd_merge_chain_answered(nd_wlog_t *w);
+
 /* nd_publish.c */
 int nd_pub_register(nd_origin_t *og); /* Publish and Replicate handlers */
 void nd_pub_tick(nd_origin_t *og);
@@ -100,12 +118,20 @@ void nd_pub_committed(nd_pub_t *p, int err);
 /* nd_chain.c */
 void nd_chain_begin(nd_pub_t *p);  /* from the first part of a reception */
 void nd_chain_abort(nd_chain_t *c); /* the publish failed */
+/* Copies the complete version v to origins[to] alone (catch-up), then
+ * done(arg, 0 or -errno). v is held by the caller until done. */
+void nd_chain_copy(nd_chain_t *c, nd_origin_t *og, nd_ver_t *v, uint32_t to,
+                   void (*done)(void *arg, int err), void *arg);
 
 /* nd_commit.c */
 /* Tells fdsched a publish began (PENDING) or failed (aborted); fire and forget. */
 void nd_commit_state(nd_origin_t *og, const nd_ver_t *v, bool aborted);
-/* Commits p's version (COMMITTED, the origins that hold it); then
- * nd_pub_committed. */
+/* Commits v with fdsched (COMMITTED, held by the origins ids); then
+ * done(arg, 0 or -errno). A commit fdsched does not confirm is retried (v
+ * held) until it does; done hears the first answer either way. */
+void nd_commit(nd_origin_t *og, nd_ver_t *v, char **ids, uint32_t n,
+               void (*done)(void *arg, int err), void *arg);
+/* Commits p's version (the origins that hold it); then nd_pub_committed. */
 void nd_commit_version(nd_pub_t *p);
 void nd_commit_retry(nd_origin_t *og); /* retries the commits fdsched did not confirm */
 void nd_commit_release(nd_origin_t *og); /* at destroy */

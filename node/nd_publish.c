@@ -112,6 +112,19 @@ static void pub_maybe_done(nd_pub_t *p) {
     ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s", i ? "," : "", c->held[i]);
   fd_log_info("%s v%" PRIu64 " held durably by %u origin(s): %s", p->sink.ver->name,
               p->sink.ver->version, c->held_n, list);
+  if (!p->is_repl && c->held_n < p->og->min_durable) {
+    fd_log_error("%s v%" PRIu64 ": held by %u origin(s), fewer than min_durable_origins %u: "
+                 "the publish fails",
+                 p->sink.ver->name, p->sink.ver->version, c->held_n, p->og->min_durable);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "held by %u origin(s), fewer than min_durable_origins %u",
+             c->held_n, p->og->min_durable);
+    pub_abort(p);
+    if (p->call) rpc_call_finish(p->call, RPC_FAILED_PRECONDITION, msg);
+    p->finishing = false;
+    if (!p->call) pub_release(p);
+    return;
+  }
   if (!p->is_repl && nd_sched_configured(p->og->sched)) {
     p->announced = false;
     nd_commit_version(p);

@@ -62,6 +62,12 @@ typedef struct nd_config {
   uint32_t window_chunks;    /* flow-control window, in chunk buffers */
   uint64_t nic_bps;
   uint32_t scrub_interval_s; /* 0: no scrub */
+  /* role origin, the write path */
+  uint32_t min_durable_origins; /* changes and publishes need this many origins holding them */
+  uint64_t bump_changes;        /* a log is merged after this many changes (0: off) */
+  uint64_t bump_bytes;          /* ... or this many bytes (0: off) */
+  uint32_t bump_interval_s;     /* ... or this long after its first change (0: off) */
+  uint64_t write_chunk_bytes;   /* chunk size of a file made by changes alone (0: chunk_buf) */
   uint64_t scrub_rate_bytes; /* bytes/s a scrub reads at most */
 } nd_config_t;
 

@@ -389,7 +389,19 @@ rpc_call_t *rpc_call_start(rpc_conn_t *conn, uint16_t service_id,
   X(origin_replicate, RPC_SVC_ORIGIN, origin__origin__descriptor, 1, Origin__ReplicatePart,   \
     RPC_CLIENT_STREAM, false)                                                                 \
   X(origin_gc, RPC_SVC_ORIGIN, origin__origin__descriptor, 2, Origin__GcRequest, RPC_UNARY,   \
-    true)
+    true)                                                                                     \
+  X(origin_missing, RPC_SVC_ORIGIN, origin__origin__descriptor, 3, Origin__MissingRequest,    \
+    RPC_UNARY, false)                                                                         \
+  X(origin_write, RPC_SVC_ORIGIN, origin__origin__descriptor, 4, Origin__WriteRequest,        \
+    RPC_UNARY, false)                                                                         \
+  X(origin_bump, RPC_SVC_ORIGIN, origin__origin__descriptor, 5, Origin__BumpRequest,          \
+    RPC_UNARY, false)                                                                         \
+  X(origin_append_changes, RPC_SVC_ORIGIN, origin__origin__descriptor, 6,                     \
+    Origin__ChangeBatch, RPC_UNARY, false)                                                    \
+  X(origin_log_state, RPC_SVC_ORIGIN, origin__origin__descriptor, 7, Origin__LogStateRequest, \
+    RPC_UNARY, false)                                                                         \
+  X(origin_log_read, RPC_SVC_ORIGIN, origin__origin__descriptor, 8, Origin__LogReadRequest,   \
+    RPC_SERVER_STREAM, false)
 
 #define RPC_TYPED_(name, svc, desc, idx, Req, kind, admin)                                    \
   typedef int (*rpc_##name##_fn)(rpc_call_t *call, const Req *req, void *ctx);                \

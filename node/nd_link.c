@@ -1,0 +1,349 @@
+/*
+ * nd_link.c — role origin: the changes' chain. Each origin keeps one link
+ * to the next origin of the chain that answers, and sends it every record
+ * its logs order, in index order, as AppendChanges batches (several in
+ * flight; a bump record travels alone, since its answer waits for the
+ * merge). The next origin appends them to its own log and outbox, sends
+ * them on to its own next, and answers once they are durable there and on
+ * every origin after it, naming those origins; that answer is what moves
+ * this origin's durable_chain.
+ *
+ * An origin that fails a batch or cannot be reached is left out: the link
+ * moves to the one after it (and tries the left-out one again after
+ * ND_LINK_RETRY_MS). A new next origin is first asked where each log stands
+ * (LogState) and sent what it lacks from the outbox. With no next origin
+ * left, durability is this origin's own. How many origins hold the changes
+ * is what the head checks against min_durable_origins.
+ *
+ * Also here: the receiving side (AppendChanges, LogState).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fd_error.h"
+#include "nd_origin_int.h"
+
+/* ---- the receiving side ----------------------------------------------------------- */
+
+static void cw_gone(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)code;
+  (void)msg;
+  nd_wlog_t *w = arg;
+  for (uint32_t k = 0; k < w->cw_len; k++) {
+    nd_cwait_t *cw = &w->cw[(w->cw_head + k) % ND_CHANGE_CALLS_MAX];
+    if (cw->call == call) cw->call = NULL;
+  }
+}
+
+static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void *ctx) {
+  nd_origin_t *og = ctx;
+  char msg[160];
+  if (!b->name || !st_name_valid(b->name) || !b->n_changes)
+    return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "a batch names a file and holds changes");
+  if (og->failed)
+    return rpc_call_finish(call, RPC_UNAVAILABLE, "this origin's changelog failed (disk error)");
+  nd_wlog_t *w;
+  int rc = nd_wlog_get(og, b->name, b->version, &w);
+  if (rc == -ESTALE) {
+    snprintf(msg, sizeof(msg), "behind: newest complete v%" PRIu64 ", asked for the log of v%" PRIu64,
+             nd_newest_complete(og->p, b->name), b->version);
+    return rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
+  }
+  if (rc) return rpc_call_finish(call, rpc_code_from_errno(rc), fd_strerror(rc));
+  if (w->cw_len == ND_CHANGE_CALLS_MAX)
+    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "too many batches in flight");
+  uint64_t end = w->next;
+  bool bump = false;
+  for (size_t i = 0; i < b->n_changes; i++) {
+    const Origin__Change *c = b->changes[i];
+    if (c->index < w->next) { /* sent again after a link change: held already */
+      end = FD_MAX(end, c->index + 1);
+      continue;
+    }
+    if (c->index != w->next || w->closed || c->data.len > FD_WRITE_BYTES_MAX ||
+        (!c->bump && !c->data.len)) {
+      snprintf(msg, sizeof(msg), "change %" PRIu64 " out of order: the log expects %" PRIu64,
+               c->index, w->next);
+      return rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
+    }
+    nd_orec_t r = {.index = c->index, .offset = c->offset, .client_id = c->client_id,
+                   .client_seq = c->client_seq, .len = (uint32_t)c->data.len, .bump = c->bump,
+                   .created_s = c->created_unix_s, .chunk_size = c->chunk_size};
+    rc = nd_wlog_put(w, &r, c->data.data);
+    if (rc == -EAGAIN) /* what was taken stays; the sender tries again from there */
+      return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "the changelog is full");
+    if (rc) return rpc_call_finish(call, rpc_code_from_errno(rc), fd_strerror(rc));
+    end = c->index + 1;
+    bump |= c->bump;
+  }
+  w->cw[(w->cw_head + w->cw_len) % ND_CHANGE_CALLS_MAX] =
+      (nd_cwait_t){.call = call, .end = end, .bump = bump};
+  w->cw_len++;
+  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, cw_gone};
+  rpc_call_set_cbs(call, &cbs, w);
+  nd_writes_progress(w); /* a batch held already is answered at once */
+  return 0;
+}
+
+static int h_log_state(rpc_call_t *call, const Origin__LogStateRequest *req, void *ctx) {
+  nd_origin_t *og = ctx;
+  if (!req->name || !st_name_valid(req->name))
+    return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
+  Origin__LogStateReply r = ORIGIN__LOG_STATE_REPLY__INIT;
+  r.newest_complete = nd_newest_complete(og->p, req->name);
+  const nd_wlog_t *w = nd_wlog_newest(og, req->name);
+  if (w) {
+    r.version = w->version;
+    r.next_index = w->next;
+  }
+  int rc = rpc_call_send(call, &r.base);
+  return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);
+}
+
+int nd_link_register(nd_origin_t *og) {
+  int rc;
+  if ((rc = rpc_serve_origin_append_changes(og->e, h_append_changes, og)) ||
+      (rc = rpc_serve_origin_log_state(og->e, h_log_state, og)))
+    return rc;
+  return 0;
+}
+
+/* ---- the sending side ----------------------------------------------------------------- */
+
+uint32_t nd_link_live(const nd_origin_t *og) {
+  return 1 + (og->link.state == ND_LINK_LIVE ? og->link.held_n : 0);
+}
+
+/* Every record not acknowledged goes again to whoever is next. */
+static void resend_all(nd_origin_t *og) {
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++)
+    if (og->wlogs[i].used) og->wlogs[i].sent = og->wlogs[i].rec_head;
+}
+
+static void batch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)call;
+  nd_batch_t *b = arg;
+  nd_link_t *l = b->l;
+  bool acked = b->acked;
+  b->used = false;
+  b->call = NULL;
+  l->inflight--;
+  if (l->stopping || (code == RPC_OK && acked)) return;
+  char why[200];
+  snprintf(why, sizeof(why), "AppendChanges %s: %s %s", b->w->name, rpc_code_name(code),
+           msg ? msg : "");
+  nd_link_fail(l, why);
+}
+
+static void batch_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
+  (void)call;
+  nd_batch_t *b = arg;
+  nd_link_t *l = b->l;
+  if (m->descriptor != &origin__change_ack__descriptor) return;
+  const Origin__ChangeAck *a = (const Origin__ChangeAck *)m;
+  b->acked = true;
+  l->held_n = 0;
+  for (size_t i = 0; i < a->n_origins && l->held_n < ND_ORIGINS_MAX; i++)
+    snprintf(l->held[l->held_n++], sizeof(l->held[0]), "%s", a->origins[i]);
+  nd_wlog_t *w = b->w;
+  if (b->bump) {
+    w->merged_n = 0;
+    for (size_t i = 0; i < a->n_merged && w->merged_n < ND_ORIGINS_MAX; i++) {
+      const Origin__MergedDigest *d = a->merged[i];
+      if (!d->origin || d->digest.len != FD_SHA256_LEN) continue;
+      snprintf(w->merged_origin[w->merged_n], sizeof(w->merged_origin[0]), "%s", d->origin);
+      memcpy(w->merged_digest[w->merged_n], d->digest.data, FD_SHA256_LEN);
+      w->merged_n++;
+    }
+    w->chain_merged = true;
+  }
+  if (l->state == ND_LINK_LIVE) nd_wlog_acked(w, a->durable, 1 + (uint32_t)a->n_origins);
+  if (b->bump) nd_merge_chain_answered(w);
+}
+
+int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bool bump) {
+  nd_batch_t *b = NULL;
+  for (uint32_t k = 0; k < ND_LINK_BATCHES_MAX && !b; k++)
+    if (!l->batches[k].used) b = &l->batches[k];
+  if (!b) return -EAGAIN;
+  Origin__ChangeBatch req = ORIGIN__CHANGE_BATCH__INIT;
+  req.name = w->name;
+  req.version = w->version;
+  req.n_changes = n;
+  req.changes = cs;
+  *b = (nd_batch_t){.used = true, .l = l, .w = w, .end = cs[n - 1]->index + 1, .bump = bump};
+  static const rpc_call_cbs_t cbs = {batch_msg, NULL, NULL, batch_done};
+  /* a bump's answer waits for every origin's merge */
+  uint32_t timeout = bump ? ND_MERGE_TIMEOUT_MS : ND_CHANGES_CALL_MS;
+  b->call = rpc_start_origin_append_changes(l->conn, &req, timeout, &cbs, b);
+  if (!b->call) {
+    b->used = false;
+    return errno == EAGAIN ? -EAGAIN : -(errno ? errno : EIO);
+  }
+  l->inflight++;
+  return 0;
+}
+
+/* Sends what the outbox holds beyond `sent`, in batches. */
+static void send_batches(nd_link_t *l) {
+  nd_origin_t *og = l->og;
+  for (uint32_t i = 0; i < ND_WLOGS_MAX && l->inflight < ND_LINK_BATCHES_MAX; i++) {
+    nd_wlog_t *w = &og->wlogs[i];
+    while (w->used && w->sent < w->rec_tail && l->inflight < ND_LINK_BATCHES_MAX) {
+      Origin__Change cs[ND_CHANGE_BATCH_MAX], *cp[ND_CHANGE_BATCH_MAX];
+      uint32_t n = 0;
+      uint64_t bytes = 0;
+      bool bump = false;
+      for (uint64_t k = w->sent; k < w->rec_tail && n < ND_CHANGE_BATCH_MAX; k++) {
+        const nd_orec_t *r = &w->rec[k % ND_OUTBOX_RECORDS];
+        if (r->bump && n) break; /* a bump travels alone: its answer waits for the merge */
+        if (n && bytes + r->len > ND_CHANGE_BATCH_BYTES) break;
+        Origin__Change *c = &cs[n];
+        origin__change__init(c);
+        c->index = r->index;
+        c->offset = r->offset;
+        c->data.data = (uint8_t *)nd_wlog_data(w, r);
+        c->data.len = r->len;
+        c->bump = r->bump;
+        c->client_id = r->client_id;
+        c->client_seq = r->client_seq;
+        c->created_unix_s = r->created_s;
+        c->chunk_size = r->chunk_size;
+        cp[n++] = c;
+        bytes += r->len;
+        if (r->bump) {
+          bump = true;
+          break;
+        }
+      }
+      int rc = nd_link_send(l, w, cp, n, bump);
+      if (rc == -EAGAIN) return; /* the connection's window is full: the tick tries again */
+      if (rc) {
+        nd_link_fail(l, "cannot start AppendChanges");
+        return;
+      }
+      w->sent += n;
+    }
+  }
+}
+
+/* ---- the link's life -------------------------------------------------------------------- */
+
+static void link_ready(rpc_conn_t *conn, void *arg) {
+  nd_link_t *l = arg;
+  if (l->conn != conn) return;
+  l->state = ND_LINK_CATCHUP;
+  nd_catchup_begin(l);
+}
+
+static void link_closed(rpc_conn_t *conn, int err, void *arg) {
+  nd_link_t *l = arg;
+  if (l->conn != conn) return;
+  l->conn = NULL;
+  if (!l->stopping) nd_link_fail(l, err ? fd_strerror(err) : "connection closed");
+}
+
+void nd_link_live_now(nd_link_t *l) {
+  nd_origin_t *og = l->og;
+  l->state = ND_LINK_LIVE;
+  /* It holds what it takes; its first answer names those after it too. */
+  l->held_n = 1;
+  snprintf(l->held[0], sizeof(l->held[0]), "%s", og->origins->o[l->to].id);
+  og->has_next = true;
+  l->probe_at_ms = fd_now_ms() + ND_LINK_RETRY_MS;
+  fd_log_info("origin %s is up to date: changes go on to it", og->origins->o[l->to].id);
+}
+
+/* Down, without leaving anyone out (a switch to an earlier origin). */
+static void link_reset(nd_link_t *l) {
+  nd_origin_t *og = l->og;
+  nd_catchup_end(l);
+  rpc_conn_t *c = l->conn;
+  l->conn = NULL;
+  l->state = ND_LINK_DOWN;
+  if (c) rpc_conn_close(c); /* ends the batches and catch-up calls in flight */
+  l->held_n = 0;
+  og->has_next = false;
+  l->to = UINT32_MAX;
+  resend_all(og);
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++)
+    if (og->wlogs[i].used) {
+      nd_wlog_alone(&og->wlogs[i]);
+      nd_writes_progress(&og->wlogs[i]);
+    }
+}
+
+/* The next origin failed: leave it out for a while, try the one after it. */
+void nd_link_fail(nd_link_t *l, const char *why) {
+  const nd_origins_t *os = l->og->origins;
+  if (l->to < os->n) {
+    fd_log_warn("origin %s left out of the changes' chain: %s", os->o[l->to].id, why);
+    l->skip_until_ms[l->to] = fd_now_ms() + ND_LINK_RETRY_MS;
+  }
+  link_reset(l);
+}
+
+static void probe_ready(rpc_conn_t *conn, void *arg) {
+  nd_link_t *l = arg;
+  if (l->probe != conn) return;
+  l->probe = NULL;
+  rpc_conn_close(conn);
+  if (l->state != ND_LINK_LIVE || l->probe_to >= l->to) return;
+  fd_log_info("origin %s is back: the chain goes through it again",
+              l->og->origins->o[l->probe_to].id);
+  link_reset(l); /* the next tick connects to it */
+}
+
+static void probe_closed(rpc_conn_t *conn, int err, void *arg) {
+  (void)err;
+  nd_link_t *l = arg;
+  if (l->probe != conn) return;
+  l->probe = NULL;
+  l->skip_until_ms[l->probe_to] = fd_now_ms() + ND_LINK_RETRY_MS;
+}
+
+/* The first origin after this one that is not left out, or UINT32_MAX. */
+static uint32_t next_origin(const nd_link_t *l, uint64_t now) {
+  const nd_origins_t *os = l->og->origins;
+  for (uint32_t i = (uint32_t)os->self + 1; i < os->n; i++)
+    if (os->o[i].port && now >= l->skip_until_ms[i]) return i;
+  return UINT32_MAX;
+}
+
+void nd_link_tick(nd_origin_t *og) {
+  nd_link_t *l = &og->link;
+  if (l->stopping) return;
+  uint64_t now = fd_now_ms();
+  if (l->state == ND_LINK_DOWN) {
+    uint32_t to = next_origin(l, now);
+    if (to == UINT32_MAX || now < l->retry_at_ms) return;
+    static const rpc_conn_cbs_t cbs = {link_ready, link_closed};
+    const nd_peer_t *o = &og->origins->o[to];
+    l->to = to;
+    l->retry_at_ms = now + ND_RETRY_MS;
+    l->conn = rpc_connect(og->e, o->addr, o->port, &cbs, l);
+    if (l->conn) l->state = ND_LINK_CONNECTING;
+    return;
+  }
+  if (l->state == ND_LINK_CATCHUP) {
+    nd_catchup_tick(l);
+    return;
+  }
+  if (l->state != ND_LINK_LIVE) return;
+  send_batches(l);
+  /* An earlier origin of the chain that was left out may be back: once a
+   * probe connection to it succeeds, the chain goes through it again (it is
+   * brought up to date first). */
+  if (now >= l->probe_at_ms && !l->probe) {
+    l->probe_at_ms = now + ND_LINK_RETRY_MS;
+    uint32_t first = next_origin(l, now);
+    if (first < l->to) {
+      static const rpc_conn_cbs_t cbs = {probe_ready, probe_closed};
+      l->probe_to = first;
+      l->probe = rpc_connect(og->e, og->origins->o[first].addr, og->origins->o[first].port, &cbs, l);
+    }
+  }
+}

@@ -1,0 +1,245 @@
+/*
+ * nd_writes.c — role origin, the head: writers' changes put in one order.
+ *
+ * Write (a write at an offset, or an append, whose offset the head assigns:
+ * the file's end as of this change, so concurrent appenders never overwrite
+ * each other) and Bump come from the admin role or a writer key the admin
+ * certified. The head gives each change the next index of the log building
+ * the file's next version, appends it to its own log and its outbox (the
+ * link sends it down the chain at once, alongside the local write), and
+ * answers the writer once the change is durable here and on every origin
+ * after it, and at least min_durable_origins hold it (nd_writes_progress).
+ * A bump closes the log with a last record; the merge follows on every
+ * origin (nd_merge.c). Thresholds (bump_changes, bump_bytes,
+ * bump_interval_s) bump on their own.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "fd_error.h"
+#include "nd_origin_int.h"
+
+/* ---- answers ------------------------------------------------------------------- */
+
+static void answer_writer(nd_wlog_t *w, const nd_wwait_t *ww) {
+  if (!ww->call) return; /* the writer gave up */
+  Origin__WriteReply r = ORIGIN__WRITE_REPLY__INIT;
+  r.version = w->version;
+  r.index = ww->index;
+  r.offset = ww->offset;
+  if (rpc_call_send(ww->call, &r.base) == 0) rpc_call_finish(ww->call, RPC_OK, NULL);
+}
+
+static void answer_upstream(nd_wlog_t *w, const nd_cwait_t *cw) {
+  if (!cw->call) return;
+  nd_origin_t *og = w->og;
+  Origin__ChangeAck a = ORIGIN__CHANGE_ACK__INIT;
+  char *ids[ND_ORIGINS_MAX];
+  uint32_t n = 0;
+  ids[n++] = og->id;
+  for (uint32_t i = 0; i < og->link.held_n && n < ND_ORIGINS_MAX && og->has_next; i++)
+    ids[n++] = og->link.held[i];
+  a.durable = cw->end;
+  a.n_origins = n;
+  a.origins = ids;
+  Origin__MergedDigest md[ND_ORIGINS_MAX], *mp[ND_ORIGINS_MAX];
+  if (cw->bump) {
+    uint32_t k = 0;
+    origin__merged_digest__init(&md[k]);
+    md[k].origin = og->id;
+    md[k].digest.data = w->digest;
+    md[k].digest.len = FD_SHA256_LEN;
+    mp[k] = &md[k];
+    k++;
+    for (uint32_t i = 0; i < w->merged_n && k < ND_ORIGINS_MAX; i++, k++) {
+      origin__merged_digest__init(&md[k]);
+      md[k].origin = w->merged_origin[i];
+      md[k].digest.data = w->merged_digest[i];
+      md[k].digest.len = FD_SHA256_LEN;
+      mp[k] = &md[k];
+    }
+    a.n_merged = k;
+    a.merged = mp;
+  }
+  if (rpc_call_send(cw->call, &a.base) == 0) rpc_call_finish(cw->call, RPC_OK, NULL);
+}
+
+void nd_writes_progress(nd_wlog_t *w) {
+  nd_origin_t *og = w->og;
+  if (og->origins->self == 0) {
+    if (w->chain_held < og->min_durable) return; /* held for now: more origins, or the deadline */
+    while (w->ww_len && w->ww[w->ww_head].index < w->durable_chain) {
+      answer_writer(w, &w->ww[w->ww_head]);
+      w->ww_head = (w->ww_head + 1) % ND_WRITES_INFLIGHT_MAX;
+      w->ww_len--;
+    }
+    return;
+  }
+  while (w->cw_len) {
+    nd_cwait_t *cw = &w->cw[w->cw_head];
+    if (cw->end > w->durable_chain) break;
+    /* a bump's batch waits for this origin's merge (retried while it
+     * fails) and the answer of those after it */
+    if (cw->bump && (w->merge != ND_MERGE_DONE || (og->has_next && !w->chain_merged))) break;
+    answer_upstream(w, cw);
+    w->cw_head = (w->cw_head + 1) % ND_CHANGE_CALLS_MAX;
+    w->cw_len--;
+  }
+}
+
+/* ---- Write ---------------------------------------------------------------------- */
+
+static void wait_gone(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)code;
+  (void)msg;
+  nd_origin_t *og = arg;
+  /* The writer is gone before the answer: forget its call (the change
+   * stays ordered: it may be acknowledged to nobody). */
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
+    nd_wlog_t *w = &og->wlogs[i];
+    for (uint32_t k = 0; w->used && k < w->ww_len; k++) {
+      nd_wwait_t *ww = &w->ww[(w->ww_head + k) % ND_WRITES_INFLIGHT_MAX];
+      if (ww->call == call) {
+        ww->call = NULL;
+        return;
+      }
+    }
+  }
+}
+
+/* The admin role (writer keys the admin certified come with the rpc
+ * handshake's writer role). */
+static bool may_write(const rpc_call_t *call) { return rpc_call_role(call) >= RPC_ROLE_WRITER; }
+
+/* Refuses a change the group cannot take now; 0 when it can. */
+static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
+  char msg[200];
+  if (!may_write(call))
+    return rpc_call_finish(call, RPC_PERMISSION_DENIED,
+                           "changes need the admin role or a writer key the admin certified");
+  if (og->origins->self != 0) return rpc_call_finish(call, RPC_FAILED_PRECONDITION, "not the head");
+  if (!name || !st_name_valid(name)) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
+  if (og->failed)
+    return rpc_call_finish(call, RPC_UNAVAILABLE, "this origin's changelog failed (disk error)");
+  if (og->halted[0] && !strcmp(og->halted, name))
+    return rpc_call_finish(call, RPC_FAILED_PRECONDITION,
+                           "changes to this file are stopped: the origins merged its last "
+                           "version differently (see the head's log)");
+  if (og->link.state == ND_LINK_CATCHUP) /* no index may be ordered twice */
+    return rpc_call_finish(call, RPC_UNAVAILABLE,
+                           "an origin is being brought up to date: try again shortly");
+  uint32_t live = nd_link_live(og);
+  if (live < og->min_durable) {
+    snprintf(msg, sizeof(msg),
+             "only %u origin(s) can hold changes durably; min_durable_origins is %u", live,
+             og->min_durable);
+    return rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
+  }
+  return 1;
+}
+
+static int h_write(rpc_call_t *call, const Origin__WriteRequest *req, void *ctx) {
+  nd_origin_t *og = ctx;
+  int rc = refuse(og, call, req->name);
+  if (rc != 1) return rc;
+  if (req->data.len == 0 || req->data.len > FD_WRITE_BYTES_MAX)
+    return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "a change holds 1 byte to 1 MiB");
+  nd_wlog_t *w;
+  if ((rc = nd_wlog_get(og, req->name, 0, &w)) != 0)
+    return rpc_call_finish(call, rpc_code_from_errno(rc), fd_strerror(rc));
+  uint64_t offset = req->append ? w->size : req->offset;
+  if (offset > FD_FILE_SIZE_MAX - req->data.len)
+    return rpc_call_finish(call, RPC_OUT_OF_RANGE, "past the largest file");
+  if (w->ww_len == ND_WRITES_INFLIGHT_MAX)
+    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "too many changes in flight");
+  nd_orec_t r = {.index = w->next, .offset = offset, .client_id = req->client_id,
+                 .client_seq = req->client_seq, .len = (uint32_t)req->data.len};
+  rc = nd_wlog_put(w, &r, req->data.data);
+  if (rc == -EAGAIN)
+    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "the changelog is full: try again");
+  if (rc) return rpc_call_finish(call, rpc_code_from_errno(rc), fd_strerror(rc));
+  w->ww[(w->ww_head + w->ww_len) % ND_WRITES_INFLIGHT_MAX] =
+      (nd_wwait_t){.call = call, .index = r.index, .offset = offset};
+  w->ww_len++;
+  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, wait_gone};
+  rpc_call_set_cbs(call, &cbs, og);
+  return 0;
+}
+
+/* ---- Bump ------------------------------------------------------------------------ */
+
+/* Closes w with its bump record. -EBUSY: the file's previous merge is not
+ * finished (at most two logs per file: one merging, one taking changes). */
+static int order_bump(nd_wlog_t *w) {
+  nd_origin_t *og = w->og;
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
+    nd_wlog_t *o = &og->wlogs[i];
+    if (o != w && o->used && o->closed && !strcmp(o->name, w->name)) return -EBUSY;
+  }
+  nd_orec_t r = {.index = w->next, .bump = true, .created_s = (uint64_t)time(NULL),
+                 .chunk_size = w->chunk_size};
+  int rc = nd_wlog_put(w, &r, NULL);
+  if (rc) return rc;
+  fd_log_info("%s v%" PRIu64 ": bump after %" PRIu64 " change(s), %" PRIu64 " byte(s)", w->name,
+              w->version, w->changes, w->bytes);
+  return 0;
+}
+
+static void bump_gone(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)code;
+  (void)msg;
+  nd_origin_t *og = arg;
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++)
+    for (uint32_t k = 0; k < og->wlogs[i].bump_calls_n; k++)
+      if (og->wlogs[i].bump_calls[k] == call) og->wlogs[i].bump_calls[k] = NULL;
+}
+
+static int h_bump(rpc_call_t *call, const Origin__BumpRequest *req, void *ctx) {
+  nd_origin_t *og = ctx;
+  int rc = refuse(og, call, req->name);
+  if (rc != 1) return rc;
+  nd_wlog_t *w = nd_wlog_find(og, req->name, 0);
+  if (!w || (!w->changes && !w->closed)) {
+    Origin__BumpReply r = ORIGIN__BUMP_REPLY__INIT; /* nothing to merge: the newest stands */
+    r.version = nd_newest_complete(og->p, req->name);
+    rc = rpc_call_send(call, &r.base);
+    return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);
+  }
+  if (w->bump_calls_n == ND_BUMP_WAITERS_MAX)
+    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "too many bumps waiting");
+  w->bump_calls[w->bump_calls_n++] = call;
+  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, bump_gone};
+  rpc_call_set_cbs(call, &cbs, og);
+  if (!w->closed) w->bump_wanted = true; /* the tick orders it (the previous merge may run) */
+  return 0;
+}
+
+/* ---- the head's tick -------------------------------------------------------------- */
+
+void nd_writes_tick(nd_origin_t *og) {
+  if (og->origins->self != 0) return;
+  uint64_t now = fd_now_ms();
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
+    nd_wlog_t *w = &og->wlogs[i];
+    if (!w->used || w->closed || !w->changes) continue;
+    bool due = w->bump_wanted || (og->bump_changes && w->changes >= og->bump_changes) ||
+               (og->bump_bytes && w->bytes >= og->bump_bytes) ||
+               (og->bump_interval_ms && now - w->began_ms >= og->bump_interval_ms);
+    if (!due) continue;
+    int rc = order_bump(w);
+    if (rc == 0) w->bump_wanted = false;
+    else if (rc != -EBUSY && rc != -EAGAIN)
+      fd_log_error("%s v%" PRIu64 ": bump: %s", w->name, w->version, fd_strerror(rc));
+  }
+}
+
+int nd_writes_register(nd_origin_t *og) {
+  int rc;
+  if ((rc = rpc_serve_origin_write(og->e, h_write, og)) ||
+      (rc = rpc_serve_origin_bump(og->e, h_bump, og)))
+    return rc;
+  return 0;
+}
