@@ -85,8 +85,7 @@ static fdc_t *open_client(const adm_config_t *cfg, const char *cmd, uint32_t inf
     fprintf(stderr, "fdadmin %s: %s\n", cmd, why[0] ? why : fdc_strerror(rc));
     /* Local files and options are usage; the network and the handshake are
      * unreachable. */
-    *ex = rc == -EINVAL || rc == -ENOENT || rc == -EACCES || rc == -EISDIR ||
-                  rc == -EOPNOTSUPP
+    *ex = rc == -EINVAL || rc == -ENOENT || rc == -EACCES || rc == -EISDIR
               ? ADM_EXIT_USAGE
               : rc == -ENOMEM ? ADM_EXIT_FAILED : ADM_EXIT_UNREACHABLE;
   }

@@ -22,26 +22,17 @@
 #include "fd_time.h"
 #include "fdc_int.h"
 
-/* ---- the handshake's role ----
- * The one place the library meets the rpc handshake's roles. The admin role
- * is rpc_engine_opts_t.admin_key; the writer role (a writer key and the
- * certificate the admin signed for it) comes with the rpc writer-role branch
- * as .writer_key, .writer_cert and .writer_cert_len. admin/CMakeLists.txt
- * defines FDC_HAVE_WRITER_ROLE once rpc/rpc.h declares them; until then a
- * writer key is refused with -EOPNOTSUPP. */
+/* ---- the handshake's role: the admin key, or a writer key and the
+ * certificate the admin signed for it ---- */
 static int set_role(fdc_t *c, rpc_engine_opts_t *o) {
   if (!c->writer) {
     o->admin_key = &c->key;
     return 0;
   }
-#ifdef FDC_HAVE_WRITER_ROLE
   o->writer_key = &c->key;
   o->writer_cert = c->cert;
   o->writer_cert_len = c->cert_len;
   return 0;
-#else
-  return -EOPNOTSUPP;
-#endif
 }
 
 /* ---- errors ---- */
@@ -82,7 +73,7 @@ const char *fdc_strerror(int err) {
     case -ENOBUFS: return "refused: the head is full, try again later";
     case -EBUSY: return "refused: the head is busy, try again";
     case -EFBIG: return "refused: past the largest file";
-    case -EOPNOTSUPP: return "not supported (no write path, or no writer role in this build)";
+    case -EOPNOTSUPP: return "not supported: the origin has no write path";
     case -ENOTCONN: return "not sent: no connection to the origin head";
     case -EAGAIN: return "too many changes in flight: poll, then call again";
     case -EMSGSIZE: return "a change holds at most 1 MiB";

@@ -65,8 +65,7 @@
  *     -EBUSY       ABORTED: the head could not take it now (a bump merging)
  *     -ENOBUFS     RESOURCE_EXHAUSTED: the head is full (too many changes or
  *                  streams from this connection); try again later
- *     -EOPNOTSUPP  UNIMPLEMENTED: the origin has no write path; or a writer
- *                  key in a build whose rpc has no writer role (fdc_open)
+ *     -EOPNOTSUPP  UNIMPLEMENTED: the origin has no write path
  *     -ENOTCONN    not sent: the connection to the head was gone first
  *     -EAGAIN      async only: inflight_max changes or inflight_bytes_max
  *                  bytes are in flight; run fdc_poll and call again

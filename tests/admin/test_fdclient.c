@@ -374,13 +374,11 @@ static void test_open(void **state) {
   assert_int_equal(fdc_open(&o, &c, why, sizeof(why)), -EKEYREJECTED);
   assert_null(c);
 
-  /* A writer key with its certificate needs the rpc writer role. */
+  /* A writer key's certificate must be one (the engine checks it). */
   o = opts(x);
-  o.cert_file = x->cluster; /* any non-empty file: the library does not parse it */
-#ifndef FDC_HAVE_WRITER_ROLE
-  assert_int_equal(fdc_open(&o, &c, why, sizeof(why)), -EOPNOTSUPP);
-  assert_non_null(strstr(why, "writer role"));
-#endif
+  o.cert_file = x->cluster;
+  assert_int_equal(fdc_open(&o, &c, why, sizeof(why)), -EINVAL);
+  assert_null(c);
   o.cert_file = "/nonexistent/cert";
   assert_int_equal(fdc_open(&o, &c, why, sizeof(why)), -ENOENT);
 }
