@@ -117,10 +117,27 @@ uint32_t nd_link_live(const nd_origin_t *og) {
   return 1 + (og->link.state == ND_LINK_LIVE ? og->link.held_n : 0);
 }
 
-/* Every record not acknowledged goes again to whoever is next. */
+/* Every record not acknowledged goes again to whoever is next, and a bump's
+ * answer (the digests merged after this origin) is awaited from it anew. */
 static void resend_all(nd_origin_t *og) {
-  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++)
-    if (og->wlogs[i].used) og->wlogs[i].sent = og->wlogs[i].rec_head;
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
+    nd_wlog_t *w = &og->wlogs[i];
+    if (!w->used) continue;
+    w->sent = w->rec_head;
+    w->chain_merged = false;
+    w->merged_n = 0;
+  }
+}
+
+/* A file's logs go down the chain in version order: the next origin opens
+ * v<N+1>'s log only once it holds v<N>'s bump. */
+static bool older_unsent(const nd_origin_t *og, const nd_wlog_t *w) {
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
+    const nd_wlog_t *o = &og->wlogs[i];
+    if (o->used && o->version < w->version && o->sent < o->rec_tail && !strcmp(o->name, w->name))
+      return true;
+  }
+  return false;
 }
 
 static void batch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
@@ -192,7 +209,8 @@ static void send_batches(nd_link_t *l) {
   nd_origin_t *og = l->og;
   for (uint32_t i = 0; i < ND_WLOGS_MAX && l->inflight < ND_LINK_BATCHES_MAX; i++) {
     nd_wlog_t *w = &og->wlogs[i];
-    while (w->used && w->sent < w->rec_tail && l->inflight < ND_LINK_BATCHES_MAX) {
+    if (!w->used || older_unsent(og, w)) continue;
+    while (w->sent < w->rec_tail && l->inflight < ND_LINK_BATCHES_MAX) {
       Origin__Change cs[ND_CHANGE_BATCH_MAX], *cp[ND_CHANGE_BATCH_MAX];
       uint32_t n = 0;
       uint64_t bytes = 0;

@@ -178,11 +178,11 @@ static void head_agree(nd_wlog_t *w) {
   ids[n++] = og->id;
   for (uint32_t i = 0; i < w->merged_n && n < ND_ORIGINS_MAX; i++) ids[n++] = w->merged_origin[i];
   if (n < og->min_durable) {
-    fd_log_error("%s v%" PRIu64 ": merged on %u origin(s), fewer than min_durable_origins %u: "
-                 "not committed",
-                 w->name, w->version, n, og->min_durable);
-    answer_bumps(w, -ENOLINK, "fewer origins than min_durable_origins hold the merged version");
-    nd_wlog_release(w);
+    /* The chain is being re-formed (an origin left out, or back): the bump
+     * record goes again to the next origin, whose answer brings us here. */
+    fd_log_warn("%s v%" PRIu64 ": merged on %u origin(s), fewer than min_durable_origins %u: "
+                "not committed yet, waiting for the chain",
+                w->name, w->version, n, og->min_durable);
     return;
   }
   nd_ver_t *v = nd_ver_find(og->p, w->name, w->version);
