@@ -491,6 +491,8 @@ int adm_cmd_bump(adm_config_t *cfg, int argc, char **argv) {
       adm_json_str(name);
       printf(",\"version\":%" PRIu64 ",\"changes\":%" PRIu64 ",\"digest\":\"%s\"}\n", b.version,
              b.changes, hex);
+    } else if (!b.changes) {
+      printf("%s: no change to merge; version %" PRIu64 " is the newest\n", name, b.version);
     } else {
       printf("bumped %s: version %" PRIu64 " committed, %" PRIu64 " changes, digest %s\n", name,
              b.version, b.changes, hex);

@@ -78,10 +78,13 @@ static void on_msg(rpc_call_t *call, const ProtobufCMessage *msg, void *arg) {
   if (ch->replied) return; /* unary: the first answer counts */
   if (ch->bump) {
     const Origin__BumpReply *r = (const Origin__BumpReply *)msg;
-    if (r->digest.len != FDC_DIGEST_LEN) return; /* not a reply: the OK ends it -EPROTO */
+    /* nothing to merge: the newest version, no changes, no digest */
+    bool nothing = !r->changes && !r->digest.len;
+    if (!nothing && r->digest.len != FDC_DIGEST_LEN) return; /* the OK ends it -EPROTO */
     ch->bumped.version = r->version;
     ch->bumped.changes = r->changes;
-    memcpy(ch->bumped.digest, r->digest.data, FDC_DIGEST_LEN);
+    memset(ch->bumped.digest, 0, FDC_DIGEST_LEN);
+    if (!nothing) memcpy(ch->bumped.digest, r->digest.data, FDC_DIGEST_LEN);
   } else {
     const Origin__WriteReply *r = (const Origin__WriteReply *)msg;
     ch->seq = (fdc_seq_t){r->version, r->index, r->offset};

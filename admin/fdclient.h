@@ -122,7 +122,8 @@ typedef struct fdc_seq {
 } fdc_seq_t;
 
 /* What a bump made: the version the closed log became (committed on every
- * origin), the changes merged into it, and its manifest digest. */
+ * origin), the changes merged into it, and its manifest digest. With no
+ * change to merge: the newest version, changes 0, an all-zero digest. */
 typedef struct fdc_bumped {
   uint64_t version, changes;
   uint8_t digest[FDC_DIGEST_LEN];
