@@ -1,7 +1,8 @@
 /*
  * it_writer — a writer for the write path's integration tests, on libfdclient.
  *
- *   it_writer write ORIGINS CLUSTER_KEY KEY NAME WRITER COUNT [MAX_LEN] [OVERWRITE_EVERY]
+ *   it_writer write ORIGINS CLUSTER_KEY KEY[,CERT] NAME WRITER COUNT [MAX_LEN] [OVERWRITE_EVERY]
+ *     KEY alone is the admin key; with CERT, a writer key and its certificate.
  *     sends COUNT changes with up to 256 in flight: appends of 1..MAX_LEN
  *     (default 300) bytes, and every OVERWRITE_EVERY-th (default 0: never) a
  *     write at an offset inside what this writer saw acknowledged; each
@@ -77,8 +78,12 @@ static int cmd_write(int argc, char **argv) {
   uint32_t max_len = argc > 8 ? (uint32_t)strtoul(argv[8], NULL, 10) : 300;
   uint64_t every = argc > 9 ? strtoull(argv[9], NULL, 10) : 0;
   if (!max_len || max_len > FDC_WRITE_BYTES_MAX) return 2;
-  fdc_opts_t o = {.origins = argv[2], .cluster_key_file = argv[3], .key_file = argv[4],
-                  .inflight_max = INFLIGHT, .timeout_ms = 60000};
+  char key[4096];
+  snprintf(key, sizeof(key), "%s", argv[4]);
+  char *cert = strchr(key, ',');
+  if (cert) *cert++ = '\0';
+  fdc_opts_t o = {.origins = argv[2], .cluster_key_file = argv[3], .key_file = key,
+                  .cert_file = cert, .inflight_max = INFLIGHT, .timeout_ms = 60000};
   fdc_t *c;
   char why[512] = "";
   int rc = fdc_open(&o, &c, why, sizeof(why));
@@ -176,7 +181,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "write")) return cmd_write(argc, argv);
   if (argc > 1 && !strcmp(argv[1], "model")) return cmd_model(argc, argv);
   fprintf(stderr,
-          "usage: it_writer write ORIGINS CLUSTER_KEY KEY NAME WRITER COUNT [MAX_LEN] "
+          "usage: it_writer write ORIGINS CLUSTER_KEY KEY[,CERT] NAME WRITER COUNT [MAX_LEN] "
           "[OVERWRITE_EVERY]\n       it_writer model BASE|- OUT < acks\n");
   return 2;
 }

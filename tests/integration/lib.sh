@@ -12,6 +12,7 @@
 #   it_wait_current NAME SHA SECONDS [ids...]   # every node's current == SHA
 #   it_stop ID [SIGNAL]; it_start_node ID; it_wait_up ID SECONDS   # restart
 #   it_writer ARGS...                      # fdadmin as the harness's writer
+#   IT_ORIGIN_INI="key = value..."         # extra [node] lines for the origins
 #   it_revoke KEY|FILE...; it_wait_revocations SERIAL SECONDS   # revoke, distribute
 #
 # Keys (it_init): the admin key (admin.pem/.pub), the cluster key, the
@@ -266,6 +267,7 @@ EOF
     echo "origins = $(it_origin_list)"
     echo "signing_key_file = $IT_DIR/origin.pem"
     echo "signing_cert_file = $IT_DIR/origin.cert"
+    [ -z "${IT_ORIGIN_INI:-}" ] || printf '%s\n' "$IT_ORIGIN_INI"
   fi
   return 0
 }
