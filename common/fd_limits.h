@@ -248,6 +248,7 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define ND_BUMP_WAITERS_MAX 16u        /* Bump calls waiting on one log */
 #define ND_CHANGES_CALL_MS 10000u      /* an AppendChanges answer (a slower next origin is left out) */
 #define ND_MERGE_TIMEOUT_MS (30u * 60u * 1000u) /* a bump's answer: every origin's merge */
+#define ND_LINK_PAUSE_MS 20u           /* the next origin's log had no room: sends wait this long */
 #define ND_LINK_RETRY_MS 2000u         /* an origin left out of the chain is tried again after */
 #define ND_CATCHUP_NAMES_MAX 1024u     /* files compared when an origin is brought up to date */
 #define ND_MERGE_RETRY_MS 5000u        /* a merge that failed (disk, key) is tried again after */

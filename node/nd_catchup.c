@@ -268,13 +268,24 @@ static void adopt_start(nd_link_t *l, nd_wlog_t *w) {
 static void backfill_step(nd_link_t *l) {
   nd_wlog_t *w = l->cu_w;
   if (l->bf_next >= l->bf_end) {
-    st_log_iter_close(l->bf_it);
+    for (uint32_t k = 0; k < ND_LINK_BATCHES_MAX; k++) /* one not taken is sent again */
+      if (l->batches[k].used && l->batches[k].backfill) return;
+    if (l->bf_it) st_log_iter_close(l->bf_it);
     l->bf_it = NULL;
     w->sent = FD_MAX(w->sent, l->bf_end);
     next_name(l);
     return;
   }
-  if (l->inflight >= ND_LINK_BATCHES_MAX) return;
+  if (l->inflight >= ND_LINK_BATCHES_MAX || fd_now_ms() < l->pause_until_ms) return;
+  if (!l->bf_it) { /* rewound: read again from the file's start */
+    char path[FD_PATH_LEN_MAX + 256];
+    snprintf(path, sizeof(path), "%s/%s/v%" PRIu64 ".log", l->og->data_dir, w->name, w->version);
+    if (st_log_iter_open(path, &l->bf_it)) {
+      nd_link_fail(l, "cannot read this origin's log for a back-fill");
+      return;
+    }
+  }
+  uint64_t first = l->bf_next;
   Origin__Change *cs[ND_CHANGE_BATCH_MAX];
   uint32_t n = 0;
   uint64_t bytes = 0;
@@ -300,9 +311,17 @@ static void backfill_step(nd_link_t *l) {
     nd_link_fail(l, "this origin's log ends before what it acknowledged");
     return;
   }
-  if (n) rc = nd_link_send(l, w, cs, n, false);
+  if (n) rc = nd_link_send(l, w, cs, n, false, true);
   for (uint32_t i = 0; i < n; i++) origin__change__free_unpacked(cs[i], NULL);
-  if (n && rc) nd_link_fail(l, "cannot send a back-fill batch");
+  if (n && rc == -EAGAIN) nd_catchup_rewind(l, first); /* no stream now: again next tick */
+  else if (n && rc) nd_link_fail(l, "cannot send a back-fill batch");
+}
+
+void nd_catchup_rewind(nd_link_t *l, uint64_t from) {
+  if (l->step != ND_CU_BACKFILL || from >= l->bf_next) return;
+  if (l->bf_it) st_log_iter_close(l->bf_it);
+  l->bf_it = NULL;
+  l->bf_next = from;
 }
 
 static void backfill_start(nd_link_t *l, nd_wlog_t *w, uint64_t from) {
@@ -353,6 +372,10 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     adopt_start(l, w);
     return;
   }
+  /* It holds [0, theirs) durably already (this origin restarted, or it
+   * got them from the origin before it): acknowledged by both, so changes
+   * waiting on them need nothing more to be sent. */
+  if (theirs) nd_wlog_acked(w, theirs, 2);
   w->sent = FD_MAX(theirs, w->rec_head); /* the outbox sends the rest once live */
   if (theirs < w->rec_head) {
     backfill_start(l, w, theirs);
@@ -372,10 +395,12 @@ static void state_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
 }
 
 /* A file whose log is merging here waits for the merge (then its version
- * is copied whole). */
+ * is copied whole; the log's records sent again are answered as held). */
 static bool merging(nd_origin_t *og, const char *name) {
-  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++)
-    if (og->wlogs[i].used && og->wlogs[i].closed && !strcmp(og->wlogs[i].name, name)) return true;
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
+    const nd_wlog_t *w = &og->wlogs[i];
+    if (w->used && w->closed && w->merge != ND_MERGE_DONE && !strcmp(w->name, name)) return true;
+  }
   return false;
 }
 

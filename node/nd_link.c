@@ -38,6 +38,32 @@ static void cw_gone(rpc_call_t *call, rpc_code_t code, const char *msg, void *ar
   }
 }
 
+/* A batch of a log this origin merged already (sent again after the chain
+ * changed, or to an origin that got the version by a catch-up copy): held,
+ * and a bump is answered with the digest of the version it holds. */
+static int answer_merged(nd_origin_t *og, rpc_call_t *call, const Origin__ChangeBatch *b) {
+  Origin__ChangeAck a = ORIGIN__CHANGE_ACK__INIT;
+  char *ids[1] = {og->id};
+  a.durable = b->changes[b->n_changes - 1]->index + 1;
+  a.n_origins = 1;
+  a.origins = ids;
+  uint8_t digest[FD_SHA256_LEN];
+  Origin__MergedDigest md = ORIGIN__MERGED_DIGEST__INIT, *mp[1] = {&md};
+  if (b->changes[b->n_changes - 1]->bump) {
+    nd_ver_t *v;
+    int rc = nd_ver_open(og->p, b->name, b->version, &v);
+    if (!rc) rc = st_manifest_digest(v->m, digest);
+    if (rc) return rpc_call_finish(call, rpc_code_from_errno(rc), "the merged version");
+    md.origin = og->id;
+    md.digest.data = digest;
+    md.digest.len = FD_SHA256_LEN;
+    a.n_merged = 1;
+    a.merged = mp;
+  }
+  int rc = rpc_call_send(call, &a.base);
+  return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);
+}
+
 static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void *ctx) {
   nd_origin_t *og = ctx;
   char msg[160];
@@ -46,6 +72,16 @@ static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void
   if (og->failed)
     return rpc_call_finish(call, RPC_UNAVAILABLE, "this origin's changelog failed (disk error)");
   nd_wlog_t *w;
+  if (b->version && b->version <= nd_newest_complete(og->p, b->name)) {
+    /* A log open here for a version a catch-up copied whole is superseded. */
+    nd_wlog_t *old = nd_wlog_find(og, b->name, b->version);
+    if (old && !old->closed && !old->cw_len && !nd_link_refers(&og->link, old)) {
+      fd_log_info("%s v%" PRIu64 ": the log is superseded by the complete version", b->name,
+                  b->version);
+      nd_wlog_release(old);
+    }
+    return answer_merged(og, call, b);
+  }
   int rc = nd_wlog_get(og, b->name, b->version, &w);
   if (rc == -ESTALE) {
     snprintf(msg, sizeof(msg), "behind: newest complete v%" PRIu64 ", asked for the log of v%" PRIu64,
@@ -62,6 +98,11 @@ static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void
     if (c->index < w->next) { /* sent again after a link change: held already */
       end = FD_MAX(end, c->index + 1);
       continue;
+    }
+    if (c->index > w->next && !w->closed) { /* an earlier batch was not taken: no room */
+      snprintf(msg, sizeof(msg), "change %" PRIu64 " ahead: the log expects %" PRIu64, c->index,
+               w->next);
+      return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, msg);
     }
     if (c->index != w->next || w->closed || c->data.len > FD_WRITE_BYTES_MAX ||
         (!c->bump && !c->data.len)) {
@@ -97,7 +138,7 @@ static int h_log_state(rpc_call_t *call, const Origin__LogStateRequest *req, voi
   const nd_wlog_t *w = nd_wlog_newest(og, req->name);
   if (w) {
     r.version = w->version;
-    r.next_index = w->next;
+    r.next_index = w->durable_local; /* what it holds durably: a sender may count on it */
   }
   int rc = rpc_call_send(call, &r.base);
   return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);
@@ -113,6 +154,12 @@ int nd_link_register(nd_origin_t *og) {
 
 /* ---- the sending side ----------------------------------------------------------------- */
 
+bool nd_link_refers(const nd_link_t *l, const nd_wlog_t *w) {
+  for (uint32_t k = 0; k < ND_LINK_BATCHES_MAX; k++)
+    if (l->batches[k].used && l->batches[k].w == w) return true;
+  return false;
+}
+
 uint32_t nd_link_live(const nd_origin_t *og) {
   return 1 + (og->link.state == ND_LINK_LIVE ? og->link.held_n : 0);
 }
@@ -125,6 +172,7 @@ static void resend_all(nd_origin_t *og) {
     if (!w->used) continue;
     w->sent = w->rec_head;
     w->chain_merged = false;
+    w->bump_resent = false;
     w->merged_n = 0;
   }
 }
@@ -148,11 +196,24 @@ static void batch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
   b->used = false;
   b->call = NULL;
   l->inflight--;
-  if (l->stopping || (code == RPC_OK && acked)) return;
+  if (l->stopping) return;
+  if (code == RPC_OK && acked) {
+    nd_writes_retire(b->w);
+    return;
+  }
+  if (code == RPC_RESOURCE_EXHAUSTED && l->state != ND_LINK_DOWN) {
+    /* The next origin took a prefix and had no room for the rest (or for
+     * a batch after one it could not take): that part goes again, after a
+     * pause. Records it holds already are skipped there. */
+    if (b->backfill) nd_catchup_rewind(l, b->start);
+    else b->w->sent = FD_MAX(b->w->rec_head, FD_MIN(b->w->sent, b->start));
+    l->pause_until_ms = fd_now_ms() + ND_LINK_PAUSE_MS;
+    return;
+  }
   char why[200];
   snprintf(why, sizeof(why), "AppendChanges %s: %s %s", b->w->name, rpc_code_name(code),
            msg ? msg : "");
-  nd_link_fail(l, why);
+  nd_link_fail(l, why); /* every log is sent again: none is retired now */
 }
 
 static void batch_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
@@ -177,11 +238,13 @@ static void batch_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     }
     w->chain_merged = true;
   }
-  if (l->state == ND_LINK_LIVE) nd_wlog_acked(w, a->durable, 1 + (uint32_t)a->n_origins);
+  if (l->state == ND_LINK_LIVE || (b->backfill && l->state == ND_LINK_CATCHUP))
+    nd_wlog_acked(w, a->durable, 1 + (uint32_t)a->n_origins);
   if (b->bump) nd_merge_chain_answered(w);
 }
 
-int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bool bump) {
+int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bool bump,
+                 bool backfill) {
   nd_batch_t *b = NULL;
   for (uint32_t k = 0; k < ND_LINK_BATCHES_MAX && !b; k++)
     if (!l->batches[k].used) b = &l->batches[k];
@@ -191,7 +254,8 @@ int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bo
   req.version = w->version;
   req.n_changes = n;
   req.changes = cs;
-  *b = (nd_batch_t){.used = true, .l = l, .w = w, .end = cs[n - 1]->index + 1, .bump = bump};
+  *b = (nd_batch_t){.used = true, .l = l, .w = w, .start = cs[0]->index,
+                    .end = cs[n - 1]->index + 1, .bump = bump, .backfill = backfill};
   static const rpc_call_cbs_t cbs = {batch_msg, NULL, NULL, batch_done};
   /* a bump's answer waits for every origin's merge */
   uint32_t timeout = bump ? ND_MERGE_TIMEOUT_MS : ND_CHANGES_CALL_MS;
@@ -207,9 +271,29 @@ int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bo
 /* Sends what the outbox holds beyond `sent`, in batches. */
 static void send_batches(nd_link_t *l) {
   nd_origin_t *og = l->og;
+  if (fd_now_ms() < l->pause_until_ms) return;
   for (uint32_t i = 0; i < ND_WLOGS_MAX && l->inflight < ND_LINK_BATCHES_MAX; i++) {
     nd_wlog_t *w = &og->wlogs[i];
     if (!w->used || older_unsent(og, w)) continue;
+    if (w->closed && w->sent == w->rec_tail && w->rec_head == w->rec_tail && !w->chain_merged &&
+        !w->bump_resent && w->merge == ND_MERGE_DONE) {
+      /* Merged here, and its records left the outbox while no origin was
+       * next: the new next answers its bump record alone with its digest
+       * (it has the version, copied by the catch-up, or merges it). */
+      Origin__Change c = ORIGIN__CHANGE__INIT, *cp = &c;
+      c.index = w->bump_index;
+      c.bump = true;
+      c.created_unix_s = w->created_s;
+      c.chunk_size = w->chunk_size;
+      int rc = nd_link_send(l, w, &cp, 1, true, false);
+      if (rc == -EAGAIN) return;
+      if (rc) {
+        nd_link_fail(l, "cannot start AppendChanges");
+        return;
+      }
+      w->bump_resent = true;
+      continue;
+    }
     while (w->sent < w->rec_tail && l->inflight < ND_LINK_BATCHES_MAX) {
       Origin__Change cs[ND_CHANGE_BATCH_MAX], *cp[ND_CHANGE_BATCH_MAX];
       uint32_t n = 0;
@@ -237,7 +321,7 @@ static void send_batches(nd_link_t *l) {
           break;
         }
       }
-      int rc = nd_link_send(l, w, cp, n, bump);
+      int rc = nd_link_send(l, w, cp, n, bump, false);
       if (rc == -EAGAIN) return; /* the connection's window is full: the tick tries again */
       if (rc) {
         nd_link_fail(l, "cannot start AppendChanges");
@@ -267,6 +351,7 @@ static void link_closed(rpc_conn_t *conn, int err, void *arg) {
 void nd_link_live_now(nd_link_t *l) {
   nd_origin_t *og = l->og;
   l->state = ND_LINK_LIVE;
+  l->caught_up_once = true;
   /* It holds what it takes; its first answer names those after it too. */
   l->held_n = 1;
   snprintf(l->held[0], sizeof(l->held[0]), "%s", og->origins->o[l->to].id);

@@ -253,6 +253,10 @@ void nd_merge_tick(nd_origin_t *og) {
   for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
     nd_wlog_t *w = &og->wlogs[i];
     if (!w->used || !w->closed) continue;
+    if (w->merge == ND_MERGE_DONE) {
+      nd_writes_retire(w);
+      continue;
+    }
     if (w->merge == ND_MERGE_RUNNING) {
       if (atomic_load_explicit(&w->job->done, memory_order_acquire)) job_finished(w);
       continue;

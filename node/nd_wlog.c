@@ -235,15 +235,26 @@ void nd_wlog_acked(nd_wlog_t *w, uint64_t end, uint32_t held) {
   w->acked = FD_MAX(w->acked, end);
   uint64_t durable = FD_MIN(w->acked, w->durable_local);
   outbox_drop(w, end);
-  if (durable <= w->durable_chain && held == w->chain_held) return;
-  w->durable_chain = FD_MAX(w->durable_chain, durable);
-  w->chain_held = held;
+  if (held > w->chain_held) { /* more origins hold less: [0, durable) by `held` */
+    w->durable_chain = durable;
+    w->chain_held = held;
+  } else if (held < w->chain_held || durable > w->durable_chain) {
+    /* what more origins held, fewer hold too */
+    w->durable_chain = FD_MAX(w->durable_chain, durable);
+    w->chain_held = held;
+  } else {
+    return;
+  }
   nd_writes_progress(w);
 }
 
 void nd_wlog_alone(nd_wlog_t *w) {
-  outbox_drop(w, w->durable_local);
-  w->sent = FD_MAX(w->sent, w->durable_local);
+  /* While a next origin is being brought up to date, the outbox keeps what
+   * it will be sent once live (the back-fill covers only what is older). */
+  if (w->og->link.state != ND_LINK_CATCHUP) {
+    outbox_drop(w, w->durable_local);
+    w->sent = FD_MAX(w->sent, w->durable_local);
+  }
   w->durable_chain = w->durable_local;
   w->chain_held = 1;
 }

@@ -84,6 +84,8 @@ typedef struct nd_wlog {
   uint64_t merge_retry_ms;
   uint8_t digest[FD_SHA256_LEN];
   bool chain_merged;       /* the next origin's acknowledgement of the bump arrived */
+  bool bump_answered;      /* not the head: the bump's batch was answered upstream */
+  bool bump_resent;        /* its bump record went alone to a new next origin */
   char merged_origin[ND_ORIGINS_MAX][FD_NAME_LEN_MAX + 1]; /* ... and the digests it listed */
   uint8_t merged_digest[ND_ORIGINS_MAX][FD_SHA256_LEN];
   uint32_t merged_n;
@@ -96,8 +98,9 @@ typedef struct nd_batch {
   bool used;
   struct nd_link *l;
   nd_wlog_t *w;
-  uint64_t end;
+  uint64_t start, end;     /* the indexes it carries */
   bool bump;
+  bool backfill;           /* sent by a catch-up from this origin's log on disk */
   bool acked;
   rpc_call_t *call;
 } nd_batch_t;
@@ -133,6 +136,8 @@ typedef struct nd_link {
   st_log_iter_t *bf_it;        /* back-fill: this origin's log read from disk */
   uint64_t bf_next, bf_end;
   uint64_t retry_at_ms;
+  uint64_t pause_until_ms;     /* the next origin had no room: sends wait until then */
+  bool caught_up_once;         /* a catch-up ended since this origin started */
   uint64_t skip_until_ms[ND_ORIGINS_MAX]; /* origins left out until then */
   nd_batch_t batches[ND_LINK_BATCHES_MAX];
   uint32_t inflight;
@@ -153,7 +158,8 @@ int nd_wlog_put(nd_wlog_t *w, const nd_orec_t *r, const uint8_t *data);
 /* The next origin acknowledged every index below `end`, held by `held`
  * origins counting itself: the outbox lets go of them. */
 void nd_wlog_acked(nd_wlog_t *w, uint64_t end, uint32_t held);
-/* Without a next origin, the chain's durability is this origin's own. */
+/* Without a next origin, the chain's durability is this origin's own; the
+ * outbox lets go of what is durable here unless a catch-up is under way. */
 void nd_wlog_alone(nd_wlog_t *w);
 const uint8_t *nd_wlog_data(const nd_wlog_t *w, const nd_orec_t *r);
 void nd_wlog_release(nd_wlog_t *w); /* merged and committed: the log is closed */
@@ -164,11 +170,15 @@ int nd_writes_register(nd_origin_t *og);
 /* durable_chain moved: answer the writers (head) or the origin before. */
 void nd_writes_progress(nd_wlog_t *w);
 void nd_writes_tick(nd_origin_t *og); /* thresholds: bump when due */
+/* Not the head: a log merged here whose bump was answered upstream is done
+ * with (released) once no batch to the next origin refers to it. */
+void nd_writes_retire(nd_wlog_t *w);
 
 /* nd_link.c */
 int nd_link_register(nd_origin_t *og); /* AppendChanges, LogState */
 void nd_link_tick(nd_origin_t *og);    /* connect, send batches */
 uint32_t nd_link_live(const nd_origin_t *og); /* origins known to hold changes: self + chain */
+bool nd_link_refers(const nd_link_t *l, const nd_wlog_t *w); /* a batch in flight is w's */
 
 /* nd_catchup.c */
 void nd_catchup_begin(nd_link_t *l);  /* the next origin just answered: bring it up to date */
@@ -176,7 +186,11 @@ void nd_catchup_tick(nd_link_t *l);
 void nd_catchup_end(nd_link_t *l);    /* the link went down: let go of the steps' state */
 int nd_catchup_register(nd_origin_t *og); /* LogRead */
 /* nd_link.c, for nd_catchup.c */
-int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bool backfill);
+int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bool bump,
+                 bool backfill);
+/* nd_catchup.c, for nd_link.c: a back-fill batch was not taken (no room
+ * there, or no stream here): the back-fill goes on from `from` again. */
+void nd_catchup_rewind(nd_link_t *l, uint64_t from);
 void nd_link_live_now(nd_link_t *l);
 void nd_link_fail(nd_link_t *l, const char *why);
 

@@ -85,9 +85,21 @@ void nd_writes_progress(nd_wlog_t *w) {
      * fails) and the answer of those after it */
     if (cw->bump && (w->merge != ND_MERGE_DONE || (og->has_next && !w->chain_merged))) break;
     answer_upstream(w, cw);
+    w->bump_answered |= cw->bump;
     w->cw_head = (w->cw_head + 1) % ND_CHANGE_CALLS_MAX;
     w->cw_len--;
   }
+  nd_writes_retire(w);
+}
+
+void nd_writes_retire(nd_wlog_t *w) {
+  nd_origin_t *og = w->og;
+  if (og->origins->self == 0 || !w->used || !w->closed || !w->bump_answered || w->cw_len ||
+      w->merge != ND_MERGE_DONE || nd_link_refers(&og->link, w))
+    return;
+  fd_log_debug("%s v%" PRIu64 ": merged and answered: the log is done with here", w->name,
+               w->version);
+  nd_wlog_release(w);
 }
 
 /* ---- Write ---------------------------------------------------------------------- */
@@ -128,10 +140,15 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
     return rpc_call_finish(call, RPC_FAILED_PRECONDITION,
                            "changes to this file are stopped: the origins merged its last "
                            "version differently (see the head's log)");
-  if (og->link.state == ND_LINK_CATCHUP) /* no index may be ordered twice */
-    return rpc_call_finish(call, RPC_UNAVAILABLE,
+  /* Until this origin first compared its logs with the next one's, that one
+   * may hold records this one lost in a crash (ordered, never acknowledged):
+   * no index may be ordered twice. Later catch-ups queue the changes. */
+  if (og->link.state == ND_LINK_CATCHUP && !og->link.caught_up_once)
+    return rpc_call_finish(call, RPC_ABORTED,
                            "an origin is being brought up to date: try again shortly");
-  uint32_t live = nd_link_live(og);
+  /* An origin being brought up to date will hold what is ordered now (the
+   * changes wait for it, they are not acknowledged on fewer origins). */
+  uint32_t live = og->link.state == ND_LINK_CATCHUP ? 2u : nd_link_live(og);
   if (live < og->min_durable) {
     snprintf(msg, sizeof(msg),
              "only %u origin(s) can hold changes durably; min_durable_origins is %u", live,
