@@ -10,8 +10,9 @@
  *     again. Prints one line per acknowledged change:
  *       ack VERSION INDEX OFFSET LENGTH WRITER NUMBER
  *     and one per change that failed: `fail WRITER NUMBER ERRNO` (`unknown`
- *     instead of `fail` when it may be in the log). Exits 0 when every
- *     change was acknowledged, 1 otherwise.
+ *     instead of `fail` when it may be in the log). A change the head
+ *     refused for now (-ENOBUFS, -EBUSY: not applied) is sent again. Exits
+ *     0 when every change was acknowledged, 1 otherwise.
  *   it_writer model BASE OUT
  *     reads `ack` lines on stdin, orders them by (VERSION, INDEX) and writes
  *     OUT: BASE (a file, or - for none) with every change applied in that
@@ -54,12 +55,20 @@ static uint32_t length_of(uint64_t writer, uint64_t number, uint32_t max_len) {
 typedef struct job {
   uint64_t writer, number;
   uint32_t len;
+  uint64_t offset; /* a write's; UINT64_MAX: an append */
   int *failed;
   uint64_t *seen_end; /* the end of the file as this writer saw it acknowledged */
+  struct job **retry; /* refused for now (not applied): sent again */
+  struct job *next;
 } job_t;
 
 static void done(void *arg, int err, const fdc_seq_t *seq) {
   job_t *j = arg;
+  if (err == -ENOBUFS || err == -EBUSY) { /* the head said: not taken, try again */
+    j->next = *j->retry;
+    *j->retry = j;
+    return;
+  }
   if (err) {
     printf("%s %" PRIu64 " %" PRIu64 " %d\n", fdc_outcome_unknown(err) ? "unknown" : "fail",
            j->writer, j->number, -err);
@@ -93,30 +102,45 @@ static int cmd_write(int argc, char **argv) {
   }
   uint8_t *buf = malloc(max_len);
   int failed = 0;
-  uint64_t seen_end = 0;
-  for (uint64_t n = 0; n < count && buf; n++) {
-    job_t *j = malloc(sizeof(*j));
-    if (!j) break;
-    *j = (job_t){writer, n, length_of(writer, n, max_len), &failed, &seen_end};
-    fill(buf, j->len, writer, n);
+  uint64_t seen_end = 0, retried = 0;
+  job_t *retry = NULL;
+  for (uint64_t n = 0; buf;) {
+    job_t *j = retry;
+    if (j) { /* a change refused for now goes again, as it was */
+      retry = j->next;
+      retried++;
+    } else if (n < count && (j = malloc(sizeof(*j)))) {
+      *j = (job_t){writer, n, length_of(writer, n, max_len), UINT64_MAX, &failed, &seen_end,
+                   &retry, NULL};
+      if (every && n % every == every - 1 && seen_end > j->len)
+        j->offset = mix(n) % (seen_end - j->len);
+      n++;
+    } else {
+      if (n < count) break; /* no memory */
+      rc = fdc_wait(c, 120000); /* the last answers may ask for more retries */
+      if (rc || !retry) break;
+      continue;
+    }
+    fill(buf, j->len, writer, j->number);
     for (;;) {
-      rc = every && n % every == every - 1 && seen_end > j->len
-               ? fdc_write_async(c, argv[5], mix(n) % (seen_end - j->len), buf, j->len, done, j)
+      rc = j->offset != UINT64_MAX
+               ? fdc_write_async(c, argv[5], j->offset, buf, j->len, done, j)
                : fdc_append_async(c, argv[5], buf, j->len, done, j);
       if (rc != -EAGAIN) break;
       fdc_poll(c, 100); /* room comes with answers */
     }
     if (rc) {
-      printf("fail %" PRIu64 " %" PRIu64 " %d\n", writer, n, -rc);
-      fprintf(stderr, "it_writer: change %" PRIu64 ": %s (%s)\n", n, fdc_strerror(rc),
+      printf("fail %" PRIu64 " %" PRIu64 " %d\n", writer, j->number, -rc);
+      fprintf(stderr, "it_writer: change %" PRIu64 ": %s (%s)\n", j->number, fdc_strerror(rc),
               fdc_last_error(c));
       free(j);
       failed++;
     }
     fflush(stdout);
   }
-  rc = fdc_wait(c, 120000);
   if (rc) fprintf(stderr, "it_writer: wait: %s\n", fdc_strerror(rc));
+  if (retried) fprintf(stderr, "it_writer: %" PRIu64 " change(s) sent again after the head "
+                               "refused them for now\n", retried);
   fdc_close(c);
   free(buf);
   fflush(stdout);

@@ -6,7 +6,8 @@
 # version the origins merged equals the model of the changes acknowledged up
 # to it, byte for byte, on every origin; no change was refused or lost.
 # With `kill` as the second argument, a non-head origin is SIGKILLed at a
-# random moment during the writes and restarted: it catches up (changes and
+# random moment during the writes (after 2-61% of them, so before, between
+# or during the bumps' merges) and restarted: it catches up (changes and
 # versions it missed) and the same holds for it.
 . "$(dirname "$0")/lib.sh" "$1"
 mode=${2:-}
@@ -16,10 +17,10 @@ it_require "$WRITER"
 it_init "writes${mode:+_$mode}" 300
 # Only forced bumps, so the test knows how many versions there are; the
 # origins keep every version, to compare each with its model.
-IT_ORIGIN_INI=$'bump_changes = 0\nbump_bytes = 0\nbump_interval_s = 0\nkeep_versions = 8'
+IT_ORIGIN_INI=$'bump_changes = 0\nbump_bytes = 0\nbump_interval_s = 0\nkeep_versions = 8'${IT_ORIGIN_EXTRA:+$'\n'$IT_ORIGIN_EXTRA}
 it_cluster 3 2 1 2
 
-WRITERS=8 COUNT=${IT_WRITES_COUNT:-20000}
+WRITERS=8 COUNT=${IT_WRITES_COUNT:-30000}
 start=$SECONDS
 for w in $(seq 1 $WRITERS); do
   "$WRITER" write "$(it_origin_addrs)" "$IT_DIR/cluster.key" \
@@ -28,10 +29,14 @@ for w in $(seq 1 $WRITERS); do
   wpid[w]=$!
 done
 
-bump() { # prints the version the bump made
-  local out
-  out=$(it_writer bump f.img 2>&1) || it_fail "fdadmin bump failed: $out"
-  it_log "bump: $out"
+bump_start() { # N: fdadmin bump in the background (it waits for the commit)
+  it_writer bump f.img >"$IT_DIR/bump$1.out" 2>&1 &
+  bpid[$1]=$!
+  it_log "bump $1 started"
+}
+bump_wait() { # N
+  wait "${bpid[$1]}" || it_fail "bump $1 failed: $(cat "$IT_DIR/bump$1.out")"
+  it_log "bump $1: $(cat "$IT_DIR/bump$1.out")"
 }
 writing() { local p; for p in "${wpid[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 # wait_acks FRACTION_PERCENT: until that share of all changes is acknowledged
@@ -43,22 +48,27 @@ wait_acks() {
   done
 }
 
+# The events, by the share of changes acknowledged: bumps at 25% and 50%;
+# with `kill`, the victim's SIGKILL anywhere in 2-61% (before, between or
+# during the bumps' merges) and its restart 10% later.
+events=("25 bump 1" "50 bump 2")
 victim=
 if [ "$mode" = kill ]; then
-  victim=o$((2 + RANDOM % 2))
-  delay=$((RANDOM % 1500))
-  it_log "will SIGKILL $victim after ${delay} ms of writing"
-  sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-  it_stop "$victim" KILL
-  it_log "$victim killed"
+  victim=${IT_VICTIM:-o$((2 + RANDOM % 2))}
+  at=${IT_KILL_AT:-$((2 + RANDOM % 60))}
+  events+=("$at kill" "$((at + 10)) restart")
+  it_log "will SIGKILL $victim once ${at}% of the changes are acknowledged"
 fi
-wait_acks 30
-writing || it_fail "the writers finished before the first bump"
-bump
-[ -z "$victim" ] || { it_start_node "$victim"; it_wait_up "$victim" 20; it_log "$victim restarted"; }
-wait_acks 65
-writing || it_fail "the writers finished before the second bump"
-bump
+while read -r at what n; do
+  wait_acks "$at"
+  case $what in
+    bump) writing || it_fail "the writers finished before bump $n"; bump_start "$n" ;;
+    kill) it_stop "$victim" KILL; it_log "$victim killed" ;;
+    restart) it_start_node "$victim"; it_wait_up "$victim" 20; it_log "$victim restarted" ;;
+  esac
+done < <(printf '%s\n' "${events[@]}" | sort -n)
+bump_wait 1
+bump_wait 2
 rc=0
 for w in $(seq 1 $WRITERS); do
   wait "${wpid[w]}" || { rc=$?; it_log "writer $w exited $rc: $(head -c 400 "$IT_DIR/w$w.err")"; }
