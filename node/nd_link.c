@@ -416,6 +416,16 @@ static uint32_t next_origin(const nd_link_t *l, uint64_t now) {
   return UINT32_MAX;
 }
 
+uint32_t nd_link_reachable(const nd_origin_t *og) {
+  const nd_link_t *l = &og->link;
+  switch (l->state) {
+    case ND_LINK_LIVE: return nd_link_live(og);
+    case ND_LINK_CONNECTING:
+    case ND_LINK_CATCHUP: return 2;
+    default: return next_origin(l, fd_now_ms()) != UINT32_MAX ? 2 : 1;
+  }
+}
+
 void nd_link_tick(nd_origin_t *og) {
   nd_link_t *l = &og->link;
   if (l->stopping) return;

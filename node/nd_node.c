@@ -284,6 +284,13 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
     rc = -EINVAL;
     goto out_free;
   }
+  if (n->is_origin && cfg->min_durable_origins > n->origins.n) {
+    fd_log_error("node.min_durable_origins %u is more than the %u origin(s) in node.origins: "
+                 "nothing could ever be acknowledged",
+                 cfg->min_durable_origins, n->origins.n);
+    rc = -EINVAL;
+    goto out_free;
+  }
   uint16_t port;
   if ((rc = nd_parse_hostport(cfg->listen, n->listen_addr, sizeof(n->listen_addr), &port))) {
     fd_log_error("node.listen %s: %s", cfg->listen, fd_strerror(rc));

@@ -163,6 +163,15 @@ static int h_missing(rpc_call_t *call, const Origin__MissingRequest *req, void *
   }
   if (!req->replicate && og->origins->self != 0)
     return rpc_call_finish(call, RPC_FAILED_PRECONDITION, "not the chain head");
+  uint32_t live = nd_link_reachable(og);
+  if (!req->replicate && live < og->min_durable) {
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "only %u origin(s) can hold it durably; min_durable_origins is %u", live,
+             og->min_durable);
+    fd_log_warn("%s: publish refused: %s", name, msg);
+    return rpc_call_finish(call, RPC_UNAVAILABLE, msg);
+  }
   nd_ver_t *v;
   rc = nd_ver_begin(og->p, req->manifest.data, req->manifest.len, &v);
   if (rc == -EKEYREJECTED) {

@@ -178,6 +178,10 @@ void nd_writes_retire(nd_wlog_t *w);
 int nd_link_register(nd_origin_t *og); /* AppendChanges, LogState */
 void nd_link_tick(nd_origin_t *og);    /* connect, send batches */
 uint32_t nd_link_live(const nd_origin_t *og); /* origins known to hold changes: self + chain */
+/* Origins that hold, or are about to hold, what is ordered now: those of a
+ * live chain, or 2 while a next origin is being joined (or one is left to
+ * try). Below min_durable_origins, changes and publishes are refused. */
+uint32_t nd_link_reachable(const nd_origin_t *og);
 bool nd_link_refers(const nd_link_t *l, const nd_wlog_t *w); /* a batch in flight is w's */
 
 /* nd_catchup.c */

@@ -146,9 +146,9 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
   if (og->link.state == ND_LINK_CATCHUP && !og->link.caught_up_once)
     return rpc_call_finish(call, RPC_ABORTED,
                            "an origin is being brought up to date: try again shortly");
-  /* An origin being brought up to date will hold what is ordered now (the
-   * changes wait for it, they are not acknowledged on fewer origins). */
-  uint32_t live = og->link.state == ND_LINK_CATCHUP ? 2u : nd_link_live(og);
+  /* An origin being joined will hold what is ordered now (the changes wait
+   * for it; they are never acknowledged on fewer origins). */
+  uint32_t live = nd_link_reachable(og);
   if (live < og->min_durable) {
     snprintf(msg, sizeof(msg),
              "only %u origin(s) can hold changes durably; min_durable_origins is %u", live,
