@@ -143,11 +143,12 @@ static void on_change(void *p, int err, const fdc_seq_t *seq) {
     w->acked_bytes += a->len;
     if (w->cfg->json && !w->quiet) {
       printf("%s{\"version\":%" PRIu64 ",\"index\":%" PRIu64 ",\"offset\":%" PRIu64
-             ",\"length\":%u}",
-             w->acked > 1 ? "," : "", seq->version, seq->index, seq->offset, a->len);
+             ",\"length\":%u,\"input\":%" PRIu64 "}",
+             w->acked > 1 ? "," : "", seq->version, seq->index, seq->offset, a->len, a->at);
     } else if (!w->cfg->json && !w->quiet) {
-      printf("version %" PRIu64 " index %" PRIu64 " offset %" PRIu64 " length %u\n", seq->version,
-             seq->index, seq->offset, a->len);
+      printf("version %" PRIu64 " index %" PRIu64 " offset %" PRIu64 " length %u input %" PRIu64
+             "\n",
+             seq->version, seq->index, seq->offset, a->len, a->at);
     }
   }
   a->next_free = w->free_args;

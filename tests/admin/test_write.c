@@ -140,9 +140,9 @@ static void test_append_stdin(void **state) {
   uint8_t *in = make_input(x->input, len, 1);
   assert_int_equal(fdadmin(x, x->input, true, "append", "f.img", "-", END), 0);
   assert_string_equal(x->stdout_text,
-                      "version 1 index 0 offset 0 length 1048576\n"
-                      "version 1 index 1 offset 1048576 length 1048576\n"
-                      "version 1 index 2 offset 2097152 length 524305\n");
+                      "version 1 index 0 offset 0 length 1048576 input 0\n"
+                      "version 1 index 1 offset 1048576 length 1048576 input 1048576\n"
+                      "version 1 index 2 offset 2097152 length 524305 input 2097152\n");
   assert_non_null(strstr(x->stderr_text, "append f.img: 3 changes, 2621457 bytes acknowledged"));
   assert_int_equal(x->f.writes, 3);
   for (uint32_t i = 0; i < 3; i++) assert_true(x->f.log[i].append);
@@ -176,7 +176,7 @@ static void test_json(void **state) {
   uint8_t *in = make_input(x->input, 100, 3);
   assert_int_equal(fdadmin(x, NULL, true, "--json", "append", "f.img", x->input, END), 0);
   const char *head = "{\"name\":\"f.img\",\"op\":\"append\",\"changes\":[{\"version\":1,"
-                     "\"index\":0,\"offset\":0,\"length\":100}],\"acknowledged\":1,\"bytes\":100,"
+                     "\"index\":0,\"offset\":0,\"length\":100,\"input\":0}],\"acknowledged\":1,\"bytes\":100,"
                      "\"seconds\":";
   const char *tail = ",\"first\":{\"version\":1,\"index\":0},\"last\":{\"version\":1,"
                      "\"index\":0},\"ok\":true}\n";
@@ -210,7 +210,7 @@ static void test_bump(void **state) {
   assert_int_equal(x->f.bumps, 1);
   /* The next change builds v2; a bump of it, as JSON. */
   assert_int_equal(fdadmin(x, NULL, true, "append", "f.img", x->input, END), 0);
-  assert_string_equal(x->stdout_text, "version 2 index 0 offset 6000 length 3000\n");
+  assert_string_equal(x->stdout_text, "version 2 index 0 offset 6000 length 3000 input 0\n");
   fd_sha256(x->f.file, x->f.file_len, digest);
   fd_hex_encode(digest, sizeof(digest), hex);
   assert_int_equal(fdadmin(x, NULL, true, "--json", "bump", "f.img", END), 0);
@@ -233,7 +233,7 @@ static void test_first_failure_stops(void **state) {
                    1);
   /* What was acknowledged is printed; nothing after the failure is. */
   assert_int_equal(count_lines(x->stdout_text), 5);
-  assert_non_null(strstr(x->stdout_text, "version 1 index 4 offset 262144 length 65536\n"));
+  assert_non_null(strstr(x->stdout_text, "version 1 index 4 offset 262144 length 65536 input 262144\n"));
   assert_non_null(strstr(x->stderr_text, "input bytes [327680, 393216) failed"));
   assert_non_null(strstr(x->stderr_text, "below min_durable_origins: 1 of 2 live"));
   assert_non_null(strstr(x->stderr_text, "5 changes, 327680 bytes acknowledged"));
