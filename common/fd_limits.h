@@ -239,6 +239,8 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 /* The write path (role origin). */
 #define ND_WLOGS_MAX (2u * ND_FILES_MAX) /* changelogs open: per file one merging, one taking changes */
 #define ND_WRITES_INFLIGHT_MAX 4096u   /* head: writers' changes waiting for their answer, per log */
+#define ND_WRITES_QUEUED_MAX 4096u     /* head: changes waiting for room in a log (all files) */
+#define ND_WRITES_QUEUED_BYTES (64u << 20) /* ... and their bytes */
 #define ND_OUTBOX_RECORDS 16384u       /* changes ordered, not yet acknowledged by the next origin */
 #define ND_OUTBOX_BYTES (32u << 20)    /* ... and their bytes */
 #define ND_LINK_BATCHES_MAX 32u        /* AppendChanges calls in flight to the next origin */

@@ -254,6 +254,7 @@ out_free:
 void nd_origin_destroy(nd_origin_t *og) {
   if (!og) return;
   nd_merge_stop(og);
+  nd_writes_stop(og); /* nothing is queued after a stop; the engine is gone */
   nd_wlogs_close(og);
   nd_commit_release(og);
   free(og->pack_buf);
@@ -263,6 +264,7 @@ void nd_origin_destroy(nd_origin_t *og) {
 void nd_origin_stop(nd_origin_t *og) {
   og->stopping = true;
   og->link.stopping = true;
+  nd_writes_stop(og);
 }
 
 void nd_origin_tick(nd_origin_t *og) {

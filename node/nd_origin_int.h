@@ -89,6 +89,9 @@ struct nd_origin {
   bool failed;     /* a changelog write failed: nothing more is acknowledged */
   char halted[FD_NAME_LEN_MAX + 1]; /* a file whose merge the origins disagree on */
   uint8_t *pack_buf; /* FD_LOG_RECORD_MAX: a record packed for the log */
+  nd_wqueued_t *queued, *queued_tail; /* head: changes waiting for room, FIFO */
+  uint32_t queued_n;
+  uint64_t queued_bytes;
   nd_pub_t pubs[ND_PUBS_MAX];
   nd_warm_t warms[ND_PUBS_MAX];
   nd_missing_t waits[ND_PUBS_MAX];

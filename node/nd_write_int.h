@@ -34,6 +34,19 @@ typedef struct nd_wwait {
   uint64_t index, offset;
 } nd_wwait_t;
 
+/* A writer's change the head took but could not order yet (its log had no
+ * room): ordered, in arrival order, as room comes (head). */
+typedef struct nd_wqueued {
+  struct nd_wqueued *next;
+  rpc_call_t *call; /* NULL: the writer went away before it was ordered */
+  char name[FD_NAME_LEN_MAX + 1];
+  uint64_t offset;
+  bool append;
+  uint64_t client_id, client_seq;
+  uint32_t len;
+  uint8_t data[]; /* len bytes */
+} nd_wqueued_t;
+
 /* An AppendChanges call from the origin before, waiting (not the head). */
 typedef struct nd_cwait {
   rpc_call_t *call;
@@ -169,7 +182,8 @@ void nd_wlogs_close(nd_origin_t *og);
 int nd_writes_register(nd_origin_t *og);
 /* durable_chain moved: answer the writers (head) or the origin before. */
 void nd_writes_progress(nd_wlog_t *w);
-void nd_writes_tick(nd_origin_t *og); /* thresholds: bump when due */
+void nd_writes_tick(nd_origin_t *og); /* queued changes; thresholds: bump when due */
+void nd_writes_stop(nd_origin_t *og);  /* queued changes end UNAVAILABLE, never ordered */
 /* Not the head: a log merged here whose bump was answered upstream is done
  * with (released) once no batch to the next origin refers to it. */
 void nd_writes_retire(nd_wlog_t *w);

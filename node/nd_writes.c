@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -133,6 +134,7 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
     return rpc_call_finish(call, RPC_PERMISSION_DENIED,
                            "changes need the admin role or a writer key the admin certified");
   if (og->origins->self != 0) return rpc_call_finish(call, RPC_FAILED_PRECONDITION, "not the head");
+  if (og->stopping) return rpc_call_finish(call, RPC_UNAVAILABLE, "the head is stopping");
   if (!name || !st_name_valid(name)) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
   if (og->failed)
     return rpc_call_finish(call, RPC_UNAVAILABLE, "this origin's changelog failed (disk error)");
@@ -158,32 +160,104 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
   return 1;
 }
 
+/* Orders q's change into the log taking changes for its file and parks its
+ * call until the change is acknowledged. 0; -EAGAIN: no room now (the log,
+ * its outbox or its waiting calls), q untouched; else the call was
+ * finished with the error. */
+static int order_write(nd_origin_t *og, const nd_wqueued_t *q) {
+  nd_wlog_t *w;
+  int rc = nd_wlog_get(og, q->name, 0, &w);
+  if (rc == -EBUSY) return -EAGAIN; /* every log slot in use: a merge ends soon */
+  if (rc) {
+    if (q->call) rpc_call_finish(q->call, rpc_code_from_errno(rc), fd_strerror(rc));
+    return rc;
+  }
+  uint64_t offset = q->append ? w->size : q->offset;
+  if (offset > FD_FILE_SIZE_MAX - q->len) {
+    if (q->call) rpc_call_finish(q->call, RPC_OUT_OF_RANGE, "past the largest file");
+    return -EFBIG;
+  }
+  if (w->ww_len == ND_WRITES_INFLIGHT_MAX) return -EAGAIN;
+  nd_orec_t r = {.index = w->next, .offset = offset, .client_id = q->client_id,
+                 .client_seq = q->client_seq, .len = q->len};
+  rc = nd_wlog_put(w, &r, q->data);
+  if (rc == -EAGAIN) return rc;
+  if (rc) {
+    if (q->call) rpc_call_finish(q->call, rpc_code_from_errno(rc), fd_strerror(rc));
+    return rc;
+  }
+  /* Ordered: from here on it is acknowledged, or its outcome unknown. */
+  w->ww[(w->ww_head + w->ww_len) % ND_WRITES_INFLIGHT_MAX] =
+      (nd_wwait_t){.call = q->call, .index = r.index, .offset = offset};
+  w->ww_len++;
+  return 0;
+}
+
+static void queued_gone(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
+  (void)code;
+  (void)msg;
+  nd_origin_t *og = arg;
+  for (nd_wqueued_t *q = og->queued; q; q = q->next)
+    if (q->call == call) q->call = NULL; /* never ordered: dropped when its turn comes */
+}
+
+/* Orders what waits, in arrival order, as far as there is room. */
+static void drain_queued(nd_origin_t *og) {
+  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, wait_gone};
+  while (og->queued) {
+    nd_wqueued_t *q = og->queued;
+    int rc = q->call ? order_write(og, q) : 0;
+    if (rc == -EAGAIN) return;
+    if (!rc && q->call) rpc_call_set_cbs(q->call, &cbs, og);
+    og->queued = q->next;
+    if (!og->queued) og->queued_tail = NULL;
+    og->queued_n--;
+    og->queued_bytes -= q->len;
+    free(q);
+  }
+}
+
 static int h_write(rpc_call_t *call, const Origin__WriteRequest *req, void *ctx) {
   nd_origin_t *og = ctx;
   int rc = refuse(og, call, req->name);
   if (rc != 1) return rc;
   if (req->data.len == 0 || req->data.len > FD_WRITE_BYTES_MAX)
     return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "a change holds 1 byte to 1 MiB");
-  nd_wlog_t *w;
-  if ((rc = nd_wlog_get(og, req->name, 0, &w)) != 0)
-    return rpc_call_finish(call, rpc_code_from_errno(rc), fd_strerror(rc));
-  uint64_t offset = req->append ? w->size : req->offset;
-  if (offset > FD_FILE_SIZE_MAX - req->data.len)
+  if (!req->append && req->offset > FD_FILE_SIZE_MAX - req->data.len)
     return rpc_call_finish(call, RPC_OUT_OF_RANGE, "past the largest file");
-  if (w->ww_len == ND_WRITES_INFLIGHT_MAX)
-    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "too many changes in flight");
-  nd_orec_t r = {.index = w->next, .offset = offset, .client_id = req->client_id,
-                 .client_seq = req->client_seq, .len = (uint32_t)req->data.len};
-  rc = nd_wlog_put(w, &r, req->data.data);
-  if (rc == -EAGAIN)
-    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "the changelog is full: try again");
-  if (rc) return rpc_call_finish(call, rpc_code_from_errno(rc), fd_strerror(rc));
-  w->ww[(w->ww_head + w->ww_len) % ND_WRITES_INFLIGHT_MAX] =
-      (nd_wwait_t){.call = call, .index = r.index, .offset = offset};
-  w->ww_len++;
-  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, wait_gone};
+  if (og->queued_n == ND_WRITES_QUEUED_MAX ||
+      og->queued_bytes + req->data.len > ND_WRITES_QUEUED_BYTES)
+    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "the head is full: try again");
+  /* Every change goes through the queue, so changes are ordered as they
+   * arrived even when one had to wait for room. */
+  nd_wqueued_t *q = malloc(sizeof(*q) + req->data.len);
+  if (!q) return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "no memory");
+  *q = (nd_wqueued_t){.call = call, .offset = req->offset, .append = req->append,
+                      .client_id = req->client_id, .client_seq = req->client_seq,
+                      .len = (uint32_t)req->data.len};
+  snprintf(q->name, sizeof(q->name), "%s", req->name);
+  memcpy(q->data, req->data.data, req->data.len);
+  if (og->queued_tail) og->queued_tail->next = q;
+  else og->queued = q;
+  og->queued_tail = q;
+  og->queued_n++;
+  og->queued_bytes += q->len;
+  static const rpc_call_cbs_t cbs = {NULL, NULL, NULL, queued_gone};
   rpc_call_set_cbs(call, &cbs, og);
+  drain_queued(og);
   return 0;
+}
+
+void nd_writes_stop(nd_origin_t *og) {
+  while (og->queued) {
+    nd_wqueued_t *q = og->queued;
+    og->queued = q->next;
+    if (q->call) rpc_call_finish(q->call, RPC_UNAVAILABLE, "stopping: the change was not ordered");
+    free(q);
+  }
+  og->queued_tail = NULL;
+  og->queued_n = 0;
+  og->queued_bytes = 0;
 }
 
 /* ---- Bump ------------------------------------------------------------------------ */
@@ -238,6 +312,7 @@ static int h_bump(rpc_call_t *call, const Origin__BumpRequest *req, void *ctx) {
 
 void nd_writes_tick(nd_origin_t *og) {
   if (og->origins->self != 0) return;
+  drain_queued(og);
   uint64_t now = fd_now_ms();
   for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
     nd_wlog_t *w = &og->wlogs[i];
