@@ -7,8 +7,10 @@
 # dir; every daemon listens on port 0 and reports its port in a port file),
 # generates a file, publishes it with a live view, checks every node's
 # `current` with sha256sum against the source, changes 1% of the chunks,
-# publishes again and shows the bytes that crossed the network, prints a
-# summary, and stops everything it started — also on Ctrl-C or an error.
+# publishes again and shows the bytes that crossed the network, has five
+# writers change the file through the origin head (appends and an overwrite,
+# each acknowledged once every origin holds it), bumps it into v3 and checks
+# every node against a model of the acknowledged changes, prints a summary, and stops everything it started — also on Ctrl-C or an error.
 #
 # Bytes per link class are measured from outside the processes: a sampler
 # reads every TCP connection's kernel counters (ss -tinp: bytes_acked and
@@ -69,6 +71,9 @@ done
 it_require_cluster
 IT_CHUNK=$chunk
 IT_HEARTBEAT_MS=500
+# The write path: bumps only when the demo asks; a lone origin holds alone.
+IT_ORIGIN_INI=$'bump_changes = 0\nbump_bytes = 0\nbump_interval_s = 0'
+[ "$origins" -ge 2 ] || IT_ORIGIN_INI+=$'\nmin_durable_origins = 1'
 it_init demo "$limit"
 tty=false
 [ -t 1 ] && tty=true
@@ -146,10 +151,9 @@ PY
 }
 
 # ---- one publish, watched until every node holds it ----
-# publish_and_watch FILE: sets pub_s, fanout_s, total_s
+# publish_and_watch FILE V: sets pub_s, fanout_s, first_s, total_s
 publish_and_watch() {
-  local file=$1 sha t0 t1 t2 watch=
-  sha=$(it_sha "$file")
+  local file=$1 t0
   t0=$(date +%s.%N)
   if $tty; then
     it_admin publish "$file" --name demo.img --chunk-size "$chunk" --progress \
@@ -158,6 +162,14 @@ publish_and_watch() {
     it_admin publish "$file" --name demo.img --chunk-size "$chunk" --no-progress \
       || it_fail "publish failed (exit $?)"
   fi
+  watch_nodes "$file" "$2" "$t0"
+}
+
+# watch_nodes FILE V T0: waits until every node's current is vV, then checks
+# each against FILE with sha256sum; times from T0 (pub_s: until now).
+watch_nodes() {
+  local file=$1 sha t0=$3 t1 t2 watch=
+  sha=$(it_sha "$file")
   t1=$(date +%s.%N)
   if $tty; then
     it_admin status demo.img --watch --interval 500 &
@@ -216,6 +228,40 @@ pub2=$pub_s fan2=$fanout_s tot2=$total_s first2=$first_s
 sleep 0.5
 link_bytes "$IT_DIR/bytes.2"
 
+# ---- version 3: writers change the file, a bump merges their changes ----
+say "4 writers append and 1 overwrites through the origin head, then a bump makes v3"
+wsize=$((4 * 1048576))
+cp "$IT_DIR/demo.img" "$IT_DIR/model.img"
+for w in 1 2 3 4 5; do head -c "$wsize" /dev/urandom >"$IT_DIR/w$w.bin"; done
+tw0=$(date +%s.%N)
+for w in 1 2 3 4; do
+  it_writer append demo.img "$IT_DIR/w$w.bin" --change-size 64K >"$IT_DIR/w$w.acks" 2>"$IT_DIR/w$w.err" &
+  wpid[w]=$!
+done
+it_writer write demo.img --offset $((size / 2)) "$IT_DIR/w5.bin" --change-size 64K \
+  >"$IT_DIR/w5.acks" 2>"$IT_DIR/w5.err" &
+wpid[5]=$!
+for w in 1 2 3 4 5; do
+  wait "${wpid[w]}" || it_fail "writer $w failed: $(tail -n 1 "$IT_DIR/w$w.err")"
+done
+tw1=$(date +%s.%N)
+# The model: v2 with every acknowledged change applied in (version, index) order.
+for w in 1 2 3 4 5; do sed "s/\$/ $w/" "$IT_DIR/w$w.acks"; done | sort -k2,2n -k4,4n >"$IT_DIR/acks"
+nchanges=$(wc -l <"$IT_DIR/acks")
+while read -r _ _ _ _ _ off _ len _ in w; do
+  dd if="$IT_DIR/w$w.bin" of="$IT_DIR/model.img" iflag=skip_bytes,count_bytes oflag=seek_bytes \
+    conv=notrunc skip="$in" count="$len" seek="$off" status=none
+done <"$IT_DIR/acks"
+printf '  %d changes of 64 KiB (%d MiB) acknowledged by all %d origins in %.2f s\n' \
+  "$nchanges" $((5 * wsize / 1048576)) "$origins" "$(echo "$tw1 - $tw0" | bc -l)"
+tb0=$(date +%s.%N)
+it_writer bump demo.img | sed 's/^/  /' || it_fail "bump failed"
+bump_s=$(echo "$(date +%s.%N) - $tb0" | bc -l)
+watch_nodes "$IT_DIR/model.img" 3 "$tb0"
+write_s=$(echo "$tw1 - $tw0" | bc -l) tot3=$total_s first3=$first_s
+sleep 0.5
+link_bytes "$IT_DIR/bytes.3"
+
 # ---- summary ----
 cs=$(numfmt --from=iec "$chunk")
 nchunks=$(( (size + cs - 1) / cs ))
@@ -231,21 +277,25 @@ printf '      efficiency (S/B)/T = T_first/T_all = %.2f; %d x %d bytes delivered
 printf '  v2: %d of %d chunks changed (%d bytes): every origin durable %.2f s; first node %.2f s, all nodes %.2f s\n' \
   "$changed" "$nchunks" "$((changed * cs))" "$pub2" "$first2" "$tot2"
 printf '      efficiency T_first/T_all = %.2f\n' "$(echo "$first2 / $tot2" | bc -l)"
+printf '  v3: %d changes from 5 writers acknowledged in %.2f s (%.0f changes/s); bump to every origin merged and committed %.2f s, first node %.2f s, all nodes %.2f s\n' \
+  "$nchanges" "$write_s" "$(echo "$nchanges / $write_s" | bc -l)" "$bump_s" "$first3" "$tot3"
 fetched() { # chunks the nodes say they fetched for version $1, times the chunk size
   local n
   n=$(cat "$IT_DIR"/n*.log | sed -n "s/.*demo.img v$1: reused [0-9]* bytes locally, \([0-9]*\) chunks to fetch.*/\1/p" | awk '{ s += $1 } END { print s + 0 }')
   echo $((n * cs))
 }
-printf '  nodes fetched (their logs, chunks x chunk size): v1 %d bytes, v2 %d bytes\n' "$(fetched 1)" "$(fetched 2)"
-printf '\n  %-24s %16s %16s   (kernel counters, lower bounds)\n' "bytes on the network" "v1" "v2 (delta)"
-t1=0 t2=0
+printf '  nodes fetched (their logs, chunks x chunk size): v1 %d bytes, v2 %d bytes, v3 %d bytes\n' \
+  "$(fetched 1)" "$(fetched 2)" "$(fetched 3)"
+printf '\n  %-24s %16s %16s %16s   (kernel counters, lower bounds)\n' "bytes on the network" "v1" "v2 (delta)" "v3 (writes)"
+t1=0 t2=0 t3=0
 while read -r c b1; do
   b2=$(awk -v c="$c" '$1 == c { print $2 }' "$IT_DIR/bytes.2")
-  d=$((b2 - b1))
-  printf '  %-24s %16d %16d\n' "${c//_/ }" "$b1" "$d"
-  t1=$((t1 + b1)) t2=$((t2 + d))
+  b3=$(awk -v c="$c" '$1 == c { print $2 }' "$IT_DIR/bytes.3")
+  d=$((b2 - b1)) d3=$((b3 - b2))
+  printf '  %-24s %16d %16d %16d\n' "${c//_/ }" "$b1" "$d" "$d3"
+  t1=$((t1 + b1)) t2=$((t2 + d)) t3=$((t3 + d3))
 done <"$IT_DIR/bytes.1"
-printf '  %-24s %16d %16d\n' "total" "$t1" "$t2"
+printf '  %-24s %16d %16d %16d\n' "total" "$t1" "$t2" "$t3"
 ideal1=$(( size * (origins + nodes) ))
 ideal2=$(( changed * cs * (origins + nodes) ))
 printf '  one copy per process would be %d bytes for v1 and %d for v2: ratio %.2f and %.2f\n' \
