@@ -357,6 +357,18 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     return;
   }
   nd_wlog_t *w = nd_wlog_find(og, name, 0);
+  if (!w && r->version && r->version == mine + 1 && r->newest_complete == mine) {
+    /* It builds the log this origin builds next: open (resume) ours to
+     * compare, so records it holds that this one lost are taken back
+     * before this one orders anything at their indexes. */
+    int rc = nd_wlog_get(og, name, r->version, &w);
+    if (rc) {
+      fd_log_error("catch-up: %s v%" PRIu64 ": cannot open this origin's log: %s", name,
+                   r->version, fd_strerror(rc));
+      nd_link_fail(l, "this origin's log cannot be opened");
+      return;
+    }
+  }
   if (!w || r->newest_complete > mine) { /* nothing to send, or it is ahead of this one */
     next_name(l);
     return;

@@ -79,6 +79,9 @@ static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void
       fd_log_info("%s v%" PRIu64 ": the log is superseded by the complete version", b->name,
                   b->version);
       nd_wlog_release(old);
+    } else if (old && old->closed && old->merge == ND_MERGE_DONE) {
+      old->bump_answered = true; /* merged here (resumed at a restart): done with */
+      nd_writes_retire(old);
     }
     return answer_merged(og, call, b);
   }
@@ -97,6 +100,7 @@ static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void
     const Origin__Change *c = b->changes[i];
     if (c->index < w->next) { /* sent again after a link change: held already */
       end = FD_MAX(end, c->index + 1);
+      bump |= c->bump; /* its answer still waits for the merge and carries the digest */
       continue;
     }
     if (c->index > w->next && !w->closed) { /* an earlier batch was not taken: no room */

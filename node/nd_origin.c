@@ -243,6 +243,7 @@ nd_origin_t *nd_origin_create(const nd_origin_opts_t *o) {
       (rc = rpc_serve_origin_missing(og->e, h_missing, og)) || (rc = nd_writes_register(og)) ||
       (rc = nd_link_register(og)) || (rc = nd_catchup_register(og)))
     goto out_free;
+  nd_wlogs_resume(og);
   return og;
 out_free:
   free(og->pack_buf);

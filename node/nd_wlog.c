@@ -8,11 +8,13 @@
  * Memory: a log's record table, byte ring and writers' table are allocated
  * when the log opens (once per version of a file), never per change.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fd_error.h"
 #include "nd_origin_int.h"
@@ -89,12 +91,48 @@ static nd_wlog_t *closed_before(nd_origin_t *og, const char *name, uint64_t vers
   return NULL;
 }
 
+static int wlog_open(nd_origin_t *og, const char *name, uint64_t version, nd_wlog_t **out);
+
 int nd_wlog_get(nd_origin_t *og, const char *name, uint64_t version, nd_wlog_t **out) {
   nd_wlog_t *w = nd_wlog_find(og, name, version);
   if (w) {
     *out = w;
     return 0;
   }
+  int rc = wlog_open(og, name, version, &w);
+  if (rc) return rc;
+  if (!version && w->closed) /* resumed with its bump: the changes go to the next log */
+    return nd_wlog_get(og, name, w->version + 1, out);
+  *out = w;
+  return 0;
+}
+
+void nd_wlogs_resume(nd_origin_t *og) {
+  DIR *d = opendir(og->data_dir);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (strlen(de->d_name) > FD_NAME_LEN_MAX || !st_name_valid(de->d_name)) continue;
+    char name[FD_NAME_LEN_MAX + 1];
+    snprintf(name, sizeof(name), "%s", de->d_name);
+    for (uint64_t v = nd_newest_complete(og->p, name) + 1;; v++) {
+      char path[FD_PATH_LEN_MAX + 256];
+      snprintf(path, sizeof(path), "%s/%s/v%" PRIu64 ".log", og->data_dir, name, v);
+      if (access(path, F_OK)) break;
+      nd_wlog_t *w;
+      int rc = nd_wlog_get(og, name, v, &w);
+      if (rc) {
+        fd_log_error("%s v%" PRIu64 ": the changelog cannot be resumed: %s", name, v,
+                     fd_strerror(rc));
+        break;
+      }
+      if (!w->closed) break; /* it takes changes; a closed one merges */
+    }
+  }
+  if (d) closedir(d);
+}
+
+static int wlog_open(nd_origin_t *og, const char *name, uint64_t version, nd_wlog_t **out) {
+  nd_wlog_t *w = NULL;
   /* The next log builds on the newest complete version, or on the one
    * still merging (its changes are ordered after that log's). */
   uint64_t newest = nd_newest_complete(og->p, name);

@@ -177,6 +177,10 @@ void nd_wlog_alone(nd_wlog_t *w);
 const uint8_t *nd_wlog_data(const nd_wlog_t *w, const nd_orec_t *r);
 void nd_wlog_release(nd_wlog_t *w); /* merged and committed: the log is closed */
 void nd_wlogs_close(nd_origin_t *og);
+/* At start: every log beyond a file's newest complete version, opened in
+ * version order, so a closed one merges and an open one takes changes again
+ * (and is compared with the next origin's before the head orders any). */
+void nd_wlogs_resume(nd_origin_t *og);
 
 /* nd_writes.c */
 int nd_writes_register(nd_origin_t *og);
