@@ -17,6 +17,9 @@
  *     reads `ack` lines on stdin, orders them by (VERSION, INDEX) and writes
  *     OUT: BASE (a file, or - for none) with every change applied in that
  *     order, its bytes made again from (WRITER, NUMBER).
+ *   it_writer check FILE
+ *     reads `ack` lines on stdin and checks each change's bytes are at its
+ *     offset in FILE (appends only); exits 1 naming the first missing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -201,11 +204,44 @@ static int cmd_model(int argc, char **argv) {
   return fclose(out) ? 1 : 0;
 }
 
+/* Every acknowledged change's bytes are at its offset in FILE (appends
+ * only: nothing overwrites them). */
+static int cmd_check(int argc, char **argv) {
+  if (argc < 3) return 2;
+  FILE *f = fopen(argv[2], "r");
+  if (!f) return 1;
+  uint8_t *want = malloc(FDC_WRITE_BYTES_MAX), *got = malloc(FDC_WRITE_BYTES_MAX);
+  char line[256];
+  uint64_t n = 0, bad = 0;
+  while (want && got && fgets(line, sizeof(line), stdin)) {
+    ack_t x;
+    if (sscanf(line, "ack %" SCNu64 " %" SCNu64 " %" SCNu64 " %u %" SCNu64 " %" SCNu64,
+               &x.version, &x.index, &x.offset, &x.len, &x.writer, &x.number) != 6)
+      continue;
+    n++;
+    fill(want, x.len, x.writer, x.number);
+    if (fseeko(f, (off_t)x.offset, SEEK_SET) || fread(got, 1, x.len, f) != x.len ||
+        memcmp(want, got, x.len)) {
+      if (bad++ < 5)
+        fprintf(stderr, "it_writer: change (%" PRIu64 ", %" PRIu64 ") acknowledged at v%" PRIu64
+                        " index %" PRIu64 " offset %" PRIu64 " is not there\n",
+                x.writer, x.number, x.version, x.index, x.offset);
+    }
+  }
+  printf("check: %" PRIu64 " acknowledged changes, %" PRIu64 " missing\n", n, bad);
+  free(want);
+  free(got);
+  fclose(f);
+  return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "write")) return cmd_write(argc, argv);
   if (argc > 1 && !strcmp(argv[1], "model")) return cmd_model(argc, argv);
+  if (argc > 1 && !strcmp(argv[1], "check")) return cmd_check(argc, argv);
   fprintf(stderr,
           "usage: it_writer write ORIGINS CLUSTER_KEY KEY[,CERT] NAME WRITER COUNT [MAX_LEN] "
-          "[OVERWRITE_EVERY]\n       it_writer model BASE|- OUT < acks\n");
+          "[OVERWRITE_EVERY]\n       it_writer model BASE|- OUT < acks\n"
+          "       it_writer check FILE < acks\n");
   return 2;
 }
