@@ -111,9 +111,10 @@ void nd_wlogs_resume(nd_origin_t *og) {
   DIR *d = opendir(og->data_dir);
   struct dirent *de;
   while (d && (de = readdir(d))) {
-    if (strlen(de->d_name) > FD_NAME_LEN_MAX || !st_name_valid(de->d_name)) continue;
+    size_t len = strlen(de->d_name);
+    if (len > FD_NAME_LEN_MAX || !st_name_valid(de->d_name)) continue;
     char name[FD_NAME_LEN_MAX + 1];
-    snprintf(name, sizeof(name), "%s", de->d_name);
+    memcpy(name, de->d_name, len + 1);
     for (uint64_t v = nd_newest_complete(og->p, name) + 1;; v++) {
       char path[FD_PATH_LEN_MAX + 256];
       snprintf(path, sizeof(path), "%s/%s/v%" PRIu64 ".log", og->data_dir, name, v);
