@@ -78,10 +78,9 @@ static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void
     if (old && !old->closed && !old->cw_len && !nd_link_refers(&og->link, old)) {
       fd_log_info("%s v%" PRIu64 ": the log is superseded by the complete version", b->name,
                   b->version);
-      nd_wlog_release(old);
-    } else if (old && old->closed && old->merge == ND_MERGE_DONE) {
-      old->bump_answered = true; /* merged here (resumed at a restart): done with */
-      nd_writes_retire(old);
+      nd_wlog_retire_merged(old); /* the complete version replaces it */
+    } else if (old) {
+      nd_writes_retire(old); /* merged here: done with, once nothing waits on it */
     }
     return answer_merged(og, call, b);
   }

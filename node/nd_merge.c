@@ -151,7 +151,7 @@ static void on_committed(void *arg, int err) {
   fd_log_info("%s v%" PRIu64 " merged from %" PRIu64 " change(s) and committed", w->name,
               w->version, w->changes);
   answer_bumps(w, 0, NULL);
-  nd_wlog_release(w);
+  nd_wlog_retire_merged(w);
 }
 
 static void hex(const uint8_t *d, char *out) {
@@ -252,9 +252,9 @@ static void job_finished(nd_wlog_t *w) {
 void nd_merge_tick(nd_origin_t *og) {
   for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
     nd_wlog_t *w = &og->wlogs[i];
-    if (!w->used || !w->closed) continue;
-    if (w->merge == ND_MERGE_DONE) {
-      nd_writes_retire(w);
+    if (!w->used) continue;
+    if (!w->closed || w->merge == ND_MERGE_DONE) {
+      nd_writes_retire(w); /* not the head: done with, or superseded */
       continue;
     }
     if (w->merge == ND_MERGE_RUNNING) {

@@ -300,6 +300,20 @@ void nd_wlog_alone(nd_wlog_t *w) {
 
 void nd_wlog_release(nd_wlog_t *w) { wlog_free(w); }
 
+void nd_wlog_retire_merged(nd_wlog_t *w) {
+  nd_origin_t *og = w->og;
+  char name[FD_NAME_LEN_MAX + 1];
+  snprintf(name, sizeof(name), "%s", w->name);
+  uint64_t version = w->version;
+  wlog_free(w);
+  /* The version is complete here: a catch-up copies it whole from now on,
+   * so its log is not needed again. */
+  int rc = st_log_remove(og->store, name, version);
+  if (rc && rc != -ENOENT)
+    fd_log_warn("%s v%" PRIu64 ".log: cannot remove the merged log: %s", name, version,
+                fd_strerror(rc));
+}
+
 void nd_wlogs_close(nd_origin_t *og) {
   for (uint32_t i = 0; i < ND_WLOGS_MAX; i++)
     if (og->wlogs[i].used) wlog_free(&og->wlogs[i]);

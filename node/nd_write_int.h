@@ -97,7 +97,6 @@ typedef struct nd_wlog {
   uint64_t merge_retry_ms;
   uint8_t digest[FD_SHA256_LEN];
   bool chain_merged;       /* the next origin's acknowledgement of the bump arrived */
-  bool bump_answered;      /* not the head: the bump's batch was answered upstream */
   bool bump_resent;        /* its bump record went alone to a new next origin */
   char merged_origin[ND_ORIGINS_MAX][FD_NAME_LEN_MAX + 1]; /* ... and the digests it listed */
   uint8_t merged_digest[ND_ORIGINS_MAX][FD_SHA256_LEN];
@@ -175,7 +174,10 @@ void nd_wlog_acked(nd_wlog_t *w, uint64_t end, uint32_t held);
  * outbox lets go of what is durable here unless a catch-up is under way. */
 void nd_wlog_alone(nd_wlog_t *w);
 const uint8_t *nd_wlog_data(const nd_wlog_t *w, const nd_orec_t *r);
-void nd_wlog_release(nd_wlog_t *w); /* merged and committed: the log is closed */
+void nd_wlog_release(nd_wlog_t *w); /* let go of (the log file stays) */
+/* Merged here and done with (committed, or answered upstream): released,
+ * and its log file removed. */
+void nd_wlog_retire_merged(nd_wlog_t *w);
 void nd_wlogs_close(nd_origin_t *og);
 /* At start: every log beyond a file's newest complete version, opened in
  * version order, so a closed one merges and an open one takes changes again
@@ -188,8 +190,9 @@ int nd_writes_register(nd_origin_t *og);
 void nd_writes_progress(nd_wlog_t *w);
 void nd_writes_tick(nd_origin_t *og); /* queued changes; thresholds: bump when due */
 void nd_writes_stop(nd_origin_t *og);  /* queued changes end UNAVAILABLE, never ordered */
-/* Not the head: a log merged here whose bump was answered upstream is done
- * with (released) once no batch to the next origin refers to it. */
+/* Not the head: a log merged here (or open for a version a catch-up copied
+ * whole) is done with, its file removed, once no call waits on it and no
+ * batch to the next origin refers to it. */
 void nd_writes_retire(nd_wlog_t *w);
 
 /* nd_link.c */

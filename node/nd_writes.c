@@ -86,7 +86,6 @@ void nd_writes_progress(nd_wlog_t *w) {
      * fails) and the answer of those after it */
     if (cw->bump && (w->merge != ND_MERGE_DONE || (og->has_next && !w->chain_merged))) break;
     answer_upstream(w, cw);
-    w->bump_answered |= cw->bump;
     w->cw_head = (w->cw_head + 1) % ND_CHANGE_CALLS_MAX;
     w->cw_len--;
   }
@@ -95,12 +94,15 @@ void nd_writes_progress(nd_wlog_t *w) {
 
 void nd_writes_retire(nd_wlog_t *w) {
   nd_origin_t *og = w->og;
-  if (og->origins->self == 0 || !w->used || !w->closed || !w->bump_answered || w->cw_len ||
-      w->merge != ND_MERGE_DONE || nd_link_refers(&og->link, w))
-    return;
+  if (og->origins->self == 0 || !w->used || w->cw_len || nd_link_refers(&og->link, w)) return;
+  /* merged here and answered (a resend is answered from the version), or
+   * open for a version a catch-up copied whole */
+  bool merged = w->closed && w->merge == ND_MERGE_DONE;
+  bool superseded = !w->closed && w->version <= nd_newest_complete(og->p, w->name);
+  if (!merged && !superseded) return;
   fd_log_debug("%s v%" PRIu64 ": merged and answered: the log is done with here", w->name,
                w->version);
-  nd_wlog_release(w);
+  nd_wlog_retire_merged(w);
 }
 
 /* ---- Write ---------------------------------------------------------------------- */
