@@ -257,6 +257,8 @@ void nd_origin_destroy(nd_origin_t *og) {
   nd_merge_stop(og);
   nd_writes_stop(og); /* nothing is queued after a stop; the engine is gone */
   nd_wlogs_close(og);
+  if (og->link.bf_it) st_log_iter_close(og->link.bf_it);
+  free(og->link.names);
   nd_commit_release(og);
   free(og->pack_buf);
   free(og);
