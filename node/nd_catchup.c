@@ -25,6 +25,35 @@
 #include "fd_error.h"
 #include "nd_origin_int.h"
 
+/* Up to one batch of a log's records in [from, end), read from disk and
+ * unpacked into cs (the caller frees them); *next is the index after the
+ * last one taken (from when none). 1: more may follow; 0: the log ended;
+ * -EBADMSG; or the reader's -errno. */
+static int read_batch(st_log_iter_t *it, uint64_t from, uint64_t end, Origin__Change **cs,
+                      uint32_t *n, uint64_t *next) {
+  uint64_t bytes = 0;
+  int rc = 1;
+  *n = 0;
+  while (*n < ND_CHANGE_BATCH_MAX && bytes < ND_CHANGE_BATCH_BYTES && from < end) {
+    uint64_t seq;
+    const void *payload;
+    uint32_t len;
+    rc = st_log_iter_next(it, &seq, &payload, &len);
+    if (rc != 1) break;
+    if (seq < from) continue;
+    Origin__Change *c = origin__change__unpack(NULL, len, payload);
+    if (!c) {
+      rc = -EBADMSG;
+      break;
+    }
+    cs[(*n)++] = c;
+    bytes += c->data.len;
+    from = seq + 1;
+  }
+  *next = from;
+  return rc;
+}
+
 /* ---- LogRead: a log's records, from disk ------------------------------------------ */
 
 typedef struct nd_lread {
@@ -51,31 +80,16 @@ static void lread_pump(nd_lread_t *r) {
   }
   for (;;) {
     Origin__Change *cs[ND_CHANGE_BATCH_MAX];
-    uint32_t n = 0;
-    uint64_t bytes = 0;
-    int rc = 1;
-    while (n < ND_CHANGE_BATCH_MAX && bytes < ND_CHANGE_BATCH_BYTES) {
-      uint64_t seq;
-      const void *payload;
-      uint32_t len;
-      rc = st_log_iter_next(r->it, &seq, &payload, &len);
-      if (rc != 1) break;
-      if (seq < r->from) continue;
-      Origin__Change *c = origin__change__unpack(NULL, len, payload);
-      if (!c) {
-        rc = -EBADMSG;
-        break;
-      }
-      cs[n++] = c;
-      bytes += c->data.len;
-    }
+    uint32_t n;
+    uint64_t next;
+    int rc = read_batch(r->it, r->from, UINT64_MAX, cs, &n, &next);
     int sent = 0;
     if (n) {
       Origin__LogReadReply rep = ORIGIN__LOG_READ_REPLY__INIT;
       rep.n_changes = n;
       rep.changes = cs;
       sent = rpc_call_send(r->call, &rep.base);
-      if (!sent) r->from = cs[n - 1]->index + 1;
+      if (!sent) r->from = next;
       for (uint32_t i = 0; i < n; i++) origin__change__free_unpacked(cs[i], NULL);
     }
     if (sent == -EAGAIN) {
@@ -287,25 +301,8 @@ static void backfill_step(nd_link_t *l) {
   }
   uint64_t first = l->bf_next;
   Origin__Change *cs[ND_CHANGE_BATCH_MAX];
-  uint32_t n = 0;
-  uint64_t bytes = 0;
-  int rc = 1;
-  while (n < ND_CHANGE_BATCH_MAX && bytes < ND_CHANGE_BATCH_BYTES && l->bf_next < l->bf_end) {
-    uint64_t seq;
-    const void *payload;
-    uint32_t len;
-    rc = st_log_iter_next(l->bf_it, &seq, &payload, &len);
-    if (rc != 1) break;
-    if (seq < l->bf_next) continue;
-    Origin__Change *c = origin__change__unpack(NULL, len, payload);
-    if (!c) {
-      rc = -EBADMSG;
-      break;
-    }
-    cs[n++] = c;
-    bytes += c->data.len;
-    l->bf_next = seq + 1;
-  }
+  uint32_t n;
+  int rc = read_batch(l->bf_it, l->bf_next, l->bf_end, cs, &n, &l->bf_next);
   if (rc != 1 && l->bf_next < l->bf_end) {
     for (uint32_t i = 0; i < n; i++) origin__change__free_unpacked(cs[i], NULL);
     nd_link_fail(l, "this origin's log ends before what it acknowledged");
