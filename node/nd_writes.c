@@ -153,6 +153,9 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
   /* An origin being joined will hold what is ordered now (the changes wait
    * for it; they are never acknowledged on fewer origins). */
   uint32_t live = nd_link_reachable(og);
+  if (live < og->min_durable && !og->link.caught_up_once) /* just started: peers unknown yet */
+    return rpc_call_finish(call, RPC_ABORTED,
+                           "the origin group is being formed: try again shortly");
   if (live < og->min_durable) {
     snprintf(msg, sizeof(msg),
              "only %u origin(s) can hold changes durably; min_durable_origins is %u", live,
