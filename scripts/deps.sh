@@ -13,6 +13,10 @@ packages=(
   # tests and benchmarks: real processes, namespaces, reference tools
   iproute2 procps psmisc coreutils util-linux e2fsprogs xfsprogs fio iperf3 gnuplot-nox
   python3 bc
+  # packaging (scripts/package.sh) and its checks
+  dpkg-dev help2man lintian
+  # tests/ansible/run.sh: the playbooks over ssh into systemd-nspawn containers
+  ansible systemd-container debootstrap
 )
 
 missing=()
