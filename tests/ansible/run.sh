@@ -24,9 +24,10 @@
 # host -> rolling-upgrade.yml with v2 over the nodes, one at a time (serial
 # 10% of 6), and big.img v2 published as soon as the first node's package is
 # being installed -> site.yml with v2 for fdsched and the origins (origins
-# serial 1) -> every host: package v2, unit active, process running the new
-# binary (not a deleted one), current = v2's sha256; fdsched still lists v1
-# and v2 (no version lost).
+# serial 1) -> every host: package v2, unit active, restarted, its process
+# on the new binary (not a deleted one), current = v2's sha256; fdsched still
+# lists v1 and v2, and every fdnode host holds both with their sha256 (no
+# version lost).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 skip() { echo "run.sh: SKIP: $*" >&2; exit 77; }
@@ -337,5 +338,11 @@ say "versions fdsched holds (no version lost):"
 vs=$("${ADM[@]}" versions big.img --json)
 for v in 1 2; do
   grep -q "\"version\":$v[,}]" <<<"$vs" || fail "fdsched lost big.img v$v: $vs"
+done
+say "every version on every fdnode host (keep_versions 2: v1 and v2, by sha256):"
+for n in "${NODES_FDNODE[@]}"; do
+  got=$(on "$n" 'cd /var/lib/fdist/data/big.img && sha256sum v1 v2' | awk '{ printf "%s %s ", $2, $1 }')
+  printf '    %-12s %s\n' "$n" "$got"
+  [ "$got" = "v1 $SHA1 v2 $SHA2 " ] || fail "$n does not hold v1 and v2 as published"
 done
 say "done in $((SECONDS - T0)) s"
