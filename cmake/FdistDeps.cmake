@@ -28,6 +28,7 @@ fd_require(jemalloc jemalloc      libjemalloc-dev)
 fd_require(crypto   libcrypto     libssl-dev       3.0)
 fd_require(inih     inih          libinih-dev)
 fd_require(cmocka   cmocka        libcmocka-dev)
+fd_require(mhd      libmicrohttpd libmicrohttpd-dev) # /metrics (common/fd_metrics.c)
 
 find_program(PROTOC_C protoc-c)
 if(NOT PROTOC_C)

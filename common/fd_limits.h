@@ -75,6 +75,15 @@
 #define FD_CERT_DAYS_MAX 3660u         /* longest validity fdadmin cert signs */
 #define FD_CERT_BACKDATE_S 3600u       /* not_before is this far before signing: clock skew */
 
+/* Metrics (common/fd_metrics.h): the largest /metrics body a daemon renders
+ * (the HTTP thread grows its buffer from FD_METRICS_BODY_MIN up to this),
+ * the scrapers served at once, and the buckets of one histogram. */
+#define FD_METRICS_BODY_MIN (64u * 1024u)
+#define FD_METRICS_BODY_MAX (16u * 1024u * 1024u)
+#define FD_METRICS_CONNS_MAX 16u
+#define FD_METRICS_BUCKETS_MAX 24u
+static_assert(FD_METRICS_BODY_MIN <= FD_METRICS_BODY_MAX, "the first buffer fits the limit");
+
 /* Buffer pools: one per core, sized at start-up. */
 #define FD_POOL_BUFFERS_MAX 4096u
 

@@ -10,6 +10,7 @@ packages=(
   libclang-rt-dev
   liburing-dev libisal-dev libprotobuf-c-dev protobuf-c-compiler
   libjemalloc-dev libcmocka-dev libssl-dev libinih-dev
+  libmicrohttpd-dev
   # tests and benchmarks: real processes, namespaces, reference tools
   iproute2 procps psmisc coreutils util-linux e2fsprogs xfsprogs fio iperf3 gnuplot-nox
   python3 bc
@@ -17,6 +18,8 @@ packages=(
   dpkg-dev help2man lintian
   # tests/ansible/run.sh: the playbooks over ssh into systemd-nspawn containers
   ansible systemd-container debootstrap
+  # tests/integration/metrics.sh scrapes every daemon's /metrics with a real Prometheus
+  prometheus curl
 )
 
 missing=()
