@@ -7,6 +7,8 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,13 +250,20 @@ int fd_metrics_server_start(const char *listen, const char *port_file, fd_metric
   if (!s) return -ENOMEM;
   s->render = render;
   s->arg = arg;
+  /* The HTTP thread takes no signals: they stay with the daemon's own
+   * thread (a signalfd, or a handler that must interrupt its loop). */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   errno = 0;
   s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, answer,
                           s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned int)FD_METRICS_CONNS_MAX,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+  int start_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (!s->d) {
-    rc = errno ? -errno : -EADDRINUSE;
+    rc = start_errno ? -start_errno : -EADDRINUSE;
     free(s);
     return rc;
   }

@@ -71,6 +71,12 @@ static void on_signal(int sig) {
      "a node whose WatchOrders connection breaks is dead at once"},                              \
     {"scheduler", "checkpoint_every_ops", FD_CFG_U64, &(c)->checkpoint_every_ops, 0, 1, 0,        \
      "log records between checkpoints"},                                                          \
+    {"scheduler", "metrics_listen", FD_CFG_STRING, (c)->metrics_listen,                           \
+     sizeof((c)->metrics_listen), 0, 0,                                                           \
+     "address:port of /metrics, Prometheus text (port 0: ephemeral; empty: off)"},               \
+    {"scheduler", "metrics_port_file", FD_CFG_STRING, (c)->metrics_port_file,                     \
+     sizeof((c)->metrics_port_file), 0, 0,                                                        \
+     "optional: write the bound /metrics port here once listening"},                             \
     {"log", "level", FD_CFG_STRING, (c)->log_level, sizeof((c)->log_level), 0, 0,                 \
      "debug, info, warn or error"},                                                               \
   }
@@ -256,6 +262,7 @@ static int start(fdsched_t *d) {
     fd_log_error("fdsched: port file %s: %s", d->cfg.port_file, fd_strerror(rc));
     return rc;
   }
+  if ((rc = fdsched_metrics_start(d)) != 0) return rc;
   fd_log_info("fdsched: listening on %s:%u (heartbeat %u ms, suspect %u, dead %u, %u stripes)",
               host, d->port, d->cfg.heartbeat_ms, d->cfg.suspect_misses, d->cfg.dead_misses,
               d->cfg.stripes);
@@ -283,6 +290,7 @@ static void tick(fdsched_t *d) {
     fd_log_error("fdsched: tick: %s", fd_strerror(died));
   }
   fdsched_flush_pushes(d);
+  fdsched_metrics_publish(d);
   bool done = false;
   int rc = sch_db_maybe_checkpoint(d->db, d->cfg.checkpoint_every_ops, &done);
   if (rc) fd_log_error("fdsched: checkpoint: %s", fd_strerror(rc));
@@ -318,6 +326,7 @@ static int run(fdsched_t *d) {
 
 static void shutdown_all(fdsched_t *d) {
   d->stopping = true;
+  fdsched_metrics_stop(d);
   if (d->db) {
     int rc = sch_db_checkpoint(d->db);
     if (rc) fd_log_error("fdsched: final checkpoint: %s", fd_strerror(rc));

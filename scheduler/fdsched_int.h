@@ -23,6 +23,7 @@
 #include "fd_cert.h"
 #include "fd_hash.h"
 #include "fd_limits.h"
+#include "fd_metrics.h"
 #include "rpc.h"
 #include "scheduler.h"
 
@@ -41,6 +42,8 @@ typedef struct fdsched_config {
   uint32_t connections_max;
   bool stream_loss_is_death; /* a node whose WatchOrders connection drops is dead now */
   uint64_t checkpoint_every_ops;
+  char metrics_listen[SCH_ADDRESS_LEN_MAX]; /* /metrics on "a.b.c.d:port"; empty: off */
+  char metrics_port_file[FD_PATH_LEN_MAX];  /* optional: its bound port is written here */
 } fdsched_config_t;
 
 /* One node's open WatchOrders stream (indexed by slot). */
@@ -78,6 +81,20 @@ typedef struct fdsched_counters {
   uint64_t versions_registered, versions_rejected, deaths, stream_deaths, drains;
   uint64_t bad_chunks_reported, bad_chunks_repaired, manifests_rejected; /* node reports */
 } fdsched_counters_t;
+
+/* What /metrics shows (fdsched_metrics.c): a snapshot of n and of the
+ * membership table that the loop publishes each tick (heartbeat_ms / 4)
+ * with relaxed stores, read by the HTTP thread with relaxed loads — the
+ * sch_ tables are single-threaded, so the HTTP thread never reads them. */
+typedef struct fdsched_metrics {
+  struct fd_metrics_server *srv;
+  fd_counter_t registers, heartbeats, heartbeat_unknown, watches, pushes, pushes_deferred;
+  fd_counter_t versions_registered, versions_rejected, deaths, stream_deaths, drains;
+  fd_counter_t bad_chunks_reported, bad_chunks_repaired, manifests_rejected;
+  fd_counter_t census[SCH_NODE_LEFT + 1];
+  fd_counter_t plans, plan_nodes, plan_unplaced, versions;
+  fd_counter_t plan_repairs, orphans_lost; /* sch_sched_repairs */
+} fdsched_metrics_t;
 
 /* Node reports about one version (fdsched_reports.c). */
 #define FDSCHED_REPORT_VERSIONS 16u
@@ -130,6 +147,7 @@ typedef struct fdsched {
   Sched__Peer origin_peer[SCH_ORIGINS_MAX];
   Sched__Peer *origin_peer_ptr[SCH_ORIGINS_MAX];
   char origin_host[SCH_ORIGINS_MAX][SCH_ADDRESS_LEN_MAX];
+  fdsched_metrics_t metrics; /* fdsched_metrics.c */
 } fdsched_t;
 
 /* fdsched_svc.c */
@@ -152,5 +170,12 @@ int fdsched_serve_status(fdsched_t *d);
  * rejected-manifest reports; fills a version's figures into its progress. */
 void fdsched_reports_take(fdsched_t *d, const Sched__HeartbeatRequest *req);
 void fdsched_reports_fill(fdsched_t *d, Sched__VersionProgress *vp);
+
+/* fdsched_metrics.c: /metrics (metrics_listen). start: 0 or -errno (off
+ * when metrics_listen is empty); publish: the loop's snapshot, each tick;
+ * stop: before the engine and the db are torn down. */
+int fdsched_metrics_start(fdsched_t *d);
+void fdsched_metrics_publish(fdsched_t *d);
+void fdsched_metrics_stop(fdsched_t *d);
 
 #endif /* FDSCHED_INT_H */

@@ -32,6 +32,7 @@ struct sch_sched {
   plan_slot_t plans[SCH_PLANS_MAX];
   uint32_t nplans;
   uint32_t *scratch; /* FD_NODES_MAX slots */
+  uint64_t plan_repairs, orphans_lost; /* sch_sched_repairs */
 };
 
 static void try_build(sch_sched_t *s, plan_slot_t *ps) {
@@ -107,7 +108,11 @@ static void remove_all(sch_sched_t *s, const uint32_t *slots, uint32_t n) {
   for (uint32_t i = 0; i < s->nplans; i++) {
     plan_slot_t *ps = &s->plans[i];
     if (!ps->built) continue;
+    bool touched = false;
+    for (uint32_t j = 0; j < n && !touched; j++) touched = sch_plan_contains(ps->plan, slots[j]);
     int lost = sch_plan_remove(ps->plan, slots, n);
+    if (touched) s->plan_repairs++;
+    if (lost > 0) s->orphans_lost += (uint64_t)lost;
     if (lost != 0)
       fd_log_warn("sched: %s v%llu: %d orphans without a parent", ps->file,
                   (unsigned long long)ps->version, lost);
@@ -226,4 +231,9 @@ uint32_t sch_sched_take_pushes(sch_sched_t *s, sch_push_t *out, uint32_t max) {
       if (sch_plan_contains(s->plans[i].plan, s->scratch[j])) out[n++] = (sch_push_t){s->scratch[j], i};
   }
   return n;
+}
+
+void sch_sched_repairs(const sch_sched_t *s, uint64_t *repairs, uint64_t *lost) {
+  *repairs = s->plan_repairs;
+  *lost = s->orphans_lost;
 }

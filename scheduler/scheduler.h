@@ -432,6 +432,10 @@ uint32_t sch_sched_plan_count(const sch_sched_t *s);
 /* The plan at index i, and its file and version. */
 const sch_plan_t *sch_sched_plan_at(const sch_sched_t *s, uint32_t i, const char **file,
                                     uint64_t *version);
+/* Plan repairs since creation: plans re-parented around dead or departed
+ * nodes (one per plan per batch of deaths), and orphans left without a
+ * parent by them. */
+void sch_sched_repairs(const sch_sched_t *s, uint64_t *repairs, uint64_t *lost);
 /* Orders to push: nodes whose order changed, over all plans, up to max. */
 uint32_t sch_sched_take_pushes(sch_sched_t *s, sch_push_t *out, uint32_t max);
 
