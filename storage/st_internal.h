@@ -84,6 +84,7 @@ struct st_version {
   /* group commit: writes finished -> unsynced -> one fdatasync -> bits */
   st_synced_t *unsynced, *syncing;
   bool sync_inflight;
+  uint64_t sync_start_ns; /* when the inflight fdatasync was queued */
   st_vop_t sync_op;
 
   /* the bitmap write of the byte range [dirty_lo, dirty_hi) */
@@ -138,6 +139,7 @@ struct st_store {
   char data_dir[FD_PATH_LEN_MAX];
   int dir_fd;
   st_stats_t stats;
+  fd_hist_t sync_hist[ST_SYNC_KINDS]; /* st_store_sync_hist */
   st_slot_t *slots;
   st_slot_t *free_slots;
   st_synced_t *synced;      /* one per pool buffer */

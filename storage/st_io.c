@@ -16,6 +16,7 @@
 
 #include "fd_assert.h"
 #include "fd_log.h"
+#include "fd_time.h"
 #include "st_internal.h"
 
 #ifndef IORING_NOP_INJECT_RESULT
@@ -155,6 +156,7 @@ static void on_sync(fd_op_t *op, int res, uint32_t flags) {
   st_version_t *v = ((st_vop_t *)op)->v;
   st_op_done(v);
   v->sync_inflight = false;
+  fd_hist_observe_ns(&v->s->sync_hist[ST_SYNC_CHUNKS], fd_now_ns() - v->sync_start_ns);
   if (res < 0) {
     v->s->stats.io_errors++;
     fd_log_error("%s v%llu: fdatasync failed: %s", v->m->name, (unsigned long long)v->m->version,
@@ -180,6 +182,7 @@ static void sync_kick(st_version_t *v) {
   v->syncing = v->unsynced;
   v->unsynced = NULL;
   v->sync_inflight = true;
+  v->sync_start_ns = fd_now_ns();
   v->s->stats.syncs++;
   v->sync_op.op.complete = on_sync;
   struct io_uring_sqe *sqe = st_sqe(v->s, v, &v->sync_op.op, ST_IO_SYNC, v->syncing->index);

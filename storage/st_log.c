@@ -27,6 +27,7 @@
 #include "fd_assert.h"
 #include "fd_error.h"
 #include "fd_log.h"
+#include "fd_time.h"
 #include "st_internal.h"
 #include "st_log_int.h"
 
@@ -68,6 +69,7 @@ struct st_log {
   uint32_t written;    /* bytes of the batch written so far */
   uint32_t ops;        /* on the ring */
   st_log_op_t write_op, sync_op, kick_op;
+  uint64_t sync_start_ns; /* when the batch's fdatasync was queued */
 
   uint64_t next_seq;      /* of the next append */
   uint64_t durable_seq;   /* records below it are durable */
@@ -164,6 +166,7 @@ static void queue_sync(st_log_t *l) {
   st_log_buf_t *b = &l->buf[l->stage ^ 1];
   struct io_uring_sqe *sqe = st_sqe(l->s, NULL, &l->sync_op.op, ST_IO_SYNC, (uint32_t)b->first_seq);
   l->ops++;
+  l->sync_start_ns = fd_now_ns();
   if (sqe) io_uring_prep_fsync(sqe, l->fd, IORING_FSYNC_DATASYNC);
 }
 
@@ -185,6 +188,7 @@ static void on_sync(fd_op_t *op, int res, uint32_t flags) {
   (void)flags;
   st_log_t *l = ((st_log_op_t *)op)->l;
   op_done(l);
+  fd_hist_observe_ns(&l->s->sync_hist[ST_SYNC_CHANGELOG], fd_now_ns() - l->sync_start_ns);
   if (res < 0) {
     log_fail(l, res);
     return;

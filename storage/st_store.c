@@ -48,6 +48,8 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
   s->cfg = *cfg;
   snprintf(s->data_dir, sizeof(s->data_dir), "%s", cfg->data_dir);
   s->cfg.data_dir = s->data_dir;
+  for (uint32_t k = 0; k < ST_SYNC_KINDS; k++)
+    fd_hist_init(&s->sync_hist[k], fd_hist_latency_bounds_ns, fd_hist_latency_bounds_n);
   s->dir_fd = open(s->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   s->slots = calloc(cfg->queue_depth, sizeof(*s->slots));
   uint32_t nsynced = fd_pool_count(cfg->pool);
@@ -88,6 +90,10 @@ void st_store_close(st_store_t *s) {
 }
 
 const st_stats_t *st_store_stats(const st_store_t *s) { return &s->stats; }
+const fd_hist_t *st_store_sync_hist(const st_store_t *s, st_sync_kind_t kind) {
+  FD_ASSERT((unsigned)kind < ST_SYNC_KINDS);
+  return &s->sync_hist[kind];
+}
 uint32_t st_store_inflight(const st_store_t *s) { return s->inflight; }
 
 /* ---- pins ------------------------------------------------------------------- */

@@ -49,6 +49,7 @@
 #include "fd_hash.h"
 #include "fd_io.h"
 #include "fd_limits.h"
+#include "fd_metrics.h"
 #include "fd_pool.h"
 #include "fd_ring.h"
 
@@ -194,6 +195,11 @@ int st_store_open(const st_config_t *cfg, st_store_t **out);
 /* Closes every version handle. Nothing may be in flight (FD_ASSERT). */
 void st_store_close(st_store_t *s);
 const st_stats_t *st_store_stats(const st_store_t *s);
+/* Latency of the store's fdatasyncs on its ring, submission to completion:
+ * the group sync of chunk writes, and the changelogs' (st_log). Recorded on
+ * the store's thread; fd_hist_t may be read from any thread (fd_metrics.h). */
+typedef enum st_sync_kind { ST_SYNC_CHUNKS, ST_SYNC_CHANGELOG, ST_SYNC_KINDS } st_sync_kind_t;
+const fd_hist_t *st_store_sync_hist(const st_store_t *s, st_sync_kind_t kind);
 /* Operations of this store still in flight on the ring. */
 uint32_t st_store_inflight(const st_store_t *s);
 
