@@ -206,6 +206,8 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define ND_SHARED_VERS_MAX (2u * ND_VERS_MAX) /* versions engine 0 shares with serving engines */
 /* Buffers: the pool's default and smallest size, the share disk reads for
  * children never take, and the receive window (chunks in flight per stream). */
+/* The engines copy their rpc figures into /metrics at most this often. */
+#define ND_METRICS_PUBLISH_MS 100u
 #define ND_POOL_BUFFERS_DEFAULT 80u
 #define ND_POOL_BUFFERS_MIN 24u
 #define ND_POOL_RESERVE 12u

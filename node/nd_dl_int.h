@@ -13,6 +13,7 @@ typedef struct nd_stripe {
   char parent_id[FD_NAME_LEN_MAX + 1];
   char parent_addr[SCH_ADDRESS_LEN_MAX];
   uint16_t parent_port;
+  nd_peer_class_t link; /* the parent's, from the order (metrics) */
   rpc_conn_t *conn;
   bool conn_ready;
   nd_sink_t sink;

@@ -461,6 +461,14 @@ void nd_engines_tick(nd_engines_t *E) {
   }
 }
 
+const nd_plane_metrics_t *nd_engines_plane_metrics(const nd_engines_t *E, uint32_t i) {
+  if (!E || i >= E->count) return NULL;
+  const nd_shard_t *sh = &E->shards[i];
+  /* state 1 is stored (seq_cst) after the plane was made: its pointer is seen */
+  if (atomic_load((_Atomic int *)&sh->state) != 1) return NULL;
+  return nd_plane_metrics(sh->p);
+}
+
 uint64_t nd_engines_tx_bytes(const nd_engines_t *E) {
   uint64_t sum = 0;
   for (uint32_t i = 0; E && i < E->count; i++)

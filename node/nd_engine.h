@@ -36,6 +36,9 @@ void nd_engines_tick(nd_engines_t *E);
 /* Engine 0's plane hook: a chunk of v became durable. */
 void nd_engines_chunk_durable(void *arg, nd_ver_t *v, uint32_t index);
 uint64_t nd_engines_tx_bytes(const nd_engines_t *E); /* sent by the serving engines */
+/* Serving engine i's plane counters (any thread; /metrics), or NULL when i
+ * is out of range or the engine is not serving. Valid until nd_engines_stop. */
+const nd_plane_metrics_t *nd_engines_plane_metrics(const nd_engines_t *E, uint32_t i);
 /* Stops and joins the serving engines. */
 void nd_engines_stop(nd_engines_t *E);
 /* After nd_engines_stop and after engine 0's ring has drained. */

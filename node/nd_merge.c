@@ -210,11 +210,13 @@ static void on_complete(void *arg, int res) {
     fd_log_error("%s v%" PRIu64 ": the merge failed: %s; trying again in %u s", w->name,
                  w->version, fd_strerror(res), ND_MERGE_RETRY_MS / 1000);
     w->merge = ND_MERGE_FAILED;
+    fd_counter_add(&og->m.merge_failures, 1);
     w->merge_err = res;
     w->merge_retry_ms = fd_now_ms() + ND_MERGE_RETRY_MS;
     return;
   }
   w->merge = ND_MERGE_DONE;
+  fd_counter_add(&og->m.merges, 1);
   if (og->origins->self != 0) {
     nd_writes_progress(w); /* the bump's batch is answered with the digest */
     return;

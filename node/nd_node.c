@@ -31,6 +31,7 @@
 #include "fd_time.h"
 #include "nd_dl.h"
 #include "nd_engine.h"
+#include "nd_metrics.h"
 #include "nd_origin.h"
 #include "nd_peers.h"
 #include "nd_plane.h"
@@ -66,6 +67,7 @@ struct nd_node {
   nd_repair_t *repair;
   /* threads > 1 */
   nd_engines_t *engines;
+  nd_metrics_t *metrics; /* metrics_listen: its own thread; stopped before the layers go */
   /* nd_node_stop_on_fd: a read of the signalfd on the ring */
   struct nd_stop_read {
     fd_op_t op;
@@ -320,6 +322,11 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
     fd_log_error("start: %s", fd_strerror(rc));
     goto out_destroy;
   }
+  nd_metrics_opts_t mo = {.listen = cfg->metrics_listen, .port_file = cfg->metrics_port_file,
+                          .id = cfg->id, .role = cfg->role, .region = cfg->region,
+                          .zone = cfg->zone, .plane = n->plane, .store = n->store, .og = n->og,
+                          .engines = n->engines};
+  if ((rc = nd_metrics_start(&mo, &n->metrics)) != 0) goto out_destroy; /* logged */
   fd_log_info("fdnode %s role %s listening on %s:%u, data %s", cfg->id, cfg->role,
               n->listen_addr, n->port, cfg->data_dir);
   *out = n;
@@ -427,8 +434,11 @@ int nd_node_run(nd_node_t *n) {
     if (n->dls) nd_dls_tick(n->dls);
     else nd_origin_tick(n->og);
     trust_tick(n);
+    nd_metrics_tick(n->metrics);
   }
   fd_log_info("stopping: letting in-flight writes finish");
+  nd_metrics_stop(n->metrics); /* it reads the serving engines' planes */
+  n->metrics = NULL;
   nd_engines_stop(n->engines);
   stop_roles(n);
   uint64_t until = fd_now_ms() + ND_DRAIN_MS;
@@ -443,6 +453,8 @@ int nd_node_run(nd_node_t *n) {
 
 void nd_node_destroy(nd_node_t *n) {
   if (!n) return;
+  nd_metrics_stop(n->metrics); /* when nd_node_run did not */
+  n->metrics = NULL;
   nd_engines_stop(n->engines); /* when nd_node_run did not */
   stop_roles(n);
   /* The store's operations finish while the ring still runs (a scrub cannot

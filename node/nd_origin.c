@@ -217,6 +217,7 @@ nd_origin_t *nd_origin_create(const nd_origin_opts_t *o) {
   FD_ASSERT(o->origins->self >= 0);
   nd_origin_t *og = calloc(1, sizeof(*og));
   if (!og) return NULL;
+  fd_hist_init(&og->m.ack_latency, fd_hist_latency_bounds_ns, fd_hist_latency_bounds_n);
   og->p = o->p;
   og->e = o->e;
   og->sched = o->sched;
@@ -277,3 +278,5 @@ void nd_origin_tick(nd_origin_t *og) {
   nd_merge_tick(og);
   if (og->origins->self == 0) nd_commit_retry(og);
 }
+
+const nd_origin_metrics_t *nd_origin_metrics(const nd_origin_t *og) { return &og->m; }

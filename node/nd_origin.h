@@ -50,4 +50,15 @@ void nd_origin_tick(nd_origin_t *og);
 /* Stopping: no new connection to another origin; chains end cancelled. */
 void nd_origin_stop(nd_origin_t *og);
 
+/* The write path's figures for /metrics: written on the engine's thread
+ * only, read from the metrics thread (common/fd_metrics.h). */
+typedef struct nd_origin_metrics {
+  fd_counter_t changes_acked; /* head: changes acknowledged to their writer */
+  fd_hist_t ack_latency;      /* head: a change's arrival to its acknowledgement */
+  fd_counter_t bumps;         /* bump records ordered into a log (here) */
+  fd_counter_t merges;        /* logs merged into their version here */
+  fd_counter_t merge_failures;
+} nd_origin_metrics_t;
+const nd_origin_metrics_t *nd_origin_metrics(const nd_origin_t *og);
+
 #endif /* ND_ORIGIN_H */

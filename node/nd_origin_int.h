@@ -82,6 +82,7 @@ struct nd_origin {
   uint32_t min_durable;
   uint64_t bump_changes, bump_bytes, bump_interval_ms;
   uint32_t write_chunk_size;
+  nd_origin_metrics_t m;
   /* the write path */
   nd_wlog_t wlogs[ND_WLOGS_MAX];
   nd_link_t link;

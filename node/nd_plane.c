@@ -20,6 +20,14 @@ nd_plane_t *nd_plane_create(const nd_plane_opts_t *o) {
   p->window_chunks = o->window_chunks ? o->window_chunks : ND_WINDOW_CHUNKS_DEFAULT;
   p->keep_versions = o->keep_versions ? o->keep_versions : FD_VERSIONS_KEPT_DEFAULT;
   p->hooks = o->hooks;
+  for (uint32_t i = 0; i < ND_PEER_CLASSES; i++) {
+    atomic_init(&p->m.rx_bytes[i], 0);
+    atomic_init(&p->m.tx_bytes[i], 0);
+  }
+  atomic_init(&p->m.chunks_verified, 0);
+  atomic_init(&p->m.chunks_rejected, 0);
+  atomic_init(&p->m.blocked_window_ns, 0);
+  atomic_init(&p->m.blocked_pool_ns, 0);
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
     p->vers[i].fd = -1;
     p->vers[i].p = p;
@@ -49,6 +57,27 @@ void nd_plane_destroy(nd_plane_t *p) {
 void nd_plane_tick(nd_plane_t *p) {
   nd_backlog_run(p);
   nd_tx_tick(p);
+  /* The rpc engine's own counters are single-threaded: copied into the
+   * plane's atomics at most every ND_METRICS_PUBLISH_MS. */
+  uint64_t now = fd_now_ns();
+  if (now - p->m_published_ns >= (uint64_t)ND_METRICS_PUBLISH_MS * 1000000u) {
+    p->m_published_ns = now;
+    rpc_stats_t st;
+    rpc_engine_get_stats(p->e, &st);
+    fd_counter_set(&p->m.blocked_window_ns, st.blocked_ns);
+  }
+}
+
+const nd_plane_metrics_t *nd_plane_metrics(const nd_plane_t *p) { return &p->m; }
+
+const char *nd_peer_class_name(nd_peer_class_t l) {
+  static const char *const names[ND_PEER_CLASSES] = {"unknown",      "same_zone", "cross_zone",
+                                              "cross_region", "origin",    "publish"};
+  return (unsigned)l < ND_PEER_CLASSES ? names[l] : "unknown";
+}
+
+nd_peer_class_t nd_peer_class_from_wire(uint32_t v) {
+  return v <= ND_PEER_ORIGIN ? (nd_peer_class_t)v : ND_PEER_UNKNOWN;
 }
 
 bool nd_plane_idle(const nd_plane_t *p) {

@@ -39,6 +39,7 @@
 #include "fd_hash.h"
 #include "fd_limits.h"
 #include "fd_log.h"
+#include "fd_metrics.h"
 #include "fd_pool.h"
 #include "fd_time.h"
 #include "rpc.h"
@@ -48,6 +49,38 @@ typedef struct nd_plane nd_plane_t;
 typedef struct nd_ver nd_ver_t;
 typedef struct nd_sink nd_sink_t;
 typedef struct nd_tx nd_tx_t;
+
+/* ---- what /metrics shows of a plane ------------------------------------------- */
+
+/* How the peer of a sink or a sender is placed against this node: the
+ * values of sched.LinkClass (fdsched computes it from both nodes' region,
+ * zone and role and sends it in orders; a child repeats its parent's in
+ * FetchStripe), plus the publishing client. The label of bytes in /metrics. */
+typedef enum nd_peer_class {
+  ND_PEER_UNKNOWN = 0,
+  ND_PEER_SAME_ZONE = 1,
+  ND_PEER_CROSS_ZONE = 2,
+  ND_PEER_CROSS_REGION = 3,
+  ND_PEER_ORIGIN = 4,
+  ND_PEER_PUBLISH = 5, /* fdadmin's publish into the origin head */
+  ND_PEER_CLASSES
+} nd_peer_class_t;
+
+const char *nd_peer_class_name(nd_peer_class_t l); /* the label value: "same_zone", ... */
+nd_peer_class_t nd_peer_class_from_wire(uint32_t v); /* sched.LinkClass; out of range: unknown */
+
+/* A plane's counters: written by its engine's thread only (fd_counter_add),
+ * read from the metrics thread (fd_counter_get). See common/fd_metrics.h. */
+typedef struct nd_plane_metrics {
+  fd_counter_t rx_bytes[ND_PEER_CLASSES]; /* chunk bytes verified and stored, by the sender's link */
+  fd_counter_t tx_bytes[ND_PEER_CLASSES]; /* chunk bytes sent, by the receiver's link */
+  fd_counter_t chunks_verified;    /* received, CRC32C and SHA-256 matched, stored */
+  fd_counter_t chunks_rejected;    /* received, CRC32C or SHA-256 mismatch (-EBADMSG) */
+  fd_counter_t blocked_window_ns;  /* sends held back by a peer's flow-control window */
+  fd_counter_t blocked_pool_ns;    /* sends to children waiting for a pool buffer */
+} nd_plane_metrics_t;
+
+const nd_plane_metrics_t *nd_plane_metrics(const nd_plane_t *p);
 
 /* ---- versions ---------------------------------------------------------------- */
 
@@ -192,6 +225,7 @@ struct nd_sink {
   bool repair;   /* rewrite bad chunks of a complete version in place */
   int err;       /* first chunk error since the last nd_sink_start */
   uint64_t rx_bytes;
+  nd_peer_class_t link; /* the sender's (metrics); the owner sets it after nd_sink_start */
 };
 
 void nd_sink_init(nd_sink_t *s, nd_plane_t *p, nd_sink_chunk_fn on_chunk, void *owner);
@@ -230,6 +264,7 @@ void *nd_tx_owner(const nd_tx_t *tx);
 rpc_call_t *nd_tx_call(const nd_tx_t *tx);
 const nd_ver_t *nd_tx_ver(const nd_tx_t *tx);
 void nd_tx_attach(nd_tx_t *tx, rpc_call_t *call);
+void nd_tx_set_peer_class(nd_tx_t *tx, nd_peer_class_t link); /* the receiver's (metrics) */
 void nd_tx_want(nd_tx_t *tx, uint32_t index); /* chunk index is still to send */
 uint32_t nd_tx_wanted(const nd_tx_t *tx);     /* chunks still to send, not queued */
 void nd_tx_pump(nd_tx_t *tx);                  /* send what can go now */

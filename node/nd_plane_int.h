@@ -47,6 +47,8 @@ struct nd_tx {
   nd_read_t reads[ND_TX_READS];
   uint32_t reads_busy;
   uint64_t tx_bytes;
+  nd_peer_class_t link;
+  uint64_t pool_wait_since_ns; /* a chunk to read waits for a pool buffer since (0: not) */
 };
 
 struct nd_plane {
@@ -67,6 +69,8 @@ struct nd_plane {
   uint32_t backlog_n;
   uint32_t rx_sinks; /* sinks with a call: each may fill a window of buffers */
   uint64_t tx_bytes, rx_bytes;
+  nd_plane_metrics_t m;
+  uint64_t m_published_ns; /* the rpc engine's figures were copied into m then */
 };
 
 /* nd_ver.c */

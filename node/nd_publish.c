@@ -36,6 +36,7 @@ static nd_pub_t *pub_new(nd_origin_t *og, rpc_call_t *call, bool repl) {
     p->og = og;
     p->call = call;
     nd_sink_start(&p->sink, call);
+    p->sink.link = repl ? ND_PEER_ORIGIN : ND_PEER_PUBLISH;
     return p;
   }
   return NULL;

@@ -84,12 +84,13 @@ void nd_repair_on_chunk(void *owner, nd_sink_t *s, uint32_t index, int res) {
 /* ---- orders: where the chunks are ------------------------------------------------ */
 
 static void peer_add(nd_rpeer_t *list, uint32_t *count, uint32_t max, const char *addr,
-                     uint32_t port) {
+                     uint32_t port, nd_peer_class_t link) {
   if (!addr || !addr[0] || !port || port > 65535 || *count >= max) return;
   for (uint32_t i = 0; i < *count; i++)
     if (list[i].port == port && !strcmp(list[i].addr, addr)) return;
   snprintf(list[*count].addr, sizeof(list[*count].addr), "%s", addr);
   list[*count].port = (uint16_t)port;
+  list[*count].link = link;
   (*count)++;
 }
 
@@ -112,10 +113,10 @@ void nd_repair_order(nd_repair_t *r, const Sched__Order *o) {
   uint32_t repair_peers = 0;
   for (size_t k = 0; k < o->n_repair_peers && repair_peers < FD_REPAIR_PEERS_MAX; k++, repair_peers++)
     peer_add(slot->peer, &slot->peers, ND_REPAIR_PEERS_MAX, o->repair_peers[k]->addr,
-             o->repair_peers[k]->port);
+             o->repair_peers[k]->port, nd_peer_class_from_wire((uint32_t)o->repair_peers[k]->link));
   for (size_t k = 0; k < o->n_stripes; k++)
     peer_add(slot->peer, &slot->peers, ND_REPAIR_PEERS_MAX, o->stripes[k]->parent_addr,
-             o->stripes[k]->parent_port);
+             o->stripes[k]->parent_port, nd_peer_class_from_wire((uint32_t)o->stripes[k]->parent_link));
 }
 
 /* The peers to try for rv, best first; never this node itself. */
@@ -127,11 +128,12 @@ static void candidates(nd_repair_t *r, const nd_rver_t *rv) {
     const nd_rorder_t *o = &r->orders[i];
     if (!o->used || strcmp(o->name, rv->ver->name)) continue;
     for (uint32_t k = 0; k < o->peers; k++)
-      peer_add(r->cand, &r->cand_n, max, o->peer[k].addr, o->peer[k].port);
+      peer_add(r->cand, &r->cand_n, max, o->peer[k].addr, o->peer[k].port, o->peer[k].link);
   }
   const nd_origins_t *os = r->origins;
   for (uint32_t i = 0; i < os->n; i++) /* peer_add skips port 0: address not known yet */
-    if ((int)i != os->self) peer_add(r->cand, &r->cand_n, max, os->o[i].addr, os->o[i].port);
+    if ((int)i != os->self)
+      peer_add(r->cand, &r->cand_n, max, os->o[i].addr, os->o[i].port, ND_PEER_ORIGIN);
   for (uint32_t i = 0; i < r->cand_n; i++) {
     if (r->cand[i].port != r->self_port || strcmp(r->cand[i].addr, r->self_addr)) continue;
     r->cand[i] = r->cand[--r->cand_n]; /* myself */
@@ -214,6 +216,7 @@ static void pull_start(nd_repair_t *r) {
   req.version = v->version;
   req.chunks = r->chunks;
   req.n_chunks = k;
+  req.link = r->cand[r->cand_next].link;
   rpc_call_cbs_t cbs = {r_msg, r_data, NULL, r_done};
   rpc_call_t *call = rpc_start_node_repair_pull(r->conn, &req, ND_REPAIR_CALL_MS, &cbs, r);
   if (!call) {
@@ -222,6 +225,7 @@ static void pull_start(nd_repair_t *r) {
   }
   r->sink.ver = v;
   nd_sink_start(&r->sink, call);
+  r->sink.link = r->cand[r->cand_next].link;
   fd_log_info("%s v%" PRIu64 ": asking %s:%u for %u bad chunk(s)", v->name, v->version,
               r->cand[r->cand_next].addr, r->cand[r->cand_next].port, k);
 }

@@ -8,6 +8,7 @@
 typedef struct nd_rpeer {
   char addr[SCH_ADDRESS_LEN_MAX];
   uint16_t port;
+  nd_peer_class_t link; /* from the order (metrics); an origin's: ND_PEER_ORIGIN */
 } nd_rpeer_t;
 
 /* What the latest order for a file says about where its chunks are. */

@@ -41,8 +41,11 @@ static void put_finish(nd_plane_t *p, nd_bufm_t *b, void *buf, int res) {
   if (res == 0) {
     s->rx_bytes += b->len;
     p->rx_bytes += b->len;
+    fd_counter_add(&p->m.rx_bytes[s->link < ND_PEER_CLASSES ? s->link : ND_PEER_UNKNOWN], b->len);
+    fd_counter_add(&p->m.chunks_verified, 1);
     if (p->hooks.chunk_durable) p->hooks.chunk_durable(p->hooks.arg, v, index);
   } else if (res != -EALREADY) {
+    if (res == -EBADMSG) fd_counter_add(&p->m.chunks_rejected, 1);
     fd_log_warn("chunk %u of %s v%" PRIu64 " not %s: %s", index, v->name, v->version,
                 s->repair ? "repaired" : "stored", fd_strerror(res));
     if (!s->err) s->err = res;

@@ -42,6 +42,7 @@ void nd_stripe_set_parent(nd_stripe_t *s, const Sched__StripeOrder *so) {
   snprintf(s->parent_id, sizeof(s->parent_id), "%s", so->parent_id);
   snprintf(s->parent_addr, sizeof(s->parent_addr), "%s", so->parent_addr);
   s->parent_port = (uint16_t)so->parent_port;
+  s->link = nd_peer_class_from_wire((uint32_t)so->parent_link);
   s->retry_at_ms = 0;
 }
 
@@ -144,6 +145,7 @@ void nd_stripe_start(nd_stripe_t *s) {
   req.stripes = d->stripes_n;
   req.have_bitmap.data = have;
   req.have_bitmap.len = have_len;
+  req.link = s->link;
   rpc_call_cbs_t cbs = {s_msg, s_data, NULL, s_done};
   rpc_call_t *c = rpc_start_node_fetch_stripe(s->conn, &req, ND_STREAM_TIMEOUT_MS, &cbs, s);
   free(have);
@@ -152,5 +154,6 @@ void nd_stripe_start(nd_stripe_t *s) {
     return;
   }
   nd_sink_start(&s->sink, c);
+  s->sink.link = s->link;
   s->fetching = true;
 }

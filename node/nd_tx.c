@@ -40,6 +40,14 @@ void *nd_tx_owner(const nd_tx_t *tx) { return tx->owner; }
 rpc_call_t *nd_tx_call(const nd_tx_t *tx) { return tx->call; }
 const nd_ver_t *nd_tx_ver(const nd_tx_t *tx) { return tx->ver; }
 void nd_tx_attach(nd_tx_t *tx, rpc_call_t *call) { tx->call = call; }
+void nd_tx_set_peer_class(nd_tx_t *tx, nd_peer_class_t link) { tx->link = link < ND_PEER_CLASSES ? link : ND_PEER_UNKNOWN; }
+
+/* A wait for a pool buffer is over (or the stream is): its time is counted. */
+static void pool_wait_end(nd_tx_t *tx) {
+  if (!tx->pool_wait_since_ns) return;
+  fd_counter_add(&tx->p->m.blocked_pool_ns, fd_now_ns() - tx->pool_wait_since_ns);
+  tx->pool_wait_since_ns = 0;
+}
 
 nd_tx_t *nd_tx_new(nd_plane_t *p, const nd_tx_ops_t *ops, void *owner, rpc_call_t *call,
                    nd_ver_t *ver) {
@@ -60,6 +68,7 @@ nd_tx_t *nd_tx_new(nd_plane_t *p, const nd_tx_ops_t *ops, void *owner, rpc_call_
 
 static void tx_release(nd_tx_t *tx) {
   nd_plane_t *p = tx->p;
+  pool_wait_end(tx);
   while (tx->q_len) {
     nd_buf_unref(p, tx->q[tx->q_head].buf);
     tx->q_head = (tx->q_head + 1) % ND_TX_Q;
@@ -170,6 +179,7 @@ void nd_tx_pump(nd_tx_t *tx) {
     }
     tx->tx_bytes += it->len;
     p->tx_bytes += it->len;
+    fd_counter_add(&p->m.tx_bytes[tx->link], it->len);
     tx->q_head = (tx->q_head + 1) % ND_TX_Q; /* the buffer's ref went to the send */
     tx->q_len--;
   }
@@ -179,7 +189,11 @@ void nd_tx_pump(nd_tx_t *tx) {
        k++) {
     uint32_t i = (tx->scan + k) % m->chunk_count;
     if (!want_get(tx, i) || !nd_ver_has(p, tx->ver, i)) continue;
-    if (!nd_plane_may_hold(p)) break; /* the tick tries again */
+    if (!nd_plane_may_hold(p)) { /* the tick tries again */
+      if (!tx->pool_wait_since_ns) tx->pool_wait_since_ns = fd_now_ns();
+      break;
+    }
+    pool_wait_end(tx);
     read_start(tx, i);
   }
   if (!tx->want_count && !tx->q_len && !tx->reads_busy && tx->ops->end(tx) != -EAGAIN)

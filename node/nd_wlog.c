@@ -248,6 +248,7 @@ int nd_wlog_put(nd_wlog_t *w, const nd_orec_t *r, const uint8_t *data) {
   w->rec_tail++;
   w->next++;
   if (r->bump) {
+    fd_counter_add(&w->og->m.bumps, 1);
     w->closed = true;
     w->bump_index = r->index;
     w->created_s = r->created_s;

@@ -32,6 +32,7 @@ typedef struct nd_orec {
 typedef struct nd_wwait {
   rpc_call_t *call;
   uint64_t index, offset;
+  uint64_t arrived_ns; /* fd_now_ns when the head took the change (metrics) */
 } nd_wwait_t;
 
 /* A writer's change the head took but could not order yet (its log had no
@@ -44,6 +45,7 @@ typedef struct nd_wqueued {
   bool append;
   uint64_t client_id, client_seq;
   uint32_t len;
+  uint64_t arrived_ns; /* fd_now_ns when the head took it */
   uint8_t data[]; /* len bytes */
 } nd_wqueued_t;
 

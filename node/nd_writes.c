@@ -26,6 +26,10 @@
 /* ---- answers ------------------------------------------------------------------- */
 
 static void answer_writer(nd_wlog_t *w, const nd_wwait_t *ww) {
+  /* Acknowledged (durable on enough origins) whether or not the writer
+   * still waits for the answer. */
+  fd_counter_add(&w->og->m.changes_acked, 1);
+  fd_hist_observe_ns(&w->og->m.ack_latency, fd_now_ns() - ww->arrived_ns);
   if (!ww->call) return; /* the writer gave up */
   Origin__WriteReply r = ORIGIN__WRITE_REPLY__INIT;
   r.version = w->version;
@@ -193,7 +197,8 @@ static int order_write(nd_origin_t *og, const nd_wqueued_t *q) {
   }
   /* Ordered: from here on it is acknowledged, or its outcome unknown. */
   w->ww[(w->ww_head + w->ww_len) % ND_WRITES_INFLIGHT_MAX] =
-      (nd_wwait_t){.call = q->call, .index = r.index, .offset = offset};
+      (nd_wwait_t){.call = q->call, .index = r.index, .offset = offset,
+                   .arrived_ns = q->arrived_ns};
   w->ww_len++;
   return 0;
 }
@@ -239,7 +244,7 @@ static int h_write(rpc_call_t *call, const Origin__WriteRequest *req, void *ctx)
   if (!q) return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "no memory");
   *q = (nd_wqueued_t){.call = call, .offset = req->offset, .append = req->append,
                       .client_id = req->client_id, .client_seq = req->client_seq,
-                      .len = (uint32_t)req->data.len};
+                      .len = (uint32_t)req->data.len, .arrived_ns = fd_now_ns()};
   snprintf(q->name, sizeof(q->name), "%s", req->name);
   memcpy(q->data, req->data.data, req->data.len);
   if (og->queued_tail) og->queued_tail->next = q;

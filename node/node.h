@@ -53,6 +53,8 @@ typedef struct nd_config {
   char signing_cert_file[FD_PATH_LEN_MAX]; /* ... and its certificate (role origin) */
   char origins[1024]; /* "id@addr:port" or "id" (address from fdsched),... head first */
   char port_file[FD_PATH_LEN_MAX]; /* optional: the bound port is written here */
+  char metrics_listen[64];                 /* optional: /metrics on "addr:port"; empty: off */
+  char metrics_port_file[FD_PATH_LEN_MAX]; /* optional: its bound port is written here */
   char log_level[16];
   uint32_t threads;   /* engines (0: one per core; role origin runs one), see above */
   uint32_t heartbeat_ms;

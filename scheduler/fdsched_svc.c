@@ -69,6 +69,16 @@ static bool holds_all(fdsched_t *d, const sch_version_t *v, uint32_t slot) {
   return sch_registry_held(sch_db_registry(d->db), slot, v->file, v->version) >= v->chunk_count;
 }
 
+/* How nodes a and b are placed against each other (their bytes' label in
+ * the nodes' /metrics). */
+static Sched__LinkClass link_class(const sch_node_t *a, const sch_node_t *b) {
+  if (!a || !b) return SCHED__LINK_CLASS__LINK_UNKNOWN;
+  if (a->origin || b->origin) return SCHED__LINK_CLASS__LINK_ORIGIN;
+  if (a->region != b->region) return SCHED__LINK_CLASS__LINK_CROSS_REGION;
+  if (a->zone != b->zone) return SCHED__LINK_CLASS__LINK_CROSS_ZONE;
+  return SCHED__LINK_CLASS__LINK_SAME_ZONE;
+}
+
 /* Builds slot's order for plan i into b; false if slot is not in it. */
 static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_buf_t *b) {
   const char *file;
@@ -79,6 +89,7 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
   sch_order_t o;
   if (sch_plan_order(p, slot, &o) != 0) return false;
   const sch_members_t *mem = sch_db_members(d->db);
+  const sch_node_t *self = sch_members_node(mem, slot);
   const sch_version_t *v = sch_registry_find(sch_db_registry(d->db), file, version);
   sched__order__init(&b->order);
   b->order.name = (char *)file;
@@ -101,6 +112,7 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
       so->parent_id = (char *)par->id;
       fdsched_split_addr(par->address, b->parent_host[s], &so->parent_port);
       so->parent_addr = b->parent_host[s];
+      so->parent_link = link_class(self, par);
       if (v && !holds_all(d, v, (uint32_t)o.stripe[s].parent)) parents_hold_all = false;
     } else if (o.stripe[s].parent == SCH_NONE) {
       unplaced = true; /* no parent had a free slot: repair is its only source */
@@ -123,6 +135,7 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
       pp->node_id = (char *)peer->id;
       fdsched_split_addr(peer->address, b->peer_host[k], &pp->port);
       pp->addr = b->peer_host[k];
+      pp->link = link_class(self, peer);
       b->peer_ptr[k] = pp;
     }
     b->order.n_repair_peers = n;
