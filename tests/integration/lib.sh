@@ -13,6 +13,10 @@
 #   it_stop ID [SIGNAL]; it_start_node ID; it_wait_up ID SECONDS   # restart
 #   it_writer ARGS...                      # fdadmin as the harness's writer
 #   IT_ORIGIN_INI="key = value..."         # extra [node] lines for the origins
+#   IT_NODE_INI="key = value..."           # extra [node] lines for every fdnode ({id}: its id)
+#   IT_SCHED_INI="key = value..."          # extra [scheduler] lines for fdsched
+#   it_start ID CMD...                     # any other process (e.g. Prometheus): logged,
+#                                          # stopped by SIGTERM at cleanup (must exit 0)
 #   it_revoke KEY|FILE...; it_wait_revocations SERIAL SECONDS   # revoke, distribute
 #
 # Keys (it_init): the admin key (admin.pem/.pub), the cluster key, the
@@ -240,6 +244,8 @@ EOF
   # cannot check manifests, to show the nodes check them anyway.
   [ -n "${IT_SCHED_TRUSTS_NOBODY:-}" ] ||
     printf 'admin_public_key = %s\nrevocations_file = %s\n' "$IT_DIR/admin.pub" "$IT_DIR/revoked.list"
+  [ -z "${IT_SCHED_INI:-}" ] || printf '%s\n' "$IT_SCHED_INI"
+  return 0
 }
 
 # it_node_config ID ROLE REGION ZONE
@@ -263,6 +269,7 @@ chunk_buf = $IT_CHUNK
 EOF
   [ -z "${IT_POOL_BUFFERS:-}" ] || echo "pool_buffers = $IT_POOL_BUFFERS"
   [ -z "${IT_SCRUB_S:-}" ] || echo "scrub_interval_s = $IT_SCRUB_S"
+  [ -z "${IT_NODE_INI:-}" ] || printf '%s\n' "${IT_NODE_INI//\{id\}/$1}"
   if [ "$2" = origin ]; then
     echo "origins = $(it_origin_list)"
     echo "signing_key_file = $IT_DIR/origin.pem"
