@@ -170,4 +170,29 @@ alive=$(query 'fdist_sched_nodes{state="alive"}' | awk '{print $2}')
 regs=$(query 'fdist_sched_registers_total' | awk '{print $2}')
 [ "${regs:-0}" -ge ${#nodes[@]} ] || it_fail "fdsched registers_total $regs < ${#nodes[@]}"
 it_log "fdsched: $alive alive, $regs registers; $chunks chunks verified, $syncs chunk fdatasyncs"
+
+# The write path: a change acknowledged by the head, then a bump every
+# origin merges into v2, which every fdnode's gauge then shows.
+head -c 65536 /dev/urandom >"$IT_DIR/patch"
+it_writer write big.img --offset 4096 "$IT_DIR/patch" >"$IT_DIR/write.out" 2>&1 ||
+  it_fail "write failed: $(cat "$IT_DIR/write.out")"
+it_writer bump big.img >"$IT_DIR/bump.out" 2>&1 || it_fail "bump failed: $(cat "$IT_DIR/bump.out")"
+h=${IT_ORIGINS[0]}
+until=$((SECONDS + 30))
+while :; do
+  bad=()
+  acked=$(query "fdist_write_changes_acked_total{daemon=\"$h\"}" | awk '{print $2}')
+  [ "${acked:-0}" = 1 ] || bad+=("head acked ${acked:-none} changes, want 1")
+  lat=$(query "fdist_write_ack_seconds_count{daemon=\"$h\"}" | awk '{print $2}')
+  [ "${lat:-0}" = 1 ] || bad+=("head ack latency count ${lat:-none}, want 1")
+  merges=$(query 'fdist_write_merges_total' | awk '$2 == 1' | wc -l)
+  [ "$merges" = ${#IT_ORIGINS[@]} ] || bad+=("$merges origins merged once, want ${#IT_ORIGINS[@]}")
+  v2=$(query 'fdist_file_current_version{file="big.img"} == 2' | wc -l)
+  [ "$v2" = ${#nodes[@]} ] || bad+=("$v2 of ${#nodes[@]} fdnodes at v2")
+  [ ${#bad[@]} -eq 0 ] && break
+  [ $SECONDS -lt $until ] || it_fail "after the bump, 30 s: ${bad[*]}"
+  sleep 1
+done
+p99=$(query "histogram_quantile(0.99, fdist_write_ack_seconds_bucket{daemon=\"$h\"})" | awk '{print $2}')
+it_log "write path: 1 change acked (ack p99 about $p99 s, interpolated in its bucket), merged on ${#IT_ORIGINS[@]} origins, v2 current on ${#nodes[@]} fdnodes"
 echo "PASS metrics"
