@@ -78,13 +78,15 @@ void nd_metrics_tick(nd_metrics_t *m) {
 
 /* ---- the HTTP thread: render ------------------------------------------------------ */
 
-/* Sums a counter over engine 0's plane and every serving engine's. */
+/* Sums a counter over engine 0's plane and every serving engine's (one not
+ * serving, or not started, counts nothing). */
 #define PLANES_SUM(m, expr)                                                         \
   ({                                                                                \
-    uint64_t sum_ = 0;                                                              \
-    const nd_plane_metrics_t *pm_ = nd_plane_metrics((m)->plane);                   \
-    for (uint32_t e_ = 0; pm_; pm_ = nd_engines_plane_metrics((m)->engines, e_++))  \
-      sum_ += fd_counter_get(&pm_->expr);                                           \
+    uint64_t sum_ = fd_counter_get(&nd_plane_metrics((m)->plane)->expr);            \
+    for (uint32_t e_ = 0; e_ < ND_ENGINES_MAX; e_++) {                              \
+      const nd_plane_metrics_t *pm_ = nd_engines_plane_metrics((m)->engines, e_);   \
+      if (pm_) sum_ += fd_counter_get(&pm_->expr);                                  \
+    }                                                                               \
     sum_;                                                                           \
   })
 
