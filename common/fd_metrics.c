@@ -20,10 +20,9 @@
 /* ---- histograms ------------------------------------------------------------------ */
 
 const uint64_t fd_hist_latency_bounds_ns[] = {
-    50000ull,     100000ull,     250000ull,    500000ull,     1000000ull,
-    2500000ull,   5000000ull,    10000000ull,  25000000ull,   50000000ull,
-    100000000ull, 250000000ull,  500000000ull, 1000000000ull, 2500000000ull,
-    5000000000ull, 10000000000ull,
+    50000ull,     100000ull,     250000ull,     500000ull,     1000000ull,     2500000ull,
+    5000000ull,   10000000ull,   25000000ull,   50000000ull,   100000000ull,   250000000ull,
+    500000000ull, 1000000000ull, 2500000000ull, 5000000000ull, 10000000000ull,
 };
 const uint32_t fd_hist_latency_bounds_n = FD_ARRAY_LEN(fd_hist_latency_bounds_ns);
 static_assert(FD_ARRAY_LEN(fd_hist_latency_bounds_ns) <= FD_METRICS_BUCKETS_MAX,
@@ -31,16 +30,19 @@ static_assert(FD_ARRAY_LEN(fd_hist_latency_bounds_ns) <= FD_METRICS_BUCKETS_MAX,
 
 void fd_hist_init(fd_hist_t *h, const uint64_t *bounds_ns, uint32_t n_bounds) {
   FD_ASSERT(h && bounds_ns && n_bounds <= FD_METRICS_BUCKETS_MAX);
-  for (uint32_t i = 1; i < n_bounds; i++) FD_ASSERT(bounds_ns[i - 1] < bounds_ns[i]);
+  for (uint32_t i = 1; i < n_bounds; i++)
+    FD_ASSERT(bounds_ns[i - 1] < bounds_ns[i]);
   h->bounds_ns = bounds_ns;
   h->n_bounds = n_bounds;
-  for (uint32_t i = 0; i <= FD_METRICS_BUCKETS_MAX; i++) atomic_init(&h->counts[i], 0);
+  for (uint32_t i = 0; i <= FD_METRICS_BUCKETS_MAX; i++)
+    atomic_init(&h->counts[i], 0);
   atomic_init(&h->sum_ns, 0);
 }
 
 void fd_hist_observe_ns(fd_hist_t *h, uint64_t ns) {
   uint32_t i = 0;
-  while (i < h->n_bounds && ns > h->bounds_ns[i]) i++;
+  while (i < h->n_bounds && ns > h->bounds_ns[i])
+    i++;
   fd_counter_add(&h->counts[i], 1);
   fd_counter_add(&h->sum_ns, ns);
 }
@@ -83,7 +85,8 @@ static bool name_ok(const char *s, bool colon) {
   if (!s || !*s) return false;
   for (size_t i = 0; s[i]; i++) {
     char c = s[i];
-    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
+    bool alpha =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
     if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
   }
   return true;
@@ -92,10 +95,14 @@ static bool name_ok(const char *s, bool colon) {
 /* Escapes \ and newline (HELP), and " too (label values). */
 static void put_escaped(fd_mw_t *w, const char *s, bool quote) {
   for (; *s; s++) {
-    if (*s == '\\') puts_(w, "\\\\");
-    else if (*s == '\n') puts_(w, "\\n");
-    else if (quote && *s == '"') puts_(w, "\\\"");
-    else put(w, s, 1);
+    if (*s == '\\')
+      puts_(w, "\\\\");
+    else if (*s == '\n')
+      puts_(w, "\\n");
+    else if (quote && *s == '"')
+      puts_(w, "\\\"");
+    else
+      put(w, s, 1);
   }
 }
 
@@ -145,8 +152,7 @@ void fd_mw_u64(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_
   putf(w, " %" PRIu64 "\n", v);
 }
 
-void fd_mw_f64(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_labels,
-               double v) {
+void fd_mw_f64(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_labels, double v) {
   put_series(w, name, NULL, labels, n_labels, NULL);
   putf(w, " %.17g\n", v);
 }
@@ -157,8 +163,10 @@ void fd_mw_hist(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n
   char le[40];
   for (uint32_t i = 0; i <= h->n_bounds; i++) {
     cum += fd_counter_get(&h->counts[i]);
-    if (i < h->n_bounds) snprintf(le, sizeof(le), "%.9g", (double)h->bounds_ns[i] / 1e9);
-    else snprintf(le, sizeof(le), "+Inf");
+    if (i < h->n_bounds)
+      snprintf(le, sizeof(le), "%.9g", (double)h->bounds_ns[i] / 1e9);
+    else
+      snprintf(le, sizeof(le), "+Inf");
     put_series(w, name, "_bucket", labels, n_labels, le);
     putf(w, " %" PRIu64 "\n", cum);
   }
@@ -214,8 +222,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     r = MHD_create_response_from_buffer(w.len, buf, MHD_RESPMEM_MUST_FREE);
     if (!r) free(buf);
     code = MHD_HTTP_OK;
-    if (r) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                   "text/plain; version=0.0.4; charset=utf-8");
+    if (r)
+      MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                              "text/plain; version=0.0.4; charset=utf-8");
   }
   if (!r) return MHD_NO;
   enum MHD_Result ret = MHD_queue_response(c, code, r);
@@ -256,10 +265,10 @@ int fd_metrics_server_start(const char *listen, const char *port_file, fd_metric
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   errno = 0;
-  s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, answer,
-                          s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)FD_METRICS_CONNS_MAX,
-                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+  s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, answer, s,
+                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+                          (unsigned int)FD_METRICS_CONNS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                          (unsigned int)10, MHD_OPTION_END);
   int start_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (!s->d) {

@@ -49,8 +49,7 @@ typedef _Atomic uint64_t fd_counter_t;
 
 /* Single writer only (the owning engine's thread). */
 static inline void fd_counter_add(fd_counter_t *c, uint64_t n) {
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                        memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 static inline void fd_counter_set(fd_counter_t *c, uint64_t v) {
   atomic_store_explicit(c, v, memory_order_relaxed);
@@ -64,7 +63,7 @@ static inline uint64_t fd_counter_get(const fd_counter_t *c) {
  * one writer. Rendered in seconds. */
 typedef struct fd_hist {
   const uint64_t *bounds_ns;
-  uint32_t n_bounds; /* at most FD_METRICS_BUCKETS_MAX */
+  uint32_t n_bounds;                               /* at most FD_METRICS_BUCKETS_MAX */
   fd_counter_t counts[FD_METRICS_BUCKETS_MAX + 1]; /* last: above every bound */
   fd_counter_t sum_ns;
 } fd_hist_t;
@@ -100,10 +99,8 @@ typedef struct fd_mw {
 void fd_mw_init(fd_mw_t *w, char *buf, size_t cap);
 /* # HELP and # TYPE of a family; name is [a-zA-Z_:][a-zA-Z0-9_:]* (asserted). */
 void fd_mw_family(fd_mw_t *w, const char *name, fd_metric_type_t type, const char *help);
-void fd_mw_u64(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_labels,
-               uint64_t v);
-void fd_mw_f64(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_labels,
-               double v);
+void fd_mw_u64(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_labels, uint64_t v);
+void fd_mw_f64(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_labels, double v);
 /* name_bucket{...,le="..."} (cumulative, le in seconds), name_sum (seconds),
  * name_count. */
 void fd_mw_hist(fd_mw_t *w, const char *name, const fd_label_t *labels, size_t n_labels,

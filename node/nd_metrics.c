@@ -14,10 +14,10 @@
 typedef struct nd_mfile {
   _Atomic bool used;
   char name[FD_NAME_LEN_MAX + 1];
-  fd_counter_t current;   /* the version `current` names (0: none) */
-  fd_counter_t version;   /* the newest version open here: being fetched, or just completed */
-  fd_counter_t held;      /* its chunks durable here */
-  fd_counter_t total;     /* its chunk count */
+  fd_counter_t current; /* the version `current` names (0: none) */
+  fd_counter_t version; /* the newest version open here: being fetched, or just completed */
+  fd_counter_t held;    /* its chunks durable here */
+  fd_counter_t total;   /* its chunk count */
 } nd_mfile_t;
 
 struct nd_metrics {
@@ -61,8 +61,8 @@ void nd_metrics_tick(nd_metrics_t *m) {
     if (v->version < best[k]) continue;
     best[k] = v->version;
     total[k] = v->m->chunk_count;
-    held[k] = v->complete || !v->sv ? v->m->chunk_count
-                                    : v->m->chunk_count - st_version_missing(v->sv);
+    held[k] =
+        v->complete || !v->sv ? v->m->chunk_count : v->m->chunk_count - st_version_missing(v->sv);
   }
   for (uint32_t k = 0; k < m->nfiles; k++) {
     nd_mfile_t *f = &m->files[k];
@@ -80,14 +80,14 @@ void nd_metrics_tick(nd_metrics_t *m) {
 
 /* Sums a counter over engine 0's plane and every serving engine's (one not
  * serving, or not started, counts nothing). */
-#define PLANES_SUM(m, expr)                                                         \
-  ({                                                                                \
-    uint64_t sum_ = fd_counter_get(&nd_plane_metrics((m)->plane)->expr);            \
-    for (uint32_t e_ = 0; e_ < ND_ENGINES_MAX; e_++) {                              \
-      const nd_plane_metrics_t *pm_ = nd_engines_plane_metrics((m)->engines, e_);   \
-      if (pm_) sum_ += fd_counter_get(&pm_->expr);                                  \
-    }                                                                               \
-    sum_;                                                                           \
+#define PLANES_SUM(m, expr)                                                                        \
+  ({                                                                                               \
+    uint64_t sum_ = fd_counter_get(&nd_plane_metrics((m)->plane)->expr);                           \
+    for (uint32_t e_ = 0; e_ < ND_ENGINES_MAX; e_++) {                                             \
+      const nd_plane_metrics_t *pm_ = nd_engines_plane_metrics((m)->engines, e_);                  \
+      if (pm_) sum_ += fd_counter_get(&pm_->expr);                                                 \
+    }                                                                                              \
+    sum_;                                                                                          \
   })
 
 static void render_plane(const nd_metrics_t *m, fd_mw_t *w) {
@@ -128,8 +128,10 @@ static void render_files(const nd_metrics_t *m, fd_mw_t *w) {
   } g[] = {
       {"fdist_file_current_version", "The version <data>/<file>/current names (0: none).",
        offsetof(nd_mfile_t, current)},
-      {"fdist_file_fetch_version", "The newest version of the file open here (being fetched, "
-       "or complete).", offsetof(nd_mfile_t, version)},
+      {"fdist_file_fetch_version",
+       "The newest version of the file open here (being fetched, "
+       "or complete).",
+       offsetof(nd_mfile_t, version)},
       {"fdist_file_chunks_held", "Chunks of fdist_file_fetch_version durable here.",
        offsetof(nd_mfile_t, held)},
       {"fdist_file_chunks_total", "Chunks of fdist_file_fetch_version in all.",
@@ -198,7 +200,8 @@ int nd_metrics_start(const nd_metrics_opts_t *o, nd_metrics_t **out) {
   m->store = o->store;
   m->og = o->og;
   m->engines = o->engines;
-  for (uint32_t i = 0; i < ND_FILES_MAX; i++) atomic_init(&m->files[i].used, false);
+  for (uint32_t i = 0; i < ND_FILES_MAX; i++)
+    atomic_init(&m->files[i].used, false);
   m->published_ms = fd_now_ms() - ND_METRICS_PUBLISH_MS;
   nd_metrics_tick(m);
   int rc = fd_metrics_server_start(o->listen, o->port_file, render, m, &m->srv);

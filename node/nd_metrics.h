@@ -31,9 +31,9 @@ typedef struct nd_metrics_opts {
   const char *listen;    /* "a.b.c.d:port"; empty or NULL: no server (create returns NULL, 0) */
   const char *port_file; /* optional */
   const char *id, *role, *region, *zone;
-  nd_plane_t *plane;     /* engine 0's */
+  nd_plane_t *plane; /* engine 0's */
   st_store_t *store;
-  const nd_origin_t *og; /* role origin, else NULL */
+  const nd_origin_t *og;       /* role origin, else NULL */
   const nd_engines_t *engines; /* may be NULL (one engine) */
 } nd_metrics_opts_t;
 

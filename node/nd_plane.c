@@ -71,8 +71,8 @@ void nd_plane_tick(nd_plane_t *p) {
 const nd_plane_metrics_t *nd_plane_metrics(const nd_plane_t *p) { return &p->m; }
 
 const char *nd_peer_class_name(nd_peer_class_t l) {
-  static const char *const names[ND_PEER_CLASSES] = {"unknown",      "same_zone", "cross_zone",
-                                              "cross_region", "origin",    "publish"};
+  static const char *const names[ND_PEER_CLASSES] = {
+      "unknown", "same_zone", "cross_zone", "cross_region", "origin", "publish"};
   return (unsigned)l < ND_PEER_CLASSES ? names[l] : "unknown";
 }
 

@@ -72,8 +72,8 @@ nd_peer_class_t nd_peer_class_from_wire(uint32_t v); /* sched.LinkClass; out of 
 /* A plane's counters: written by its engine's thread only (fd_counter_add),
  * read from the metrics thread (fd_counter_get). See common/fd_metrics.h. */
 typedef struct nd_plane_metrics {
-  fd_counter_t rx_bytes[ND_PEER_CLASSES]; /* chunk bytes verified and stored, by the sender's link */
-  fd_counter_t tx_bytes[ND_PEER_CLASSES]; /* chunk bytes sent, by the receiver's link */
+  fd_counter_t rx_bytes[ND_PEER_CLASSES]; /* chunk bytes verified and stored, by sender's class */
+  fd_counter_t tx_bytes[ND_PEER_CLASSES]; /* chunk bytes sent, by the receiver's class */
   fd_counter_t chunks_verified;    /* received, CRC32C and SHA-256 matched, stored */
   fd_counter_t chunks_rejected;    /* received, CRC32C or SHA-256 mismatch (-EBADMSG) */
   fd_counter_t blocked_window_ns;  /* sends held back by a peer's flow-control window */

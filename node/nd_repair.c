@@ -116,7 +116,8 @@ void nd_repair_order(nd_repair_t *r, const Sched__Order *o) {
              o->repair_peers[k]->port, nd_peer_class_from_wire((uint32_t)o->repair_peers[k]->link));
   for (size_t k = 0; k < o->n_stripes; k++)
     peer_add(slot->peer, &slot->peers, ND_REPAIR_PEERS_MAX, o->stripes[k]->parent_addr,
-             o->stripes[k]->parent_port, nd_peer_class_from_wire((uint32_t)o->stripes[k]->parent_link));
+             o->stripes[k]->parent_port,
+             nd_peer_class_from_wire((uint32_t)o->stripes[k]->parent_link));
 }
 
 /* The peers to try for rv, best first; never this node itself. */

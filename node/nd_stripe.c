@@ -15,6 +15,13 @@
 #include "fd_error.h"
 #include "nd_dl_int.h"
 
+static_assert(ND_PEER_UNKNOWN == (int)SCHED__LINK_CLASS__LINK_UNKNOWN &&
+                  ND_PEER_SAME_ZONE == (int)SCHED__LINK_CLASS__LINK_SAME_ZONE &&
+                  ND_PEER_CROSS_ZONE == (int)SCHED__LINK_CLASS__LINK_CROSS_ZONE &&
+                  ND_PEER_CROSS_REGION == (int)SCHED__LINK_CLASS__LINK_CROSS_REGION &&
+                  ND_PEER_ORIGIN == (int)SCHED__LINK_CLASS__LINK_ORIGIN,
+              "peer classes are sched.LinkClass's values (nd_peer_class_from_wire)");
+
 void nd_stripe_init(nd_stripe_t *s, nd_dl_t *d, uint32_t stripe) {
   nd_sink_t sink = s->sink; /* chunks of an earlier version may still be in storage */
   memset(s, 0, sizeof(*s));

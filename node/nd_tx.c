@@ -40,7 +40,9 @@ void *nd_tx_owner(const nd_tx_t *tx) { return tx->owner; }
 rpc_call_t *nd_tx_call(const nd_tx_t *tx) { return tx->call; }
 const nd_ver_t *nd_tx_ver(const nd_tx_t *tx) { return tx->ver; }
 void nd_tx_attach(nd_tx_t *tx, rpc_call_t *call) { tx->call = call; }
-void nd_tx_set_peer_class(nd_tx_t *tx, nd_peer_class_t link) { tx->link = link < ND_PEER_CLASSES ? link : ND_PEER_UNKNOWN; }
+void nd_tx_set_peer_class(nd_tx_t *tx, nd_peer_class_t link) {
+  tx->link = link < ND_PEER_CLASSES ? link : ND_PEER_UNKNOWN;
+}
 
 /* A wait for a pool buffer is over (or the stream is): its time is counted. */
 static void pool_wait_end(nd_tx_t *tx) {

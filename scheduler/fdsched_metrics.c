@@ -28,7 +28,8 @@ void fdsched_metrics_publish(fdsched_t *d) {
   if (!d->db || !d->sched) return;
   uint32_t census[SCH_NODE_LEFT + 1];
   sch_members_census(sch_db_members(d->db), census);
-  for (uint32_t i = 0; i <= SCH_NODE_LEFT; i++) fd_counter_set(&m->census[i], census[i]);
+  for (uint32_t i = 0; i <= SCH_NODE_LEFT; i++)
+    fd_counter_set(&m->census[i], census[i]);
   uint32_t plans = sch_sched_plan_count(d->sched);
   uint64_t nodes = 0, unplaced = 0;
   for (uint32_t i = 0; i < plans; i++) {

@@ -19,7 +19,7 @@ packages=(
   # tests/ansible/run.sh: the playbooks over ssh into systemd-nspawn containers
   ansible systemd-container debootstrap
   # tests/integration/metrics.sh scrapes every daemon's /metrics with a real Prometheus
-  prometheus curl
+  prometheus
 )
 
 missing=()

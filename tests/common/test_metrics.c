@@ -1,4 +1,5 @@
-/* test_metrics.c — the Prometheus text writer (HELP/TYPE, labels and their escaping, histogram buckets, _sum, _count, overflow) and the /metrics server on port 0 with its port file. */
+/* test_metrics.c — the Prometheus text writer (HELP/TYPE, labels and their escaping, histogram
+ * buckets, _sum, _count, overflow) and the /metrics server on port 0 with its port file. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,15 +30,14 @@ static void test_counter_and_gauge(void **state) {
   fd_mw_u64(&w, "fdist_up", NULL, 0, 1);
   fd_mw_f64(&w, "fdist_ratio", NULL, 0, 0.5);
   assert_false(w.overflow);
-  assert_string_equal(buf,
-                      "# HELP fdist_rx_bytes_total Bytes received.\\nSecond \\\\ line\n"
-                      "# TYPE fdist_rx_bytes_total counter\n"
-                      "fdist_rx_bytes_total{class=\"same_zone\",file=\"a\\\"b\\\\c\\nd\"} "
-                      "18446744073709551615\n"
-                      "# HELP fdist_up Up.\n"
-                      "# TYPE fdist_up gauge\n"
-                      "fdist_up 1\n"
-                      "fdist_ratio 0.5\n");
+  assert_string_equal(buf, "# HELP fdist_rx_bytes_total Bytes received.\\nSecond \\\\ line\n"
+                           "# TYPE fdist_rx_bytes_total counter\n"
+                           "fdist_rx_bytes_total{class=\"same_zone\",file=\"a\\\"b\\\\c\\nd\"} "
+                           "18446744073709551615\n"
+                           "# HELP fdist_up Up.\n"
+                           "# TYPE fdist_up gauge\n"
+                           "fdist_up 1\n"
+                           "fdist_ratio 0.5\n");
   assert_int_equal(w.len, strlen(buf));
 }
 
@@ -59,21 +59,20 @@ static void test_histogram(void **state) {
   fd_mw_hist(&w, "fdist_sync_seconds", l, 1, &h);
   fd_mw_hist(&w, "fdist_sync_seconds", NULL, 0, &h);
   assert_false(w.overflow);
-  assert_string_equal(buf,
-                      "# HELP fdist_sync_seconds Sync latency.\n"
-                      "# TYPE fdist_sync_seconds histogram\n"
-                      "fdist_sync_seconds_bucket{role=\"origin\",le=\"0.001\"} 2\n"
-                      "fdist_sync_seconds_bucket{role=\"origin\",le=\"0.01\"} 3\n"
-                      "fdist_sync_seconds_bucket{role=\"origin\",le=\"2.5\"} 3\n"
-                      "fdist_sync_seconds_bucket{role=\"origin\",le=\"+Inf\"} 4\n"
-                      "fdist_sync_seconds_sum{role=\"origin\"} 3.006500000\n"
-                      "fdist_sync_seconds_count{role=\"origin\"} 4\n"
-                      "fdist_sync_seconds_bucket{le=\"0.001\"} 2\n"
-                      "fdist_sync_seconds_bucket{le=\"0.01\"} 3\n"
-                      "fdist_sync_seconds_bucket{le=\"2.5\"} 3\n"
-                      "fdist_sync_seconds_bucket{le=\"+Inf\"} 4\n"
-                      "fdist_sync_seconds_sum 3.006500000\n"
-                      "fdist_sync_seconds_count 4\n");
+  assert_string_equal(buf, "# HELP fdist_sync_seconds Sync latency.\n"
+                           "# TYPE fdist_sync_seconds histogram\n"
+                           "fdist_sync_seconds_bucket{role=\"origin\",le=\"0.001\"} 2\n"
+                           "fdist_sync_seconds_bucket{role=\"origin\",le=\"0.01\"} 3\n"
+                           "fdist_sync_seconds_bucket{role=\"origin\",le=\"2.5\"} 3\n"
+                           "fdist_sync_seconds_bucket{role=\"origin\",le=\"+Inf\"} 4\n"
+                           "fdist_sync_seconds_sum{role=\"origin\"} 3.006500000\n"
+                           "fdist_sync_seconds_count{role=\"origin\"} 4\n"
+                           "fdist_sync_seconds_bucket{le=\"0.001\"} 2\n"
+                           "fdist_sync_seconds_bucket{le=\"0.01\"} 3\n"
+                           "fdist_sync_seconds_bucket{le=\"2.5\"} 3\n"
+                           "fdist_sync_seconds_bucket{le=\"+Inf\"} 4\n"
+                           "fdist_sync_seconds_sum 3.006500000\n"
+                           "fdist_sync_seconds_count 4\n");
 }
 
 static void test_overflow(void **state) {
@@ -115,7 +114,8 @@ static size_t http_get(uint16_t port, const char *req, char *out, size_t cap) {
   assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
   size_t len = 0;
   ssize_t n;
-  while (len + 1 < cap && (n = read(fd, out + len, cap - 1 - len)) > 0) len += (size_t)n;
+  while (len + 1 < cap && (n = read(fd, out + len, cap - 1 - len)) > 0)
+    len += (size_t)n;
   out[len] = '\0';
   close(fd);
   return len;
