@@ -189,10 +189,31 @@ while :; do
   [ "$merges" = ${#IT_ORIGINS[@]} ] || bad+=("$merges origins merged once, want ${#IT_ORIGINS[@]}")
   v2=$(query 'fdist_file_current_version{file="big.img"} == 2' | wc -l)
   [ "$v2" = ${#nodes[@]} ] || bad+=("$v2 of ${#nodes[@]} fdnodes at v2")
+  # download progress: v2 fetched whole everywhere
+  done2=$(query 'fdist_file_chunks_held{file="big.img"} == on (daemon) fdist_file_chunks_total{file="big.img"} and on (daemon) fdist_file_fetch_version{file="big.img"} == 2' | wc -l)
+  [ "$done2" = ${#nodes[@]} ] || bad+=("$done2 of ${#nodes[@]} fdnodes show v2's chunks all held")
   [ ${#bad[@]} -eq 0 ] && break
   [ $SECONDS -lt $until ] || it_fail "after the bump, 30 s: ${bad[*]}"
   sleep 1
 done
 p99=$(query "histogram_quantile(0.99, fdist_write_ack_seconds_bucket{daemon=\"$h\"})" | awk '{print $2}')
 it_log "write path: 1 change acked (ack p99 about $p99 s, interpolated in its bucket), merged on ${#IT_ORIGINS[@]} origins, v2 current on ${#nodes[@]} fdnodes"
+
+# A node killed: fdsched counts the death and repairs the plan around it.
+victim=${IT_NODES[-1]}
+it_stop "$victim" KILL
+until=$((SECONDS + 30))
+while :; do
+  bad=()
+  d=$(query 'fdist_sched_deaths_total' | awk '{print $2}')
+  [ "${d:-0}" = 1 ] || bad+=("deaths_total ${d:-none}, want 1")
+  r=$(query 'fdist_sched_plan_repairs_total' | awk '{print $2}')
+  [ "${r:-0}" -ge 1 ] || bad+=("plan_repairs_total ${r:-none}, want >= 1")
+  c=$(query 'fdist_sched_nodes{state="dead"}' | awk '{print $2}')
+  [ "${c:-0}" = 1 ] || bad+=("census dead ${c:-none}, want 1")
+  [ ${#bad[@]} -eq 0 ] && break
+  [ $SECONDS -lt $until ] || it_fail "after killing $victim, 30 s: ${bad[*]}"
+  sleep 1
+done
+it_log "$victim killed: fdsched counted 1 death, $r plan repair(s), census 1 dead"
 echo "PASS metrics"
