@@ -152,6 +152,8 @@ static void test_server_port0(void **state) {
   assert_non_null(strstr(out, "fdist_test_padding_metric_with_a_long_name{i=\"3999\"} 3999\n"));
   http_get(port, "GET /other HTTP/1.0\r\n\r\n", out, cap);
   assert_non_null(strstr(out, " 404 "));
+  http_get(port, "DELETE /metrics HTTP/1.0\r\n\r\n", out, cap);
+  assert_non_null(strstr(out, " 405 "));
   free(out);
 
   /* The same port again is taken. */
@@ -161,6 +163,10 @@ static void test_server_port0(void **state) {
   assert_true(fd_metrics_server_start(addr, NULL, render, &c, &s2) < 0);
   fd_metrics_server_stop(s);
 
+  /* A port file that cannot be written: the error, and the server is gone. */
+  char bad_pf[160];
+  snprintf(bad_pf, sizeof(bad_pf), "%s/no-such-dir/metrics.port", dir);
+  assert_int_equal(fd_metrics_server_start("127.0.0.1:0", bad_pf, render, &c, &s2), -ENOENT);
   assert_int_equal(fd_metrics_server_start("nonsense", NULL, render, &c, &s2), -EINVAL);
   assert_int_equal(fd_metrics_server_start("127.0.0.1:70000", NULL, render, &c, &s2), -EINVAL);
   assert_int_equal(fd_metrics_server_start("localhost:0", NULL, render, &c, &s2), -EINVAL);
