@@ -201,14 +201,14 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
   unsigned code;
   bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
   if (!get || strcmp(url, "/metrics") != 0) {
-    static const char nf[] = "not found: GET /metrics\n";
-    r = MHD_create_response_from_buffer(sizeof(nf) - 1, (void *)(uintptr_t)nf,
-                                        MHD_RESPMEM_PERSISTENT);
+    /* PERSISTENT: libmicrohttpd neither writes nor frees it */
+    static char nf[] = "not found: GET /metrics\n";
+    r = MHD_create_response_from_buffer(sizeof(nf) - 1, nf, MHD_RESPMEM_PERSISTENT);
     code = get ? MHD_HTTP_NOT_FOUND : MHD_HTTP_METHOD_NOT_ALLOWED;
   } else {
     char *buf = NULL;
     fd_mw_t w = {0};
-    for (size_t cap = FD_METRICS_BODY_MIN; cap <= FD_METRICS_BODY_MAX; cap *= 2) {
+    for (size_t cap = (size_t)FD_METRICS_BODY_MIN; cap <= (size_t)FD_METRICS_BODY_MAX; cap *= 2) {
       free(buf);
       if (!(buf = malloc(cap))) return MHD_NO;
       fd_mw_init(&w, buf, cap);
