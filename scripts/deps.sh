@@ -20,6 +20,9 @@ packages=(
   ansible systemd-container debootstrap
   # tests/integration/metrics.sh scrapes every daemon's /metrics with a real Prometheus
   prometheus
+  # tests and benchmarks: the ZooKeeper reference of perf/writes (a 3-server
+  # ensemble on loopback, and zk_bench's C client)
+  zookeeper libzookeeper-mt-dev
 )
 
 missing=()
