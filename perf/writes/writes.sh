@@ -26,7 +26,7 @@
 # usage: writes.sh [--build DIR] [--out DIR] [--quick] [--time-limit SEC]
 #                  [--seconds S] [--inflight "1 16 256"] [--write-inflight "1 4"]
 #                  [--nodes N] [--file-mib MIB] [--pct PCT] [--fio-mib MIB]
-#                  [--data-dir DIR] [--no-zk] [--no-bump] [--keep]
+#                  [--data-dir DIR] [--no-zk] [--no-bump] [--bump-timeout SEC] [--keep]
 #   --build           build dir holding fdnode, fdsched, fdadmin, writes_bench and
 #                     zk_bench (default <repo>/build: scripts/build.sh release)
 #   --out DIR         also write the figures as DIR/writes.json (and the report
@@ -43,6 +43,8 @@
 #   --data-dir DIR    where the run's temp dir goes: the disk under test
 #                     (default /var/tmp)
 #   --no-zk, --no-bump  leave out the ZooKeeper reference, the bump
+#   --bump-timeout SEC  the bump fails after SEC s (default 300), or at the
+#                     first "merge failed" in an origin's log
 #   --keep            keep the temp dir (logs, data) after the run
 # Exit status: 0 when every part ran and verified, 1 when one failed (the
 # report then says which and why), 124 at the time limit.
@@ -55,7 +57,7 @@ WR_ARGS="$*"
 wr_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 build=$WR_REPO/build out='' quick=0 limit=1200 secs='' inflight="1 16 256" winflight="1 4"
-nodes=4 file_mib='' pct=1 fio_mib='' data_dir=/var/tmp do_zk=1 do_bump=1
+nodes=4 file_mib='' pct=1 fio_mib='' data_dir=/var/tmp do_zk=1 do_bump=1 bump_timeout=300
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=$2; shift 2 ;;
@@ -72,6 +74,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift 2 ;;
     --no-zk) do_zk=0; shift ;;
     --no-bump) do_bump=0; shift ;;
+    --bump-timeout) bump_timeout=$2; shift 2 ;;
     --keep) export IT_KEEP=1; shift ;;
     -h | --help) wr_usage; exit 0 ;;
     *) wr_usage >&2; exit 2 ;;
@@ -117,8 +120,14 @@ it_node_config() {
 
 WR_FAILED=()
 WR_REPORT=
+WR_CHILD=''
+# The EXIT trap: the measuring child, ZooKeeper, then lib.sh's cleanup of the
+# cluster (which takes the exit status from $?). Not under set -e: every
+# step runs whatever the one before did.
 wr_cleanup() {
   local rc=$?
+  set +e
+  [ -z "$WR_CHILD" ] || { kill -TERM "$WR_CHILD" 2>/dev/null; wait "$WR_CHILD" 2>/dev/null; }
   wz_stop
   [ -z "${PL_RESULT_TSV:-}" ] || pl_result_free
   (exit $rc)
@@ -130,6 +139,20 @@ trap wr_cleanup EXIT
 pl_result_init "$IT_DIR"
 WR_REPORT=$IT_DIR/report.txt
 : >"$WR_REPORT"
+
+# wr_bg OUT ERR CMD...: runs CMD in the background and waits for it, so that
+# a signal (Ctrl-C, the watchdog's SIGTERM) runs the traps at once instead of
+# after a foreground command; the cleanup stops it.
+wr_bg() {
+  local o=$1 e=$2 rc=0
+  shift 2
+  "$@" >"$o" 2>"$e" &
+  WR_CHILD=$!
+  wait "$WR_CHILD" || rc=$?
+  WR_CHILD=''
+  return $rc
+}
+wr_result() { grep '^result' "$1"; } # the result line of a bench's output
 
 wr_say() { printf '%s\n' "$*" | tee -a "$WR_REPORT"; }
 wr_now() { date +%s.%N; }
@@ -205,9 +228,9 @@ wr_say "run: $secs s per measurement (1 s warm-up before each), appends in fligh
 wmax=$(tr ' ' '\n' <<<"$winflight" | sort -n | tail -1)
 sync; sleep 2
 it_log "fio: $fio_mib MiB sequential O_DIRECT write, bs 1 MiB, iodepth $wmax, in $IT_DIR"
-fio --name=ref --filename="$IT_DIR/fio.dat" --rw=write --bs=1M --iodepth="$wmax" \
-  --ioengine=io_uring --direct=1 --size="${fio_mib}M" --end_fsync=1 --output-format=json \
-  >"$IT_DIR/fio.json"
+wr_bg "$IT_DIR/fio.json" "$IT_DIR/fio.err" fio --name=ref --filename="$IT_DIR/fio.dat" --rw=write \
+  --bs=1M --iodepth="$wmax" --ioengine=io_uring --direct=1 --size="${fio_mib}M" --end_fsync=1 \
+  --output-format=json || it_fail "fio: $(tail -n 2 "$IT_DIR/fio.err" | tr '\n' ' ')"
 rm -f "$IT_DIR/fio.dat"
 fio_mbs=$(python3 -c "import json; j=json.load(open('$IT_DIR/fio.json')); print('%.1f' % (j['jobs'][0]['write']['bw_bytes'] / 1e6))")
 fio3=$(awk -v f="$fio_mbs" 'BEGIN { printf "%.1f", f / 3 }')
@@ -225,8 +248,9 @@ ORIGIN_PIDS=(o1="${IT_PID[o1]}" o2="${IT_PID[o2]}" o3="${IT_PID[o3]}")
 for n in $inflight; do
   it_log "fdist: 100-byte appends, $n in flight, $secs s"
   wr_sample_begin "${ORIGIN_PIDS[@]}"
-  if line=$(timeout $((secs + 120)) "$WB" "${O_ARGS[@]}" --name "wb-append-$n" --mode append \
-      --size 100 --inflight "$n" --seconds "$secs" 2>"$IT_DIR/wb-append-$n.err" | grep '^result'); then
+  if wr_bg "$IT_DIR/wb-append-$n.out" "$IT_DIR/wb-append-$n.err" timeout $((secs + 120)) "$WB" \
+      "${O_ARGS[@]}" --name "wb-append-$n" --mode append --size 100 --inflight "$n" --seconds "$secs" &&
+      line=$(wr_result "$IT_DIR/wb-append-$n.out"); then
     wr_parse "fa$n" "$line"
     WR_R[fa$n.binds]="$(wr_sample_end "appends.fdist_inflight_$n") writes_bench ${WR_R[fa$n.cpu_s]} CPU-s"
     for k in ops_s p50_us p99_us max_us ops cpu_s; do pl_result_num "appends.fdist_inflight_$n.$k" "${WR_R[fa$n.$k]}"; done
@@ -240,8 +264,9 @@ done
 for n in $winflight; do
   it_log "fdist: 1 MiB writes at increasing offsets, $n in flight, $secs s"
   wr_sample_begin "${ORIGIN_PIDS[@]}"
-  if line=$(timeout $((secs + 120)) "$WB" "${O_ARGS[@]}" --name "wb-write-$n" --mode write \
-      --size 1048576 --inflight "$n" --seconds "$secs" 2>"$IT_DIR/wb-write-$n.err" | grep '^result'); then
+  if wr_bg "$IT_DIR/wb-write-$n.out" "$IT_DIR/wb-write-$n.err" timeout $((secs + 120)) "$WB" \
+      "${O_ARGS[@]}" --name "wb-write-$n" --mode write --size 1048576 --inflight "$n" \
+      --seconds "$secs" && line=$(wr_result "$IT_DIR/wb-write-$n.out"); then
     wr_parse "fw$n" "$line"
     WR_R[fw$n.binds]="$(wr_sample_end "writes.inflight_$n") writes_bench ${WR_R[fw$n.cpu_s]} CPU-s"
     for k in mb_s ops_s p50_us p99_us ops; do pl_result_num "writes.inflight_$n.$k" "${WR_R[fw$n.$k]}"; done
@@ -269,13 +294,14 @@ if [ $do_zk -eq 1 ]; then
     # The JVM compiles its hot paths during the first seconds: one uncounted
     # run at the largest in-flight count before the measured ones.
     zmax=$(tr ' ' '\n' <<<"$inflight" | sort -n | tail -1)
-    timeout 120 "$ZB" --servers "$WZ_LEADER" --inflight "$zmax" --seconds 3 --warmup-seconds 0 \
-      >/dev/null 2>"$IT_DIR/zk-warm.err" || true
+    wr_bg /dev/null "$IT_DIR/zk-warm.err" timeout 120 "$ZB" --servers "$WZ_LEADER" --parent /warm \
+      --inflight "$zmax" --seconds 3 --warmup-seconds 0 || true
     for n in $inflight; do
       it_log "ZooKeeper: 100-byte sequential creates, $n in flight, $secs s, client on the leader"
       wr_sample_begin "${ZK_PIDS[@]}"
-      if line=$(timeout $((secs + 120)) "$ZB" --servers "$WZ_LEADER" --parent "/bench$n" --size 100 \
-          --inflight "$n" --seconds "$secs" 2>"$IT_DIR/zk-$n.err" | grep '^result'); then
+      if wr_bg "$IT_DIR/zk-$n.out" "$IT_DIR/zk-$n.err" timeout $((secs + 120)) "$ZB" \
+          --servers "$WZ_LEADER" --parent "/bench$n" --size 100 --inflight "$n" --seconds "$secs" &&
+          line=$(wr_result "$IT_DIR/zk-$n.out"); then
         wr_parse "zk$n" "$line"
         WR_R[zk$n.binds]="$(wr_sample_end "appends.zk_inflight_$n") zk_bench ${WR_R[zk$n.cpu_s]} CPU-s"
         for k in ops_s p50_us p99_us max_us ops cpu_s; do pl_result_num "appends.zk_inflight_$n.$k" "${WR_R[zk$n.$k]}"; done
@@ -291,7 +317,7 @@ fi
 # ---------------------------------------------------------------- bump
 # Every node's `current` of NAME links to vV: the time each switched is the
 # link's own mtime (when the node made it), not when this poll noticed.
-wr_wait_version() { # NAME V SECONDS -> 0, or 1 naming the nodes without it
+wr_wait_version() { # NAME V SECONDS -> 0, or 1 and WR_WHY naming the nodes without it
   local name=$1 v=$2 until=$((SECONDS + $3)) id pending
   while :; do
     pending=()
@@ -302,7 +328,7 @@ wr_wait_version() { # NAME V SECONDS -> 0, or 1 naming the nodes without it
     done
     [ ${#pending[@]} -eq 0 ] && return 0
     if [ $SECONDS -ge $until ]; then
-      echo "not v$v after $3 s: ${pending[*]}"
+      WR_WHY="not v$v after $3 s: ${pending[*]}"
       return 1
     fi
     sleep 0.05
@@ -326,16 +352,55 @@ wr_verify() { # NAME SHA: every node's and origin's current has SHA
 # ISO time at the start of a log line -> seconds since the epoch
 wr_log_time() { date -d "$(cut -d' ' -f1 <<<"$1" | sed 's/T/ /; s/Z$/ UTC/')" +%s.%N; }
 
+# wr_bump NAME: fdadmin bump, in the background, while the origins' logs are
+# watched: a merge that fails is retried by the origin every few seconds and
+# the bump would wait for it up to its own timeout, so the first failure
+# (its log line) ends the bump here with that error. 0, or 1 and WR_WHY.
+# Not run in $(...): the shell would hold a signal's trap until it ended.
+WR_WHY=''
+wr_bump() {
+  local name=$1 from=() o i line until=$((SECONDS + bump_timeout))
+  for o in "${IT_ORIGINS[@]}"; do from+=("$(($(wc -l <"$IT_DIR/$o.log") + 1))"); done
+  "$FDADMIN" --scheduler "$(it_sched_addr)" --origins "$(it_origin_addrs)" \
+    --cluster-key "$IT_DIR/cluster.key" --admin-key "$IT_DIR/admin.pem" bump "$name" \
+    >"$IT_DIR/bump.out" 2>"$IT_DIR/bump.err" &
+  WR_CHILD=$!
+  while kill -0 "$WR_CHILD" 2>/dev/null; do
+    for i in "${!IT_ORIGINS[@]}"; do
+      o=${IT_ORIGINS[$i]}
+      line=$(tail -n +"${from[$i]}" "$IT_DIR/$o.log" | grep -m1 "$name v[0-9]*: the merge failed\|$name v[0-9]*: bump: " || true)
+      if [ -n "$line" ]; then
+        kill -TERM "$WR_CHILD" 2>/dev/null; wait "$WR_CHILD" 2>/dev/null || true; WR_CHILD=''
+        WR_WHY="$o: ${line#* * * * }"
+        return 1
+      fi
+    done
+    if [ $SECONDS -ge $until ]; then
+      kill -TERM "$WR_CHILD" 2>/dev/null; wait "$WR_CHILD" 2>/dev/null || true; WR_CHILD=''
+      WR_WHY="no answer in $bump_timeout s"
+      return 1
+    fi
+    sleep 0.05
+  done
+  local rc=0
+  wait "$WR_CHILD" || rc=$?
+  WR_CHILD=''
+  [ $rc -eq 0 ] || { WR_WHY=$(cat "$IT_DIR/bump.err" "$IT_DIR/bump.out" | tail -n 3 | tr '\n' ' '); return 1; }
+}
+
 if [ $do_bump -eq 1 ]; then
   name=wb-big
   it_log "bump: making a $file_mib MiB v1"
   it_make_file "$IT_DIR/v1" "$file_mib"
   sha1=$(it_sha "$IT_DIR/v1")
   t0=$(wr_now)
-  if ! it_publish "$IT_DIR/v1" "$name" >"$IT_DIR/publish.out" 2>&1; then
-    wr_fail bump "publish of v1: $(tail -n 2 "$IT_DIR/publish.out" | tr '\n' ' ')"
-  elif ! why=$(wr_wait_version "$name" 1 600); then
-    wr_fail bump "fan-out of v1: $why"
+  if ! wr_bg "$IT_DIR/publish.out" "$IT_DIR/publish.err" "$FDADMIN" --scheduler "$(it_sched_addr)" \
+      --origins "$(it_origin_addrs)" --cluster-key "$IT_DIR/cluster.key" \
+      --admin-key "$IT_DIR/admin.pem" publish "$IT_DIR/v1" --name "$name" \
+      --chunk-size "$IT_CHUNK" --no-progress; then
+    wr_fail bump "publish of v1: $(tail -n 2 "$IT_DIR/publish.err" | tr '\n' ' ')"
+  elif ! wr_wait_version "$name" 1 600; then
+    wr_fail bump "fan-out of v1: $WR_WHY"
   else
     v1_s=$(awk -v a="$t0" -v b="$(wr_last_switch "$name")" 'BEGIN { printf "%.2f", b - a }')
     if ! why=$(wr_verify "$name" "$sha1"); then
@@ -359,21 +424,19 @@ if [ $do_bump -eq 1 ]; then
       pl_result_num bump.chunks_changed "$k"
       pl_result_num bump.chunk_bytes "$cs"
       it_log "bump: $k 4 KiB writes into $k of $nchunks chunks"
-      if ! line=$(timeout 300 "$WB" "${O_ARGS[@]}" --name "$name" --mode patch --inflight 16 \
-          --patch-list "$IT_DIR/patch.list" --patch-data "$IT_DIR/model" 2>"$IT_DIR/patch.err" |
-          grep '^result'); then
+      if ! { wr_bg "$IT_DIR/patch.out" "$IT_DIR/patch.err" timeout 300 "$WB" "${O_ARGS[@]}" \
+          --name "$name" --mode patch --inflight 16 --patch-list "$IT_DIR/patch.list" \
+          --patch-data "$IT_DIR/model" && line=$(wr_result "$IT_DIR/patch.out"); }; then
         wr_fail bump "the writes: $(tail -n 3 "$IT_DIR/patch.err" | tr '\n' ' ')"
       else
         it_log "bump: fdadmin bump $name"
         t0=$(wr_now)
-        if ! timeout 600 "$FDADMIN" --scheduler "$(it_sched_addr)" --origins "$(it_origin_addrs)" \
-            --cluster-key "$IT_DIR/cluster.key" --admin-key "$IT_DIR/admin.pem" bump "$name" \
-            >"$IT_DIR/bump.out" 2>&1; then
-          wr_fail bump "fdadmin bump $name: $(tail -n 3 "$IT_DIR/bump.out" | tr '\n' ' ')"
+        if ! wr_bump "$name"; then
+          wr_fail bump "fdadmin bump $name: $WR_WHY"
         else
           t1=$(wr_now)
-          if ! why=$(wr_wait_version "$name" 2 600); then
-            wr_fail bump "fan-out of v2: $why"
+          if ! wr_wait_version "$name" 2 600; then
+            wr_fail bump "fan-out of v2: $WR_WHY"
           else
             t2=$(wr_last_switch "$name")
             if ! why=$(wr_verify "$name" "$sha2"); then
