@@ -108,15 +108,8 @@ PL_LIB_DIR=$WR_REPO/perf/lib
 . "$WR_HERE/zk.sh"
 it_require_cluster
 
-# The origins' config: lib.sh's, plus automatic bumps off. lib.sh keeps the
-# daemons' keys in it_node_config alone; this wraps it rather than copy it.
-eval "$(declare -f it_node_config | sed '1s/^it_node_config/wr_lib_node_config/')"
-it_node_config() {
-  wr_lib_node_config "$@"
-  if [ "$2" = origin ]; then
-    printf 'bump_changes = 0\nbump_bytes = 0\nbump_interval_s = 0\n'
-  fi
-}
+# The origins' config: lib.sh's, plus automatic bumps off.
+export IT_ORIGIN_INI=$'bump_changes = 0\nbump_bytes = 0\nbump_interval_s = 0'
 
 WR_FAILED=()
 WR_REPORT=
@@ -241,39 +234,60 @@ sync; sleep 2
 
 # ---------------------------------------------------------------- cluster
 it_cluster 3 1 1 "$nodes"
-O_ARGS=(--origins "$(it_origin_addrs)" --cluster-key "$IT_DIR/cluster.key" --key "$IT_DIR/admin.pem")
+# The writers write as the harness's writer (a writer key and its
+# certificate signed by the admin key), as a real writer would.
+O_ARGS=(--origins "$(it_origin_addrs)" --cluster-key "$IT_DIR/cluster.key"
+  --key "$IT_DIR/writer.pem" --cert "$IT_DIR/writer.cert")
 ORIGIN_PIDS=(o1="${IT_PID[o1]}" o2="${IT_PID[o2]}" o3="${IT_PID[o3]}")
+
+# wr_measure ID JSON_KEY "LABEL=PID..." CMD...: runs one measurement (a
+# bench printing a result line) in the background while the listed
+# processes' CPU and the disk are sampled; its figures go into WR_R[ID.*]
+# and the JSON under JSON_KEY. A run that fails is run once more (a loaded
+# machine can stall one run); the report says so and why. 0, or 1 and WR_WHY.
+wr_measure() {
+  local id=$1 key=$2 pids=$3 try line k
+  shift 3
+  WR_WHY=''
+  for try in 1 2; do
+    # shellcheck disable=SC2086 # label=pid words
+    wr_sample_begin $pids
+    if wr_bg "$IT_DIR/$id.out" "$IT_DIR/$id.err" "$@" && line=$(wr_result "$IT_DIR/$id.out"); then
+      wr_parse "$id" "$line"
+      WR_R[$id.binds]="$(wr_sample_end "$key"), the bench ${WR_R[$id.cpu_s]} CPU-s"
+      for k in ops_s mb_s p50_us p99_us max_us ops seconds cpu_s; do
+        pl_result_num "$key.$k" "${WR_R[$id.$k]}"
+      done
+      if [ -n "$WR_WHY" ]; then
+        WR_R[$id.note]="retried after: $WR_WHY"
+        pl_result_str "$key.retried_after" "$WR_WHY"
+      fi
+      return 0
+    fi
+    wr_sample_drop
+    WR_WHY="$(grep -v '^result' "$IT_DIR/$id.err" | tail -n 3 | tr '\n' ' ')"
+    it_log "$id failed (try $try of 2): $WR_WHY"
+  done
+  return 1
+}
 
 # ---------------------------------------------------------------- appends
 for n in $inflight; do
   it_log "fdist: 100-byte appends, $n in flight, $secs s"
-  wr_sample_begin "${ORIGIN_PIDS[@]}"
-  if wr_bg "$IT_DIR/wb-append-$n.out" "$IT_DIR/wb-append-$n.err" timeout $((secs + 120)) "$WB" \
-      "${O_ARGS[@]}" --name "wb-append-$n" --mode append --size 100 --inflight "$n" --seconds "$secs" &&
-      line=$(wr_result "$IT_DIR/wb-append-$n.out"); then
-    wr_parse "fa$n" "$line"
-    WR_R[fa$n.binds]="$(wr_sample_end "appends.fdist_inflight_$n") writes_bench ${WR_R[fa$n.cpu_s]} CPU-s"
-    for k in ops_s p50_us p99_us max_us ops cpu_s; do pl_result_num "appends.fdist_inflight_$n.$k" "${WR_R[fa$n.$k]}"; done
-  else
-    wr_sample_drop
-    wr_fail "appends, $n in flight" "$(tail -n 3 "$IT_DIR/wb-append-$n.err" | tr '\n' ' ')"
-  fi
+  wr_measure "fa$n" "appends.fdist_inflight_$n" "${ORIGIN_PIDS[*]}" timeout $((secs + 120)) "$WB" \
+    "${O_ARGS[@]}" --name "wb-append-$n" --mode append --size 100 --inflight "$n" \
+    --seconds "$secs" || wr_fail "appends, $n in flight" "$WR_WHY"
 done
 
 # ---------------------------------------------------------------- 1 MiB writes
 for n in $winflight; do
   it_log "fdist: 1 MiB writes at increasing offsets, $n in flight, $secs s"
-  wr_sample_begin "${ORIGIN_PIDS[@]}"
-  if wr_bg "$IT_DIR/wb-write-$n.out" "$IT_DIR/wb-write-$n.err" timeout $((secs + 120)) "$WB" \
+  if wr_measure "fw$n" "writes.inflight_$n" "${ORIGIN_PIDS[*]}" timeout $((secs + 120)) "$WB" \
       "${O_ARGS[@]}" --name "wb-write-$n" --mode write --size 1048576 --inflight "$n" \
-      --seconds "$secs" && line=$(wr_result "$IT_DIR/wb-write-$n.out"); then
-    wr_parse "fw$n" "$line"
-    WR_R[fw$n.binds]="$(wr_sample_end "writes.inflight_$n") writes_bench ${WR_R[fw$n.cpu_s]} CPU-s"
-    for k in mb_s ops_s p50_us p99_us ops; do pl_result_num "writes.inflight_$n.$k" "${WR_R[fw$n.$k]}"; done
+      --seconds "$secs"; then
     pl_result_num "writes.inflight_$n.ratio_to_fio_div3" "$(wr_ratio "${WR_R[fw$n.mb_s]}" "$fio3")"
   else
-    wr_sample_drop
-    wr_fail "1 MiB writes, $n in flight" "$(grep -v '^result' "$IT_DIR/wb-write-$n.err" | head -n 2 | tr '\n' ' ')"
+    wr_fail "1 MiB writes, $n in flight" "$WR_WHY"
   fi
 done
 
@@ -298,17 +312,9 @@ if [ $do_zk -eq 1 ]; then
       --inflight "$zmax" --seconds 3 --warmup-seconds 0 || true
     for n in $inflight; do
       it_log "ZooKeeper: 100-byte sequential creates, $n in flight, $secs s, client on the leader"
-      wr_sample_begin "${ZK_PIDS[@]}"
-      if wr_bg "$IT_DIR/zk-$n.out" "$IT_DIR/zk-$n.err" timeout $((secs + 120)) "$ZB" \
-          --servers "$WZ_LEADER" --parent "/bench$n" --size 100 --inflight "$n" --seconds "$secs" &&
-          line=$(wr_result "$IT_DIR/zk-$n.out"); then
-        wr_parse "zk$n" "$line"
-        WR_R[zk$n.binds]="$(wr_sample_end "appends.zk_inflight_$n") zk_bench ${WR_R[zk$n.cpu_s]} CPU-s"
-        for k in ops_s p50_us p99_us max_us ops cpu_s; do pl_result_num "appends.zk_inflight_$n.$k" "${WR_R[zk$n.$k]}"; done
-      else
-        wr_sample_drop
-        wr_fail "ZooKeeper, $n in flight" "$(tail -n 3 "$IT_DIR/zk-$n.err" | tr '\n' ' ')"
-      fi
+      wr_measure "zk$n" "appends.zk_inflight_$n" "${ZK_PIDS[*]}" timeout $((secs + 120)) "$ZB" \
+        --servers "$WZ_LEADER" --parent "/bench$n" --size 100 --inflight "$n" --seconds "$secs" ||
+        wr_fail "ZooKeeper, $n in flight" "$WR_WHY"
     done
     wz_stop
   fi
@@ -430,6 +436,9 @@ if [ $do_bump -eq 1 ]; then
         wr_fail bump "the writes: $(tail -n 3 "$IT_DIR/patch.err" | tr '\n' ' ')"
       else
         it_log "bump: fdadmin bump $name"
+        bump_pids=()
+        for id in "${IT_ORIGINS[@]}" "${IT_NODES[@]}"; do bump_pids+=("$id=${IT_PID[$id]}"); done
+        wr_sample_begin "${bump_pids[@]}"
         t0=$(wr_now)
         if ! wr_bump "$name"; then
           wr_fail bump "fdadmin bump $name: $WR_WHY"
@@ -439,6 +448,7 @@ if [ $do_bump -eq 1 ]; then
             wr_fail bump "fan-out of v2: $WR_WHY"
           else
             t2=$(wr_last_switch "$name")
+            WR_R[bump.binds]=$(wr_sample_end bump)
             if ! why=$(wr_verify "$name" "$sha2"); then
               wr_fail bump "v2 differs from the model: $why"
             else
@@ -457,6 +467,14 @@ if [ $do_bump -eq 1 ]; then
                 done
                 merge_s=$(awk -v a="$mb" -v b="$me" 'BEGIN { if (b > a) printf "%.3f", b - a; else print "-" }')
               fi
+              # each origin's own account of its merge (storage's log line)
+              WR_R[bump.merges]=''
+              for o in "${IT_ORIGINS[@]}"; do
+                ml=$(grep -h "$name v2 merged from v1:" "$IT_DIR/$o.log" | tail -1 || true)
+                [ -n "$ml" ] || continue
+                WR_R[bump.merges]+="    $o: ${ml#*merged from v1: }"$'\n'
+                pl_result_str "bump.merge_log.$o" "${ml#*merged from v1: }"
+              done
               WR_R[bump.cmd_s]=$bump_cmd_s WR_R[bump.all_s]=$bump_all_s WR_R[bump.merge_s]=$merge_s
               WR_R[bump.v1_s]=$v1_s WR_R[bump.k]=$k WR_R[bump.n]=$nchunks WR_R[bump.out]=$(head -n 1 "$IT_DIR/bump.out")
               pl_result_num bump.bump_to_committed_s "$bump_cmd_s"
@@ -499,7 +517,9 @@ done
 wr_say "(x: fdist / ZooKeeper; above 1 is better for ops/s, below 1 is better for latency)"
 for n in $inflight; do
   [ -z "${WR_R[fa$n.binds]:-}" ] || wr_say "cpu, fdist appends $n in flight: ${WR_R[fa$n.binds]}"
+  [ -z "${WR_R[fa$n.note]:-}" ] || wr_say "  (${WR_R[fa$n.note]})"
   [ -z "${WR_R[zk$n.binds]:-}" ] || wr_say "cpu, ZooKeeper $n in flight: ${WR_R[zk$n.binds]}"
+  [ -z "${WR_R[zk$n.note]:-}" ] || wr_say "  (${WR_R[zk$n.note]})"
 done
 wr_say ""
 wr_say "1 MiB writes at increasing offsets; reference fio O_DIRECT sequential write, bs 1 MiB," \
@@ -515,15 +535,18 @@ for n in $winflight; do
 done
 for n in $winflight; do
   [ -z "${WR_R[fw$n.binds]:-}" ] || wr_say "cpu, 1 MiB writes $n in flight: ${WR_R[fw$n.binds]}"
+  [ -z "${WR_R[fw$n.note]:-}" ] || wr_say "  (${WR_R[fw$n.note]})"
 done
 wr_say ""
 if [ -n "${WR_R[bump.all_s]:-}" ]; then
   wr_say "bump of a $file_mib MiB file with ${WR_R[bump.k]} of ${WR_R[bump.n]} chunks ($pct%) changed, $nodes nodes:"
   wr_say "  fdadmin bump -> committed on every origin: ${WR_R[bump.cmd_s]} s  (fdadmin: ${WR_R[bump.out]})"
   wr_say "  of which the merge alone (head's bump to last origin merged, logs): ${WR_R[bump.merge_s]} s"
+  [ -z "${WR_R[bump.merges]}" ] || printf '%s' "${WR_R[bump.merges]}" | tee -a "$WR_REPORT"
   wr_say "  fdadmin bump -> every node's current is v2 (sha256 verified after): ${WR_R[bump.all_s]} s"
   wr_say "  reference, same run: publish of v1 -> every node's current is v1: ${WR_R[bump.v1_s]} s" \
     "(bump / full publish = $(wr_ratio "${WR_R[bump.all_s]}" "${WR_R[bump.v1_s]}"))"
+  wr_say "  cpu, bump to every node: ${WR_R[bump.binds]}"
 elif [ $do_bump -eq 1 ]; then
   wr_say "bump: FAILED (below)"
 fi
