@@ -550,6 +550,9 @@ if [ -n "${WR_R[bump.all_s]:-}" ]; then
 elif [ $do_bump -eq 1 ]; then
   wr_say "bump: FAILED (below)"
 fi
+wr_say ""
+wr_say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
+pl_result_str machine.loadavg_at_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ ${#WR_FAILED[@]} -gt 0 ]; then
   wr_say ""
   for f in "${WR_FAILED[@]}"; do wr_say "FAILED: $f"; done
