@@ -17,6 +17,11 @@
 #     same 1, 16, 256 in flight; every append figure is printed as a ratio
 #     to ZooKeeper's.
 #
+# Each measurement prints the CPU of the processes that do the work (origins,
+# ZooKeeper servers, nodes; /proc/PID/stat) and the disk's busy %, and
+# threads.py's account of their threads (on a CPU, waiting for one, io_uring
+# workers waiting for the disk), to tell what binds the figure.
+#
 # The cluster is tests/integration/lib.sh's: fdsched, 3 origins (a chain,
 # head o1) and --nodes fdnode processes on loopback, every daemon on port 0
 # with a port file, keys and configs under one temp dir in --data-dir. The
@@ -121,6 +126,7 @@ wr_cleanup() {
   local rc=$?
   set +e
   [ -z "$WR_CHILD" ] || { kill -TERM "$WR_CHILD" 2>/dev/null; wait "$WR_CHILD" 2>/dev/null; }
+  [ -z "$WR_THREADS_PID" ] || { kill -TERM "$WR_THREADS_PID" 2>/dev/null; wait "$WR_THREADS_PID" 2>/dev/null; }
   wz_stop
   [ -z "${PL_RESULT_TSV:-}" ] || pl_result_free
   (exit $rc)
@@ -147,6 +153,7 @@ wr_bg() {
 }
 wr_result() { grep '^result' "$1"; } # the result line of a bench's output
 
+wr_say_indented() { local l; while IFS= read -r l; do wr_say "    $l"; done <<<"$1"; }
 wr_say() { printf '%s\n' "$*" | tee -a "$WR_REPORT"; }
 wr_now() { date +%s.%N; }
 wr_fail() { # PART WHY: a part that could not run or verify; the run goes on
@@ -182,9 +189,28 @@ wr_sample_begin() {
   done
   WR_S_DISK0=""
   [ -z "$WR_DEV" ] || WR_S_DISK0=$(pl_disk_snap "$WR_DEV" || true)
+  python3 "$WR_HERE/threads.py" "$@" >"$IT_DIR/threads.out" 2>&1 &
+  WR_THREADS_PID=$!
   WR_S_WALL0=$(wr_now)
 }
-wr_sample_drop() { WR_S_PIDS=(); }
+# Stops threads.py (in this shell: wr_sample_end runs in $(...)); its lines
+# go to WR_THREADS.
+WR_THREADS_PID='' WR_THREADS=''
+wr_threads_stop() {
+  WR_THREADS=''
+  [ -n "$WR_THREADS_PID" ] || return 0
+  kill -TERM "$WR_THREADS_PID" 2>/dev/null || true
+  wait "$WR_THREADS_PID" 2>/dev/null || true
+  WR_THREADS_PID=''
+  WR_THREADS=$(cat "$IT_DIR/threads.out")
+}
+wr_threads_result() { # KEY: the lines into the JSON, LABEL by LABEL
+  local l
+  while IFS= read -r l; do
+    [ -n "$l" ] && pl_result_str "$1.threads.${l%%:*}" "${l#*: }"
+  done <<<"$WR_THREADS"
+}
+wr_sample_drop() { wr_threads_stop; WR_S_PIDS=(); }
 wr_sample_end() { # KEY: JSON key prefix; prints the line
   local key=$1 wall i t line="" pct d1 busy=-
   wall=$(awk -v a="$WR_S_WALL0" -v b="$(wr_now)" 'BEGIN { print b - a }')
@@ -269,6 +295,9 @@ wr_measure() {
     wr_sample_begin $pids
     if wr_bg "$IT_DIR/$id.out" "$IT_DIR/$id.err" "$@" && line=$(wr_result "$IT_DIR/$id.out"); then
       wr_parse "$id" "$line"
+      wr_threads_stop
+      wr_threads_result "$key"
+      WR_R[$id.threads]=$WR_THREADS
       WR_R[$id.binds]="$(wr_sample_end "$key"), the bench ${WR_R[$id.cpu_s]} CPU-s"
       for k in ops_s mb_s p50_us p99_us max_us ops seconds cpu_s; do
         pl_result_num "$key.$k" "${WR_R[$id.$k]}"
@@ -463,13 +492,18 @@ if [ $do_bump -eq 1 ]; then
         wr_sample_begin "${bump_pids[@]}"
         t0=$(wr_now)
         if ! wr_bump "$name"; then
+          wr_sample_drop
           wr_fail bump "fdadmin bump $name: $WR_WHY"
         else
           t1=$(wr_now)
           if ! wr_wait_version "$name" 2 600; then
+            wr_sample_drop
             wr_fail bump "fan-out of v2: $WR_WHY"
           else
             t2=$(wr_last_switch "$name")
+            wr_threads_stop
+            wr_threads_result bump
+            WR_R[bump.threads]=$WR_THREADS
             WR_R[bump.binds]=$(wr_sample_end bump)
             if ! why=$(wr_verify "$name" "$sha2"); then
               wr_fail bump "v2 differs from the model: $why"
@@ -539,8 +573,10 @@ done
 wr_say "(x: fdist / ZooKeeper; above 1 is better for ops/s, below 1 is better for latency)"
 for n in $inflight; do
   [ -z "${WR_R[fa$n.binds]:-}" ] || wr_say "cpu, fdist appends $n in flight: ${WR_R[fa$n.binds]}"
+  [ -z "${WR_R[fa$n.threads]:-}" ] || wr_say_indented "${WR_R[fa$n.threads]}"
   [ -z "${WR_R[fa$n.note]:-}" ] || wr_say "  (${WR_R[fa$n.note]})"
   [ -z "${WR_R[zk$n.binds]:-}" ] || wr_say "cpu, ZooKeeper $n in flight: ${WR_R[zk$n.binds]}"
+  [ -z "${WR_R[zk$n.threads]:-}" ] || wr_say_indented "${WR_R[zk$n.threads]}"
   [ -z "${WR_R[zk$n.note]:-}" ] || wr_say "  (${WR_R[zk$n.note]})"
 done
 wr_say ""
@@ -557,6 +593,7 @@ for n in $winflight; do
 done
 for n in $winflight; do
   [ -z "${WR_R[fw$n.binds]:-}" ] || wr_say "cpu, 1 MiB writes $n in flight: ${WR_R[fw$n.binds]}"
+  [ -z "${WR_R[fw$n.threads]:-}" ] || wr_say_indented "${WR_R[fw$n.threads]}"
   [ -z "${WR_R[fw$n.note]:-}" ] || wr_say "  (${WR_R[fw$n.note]})"
 done
 wr_say ""
@@ -570,6 +607,7 @@ if [ -n "${WR_R[bump.all_s]:-}" ]; then
   wr_say "  reference, same run: publish of v1 -> every node's current is v1: ${WR_R[bump.v1_s]} s" \
     "(bump / full publish = $(wr_ratio "${WR_R[bump.all_s]}" "${WR_R[bump.v1_s]}"))"
   wr_say "  cpu, bump to every node: ${WR_R[bump.binds]}"
+  [ -z "${WR_R[bump.threads]:-}" ] || wr_say_indented "${WR_R[bump.threads]}"
 elif [ $do_bump -eq 1 ]; then
   wr_say "bump: FAILED (below)"
 fi

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""perf/writes/threads.py LABEL=PID... — where a process's threads spend a
+measurement, for writes.sh's "what binds" lines. Standard library only.
+
+Runs until SIGTERM (or SIGINT), then prints one line per process:
+
+  LABEL: main cpu X% wait Y% | io-wq cpu X% wait Y% D Z% | other cpu X%
+
+- cpu and wait: from /proc/PID/task/TID/schedstat at start and end (time on
+  a CPU, time runnable but waiting for one), exact, in % of the wall time;
+  summed over the threads of each group, so a group of several threads can
+  pass 100%.
+- D: the io_uring workers (threads named iou-wrk-*: the kernel's workers for
+  the operations io_uring cannot do inline, fdatasync among them) sampled
+  every --interval-ms (default 5) in uninterruptible sleep (state D: waiting
+  for the disk), summed over the workers, in % of the samples.
+- main is the thread whose TID is the PID (fdnode's engine, ZooKeeper's
+  JVM main thread, which does little: for a JVM, "other" holds its work).
+
+Threads that start during the run count from when they are seen; threads
+that end before the run does are not counted at all (the per-process CPU
+that writes.sh prints from /proc/PID/stat does include them).
+"""
+import os
+import signal
+import sys
+import time
+
+
+def tasks(pid):
+    try:
+        return os.listdir("/proc/%s/task" % pid)
+    except OSError:
+        return []
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def group(pid, tid):
+    if tid == pid:
+        return "main"
+    s = read("/proc/%s/task/%s/comm" % (pid, tid)) or ""
+    return "io-wq" if s.startswith("iou-wrk") else "other"
+
+
+def schedstat(pid):
+    """{tid: (group, run_ns, wait_ns)}"""
+    out = {}
+    for tid in tasks(pid):
+        s = read("/proc/%s/task/%s/schedstat" % (pid, tid))
+        if not s:
+            continue
+        f = s.split()
+        out[tid] = (group(pid, tid), int(f[0]), int(f[1]))
+    return out
+
+
+def main():
+    interval = 0.005
+    procs = []
+    for a in sys.argv[1:]:
+        if a.startswith("--interval-ms="):
+            interval = float(a.split("=", 1)[1]) / 1000
+            continue
+        label, pid = a.split("=", 1)
+        procs.append((label, pid))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    t0 = time.monotonic()
+    start = {pid: schedstat(pid) for _, pid in procs}
+    samples = 0
+    dstate = {pid: 0 for _, pid in procs}
+    while not stop:
+        samples += 1
+        for _, pid in procs:
+            for tid in tasks(pid):
+                s = read("/proc/%s/task/%s/stat" % (pid, tid))
+                if not s:
+                    continue
+                if s[s.rindex(")") + 2] == "D" and group(pid, tid) == "io-wq":
+                    dstate[pid] += 1
+        time.sleep(interval)
+    wall_ns = (time.monotonic() - t0) * 1e9
+    for label, pid in procs:
+        end = schedstat(pid)
+        acc = {g: [0, 0] for g in ("main", "io-wq", "other")}
+        for tid, (g, run, wait) in end.items():
+            r0, w0 = (start[pid][tid][1], start[pid][tid][2]) if tid in start[pid] else (0, 0)
+            acc[g][0] += run - r0
+            acc[g][1] += wait - w0
+        pct = {g: (100 * v[0] / wall_ns, 100 * v[1] / wall_ns) for g, v in acc.items()}
+        print("%s: main cpu %.0f%% wait %.0f%% | io-wq cpu %.0f%% wait %.0f%% D %.0f%% | other cpu %.0f%%"
+              % (label, pct["main"][0], pct["main"][1], pct["io-wq"][0], pct["io-wq"][1],
+                 100 * dstate[pid] / max(samples, 1), pct["other"][0]))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
