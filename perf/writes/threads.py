@@ -4,18 +4,21 @@ measurement, for writes.sh's "what binds" lines. Standard library only.
 
 Runs until SIGTERM (or SIGINT), then prints one line per process:
 
-  LABEL: main cpu X% wait Y% | io-wq cpu X% wait Y% D Z% | other cpu X%
+  LABEL: main cpu X% wait Y% D Z% | io-wq cpu X% wait Y% D Z% | other cpu X% wait Y% D Z% [top: NAME cpu X% D Z%, ...]
 
 - cpu and wait: from /proc/PID/task/TID/schedstat at start and end (time on
   a CPU, time runnable but waiting for one), exact, in % of the wall time;
   summed over the threads of each group, so a group of several threads can
   pass 100%.
-- D: the io_uring workers (threads named iou-wrk-*: the kernel's workers for
-  the operations io_uring cannot do inline, fdatasync among them) sampled
-  every --interval-ms (default 5) in uninterruptible sleep (state D: waiting
-  for the disk), summed over the workers, in % of the samples.
-- main is the thread whose TID is the PID (fdnode's engine, ZooKeeper's
-  JVM main thread, which does little: for a JVM, "other" holds its work).
+- D: threads sampled every --interval-ms=N (default 5) in uninterruptible
+  sleep (state D: mostly waiting for the disk, e.g. in fdatasync), summed
+  over the group's threads, in % of the samples.
+- groups: main is the thread whose TID is the PID (fdnode's engine); io-wq
+  the io_uring workers (iou-wrk-*: the kernel's workers for the operations
+  io_uring cannot do inline, fdatasync among them); other the rest (for a
+  JVM all of its work: its threads carry their Java names, e.g.
+  ZooKeeper's SyncThread, CommitProcWork, NIOWorkerThread); "top" names the
+  three busiest other threads (by cpu + D) by their comm.
 
 Threads that start during the run count from when they are seen; threads
 that end before the run does are not counted at all (the per-process CPU
@@ -76,29 +79,40 @@ def main():
     t0 = time.monotonic()
     start = {pid: schedstat(pid) for _, pid in procs}
     samples = 0
-    dstate = {pid: 0 for _, pid in procs}
+    dstate = {pid: {} for _, pid in procs}  # tid -> samples in D
     while not stop:
         samples += 1
         for _, pid in procs:
             for tid in tasks(pid):
                 s = read("/proc/%s/task/%s/stat" % (pid, tid))
-                if not s:
-                    continue
-                if s[s.rindex(")") + 2] == "D" and group(pid, tid) == "io-wq":
-                    dstate[pid] += 1
+                if s and s[s.rindex(")") + 2] == "D":
+                    dstate[pid][tid] = dstate[pid].get(tid, 0) + 1
         time.sleep(interval)
     wall_ns = (time.monotonic() - t0) * 1e9
+    samples = max(samples, 1)
     for label, pid in procs:
         end = schedstat(pid)
-        acc = {g: [0, 0] for g in ("main", "io-wq", "other")}
+        acc = {g: [0, 0, 0] for g in ("main", "io-wq", "other")}
+        top = []
         for tid, (g, run, wait) in end.items():
             r0, w0 = (start[pid][tid][1], start[pid][tid][2]) if tid in start[pid] else (0, 0)
+            d = dstate[pid].get(tid, 0)
             acc[g][0] += run - r0
             acc[g][1] += wait - w0
-        pct = {g: (100 * v[0] / wall_ns, 100 * v[1] / wall_ns) for g, v in acc.items()}
-        print("%s: main cpu %.0f%% wait %.0f%% | io-wq cpu %.0f%% wait %.0f%% D %.0f%% | other cpu %.0f%%"
-              % (label, pct["main"][0], pct["main"][1], pct["io-wq"][0], pct["io-wq"][1],
-                 100 * dstate[pid] / max(samples, 1), pct["other"][0]))
+            acc[g][2] += d
+            if g == "other":
+                cpu = 100 * (run - r0) / wall_ns
+                dp = 100 * d / samples
+                name = (read("/proc/%s/task/%s/comm" % (pid, tid)) or "?").strip()
+                top.append((cpu + dp, name, cpu, dp))
+        parts = []
+        for g in ("main", "io-wq", "other"):
+            run, wait, d = acc[g]
+            parts.append("%s cpu %.0f%% wait %.0f%% D %.0f%%"
+                         % (g, 100 * run / wall_ns, 100 * wait / wall_ns, 100 * d / samples))
+        top.sort(reverse=True)
+        busy = ["%s cpu %.0f%% D %.0f%%" % (n, c, dp) for k, n, c, dp in top[:3] if k >= 1]
+        print("%s: %s%s" % (label, " | ".join(parts), " [top: %s]" % ", ".join(busy) if busy else ""))
     sys.stdout.flush()
 
 

@@ -349,11 +349,13 @@ if [ $do_zk -eq 1 ]; then
       role=$(wz_mode "${WZ_CPORT[$i]}")
       ZK_PIDS+=("zk$i-$role=${WZ_PID[$i]}")
     done
-    # The JVM compiles its hot paths during the first seconds: one uncounted
-    # run at the largest in-flight count before the measured ones.
+    # The JVM compiles its hot paths during the first seconds (threads.py
+    # showed its C2 compiler thread still at a third of a core 3 s in): one
+    # uncounted run of 2 x --seconds at the largest in-flight count first.
     zmax=$(tr ' ' '\n' <<<"$inflight" | sort -n | tail -1)
+    it_log "ZooKeeper: warm-up, $((2 * secs)) s at $zmax in flight (not counted)"
     wr_bg /dev/null "$IT_DIR/zk-warm.err" timeout 120 "$ZB" --servers "$WZ_LEADER" --parent /warm \
-      --inflight "$zmax" --seconds 3 --warmup-seconds 0 || true
+      --inflight "$zmax" --seconds $((2 * secs)) --warmup-seconds 0 || true
     for n in $inflight; do
       it_log "ZooKeeper: 100-byte sequential creates, $n in flight, $secs s, client on the leader"
       wr_measure "zk$n" "appends.zk_inflight_$n" "${ZK_PIDS[*]}" timeout $((secs + 120)) "$ZB" \
