@@ -10,7 +10,7 @@ Runs until SIGTERM (or SIGINT), then prints one line per process:
   a CPU, time runnable but waiting for one), exact, in % of the wall time;
   summed over the threads of each group, so a group of several threads can
   pass 100%.
-- D: threads sampled every --interval-ms=N (default 5) in uninterruptible
+- D: threads sampled every --interval-ms=N (default 20) in uninterruptible
   sleep (state D: mostly waiting for the disk, e.g. in fdatasync), summed
   over the group's threads, in % of the samples.
 - groups: main is the thread whose TID is the PID (fdnode's engine); io-wq
@@ -20,11 +20,14 @@ Runs until SIGTERM (or SIGINT), then prints one line per process:
   ZooKeeper's SyncThread, CommitProcWork, NIOWorkerThread); "top" names the
   three busiest other threads (by cpu + D) by their comm.
 
+A last line gives this sampler's own CPU (it runs on the same cores).
+
 Threads that start during the run count from when they are seen; threads
 that end before the run does are not counted at all (the per-process CPU
 that writes.sh prints from /proc/PID/stat does include them).
 """
 import os
+import resource
 import signal
 import sys
 import time
@@ -65,7 +68,7 @@ def schedstat(pid):
 
 
 def main():
-    interval = 0.005
+    interval = 0.020
     procs = []
     for a in sys.argv[1:]:
         if a.startswith("--interval-ms="):
@@ -113,6 +116,8 @@ def main():
         top.sort(reverse=True)
         busy = ["%s cpu %.0f%% D %.0f%%" % (n, c, dp) for k, n, c, dp in top[:3] if k >= 1]
         print("%s: %s%s" % (label, " | ".join(parts), " [top: %s]" % ", ".join(busy) if busy else ""))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print("sampler: cpu %.0f%%" % (100 * (ru.ru_utime + ru.ru_stime) * 1e9 / wall_ns))
     sys.stdout.flush()
 
 
