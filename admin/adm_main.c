@@ -26,7 +26,9 @@ static void usage(FILE *out) {
           "  status [NAME] [--watch]      distribution per version, region and zone\n"
           "  versions [NAME]              registered versions\n"
           "  nodes [--region R]           members and their state\n"
-          "  drain NODE                   move a node's children away (admin)\n"
+          "  drain NODE [--no-wait]       move a node's children away, wait until none\n"
+          "                               depends on it (admin)\n"
+          "  undrain NODE                 let a drained node be a parent again (admin)\n"
           "  gc NAME [--keep K]           collect old versions on the origins (admin)\n"
           "  write NAME --offset N FILE|- change NAME's bytes at N (writer or admin)\n"
           "  append NAME FILE|-           append to NAME (writer or admin)\n"
@@ -42,13 +44,14 @@ static void usage(FILE *out) {
           "  --scheduler H:P      fdsched address\n"
           "  --origins H:P,...    origin addresses; the first is the chain head\n"
           "  --cluster-key FILE   cluster key (64 hex chars)\n"
-          "  --admin-key FILE     admin Ed25519 private key (publish, drain, gc, cert,\n"
-          "                       revoke; and write, append, bump without a writer key)\n"
+          "  --admin-key FILE     admin Ed25519 private key (publish, drain, undrain, gc,\n"
+          "                       cert, revoke; and write, append, bump without a writer\n"
+          "                       key)\n"
           "  --writer-key FILE    a writer's Ed25519 private key (write, append, bump)\n"
           "  --writer-cert FILE   its certificate, signed by the admin\n"
           "  --timeout-ms MS      deadline of each call (default %u)\n"
           "  --json               JSON on stdout (read commands, publish, write, append,\n"
-          "                       bump)\n"
+          "                       bump, drain, undrain)\n"
           "  --log-level LEVEL    debug, info, warn, error (default warn)\n"
           "exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot reach/authenticate\n"
           "config keys ([admin]): scheduler, origins, cluster_key, admin_key, writer_key,\n"
@@ -200,6 +203,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "versions")) return adm_cmd_versions(&cfg, cargc, cargv);
   if (!strcmp(cmd, "nodes")) return adm_cmd_nodes(&cfg, cargc, cargv);
   if (!strcmp(cmd, "drain")) return adm_cmd_drain(&cfg, cargc, cargv);
+  if (!strcmp(cmd, "undrain")) return adm_cmd_undrain(&cfg, cargc, cargv);
   if (!strcmp(cmd, "gc")) return adm_cmd_gc(&cfg, cargc, cargv);
   if (!strcmp(cmd, "write") || !strcmp(cmd, "append")) return adm_cmd_write(&cfg, cargc, cargv);
   if (!strcmp(cmd, "bump")) return adm_cmd_bump(&cfg, cargc, cargv);

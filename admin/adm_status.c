@@ -1,6 +1,6 @@
 /*
  * adm_status.c — the read commands (status, versions, nodes) and the two
- * small admin writes (drain, gc).
+ * small admin write gc (drain and undrain are in adm_drain.c).
  *
  * status: the scheduler's Status — per file's newest version: nodes complete,
  * in progress and failed, overall and per region and zone, bytes held,
@@ -356,36 +356,7 @@ int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv) {
   return adm_exit_for_code(code);
 }
 
-/* ---- drain, gc ---- */
-
-int adm_cmd_drain(adm_config_t *cfg, int argc, char **argv) {
-  if (argc == 2 && !strcmp(argv[1], "--help")) {
-    printf("usage: fdadmin [GLOBAL OPTIONS] drain NODE\n"
-           "  Asks the scheduler to move NODE's children elsewhere and give it none\n"
-           "  (before maintenance). Needs the admin key.\n");
-    return ADM_EXIT_OK;
-  }
-  if (argc != 2 || argv[1][0] == '-') {
-    fprintf(stderr, "usage: fdadmin drain NODE\n");
-    return ADM_EXIT_USAGE;
-  }
-  int ex;
-  adm_client_t *cl = adm_connect_scheduler(cfg, true, &ex);
-  if (!cl) return ex;
-  Sched__DrainRequest req = SCHED__DRAIN_REQUEST__INIT;
-  req.node_id = argv[1];
-  ProtobufCMessage *m = NULL;
-  rpc_code_t code = sched_call(cl, 7, &req.base, &m);
-  ex = adm_exit_for_code(code);
-  if (code == RPC_OK) {
-    bool ok = ((const Sched__DrainReply *)m)->accepted;
-    printf("drain %s: %s\n", argv[1], ok ? "accepted" : "refused");
-    if (!ok) ex = ADM_EXIT_FAILED;
-    protobuf_c_message_free_unpacked(m, NULL);
-  }
-  adm_client_destroy(cl);
-  return ex;
-}
+/* ---- gc (drain and undrain: adm_drain.c) ---- */
 
 int adm_cmd_gc(adm_config_t *cfg, int argc, char **argv) {
   static const struct option longopts[] = {

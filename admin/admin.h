@@ -3,7 +3,7 @@
  *
  * Owns: reading the operator's configuration (an INI file and flags), a
  * blocking client over rpc/ for one command at a time, and the commands:
- * keygen, publish, status, versions, nodes, drain, gc; write, append and
+ * keygen, publish, status, versions, nodes, drain, undrain, gc; write, append and
  * bump, which go through the writers' library (fdclient.h); and the admin's
  * offline trust commands cert and revoke (adm_trust.c).
  *
@@ -101,7 +101,8 @@ int adm_cmd_publish(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_status(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_versions(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv);
-int adm_cmd_drain(adm_config_t *cfg, int argc, char **argv);
+int adm_cmd_drain(adm_config_t *cfg, int argc, char **argv);   /* adm_drain.c */
+int adm_cmd_undrain(adm_config_t *cfg, int argc, char **argv); /* adm_drain.c */
 int adm_cmd_gc(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_write(adm_config_t *cfg, int argc, char **argv);  /* write and append */
 int adm_cmd_bump(adm_config_t *cfg, int argc, char **argv);

@@ -306,6 +306,9 @@ static_assert(ND_FILES_MAX <= SCH_HOLDINGS_PER_NODE, "fdsched tracks every file 
 #define ADM_CLOSE_WAIT_MS 200u         /* waited for a connection's close at exit */
 #define ADM_JSON_STR_MAX 1024u
 #define ADM_ZONES_SHOWN 256u
+#define ADM_DRAIN_POLL_MS 200u          /* drain polls the node's dependents this often */
+#define ADM_DRAIN_TIMEOUT_S_DEFAULT 600u /* drain gives up waiting after this */
+#define ADM_DRAIN_TIMEOUT_S_MAX 86400u
 static_assert(ADM_ORIGINS_MAX == ND_ORIGINS_MAX, "fdadmin knows every origin of a chain");
 static_assert(ADM_PUBLISH_ACK_TIMEOUT_MS <= RPC_TIMEOUT_MS_MAX, "publish deadline in range");
 

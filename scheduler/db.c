@@ -22,7 +22,7 @@
 #include "scheduler.h"
 
 enum { OP_NODE = 1, OP_DRAIN = 2, OP_LEAVE = 3, OP_VERSION = 4, OP_ORIGIN = 5, OP_RETIRE = 6,
-       OP_COMMIT = 7 };
+       OP_COMMIT = 7, OP_UNDRAIN = 8 };
 
 struct sch_db {
   sch_store_t *store;
@@ -169,13 +169,15 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
       return sch_members_register(db->m, &ni, db->now_ms, NULL);
     }
     case OP_DRAIN:
+    case OP_UNDRAIN:
     case OP_LEAVE: {
       get_str(&c, id, sizeof(id));
       if (c.bad || c.left) return -EBADMSG;
       int slot = sch_members_find(db->m, id);
       if (slot < 0) return slot;
-      return op == OP_DRAIN ? sch_members_drain(db->m, (uint32_t)slot)
-                            : sch_members_leave(db->m, (uint32_t)slot);
+      if (op == OP_DRAIN) return sch_members_drain(db->m, (uint32_t)slot);
+      if (op == OP_UNDRAIN) return sch_members_undrain(db->m, (uint32_t)slot);
+      return sch_members_leave(db->m, (uint32_t)slot);
     }
     case OP_VERSION: {
       char file[FD_NAME_LEN_MAX + 1];
@@ -311,13 +313,18 @@ int sch_db_register_node(sch_db_t *db, const sch_node_info_t *info, uint64_t now
 static int id_op(sch_db_t *db, uint8_t op, uint32_t slot) {
   const sch_node_t *n = sch_members_node(db->m, slot);
   if (!n) return -ENOENT;
-  if (n->state == SCH_NODE_LEFT || (op == OP_DRAIN && n->state == SCH_NODE_DEAD)) return -EALREADY;
+  /* Refused before logging, as applying it would refuse it. */
+  if (n->state == SCH_NODE_LEFT || (op == OP_DRAIN && n->state == SCH_NODE_DEAD) ||
+      (op == OP_DRAIN && n->state == SCH_NODE_DRAINING) ||
+      (op == OP_UNDRAIN && n->state != SCH_NODE_DRAINING))
+    return -EALREADY;
   buf_t b = {0};
   enc_id_op(&b, op, n->id);
   return commit(db, &b);
 }
 
 int sch_db_drain_node(sch_db_t *db, uint32_t slot) { return id_op(db, OP_DRAIN, slot); }
+int sch_db_undrain_node(sch_db_t *db, uint32_t slot) { return id_op(db, OP_UNDRAIN, slot); }
 int sch_db_leave_node(sch_db_t *db, uint32_t slot) { return id_op(db, OP_LEAVE, slot); }
 
 int sch_db_add_version(sch_db_t *db, const sch_version_info_t *info) {

@@ -53,6 +53,7 @@ static int h_list_nodes(rpc_call_t *call, const Sched__ListNodesRequest *req, vo
     e->node = &d->node_info[k];
     e->state = (char *)sch_node_state_name(n->state);
     e->last_seen_ms = now > n->last_heartbeat_ms ? now - n->last_heartbeat_ms : 0;
+    e->dependents = sch_sched_dependents(d->sched, slot);
     d->node_entry_ptr[k++] = e;
   }
   rep.n_nodes = k;

@@ -501,26 +501,34 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
   return rc;
 }
 
-/* ---- Drain (admin role, enforced by the rpc layer) ---- */
+/* ---- Drain and undrain (admin role, enforced by the rpc layer) ----
+ * The node's children are moved in the same turn and their orders pushed
+ * before the reply, so that what the reply counts as dependents is what
+ * the plans say. Asking for the state a node is already in is accepted. */
 
 static int h_drain(rpc_call_t *call, const Sched__DrainRequest *req, void *ctx) {
   fdsched_t *d = ctx;
   if (!req->node_id) return -EINVAL;
   int slot = sch_members_find(sch_db_members(d->db), req->node_id);
   if (slot < 0) return rpc_call_finish(call, RPC_NOT_FOUND, "unknown node");
-  int rc = sch_sched_drain(d->sched, (uint32_t)slot);
+  int rc = req->undrain ? sch_sched_undrain(d->sched, (uint32_t)slot)
+                        : sch_sched_drain(d->sched, (uint32_t)slot);
+  if (rc && rc != -EALREADY) return rc;
+  fdsched_flush_pushes(d);
+  const sch_node_t *n = sch_members_node(sch_db_members(d->db), (uint32_t)slot);
   Sched__DrainReply rep = SCHED__DRAIN_REPLY__INIT;
+  rep.changed = rc == 0;
+  rep.accepted = req->undrain ? n->state != SCH_NODE_DRAINING && n->state != SCH_NODE_LEFT
+                              : n->state == SCH_NODE_DRAINING;
+  rep.state = (char *)sch_node_state_name(n->state);
+  rep.dependents = sch_sched_dependents(d->sched, (uint32_t)slot);
   if (rc == 0) {
-    d->n.drains++;
-    rep.accepted = true;
-    fd_log_info("fdsched: %s draining (admin)", req->node_id);
-  } else if (rc != -EALREADY && rc != -EINVAL) {
-    return rc;
+    if (!req->undrain) d->n.drains++;
+    fd_log_info("fdsched: %s %s (admin), %u dependents left", req->node_id,
+                req->undrain ? "undrained" : "draining", rep.dependents);
   }
   rc = rpc_call_send(call, &rep.base);
-  if (rc == 0) rc = rpc_call_finish(call, RPC_OK, NULL);
-  fdsched_flush_pushes(d);
-  return rc;
+  return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);
 }
 
 int fdsched_serve(fdsched_t *d) {

@@ -198,8 +198,17 @@ int sch_members_declare_dead(sch_members_t *m, uint32_t slot) {
 int sch_members_drain(sch_members_t *m, uint32_t slot) {
   sch_node_t *n = node_at(m, slot);
   if (!n) return -ENOENT;
-  if (n->state == SCH_NODE_DEAD || n->state == SCH_NODE_LEFT) return -EALREADY;
+  if (n->state == SCH_NODE_DEAD || n->state == SCH_NODE_LEFT || n->state == SCH_NODE_DRAINING)
+    return -EALREADY;
   n->state = SCH_NODE_DRAINING;
+  return 0;
+}
+
+int sch_members_undrain(sch_members_t *m, uint32_t slot) {
+  sch_node_t *n = node_at(m, slot);
+  if (!n) return -ENOENT;
+  if (n->state != SCH_NODE_DRAINING) return -EALREADY;
+  n->state = SCH_NODE_ALIVE; /* the detector makes it suspect if it is silent */
   return 0;
 }
 

@@ -1,6 +1,7 @@
 /* plan_build.c — building a version's stripe trees from scratch.
  *
  * 1. Every live node is in the plan; origins sit at the root of every stripe.
+ *    A draining node is in it with no child slot: a leaf of every stripe.
  * 2. Each zone's nodes are sorted by capacity (largest first) and each is
  *    given the stripe it will be interior in (SplitStream): the stripe whose
  *    in-zone demand (nodes to feed, plus the other zone heads when this zone
@@ -32,6 +33,9 @@ static int cmp_u64(const void *a, const void *b) {
 static bool eligible(const sch_node_t *n) {
   return n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT;
 }
+
+/* In the plan: the eligible, and draining nodes as leaves (no child slots). */
+static bool plannable(const sch_node_t *n) { return eligible(n) || n->state == SCH_NODE_DRAINING; }
 
 /* Non-empty zones of region r, in zone-index order. */
 static uint32_t region_zones(const sch_plan_t *p, uint32_t r, const uint32_t *zstart,
@@ -205,7 +209,7 @@ static int build(sch_plan_t *p) {
   uint32_t nk = 0;
   for (uint32_t x = 0; x < count; x++) {
     const sch_node_t *n = sch_members_node(p->m, x);
-    if (!eligible(n) || (n->origin && !plan_origin_holds(p, x))) continue;
+    if (!plannable(n) || (n->origin && !plan_origin_holds(p, x))) continue;
     if (plan_enlist(p, x)) {
       free(keys);
       free(heads);

@@ -11,6 +11,12 @@
  * from is reused, not duplicated. Every other orphan goes through the spare
  * search (plan_find_parent), which never picks one of its descendants.
  *
+ * Draining a node is the same removal with the node kept: its children in
+ * every stripe are re-parented exactly as a dead node's orphans, then the
+ * node itself, with no child slot left, is placed again as a leaf (it keeps
+ * downloading). Undraining gives its slots back; children reach it through
+ * later repairs and joins, and through the next build.
+ *
  * A node that joins late, or comes back, attaches as a leaf; when no node has
  * a free slot in some stripe it splices itself between a leaf and the leaf's
  * parent, using one of its own slots. */
@@ -146,7 +152,11 @@ static bool displace(sch_plan_t *p, uint32_t s, uint32_t c, uint32_t max_depth, 
   return false;
 }
 
-int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
+/* Takes the nodes in slots out of every stripe and re-parents their orphans
+ * (phase 1: heirs, phase 2: spare slots). With keep (a drain) they stay in
+ * the plan with no child slot, and each is then placed again as a leaf — at
+ * the back of the queue, after the orphans they fed — an origin at the root. */
+static int evict(sch_plan_t *p, const uint32_t *slots, uint32_t count, bool keep) {
   /* scratch: idx_of[FD_NODES_MAX], dead[FD_NODES_MAX], former[k][FD_NODES_MAX] */
   int32_t *idx_of = p->scratch, *dead = p->scratch + FD_NODES_MAX;
   int32_t *former = p->scratch + (size_t)4 * FD_NODES_MAX;
@@ -199,6 +209,15 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
         want[pending + a] = depth == UINT32_MAX ? UINT32_MAX : depth + 1;
       pending += added;
     }
+    for (uint32_t i = 0; keep && i < nd; i++) {
+      uint32_t x = (uint32_t)dead[i];
+      if (sch_members_node(p->m, x)->origin) {
+        plan_attach(p, s, x, SCH_ROOT);
+      } else if (pending < 2 * FD_NODES_MAX) {
+        want[pending] = UINT32_MAX;
+        orphan_buf[pending++] = x;
+      }
+    }
     /* Phase 2: the other orphans take spare slots, in the order found (top
      * down), once every heir is in place. One that finds none waits at the
      * back of the queue: another orphan's subtree, once placed, may have the
@@ -242,13 +261,37 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
   for (uint32_t i = 0; i < nd; i++) {
     uint32_t x = (uint32_t)dead[i];
     FD_ASSERT(p->used[x] == 0 && p->interior[x] == 0);
-    p->complete[x] = 0;
     p->primary[x] = -1;
+    if (keep) {
+      p->in_plan[x] = 1;
+      plan_mark_changed(p, (int32_t)x);
+    } else {
+      p->complete[x] = 0;
+    }
   }
   free(keys);
   free(orphan_buf);
   free(want);
   return (int)lost;
+}
+
+int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count) {
+  return evict(p, slots, count, false);
+}
+
+int sch_plan_drain(sch_plan_t *p, uint32_t slot) {
+  if (slot >= FD_NODES_MAX || !p->in_plan[slot]) return -ENOENT;
+  p->cap[slot] = 0; /* from here on no search picks it as a parent */
+  return evict(p, &slot, 1, true);
+}
+
+int sch_plan_undrain(sch_plan_t *p, uint32_t slot) {
+  const sch_node_t *n = sch_members_node(p->m, slot);
+  if (!n) return -ENOENT;
+  if (n->state == SCH_NODE_DRAINING) return -EINVAL;
+  if (!p->in_plan[slot]) return sch_plan_join(p, slot);
+  p->cap[slot] = plan_node_cap(p, slot);
+  return 0;
 }
 
 static bool splice(sch_plan_t *p, uint32_t s, uint32_t j) {
@@ -276,7 +319,8 @@ int sch_plan_join(sch_plan_t *p, uint32_t slot) {
   const sch_node_t *n = sch_members_node(p->m, slot);
   if (!n) return -ENOENT;
   if (p->in_plan[slot]) return -EALREADY;
-  if (n->state != SCH_NODE_ALIVE && n->state != SCH_NODE_SUSPECT) return -EINVAL;
+  if (n->state != SCH_NODE_ALIVE && n->state != SCH_NODE_SUSPECT && n->state != SCH_NODE_DRAINING)
+    return -EINVAL;
   if (n->origin && !plan_origin_holds(p, slot)) return -EALREADY; /* lacks the version */
   if (plan_enlist(p, slot)) return -ENOSPC;
   p->in_plan[slot] = 1;

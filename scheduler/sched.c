@@ -7,7 +7,8 @@
  * back from dead joins each plan as a leaf — so a returning node is brought
  * to the newest version, never to the one it was on — and the nodes the
  * failure detector declares dead, or that leave, are removed with their
- * orphans re-parented. Whatever changed is collected as pushes for the
+ * orphans re-parented; a node drained by the operator has its children
+ * re-parented the same way and stays in each plan as a leaf. Whatever changed is collected as pushes for the
  * daemon to send at once. A plan that cannot be built yet (no live origin)
  * is built on the next tick. */
 #include <errno.h>
@@ -203,7 +204,44 @@ int sch_sched_declare_dead(sch_sched_t *s, uint32_t slot) {
   return rc;
 }
 
-int sch_sched_drain(sch_sched_t *s, uint32_t slot) { return sch_db_drain_node(s->db, slot); }
+int sch_sched_drain(sch_sched_t *s, uint32_t slot) {
+  int rc = sch_db_drain_node(s->db, slot);
+  if (rc) return rc;
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (!ps->built || !sch_plan_contains(ps->plan, slot)) continue;
+    int lost = sch_plan_drain(ps->plan, slot);
+    if (lost != 0)
+      fd_log_warn("sched: draining %u in %s v%llu: %d without a parent (%s)", slot, ps->file,
+                  (unsigned long long)ps->version, lost, lost < 0 ? fd_strerror(lost) : "unplaced");
+  }
+  return 0;
+}
+
+int sch_sched_undrain(sch_sched_t *s, uint32_t slot) {
+  int rc = sch_db_undrain_node(s->db, slot);
+  if (rc) return rc;
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (!ps->built) continue;
+    int urc = sch_plan_undrain(ps->plan, slot);
+    if (urc && urc != -EALREADY)
+      fd_log_warn("sched: undraining %u in %s v%llu: %s", slot, ps->file,
+                  (unsigned long long)ps->version, fd_strerror(urc));
+  }
+  return 0;
+}
+
+uint32_t sch_sched_dependents(const sch_sched_t *s, uint32_t slot) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    const plan_slot_t *ps = &s->plans[i];
+    if (!ps->built) continue;
+    for (uint32_t st = 0; st < sch_plan_stripes(ps->plan); st++)
+      n += sch_plan_children(ps->plan, slot, st, NULL, 0);
+  }
+  return n;
+}
 
 int sch_sched_leave(sch_sched_t *s, uint32_t slot) {
   int rc = sch_db_leave_node(s->db, slot);

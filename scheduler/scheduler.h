@@ -48,7 +48,8 @@ typedef enum sch_node_state {
   SCH_NODE_ALIVE = 0,
   SCH_NODE_SUSPECT,  /* missed suspect_misses heartbeats; still planned */
   SCH_NODE_DEAD,     /* missed dead_misses heartbeats, or declared dead */
-  SCH_NODE_DRAINING, /* asked to leave: keeps serving, gets no new plans */
+  SCH_NODE_DRAINING, /* asked to move away: a leaf only (it keeps downloading),
+                      * no node's parent, until undrained */
   SCH_NODE_LEFT,     /* left for good; must register again */
 } sch_node_state_t;
 
@@ -118,8 +119,11 @@ uint32_t sch_members_tick(sch_members_t *m, uint64_t now_ms, uint32_t *died, uin
 /* Declares a node dead now (its stream broke, an operator said so). -ENOENT
  * for a bad slot, -EALREADY when it is already dead or gone. */
 int sch_members_declare_dead(sch_members_t *m, uint32_t slot);
-/* Drain: keeps serving what it serves, gets no new plans. Leave: gone. */
+/* Drain: a leaf only, in every plan, until undrained. -EALREADY when it is
+ * already draining, dead or gone. Undrain: alive again; -EALREADY when it
+ * is not draining. Leave: gone. */
 int sch_members_drain(sch_members_t *m, uint32_t slot);
+int sch_members_undrain(sch_members_t *m, uint32_t slot);
 int sch_members_leave(sch_members_t *m, uint32_t slot);
 
 /* Slot of id, or -ENOENT. O(1). */
@@ -184,8 +188,8 @@ void sch_plan_config_default(sch_plan_config_t *cfg);
 sch_plan_t *sch_plan_create(const sch_members_t *m, const sch_plan_config_t *cfg);
 void sch_plan_destroy(sch_plan_t *p);
 
-/* Builds every stripe's tree over the nodes that are alive or suspect (not
- * draining, dead or gone). -ENOENT when there is no live origin, -ENOSPC
+/* Builds every stripe's tree over the nodes that are alive or suspect, and
+ * the draining ones as leaves with no child slot (not dead or gone). -ENOENT when there is no live origin, -ENOSPC
  * with more than SCH_ORIGIN_NODES_MAX origins, -ENOMEM. A node that
  * finds no parent with spare capacity is left unplaced and counted in the
  * stats; the call still returns 0. */
@@ -203,6 +207,20 @@ void sch_plan_set_chain(sch_plan_t *p, const char (*origins)[FD_NAME_LEN_MAX + 1
  * descendants. Orders of every node touched are marked changed. Returns the
  * number of orphans that found no parent (0 is the normal case), or -ENOMEM. */
 int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count);
+
+/* Drains a node (its state must already be SCH_NODE_DRAINING for the next
+ * build to agree): it gets no child slot, every child it has in any stripe
+ * is re-parented as sch_plan_remove re-parents a dead node's orphans, and
+ * the node stays in the plan as a leaf of every stripe (it keeps downloading;
+ * an origin stays at the root). Orders of every node touched are marked
+ * changed. Returns the number of nodes (orphans, or the node itself) left
+ * without a parent in some stripe (0 normally), -ENOENT if it is not in the
+ * plan, -ENOMEM. */
+int sch_plan_drain(sch_plan_t *p, uint32_t slot);
+/* Gives an undrained node (no longer SCH_NODE_DRAINING: -EINVAL) its child
+ * slots back, or joins it when it is not in the plan; it is interior again
+ * through later repairs and joins, and in the next build. */
+int sch_plan_undrain(sch_plan_t *p, uint32_t slot);
 
 /* Adds a node that joined (or came back) after the plan was built: it
  * attaches as a leaf in every stripe, splicing itself above a leaf when no
@@ -371,6 +389,7 @@ sch_registry_t *sch_db_registry(sch_db_t *db);
 int sch_db_register_node(sch_db_t *db, const sch_node_info_t *info, uint64_t now_ms,
                          uint32_t *slot_out);
 int sch_db_drain_node(sch_db_t *db, uint32_t slot);
+int sch_db_undrain_node(sch_db_t *db, uint32_t slot);
 int sch_db_leave_node(sch_db_t *db, uint32_t slot);
 int sch_db_add_version(sch_db_t *db, const sch_version_info_t *info);
 int sch_db_add_origin(sch_db_t *db, const char *file, uint64_t version, const char *origin);
@@ -425,7 +444,16 @@ int sch_sched_commit(sch_sched_t *s, const char *file, uint64_t version);
 int sch_sched_abort(sch_sched_t *s, const char *file, uint64_t version);
 /* A death known before the detector's timeout (the node's stream broke). */
 int sch_sched_declare_dead(sch_sched_t *s, uint32_t slot);
-int sch_sched_drain(sch_sched_t *s, uint32_t slot); /* keeps serving its plans */
+/* Drains a node durably and moves every child it has in every plan to
+ * other parents at once (the pushes say to whom); it stays a leaf. -EALREADY
+ * when it is already draining (nothing logged), dead or gone. */
+int sch_sched_drain(sch_sched_t *s, uint32_t slot);
+/* Alive again (durably), with its child slots back in every plan. -EALREADY
+ * when it is not draining. */
+int sch_sched_undrain(sch_sched_t *s, uint32_t slot);
+/* (child, stripe) edges under slot over every built plan: how many still
+ * depend on it. */
+uint32_t sch_sched_dependents(const sch_sched_t *s, uint32_t slot);
 int sch_sched_leave(sch_sched_t *s, uint32_t slot); /* leaves every plan now */
 
 uint32_t sch_sched_plan_count(const sch_sched_t *s);

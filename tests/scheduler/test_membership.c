@@ -159,6 +159,12 @@ static void test_drain_and_leave(void **state) {
   assert_int_equal(sch_members_drain(m, a), 0);
   assert_int_equal(sch_members_heartbeat(m, "a", 10, 0, 0, NULL, NULL), 0);
   assert_int_equal(sch_members_node(m, a)->state, SCH_NODE_DRAINING); /* stays draining */
+  assert_int_equal(sch_members_drain(m, a), -EALREADY);
+  assert_int_equal(sch_members_undrain(m, a), 0);
+  assert_int_equal(sch_members_node(m, a)->state, SCH_NODE_ALIVE);
+  assert_int_equal(sch_members_undrain(m, a), -EALREADY);
+  assert_int_equal(sch_members_undrain(m, 99), -ENOENT);
+  assert_int_equal(sch_members_drain(m, a), 0);
   assert_int_equal(sch_members_leave(m, a), 0);
   assert_int_equal(sch_members_leave(m, a), -EALREADY);
   assert_int_equal(sch_members_heartbeat(m, "a", 20, 0, 0, NULL, NULL), -ENOENT);

@@ -1,4 +1,4 @@
-/* test_plan.c — planner properties at 10,000 nodes over 3x3 zones, before and after failures, joins and returns. */
+/* test_plan.c — planner properties at 10,000 nodes over 3x3 zones, before and after failures, joins, returns and drains. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -110,7 +110,8 @@ static void check_plan(const cluster_t *c, const char *when) {
   uint32_t live = 0;
   for (uint32_t x = 0; x < count; x++) {
     const sch_node_t *n = sch_members_node(c->m, x);
-    bool alive = n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT;
+    bool alive = n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT ||
+                 n->state == SCH_NODE_DRAINING; /* draining: a leaf */
     CHECK(alive == sch_plan_contains(p, x), "%s: node %u alive=%d but in plan=%d", when, x, alive,
           sch_plan_contains(p, x));
     live += alive;
@@ -166,7 +167,8 @@ static void check_plan(const cluster_t *c, const char *when) {
     if (!sch_plan_contains(p, x)) continue;
     uint32_t total = 0;
     for (uint32_t s = 0; s < STRIPES; s++) total += sch_plan_children(p, x, s, kids, 0);
-    uint32_t cap = expected_cap(sch_members_node(c->m, x));
+    const sch_node_t *nx = sch_members_node(c->m, x);
+    uint32_t cap = nx->state == SCH_NODE_DRAINING ? 0 : expected_cap(nx);
     CHECK(total <= cap, "%s: node %u has %u children, capacity %u", when, x, total, cap);
     CHECK(sch_plan_capacity(p, x) == cap, "%s: capacity mismatch", when);
   }
@@ -335,6 +337,110 @@ static void test_kill_region_head(void **state) {
     }
     CHECK(heads == 1, "region %u has %u heads in stripe %u", r, heads, s);
   }
+  cluster_deinit(&c);
+}
+
+/* Children over every stripe, or 0. */
+static uint32_t child_edges(const cluster_t *c, uint32_t x) {
+  uint32_t total = 0;
+  for (uint32_t s = 0; s < STRIPES; s++) total += sch_plan_children(c->p, x, s, NULL, 0);
+  return total;
+}
+
+/* The node with the most children that is not an origin; with head, a
+ * region head of some stripe (hung off an origin). */
+static uint32_t busiest(const cluster_t *c, bool head) {
+  uint32_t best = UINT32_MAX, most = 0;
+  for (uint32_t x = 3; x < c->count; x++) {
+    if (!sch_plan_contains(c->p, x) || sch_members_node(c->m, x)->state != SCH_NODE_ALIVE) continue;
+    bool is_head = false;
+    for (uint32_t s = 0; s < STRIPES; s++) {
+      int32_t up = sch_plan_parent(c->p, x, s);
+      is_head |= up >= 0 && sch_members_node(c->m, (uint32_t)up)->origin;
+    }
+    uint32_t n = child_edges(c, x);
+    if ((!head || is_head) && n > most) best = x, most = n;
+  }
+  return best;
+}
+
+/* A drain moves every child of the node to other parents in every stripe,
+ * keeps the node a leaf of every stripe and everyone reached within the depth
+ * bound (check_plan); the orders of the node, its old children and their new
+ * parents change; new builds keep it a leaf; undrain gives its slots back and
+ * the next build makes it interior as before. */
+static void test_drain_and_undrain(void **state) {
+  (void)state;
+  seed_rng(__func__);
+  cluster_t c;
+  cluster_init(&c, NODES);
+  uint32_t *changed = malloc(FD_NODES_MAX * sizeof(uint32_t));
+  while (sch_plan_take_changed(c.p, changed, FD_NODES_MAX) == FD_NODES_MAX) {
+  }
+  uint32_t drained[4];
+  uint32_t before[4];
+  for (uint32_t i = 0; i < 4; i++) {
+    uint32_t x = busiest(&c, i < 2); /* two region heads, then the busiest others */
+    assert_true(x != UINT32_MAX);
+    drained[i] = x;
+    before[i] = child_edges(&c, x);
+    CHECK(before[i] > 0, "node %u is interior", x);
+    uint32_t old_kids[FD_STRIPES_MAX][SCH_FANOUT_MAX], old_n[FD_STRIPES_MAX];
+    for (uint32_t s = 0; s < STRIPES; s++)
+      old_n[s] = sch_plan_children(c.p, x, s, old_kids[s], SCH_FANOUT_MAX);
+    assert_int_equal(sch_members_drain(c.m, x), 0);
+    int lost = sch_plan_drain(c.p, x);
+    CHECK(lost == 0, "drain %u: %d without a parent", x, lost);
+    CHECK(child_edges(&c, x) == 0, "drained %u still has %u children", x, child_edges(&c, x));
+    CHECK(sch_plan_capacity(c.p, x) == 0, "drained %u has child slots", x);
+    check_plan(&c, i < 2 ? "a region head drained" : "a busy node drained");
+    /* Its old children and the node itself were told. */
+    uint8_t *told = calloc(c.count, 1);
+    uint32_t n;
+    while ((n = sch_plan_take_changed(c.p, changed, FD_NODES_MAX)) > 0)
+      for (uint32_t j = 0; j < n; j++) told[changed[j]] = 1;
+    CHECK(told[x], "drained %u not told", x);
+    for (uint32_t s = 0; s < STRIPES; s++)
+      for (uint32_t j = 0; j < old_n[s]; j++)
+        CHECK(told[old_kids[s][j]], "old child %u of %u not told", old_kids[s][j], x);
+    free(told);
+  }
+  /* Draining again is refused by membership; the plan call on a node
+   * outside the plan is -ENOENT. */
+  assert_int_equal(sch_members_drain(c.m, drained[0]), -EALREADY);
+  assert_int_equal(sch_plan_drain(c.p, FD_NODES_MAX - 1), -ENOENT);
+  assert_int_equal(sch_plan_undrain(c.p, drained[0]), -EINVAL); /* still draining */
+  /* A node dying under a drained leaf's new parent: repairs never pick it. */
+  uint32_t dead[50];
+  uint32_t nd = 0;
+  while (nd < 50) {
+    uint32_t x = 3 + (uint32_t)(rnd() % (c.count - 3));
+    bool skip = sch_members_node(c.m, x)->state != SCH_NODE_ALIVE;
+    for (uint32_t j = 0; j < nd; j++) skip |= dead[j] == x;
+    if (!skip) dead[nd++] = x;
+  }
+  kill_nodes(&c, dead, nd, "50 killed around drained nodes");
+  for (uint32_t i = 0; i < 4; i++)
+    CHECK(child_edges(&c, drained[i]) == 0, "drained %u got children in a repair", drained[i]);
+  /* A new build: drained nodes are leaves of every stripe. */
+  assert_int_equal(sch_plan_build(c.p), 0);
+  check_plan(&c, "rebuilt with 4 drained");
+  for (uint32_t i = 0; i < 4; i++)
+    CHECK(child_edges(&c, drained[i]) == 0, "drained %u interior after a build", drained[i]);
+  /* Undrain: slots back now, interior in the next build. */
+  for (uint32_t i = 0; i < 4; i++) {
+    assert_int_equal(sch_members_undrain(c.m, drained[i]), 0);
+    assert_int_equal(sch_plan_undrain(c.p, drained[i]), 0);
+    CHECK(sch_plan_capacity(c.p, drained[i]) == expected_cap(sch_members_node(c.m, drained[i])),
+          "undrained %u has its slots back", drained[i]);
+  }
+  check_plan(&c, "undrained");
+  assert_int_equal(sch_plan_build(c.p), 0);
+  check_plan(&c, "rebuilt after undrain");
+  uint32_t interior = 0;
+  for (uint32_t i = 0; i < 4; i++) interior += child_edges(&c, drained[i]) > 0;
+  CHECK(interior >= 3, "only %u of 4 undrained nodes interior after a build", interior);
+  free(changed);
   cluster_deinit(&c);
 }
 
@@ -784,6 +890,7 @@ int main(void) {
       cmocka_unit_test(test_origins_own_region),
       cmocka_unit_test(test_chain_tail_seeds),
       cmocka_unit_test(test_small_zones_shallow),
+      cmocka_unit_test(test_drain_and_undrain),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* test_sched.c — the core end to end on an explicit clock: publish, heartbeats, deaths, return to the newest version, late join, leave, restart. */
+/* test_sched.c — the core end to end on an explicit clock: publish, heartbeats, deaths, return to the newest version, late join, leave, drain and undrain, restart. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -150,7 +150,8 @@ static void test_core_end_to_end(void **state) {
   assert_int_equal(sch_sched_declare_dead(s, 101), 0);
   assert_false(sch_plan_contains(p, 101));
   assert_int_equal(sch_sched_drain(s, 102), 0);
-  assert_true(sch_plan_contains(p, 102)); /* keeps serving */
+  assert_true(sch_plan_contains(p, 102)); /* keeps downloading, as a leaf */
+  assert_int_equal(sch_sched_dependents(s, 102), 0);
   everyone_placed(s, NODES - 9 + 1 - 2);
   assert_int_equal(sch_sched_heartbeat(s, "nobody", now, NULL, 0, 0), -ENOENT);
   sch_sched_destroy(s);
@@ -167,10 +168,12 @@ static void test_core_end_to_end(void **state) {
   /* Every node but the one that left is back, alive until proven dead. */
   sch_plan_stats_t st;
   sch_plan_stats(p, &st);
-  assert_int_equal(st.nodes, NODES + 1 - 2); /* the late one in, the leaver and the drainer out */
+  assert_int_equal(st.nodes, NODES + 1 - 1); /* the late one in, the leaver out */
   assert_int_equal(st.unplaced, 0);
   assert_false(sch_plan_contains(p, 100));
-  assert_false(sch_plan_contains(p, 102)); /* draining: not in new plans */
+  assert_true(sch_plan_contains(p, 102)); /* draining: a leaf of the new plan */
+  assert_int_equal(sch_plan_capacity(p, 102), 0);
+  assert_int_equal(sch_sched_dependents(s, 102), 0);
   free(push);
   sch_sched_destroy(s);
   sch_db_close(db);
@@ -252,10 +255,95 @@ static void test_pending_commit_abort(void **state) {
   sch_db_close(db);
 }
 
+/* The busiest non-origin node of the only plan. */
+static uint32_t busiest(const sch_sched_t *s) {
+  const sch_plan_t *p = sch_sched_plan_at(s, 0, NULL, NULL);
+  uint32_t best = 0, most = 0;
+  for (uint32_t x = 3; x < NODES; x++)
+    if (sch_sched_dependents(s, x) > most) best = x, most = sch_sched_dependents(s, x);
+  assert_true(sch_plan_contains(p, best));
+  return best;
+}
+
+/* Drain moves the node's children at once and pushes the changed orders;
+ * the state and the leaf's place survive a restart (replayed from the log,
+ * then from a checkpoint); undrain (OP_UNDRAIN) survives one too, and the
+ * plan built after it makes the node interior again. */
+static void test_drain_undrain_restart(void **state) {
+  (void)state;
+  sch_db_t *db = open_db(0);
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_sched_t *s = sch_sched_create(db, &pc);
+  char id[32], region[8], zone[8];
+  for (uint32_t i = 0; i < NODES; i++) {
+    bool origin = i < 3;
+    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
+    snprintf(region, sizeof(region), "r%u", origin ? 0 : i % 3);
+    snprintf(zone, sizeof(zone), "z%u", origin ? i : (i / 3) % 3);
+    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "h:1",
+                          .nic_bps = 10000000000ull, .free_disk_bytes = 1ull << 40,
+                          .origin = origin};
+    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
+  }
+  sch_version_info_t v1 = version(1);
+  assert_int_equal(sch_sched_publish(s, &v1), 0);
+  sch_push_t *push = malloc(FD_NODES_MAX * sizeof(sch_push_t));
+  while (sch_sched_take_pushes(s, push, FD_NODES_MAX) > 0) {
+  }
+  uint32_t x = busiest(s);
+  uint32_t had = sch_sched_dependents(s, x);
+  assert_true(had > 0);
+  assert_int_equal(sch_sched_drain(s, x), 0);
+  assert_int_equal(sch_sched_dependents(s, x), 0);
+  everyone_placed(s, NODES);
+  uint32_t n = sch_sched_take_pushes(s, push, FD_NODES_MAX);
+  assert_true(n > had); /* the old children, their new parents, the node */
+  assert_int_equal(sch_sched_drain(s, x), -EALREADY); /* nothing logged again */
+  uint64_t ops = sch_db_ops_since_checkpoint(db);
+  assert_int_equal(sch_sched_drain(s, x), -EALREADY);
+  assert_int_equal(sch_db_ops_since_checkpoint(db), ops);
+  assert_int_equal(sch_sched_undrain(s, 4), -EALREADY); /* not draining */
+  sch_sched_destroy(s);
+  sch_db_close(db);
+
+  for (int round = 0; round < 2; round++) { /* from the log, then from a checkpoint */
+    db = open_db(HB);
+    s = sch_sched_create(db, &pc);
+    assert_non_null(s);
+    assert_int_equal(sch_members_node(sch_db_members(db), x)->state, SCH_NODE_DRAINING);
+    const sch_plan_t *p = sch_sched_plan_at(s, 0, NULL, NULL);
+    assert_true(sch_plan_contains(p, x));
+    assert_int_equal(sch_plan_capacity(p, x), 0);
+    assert_int_equal(sch_sched_dependents(s, x), 0);
+    everyone_placed(s, NODES);
+    if (round == 0) assert_int_equal(sch_db_checkpoint(db), 0);
+    sch_sched_destroy(s);
+    sch_db_close(db);
+  }
+
+  db = open_db(2 * HB);
+  s = sch_sched_create(db, &pc);
+  assert_int_equal(sch_sched_undrain(s, x), 0);
+  assert_int_equal(sch_members_node(sch_db_members(db), x)->state, SCH_NODE_ALIVE);
+  assert_true(sch_plan_capacity(sch_sched_plan_at(s, 0, NULL, NULL), x) > 0);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+  db = open_db(3 * HB);
+  s = sch_sched_create(db, &pc);
+  assert_int_equal(sch_members_node(sch_db_members(db), x)->state, SCH_NODE_ALIVE);
+  assert_int_equal(sch_sched_dependents(s, x), had); /* the same build as the first */
+  everyone_placed(s, NODES);
+  free(push);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_core_end_to_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pending_commit_abort, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_drain_undrain_restart, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
