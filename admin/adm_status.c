@@ -343,7 +343,8 @@ int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv) {
         adm_json_str(addr);
         printf(",\"state\":");
         adm_json_str(e->state);
-        printf(",\"last_seen_ms\":%" PRIu64 "}", e->last_seen_ms);
+        printf(",\"last_seen_ms\":%" PRIu64 ",\"dependents\":%" PRIu32 "}", e->last_seen_ms,
+               e->dependents);
       } else {
         printf("%-20s %-10s %-10s %-22s %-9s %10" PRIu64 "\n", ni ? ni->node_id : "?",
                ni ? ni->region : "?", ni ? ni->zone : "?", addr, e->state, e->last_seen_ms);

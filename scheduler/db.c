@@ -314,9 +314,8 @@ static int id_op(sch_db_t *db, uint8_t op, uint32_t slot) {
   const sch_node_t *n = sch_members_node(db->m, slot);
   if (!n) return -ENOENT;
   /* Refused before logging, as applying it would refuse it. */
-  if (n->state == SCH_NODE_LEFT || (op == OP_DRAIN && n->state == SCH_NODE_DEAD) ||
-      (op == OP_DRAIN && n->state == SCH_NODE_DRAINING) ||
-      (op == OP_UNDRAIN && n->state != SCH_NODE_DRAINING))
+  if (n->state == SCH_NODE_LEFT || (op == OP_DRAIN && n->drained) ||
+      (op == OP_UNDRAIN && !n->drained))
     return -EALREADY;
   buf_t b = {0};
   enc_id_op(&b, op, n->id);
@@ -388,8 +387,8 @@ int sch_db_checkpoint(sch_db_t *db) {
                           .origin = n->origin};
     enc_node(&rec, &ni);
     snap_add(&snap, &rec);
-    if (n->state == SCH_NODE_DRAINING || n->state == SCH_NODE_LEFT) {
-      enc_id_op(&rec, n->state == SCH_NODE_DRAINING ? OP_DRAIN : OP_LEAVE, n->id);
+    if (n->drained || n->state == SCH_NODE_LEFT) {
+      enc_id_op(&rec, n->drained ? OP_DRAIN : OP_LEAVE, n->id);
       snap_add(&snap, &rec);
     }
   }

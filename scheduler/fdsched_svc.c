@@ -518,8 +518,7 @@ static int h_drain(rpc_call_t *call, const Sched__DrainRequest *req, void *ctx) 
   const sch_node_t *n = sch_members_node(sch_db_members(d->db), (uint32_t)slot);
   Sched__DrainReply rep = SCHED__DRAIN_REPLY__INIT;
   rep.changed = rc == 0;
-  rep.accepted = req->undrain ? n->state != SCH_NODE_DRAINING && n->state != SCH_NODE_LEFT
-                              : n->state == SCH_NODE_DRAINING;
+  rep.accepted = req->undrain ? !n->drained && n->state != SCH_NODE_LEFT : n->drained;
   rep.state = (char *)sch_node_state_name(n->state);
   rep.dependents = sch_sched_dependents(d->sched, (uint32_t)slot);
   if (rc == 0) {

@@ -138,7 +138,7 @@ int sch_members_register(sch_members_t *m, const sch_node_info_t *info, uint64_t
   n->origin = info->origin;
   n->nic_bps = info->nic_bps;
   n->free_disk_bytes = info->free_disk_bytes;
-  n->state = SCH_NODE_ALIVE;
+  n->state = n->drained ? SCH_NODE_DRAINING : SCH_NODE_ALIVE; /* a drain outlives restarts */
   n->last_heartbeat_ms = now_ms;
   if (slot_out) *slot_out = slot;
   return 0;
@@ -155,7 +155,7 @@ int sch_members_heartbeat(sch_members_t *m, const char *id, uint64_t now_ms, uin
     n->incarnation++;
     fd_log_debug("node %s is back (incarnation %u)", n->id, n->incarnation);
   }
-  if (n->state != SCH_NODE_DRAINING) n->state = SCH_NODE_ALIVE;
+  n->state = n->drained ? SCH_NODE_DRAINING : SCH_NODE_ALIVE;
   if (now_ms > n->last_heartbeat_ms) n->last_heartbeat_ms = now_ms;
   n->progress_version = version;
   n->progress_chunks = chunks;
@@ -198,17 +198,18 @@ int sch_members_declare_dead(sch_members_t *m, uint32_t slot) {
 int sch_members_drain(sch_members_t *m, uint32_t slot) {
   sch_node_t *n = node_at(m, slot);
   if (!n) return -ENOENT;
-  if (n->state == SCH_NODE_DEAD || n->state == SCH_NODE_LEFT || n->state == SCH_NODE_DRAINING)
-    return -EALREADY;
-  n->state = SCH_NODE_DRAINING;
+  if (n->state == SCH_NODE_LEFT || n->drained) return -EALREADY;
+  n->drained = true;
+  if (n->state != SCH_NODE_DEAD) n->state = SCH_NODE_DRAINING; /* dead: when it is back */
   return 0;
 }
 
 int sch_members_undrain(sch_members_t *m, uint32_t slot) {
   sch_node_t *n = node_at(m, slot);
   if (!n) return -ENOENT;
-  if (n->state != SCH_NODE_DRAINING) return -EALREADY;
-  n->state = SCH_NODE_ALIVE; /* the detector makes it suspect if it is silent */
+  if (!n->drained) return -EALREADY;
+  n->drained = false;
+  if (n->state == SCH_NODE_DRAINING) n->state = SCH_NODE_ALIVE; /* the detector judges it */
   return 0;
 }
 
@@ -217,6 +218,7 @@ int sch_members_leave(sch_members_t *m, uint32_t slot) {
   if (!n) return -ENOENT;
   if (n->state == SCH_NODE_LEFT) return -EALREADY;
   n->state = SCH_NODE_LEFT;
+  n->drained = false; /* one that registers again starts afresh */
   return 0;
 }
 

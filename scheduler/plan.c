@@ -317,7 +317,9 @@ void sch_plan_mark_complete(sch_plan_t *p, uint32_t slot) {
 
 static void repair_add(const sch_plan_t *p, uint32_t self, uint32_t x, uint32_t *out, uint32_t max,
                        uint32_t *n) {
-  if (x != self && p->in_plan[x] && p->complete[x] && *n < max) out[(*n)++] = x;
+  if (x != self && p->in_plan[x] && p->complete[x] && *n < max &&
+      sch_members_node(p->m, x)->state != SCH_NODE_DRAINING) /* nobody depends on it */
+    out[(*n)++] = x;
 }
 
 uint32_t sch_plan_repair_peers(const sch_plan_t *p, uint32_t slot, uint32_t *out, uint32_t max) {

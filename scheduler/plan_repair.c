@@ -289,7 +289,8 @@ int sch_plan_undrain(sch_plan_t *p, uint32_t slot) {
   const sch_node_t *n = sch_members_node(p->m, slot);
   if (!n) return -ENOENT;
   if (n->state == SCH_NODE_DRAINING) return -EINVAL;
-  if (!p->in_plan[slot]) return sch_plan_join(p, slot);
+  if (!p->in_plan[slot]) /* dead or gone: it joins when it is back */
+    return n->state == SCH_NODE_ALIVE || n->state == SCH_NODE_SUSPECT ? sch_plan_join(p, slot) : 0;
   p->cap[slot] = plan_node_cap(p, slot);
   return 0;
 }

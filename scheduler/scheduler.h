@@ -78,6 +78,8 @@ typedef struct sch_node {
   uint64_t progress_version;  /* newest version the node reported working on */
   uint64_t progress_chunks;   /* chunks of it the node holds */
   uint32_t incarnation;       /* bumped each time the node comes back from dead */
+  bool drained;               /* drained by the operator until undrained: SCH_NODE_DRAINING
+                               * whenever it is alive (through deaths and registrations) */
 } sch_node_t;
 
 typedef struct sch_members_config {
@@ -119,9 +121,10 @@ uint32_t sch_members_tick(sch_members_t *m, uint64_t now_ms, uint32_t *died, uin
 /* Declares a node dead now (its stream broke, an operator said so). -ENOENT
  * for a bad slot, -EALREADY when it is already dead or gone. */
 int sch_members_declare_dead(sch_members_t *m, uint32_t slot);
-/* Drain: a leaf only, in every plan, until undrained. -EALREADY when it is
- * already draining, dead or gone. Undrain: alive again; -EALREADY when it
- * is not draining. Leave: gone. */
+/* Drain: a leaf only, in every plan, until undrained — also after it dies
+ * and comes back or registers again. -EALREADY when it is already drained,
+ * or gone. Undrain: alive again (a dead node stays dead); -EALREADY when it
+ * is not drained. Leave: gone (and no longer drained). */
 int sch_members_drain(sch_members_t *m, uint32_t slot);
 int sch_members_undrain(sch_members_t *m, uint32_t slot);
 int sch_members_leave(sch_members_t *m, uint32_t slot);
@@ -446,10 +449,10 @@ int sch_sched_abort(sch_sched_t *s, const char *file, uint64_t version);
 int sch_sched_declare_dead(sch_sched_t *s, uint32_t slot);
 /* Drains a node durably and moves every child it has in every plan to
  * other parents at once (the pushes say to whom); it stays a leaf. -EALREADY
- * when it is already draining (nothing logged), dead or gone. */
+ * when it is already drained (nothing logged) or gone. */
 int sch_sched_drain(sch_sched_t *s, uint32_t slot);
-/* Alive again (durably), with its child slots back in every plan. -EALREADY
- * when it is not draining. */
+/* Not drained any more (durably), with its child slots back in every plan.
+ * -EALREADY when it is not drained. */
 int sch_sched_undrain(sch_sched_t *s, uint32_t slot);
 /* (child, stripe) edges under slot over every built plan: how many still
  * depend on it. */

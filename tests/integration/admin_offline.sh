@@ -16,7 +16,7 @@ expect() { # expect CODE CMD...
 expect 0 "$F" --help
 expect 2 "$F"
 expect 2 "$F" frobnicate
-for c in keygen publish status versions nodes drain gc cert revoke; do
+for c in keygen publish status versions nodes drain undrain gc cert revoke; do
   expect 0 "$F" "$c" --help
   grep -q "usage: fdadmin" "$d/out" || fail "$c --help prints no usage"
 done
@@ -112,6 +112,9 @@ expect 2 "$F" --scheduler nowhere status                                        
 echo "not a key" >"$d/bad.key"
 expect 2 "$F" --scheduler 127.0.0.1:1 --cluster-key "$d/bad.key" status
 expect 2 "$F" drain
+expect 2 "$F" undrain
+expect 2 "$F" "${common[@]}" drain n1 --timeout 0
+expect 2 "$F" "${common[@]}" undrain n1 --no-wait
 expect 2 "$F" "${common[@]}" gc
 expect 2 "$F" --timeout-ms 5 status
 printf '[admin]\nschedular = 127.0.0.1:1\n' >"$d/typo.ini"
@@ -123,6 +126,7 @@ expect 3 "$F" "${common[@]}" status
 expect 3 "$F" "${common[@]}" versions --json
 expect 3 "$F" "${common[@]}" nodes
 expect 3 "$F" "${common[@]}" drain n1
+expect 3 "$F" "${common[@]}" undrain n1
 expect 3 "$F" "${common[@]}" gc x
 expect 3 "$F" "${common[@]}" publish "$d/f" --name x
 # The same settings from a config file.

@@ -177,6 +177,24 @@ static void test_drain_and_leave(void **state) {
   assert_int_equal(sch_members_node(m, a)->incarnation, 1);
   assert_int_equal(sch_members_declare_dead(m, a), 0);
   assert_string_equal(sch_node_state_name(sch_members_node(m, a)->state), "dead");
+  /* A drain outlives the node's death, its return and its registrations. */
+  uint32_t b;
+  sch_node_info_t ib = info("b", "eu", "z1");
+  assert_int_equal(sch_members_register(m, &ib, 40, &b), 0);
+  assert_int_equal(sch_members_drain(m, b), 0);
+  assert_int_equal(sch_members_declare_dead(m, b), 0);
+  assert_int_equal(sch_members_drain(m, b), -EALREADY);
+  bool back = false;
+  assert_int_equal(sch_members_heartbeat(m, "b", 50, 0, 0, NULL, &back), 0);
+  assert_true(back);
+  assert_int_equal(sch_members_node(m, b)->state, SCH_NODE_DRAINING);
+  assert_int_equal(sch_members_register(m, &ib, 60, NULL), 0);
+  assert_int_equal(sch_members_node(m, b)->state, SCH_NODE_DRAINING);
+  assert_int_equal(sch_members_declare_dead(m, b), 0);
+  assert_int_equal(sch_members_undrain(m, b), 0); /* undrained while dead: stays dead */
+  assert_int_equal(sch_members_node(m, b)->state, SCH_NODE_DEAD);
+  assert_int_equal(sch_members_register(m, &ib, 70, NULL), 0);
+  assert_int_equal(sch_members_node(m, b)->state, SCH_NODE_ALIVE);
   sch_members_destroy(m);
 }
 
