@@ -269,13 +269,3 @@ int adm_newest_version(adm_client_t *sched, const char *name, uint64_t *version)
   return ADM_EXIT_OK;
 }
 
-void adm_json_str(const char *s) {
-  putchar('"');
-  for (size_t i = 0; s && s[i] && i < ADM_JSON_STR_MAX; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c < 0x20) printf("\\u%04x", c);
-    else putchar(c);
-  }
-  putchar('"');
-}

@@ -61,20 +61,21 @@ static int poll_dependents(adm_client_t *cl, const char *node, uint32_t *out) {
   return ex;
 }
 
-static void report(const adm_config_t *cfg, const char *verb, const char *node, bool accepted,
+/* Prints the outcome; false when the JSON output failed. */
+static bool report(const adm_config_t *cfg, const char *verb, const char *node, bool accepted,
                    bool changed, const char *state, uint32_t dependents, uint64_t waited_ms,
                    bool waited) {
   if (cfg->json) {
-    printf("{\"node\":");
-    adm_json_str(node);
-    printf(",\"command\":");
-    adm_json_str(verb);
-    printf(",\"accepted\":%s,\"changed\":%s,\"state\":", accepted ? "true" : "false",
-           changed ? "true" : "false");
-    adm_json_str(state);
-    printf(",\"dependents\":%" PRIu32 ",\"waited\":%s,\"waited_ms\":%" PRIu64 "}\n", dependents,
-           waited ? "true" : "false", waited_ms);
-    return;
+    json_object *o = adm_json_object();
+    adm_json_add_str(o, "node", node);
+    adm_json_add_str(o, "command", verb);
+    adm_json_add_bool(o, "accepted", accepted);
+    adm_json_add_bool(o, "changed", changed);
+    adm_json_add_str(o, "state", state);
+    adm_json_add_u64(o, "dependents", dependents);
+    adm_json_add_bool(o, "waited", waited);
+    adm_json_add_u64(o, "waited_ms", waited_ms);
+    return adm_json_print(o) == 0;
   }
   if (!accepted)
     printf("%s %s: refused (state %s)\n", verb, node, state);
@@ -87,6 +88,7 @@ static void report(const adm_config_t *cfg, const char *verb, const char *node, 
   else
     printf("%s %s: accepted%s (state %s, %" PRIu32 " dependents)\n", verb, node,
            changed ? "" : ", already so", state, dependents);
+  return true;
 }
 
 static int drain_or_undrain(adm_config_t *cfg, int argc, char **argv, bool undrain) {
@@ -172,8 +174,9 @@ static int drain_or_undrain(adm_config_t *cfg, int argc, char **argv, bool undra
     waited_ms = fd_now_ms() - start;
     if (ex == ADM_EXIT_OK && dependents > 0) ex = ADM_EXIT_FAILED; /* timed out */
   }
-  if (ex == ADM_EXIT_OK || ex == ADM_EXIT_FAILED)
-    report(cfg, verb, node, accepted, changed, state, dependents, waited_ms, accepted && wait);
+  if ((ex == ADM_EXIT_OK || ex == ADM_EXIT_FAILED) &&
+      !report(cfg, verb, node, accepted, changed, state, dependents, waited_ms, accepted && wait))
+    ex = ADM_EXIT_FAILED;
   adm_client_destroy(cl);
   return ex;
 }

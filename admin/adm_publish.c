@@ -408,17 +408,19 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
               r ? "another version" : "with an undecodable reply", m->version);
       ex = ADM_EXIT_FAILED;
     } else if (cfg->json) {
-      printf("{\"name\":");
-      adm_json_str(o->name);
-      printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"chunks\":%u"
-             ",\"chunks_sent\":%u,\"bytes_sent\":%" PRIu64 ",\"seconds\":%.3f,\"origins\":[",
-             m->version, m->size_bytes, m->chunk_count, p.sent_chunks, p.sent_bytes, secs);
-      for (size_t i = 0; i < r->n_origins; i++) {
-        if (i) putchar(',');
-        adm_json_str(r->origins[i]);
-      }
-      printf("]}\n");
-      ex = ADM_EXIT_OK;
+      json_object *j = adm_json_object(), *origins = adm_json_array();
+      adm_json_add_str(j, "name", o->name);
+      adm_json_add_u64(j, "version", m->version);
+      adm_json_add_u64(j, "size_bytes", m->size_bytes);
+      adm_json_add_u64(j, "chunks", m->chunk_count);
+      adm_json_add_u64(j, "chunks_sent", p.sent_chunks);
+      adm_json_add_u64(j, "bytes_sent", p.sent_bytes);
+      adm_json_add_fixed(j, "seconds", secs, 3);
+      for (size_t i = 0; i < r->n_origins; i++)
+        adm_json_push(origins, json_object_new_string(r->origins[i] ? r->origins[i] : ""));
+      adm_json_add(j, "origins", origins);
+      /* The version is published either way; a failed print is still a failure. */
+      ex = adm_json_print(j) ? ADM_EXIT_FAILED : ADM_EXIT_OK;
     } else {
       printf("published %s v%" PRIu64 ": %" PRIu64 " bytes, %u chunks, sent %u chunks (%" PRIu64
              " bytes) in %.2f s; held durably by %zu origins:",

@@ -46,7 +46,9 @@ typedef struct zone_count {
   uint32_t alive, suspect, dead, draining;
 } zone_count_t;
 
-static void print_zone_members(const Sched__ListNodesReply *n, bool json) {
+/* Members per region and zone by state: printed, or (into, not NULL) added
+ * to a JSON object as "members". */
+static void print_zone_members(const Sched__ListNodesReply *n, json_object *into) {
   static zone_count_t zones[ADM_ZONES_SHOWN];
   uint32_t nzones = 0;
   for (size_t i = 0; i < n->n_nodes; i++) {
@@ -66,17 +68,19 @@ static void print_zone_members(const Sched__ListNodesReply *n, bool json) {
     else if (!strcmp(e->state, "dead")) zones[k].dead++;
     else zones[k].draining++;
   }
-  if (json) {
-    printf(",\"members\":[");
+  if (into) {
+    json_object *members = adm_json_array();
     for (uint32_t k = 0; k < nzones; k++) {
-      printf("%s{\"region\":", k ? "," : "");
-      adm_json_str(zones[k].region);
-      printf(",\"zone\":");
-      adm_json_str(zones[k].zone);
-      printf(",\"alive\":%u,\"suspect\":%u,\"dead\":%u,\"draining\":%u}", zones[k].alive,
-             zones[k].suspect, zones[k].dead, zones[k].draining);
+      json_object *z = adm_json_object();
+      adm_json_add_str(z, "region", zones[k].region);
+      adm_json_add_str(z, "zone", zones[k].zone);
+      adm_json_add_u64(z, "alive", zones[k].alive);
+      adm_json_add_u64(z, "suspect", zones[k].suspect);
+      adm_json_add_u64(z, "dead", zones[k].dead);
+      adm_json_add_u64(z, "draining", zones[k].draining);
+      adm_json_push(members, z);
     }
-    printf("]");
+    adm_json_add(into, "members", members);
     return;
   }
   printf("members     %-10s %-10s %6s %8s %5s %9s\n", "REGION", "ZONE", "ALIVE", "SUSPECT", "DEAD",
@@ -86,31 +90,40 @@ static void print_zone_members(const Sched__ListNodesReply *n, bool json) {
            zones[k].alive, zones[k].suspect, zones[k].dead, zones[k].draining);
 }
 
-static void print_progress(const Sched__VersionProgress *p, bool json, bool first) {
+/* One version's progress: printed, or (into, not NULL) pushed to a JSON array. */
+static void print_progress(const Sched__VersionProgress *p, json_object *into) {
   double pct = p->bytes_total ? 100.0 * (double)p->bytes_done / (double)p->bytes_total : 100.0;
-  if (json) {
-    printf("%s{\"name\":", first ? "" : ",");
-    adm_json_str(p->name);
-    printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"chunk_count\":%u"
-           ",\"complete\":%u,\"in_progress\":%u,\"failed\":%u,\"bytes_done\":%" PRIu64
-           ",\"bytes_total\":%" PRIu64 ",\"throughput_bytes_per_s\":%" PRIu64
-           ",\"eta_ms\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 ",\"publishing\":%s"
-           ",\"bad_chunks_reported\":%u,\"bad_chunks_repaired\":%u,\"manifests_rejected\":%u"
-           ",\"zones\":[",
-           p->version, p->size_bytes, p->chunk_count, p->complete, p->in_progress, p->failed,
-           p->bytes_done, p->bytes_total, p->throughput_bytes_per_s, p->eta_ms, p->elapsed_ms,
-           p->pending ? "true" : "false", p->bad_chunks_reported, p->bad_chunks_repaired,
-           p->manifests_rejected);
+  if (into) {
+    json_object *o = adm_json_object();
+    adm_json_add_str(o, "name", p->name);
+    adm_json_add_u64(o, "version", p->version);
+    adm_json_add_u64(o, "size_bytes", p->size_bytes);
+    adm_json_add_u64(o, "chunk_count", p->chunk_count);
+    adm_json_add_u64(o, "complete", p->complete);
+    adm_json_add_u64(o, "in_progress", p->in_progress);
+    adm_json_add_u64(o, "failed", p->failed);
+    adm_json_add_u64(o, "bytes_done", p->bytes_done);
+    adm_json_add_u64(o, "bytes_total", p->bytes_total);
+    adm_json_add_u64(o, "throughput_bytes_per_s", p->throughput_bytes_per_s);
+    adm_json_add_u64(o, "eta_ms", p->eta_ms);
+    adm_json_add_u64(o, "elapsed_ms", p->elapsed_ms);
+    adm_json_add_bool(o, "publishing", p->pending);
+    adm_json_add_u64(o, "bad_chunks_reported", p->bad_chunks_reported);
+    adm_json_add_u64(o, "bad_chunks_repaired", p->bad_chunks_repaired);
+    adm_json_add_u64(o, "manifests_rejected", p->manifests_rejected);
+    json_object *zones = adm_json_array();
     for (size_t z = 0; z < p->n_zones; z++) {
       const Sched__ZoneProgress *zp = p->zones[z];
-      printf("%s{\"region\":", z ? "," : "");
-      adm_json_str(zp->region);
-      printf(",\"zone\":");
-      adm_json_str(zp->zone);
-      printf(",\"complete\":%u,\"in_progress\":%u,\"failed\":%u}", zp->complete,
-             zp->in_progress, zp->failed);
+      json_object *zo = adm_json_object();
+      adm_json_add_str(zo, "region", zp->region);
+      adm_json_add_str(zo, "zone", zp->zone);
+      adm_json_add_u64(zo, "complete", zp->complete);
+      adm_json_add_u64(zo, "in_progress", zp->in_progress);
+      adm_json_add_u64(zo, "failed", zp->failed);
+      adm_json_push(zones, zo);
     }
-    printf("]}");
+    adm_json_add(o, "zones", zones);
+    adm_json_push(into, o);
     return;
   }
   printf("%s v%" PRIu64 ": %u complete, %u in progress, %u failed; %.1f%% of %" PRIu64
@@ -153,29 +166,38 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
   const Sched__ListNodesReply *n = (const Sched__ListNodesReply *)nm;
   const Sched__ListVersionsReply *v = (const Sched__ListVersionsReply *)vm;
 
+  int ex = ADM_EXIT_OK;
   if (json) {
-    printf("{\"nodes_alive\":%u,\"nodes_suspect\":%u,\"nodes_dead\":%u,\"nodes_draining\":%u"
-           ",\"newest_version\":%" PRIu64 ",\"leader\":%s,\"epoch\":%" PRIu64 ",\"progress\":[",
-           s->nodes_alive, s->nodes_suspect, s->nodes_dead, s->nodes_draining, s->newest_version,
-           s->leader ? "true" : "false", s->epoch);
-    for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], true, i == 0);
-    printf("],\"versions\":[");
+    json_object *o = adm_json_object();
+    adm_json_add_u64(o, "nodes_alive", s->nodes_alive);
+    adm_json_add_u64(o, "nodes_suspect", s->nodes_suspect);
+    adm_json_add_u64(o, "nodes_dead", s->nodes_dead);
+    adm_json_add_u64(o, "nodes_draining", s->nodes_draining);
+    adm_json_add_u64(o, "newest_version", s->newest_version);
+    adm_json_add_bool(o, "leader", s->leader);
+    adm_json_add_u64(o, "epoch", s->epoch);
+    json_object *progress = adm_json_array();
+    for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], progress);
+    adm_json_add(o, "progress", progress);
+    json_object *versions = adm_json_array();
     for (size_t i = 0; i < v->n_versions; i++) {
       const Sched__VersionEntry *e = v->versions[i];
-      printf("%s{\"name\":", i ? "," : "");
-      adm_json_str(e->name);
-      printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"nodes_complete\":%u}",
-             e->version, e->size_bytes, e->nodes_complete);
+      json_object *vo = adm_json_object();
+      adm_json_add_str(vo, "name", e->name);
+      adm_json_add_u64(vo, "version", e->version);
+      adm_json_add_u64(vo, "size_bytes", e->size_bytes);
+      adm_json_add_u64(vo, "nodes_complete", e->nodes_complete);
+      adm_json_push(versions, vo);
     }
-    printf("]");
-    print_zone_members(n, true);
-    printf("}\n");
+    adm_json_add(o, "versions", versions);
+    print_zone_members(n, o);
+    if (adm_json_print(o)) ex = ADM_EXIT_FAILED;
   } else {
     if (clear) printf("\033[H\033[J");
     printf("nodes: %u alive, %u suspect, %u dead, %u draining; newest version %" PRIu64 "%s\n",
            s->nodes_alive, s->nodes_suspect, s->nodes_dead, s->nodes_draining, s->newest_version,
            s->leader ? "" : " (this scheduler is not the leader)");
-    for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], false, i == 0);
+    for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], NULL);
     if (v->n_versions) {
       printf("versions    %-24s %8s %12s %9s\n", "NAME", "VERSION", "SIZE", "COMPLETE");
       for (size_t i = 0; i < v->n_versions; i++) {
@@ -184,13 +206,13 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
                e->size_bytes, e->nodes_complete);
       }
     }
-    print_zone_members(n, false);
+    print_zone_members(n, NULL);
   }
   fflush(stdout);
   protobuf_c_message_free_unpacked(sm, NULL);
   protobuf_c_message_free_unpacked(nm, NULL);
   protobuf_c_message_free_unpacked(vm, NULL);
-  return ADM_EXIT_OK;
+  return ex;
 }
 
 int adm_cmd_status(adm_config_t *cfg, int argc, char **argv) {
@@ -274,22 +296,25 @@ int adm_cmd_versions(adm_config_t *cfg, int argc, char **argv) {
   rpc_code_t code = sched_call(cl, 4, &req.base, &m);
   if (code == RPC_OK) {
     const Sched__ListVersionsReply *r = (const Sched__ListVersionsReply *)m;
-    if (cfg->json) printf("[");
-    else printf("%-24s %8s %12s %12s %9s\n", "NAME", "VERSION", "SIZE", "CREATED", "COMPLETE");
+    json_object *list = cfg->json ? adm_json_array() : NULL;
+    if (!cfg->json)
+      printf("%-24s %8s %12s %12s %9s\n", "NAME", "VERSION", "SIZE", "CREATED", "COMPLETE");
     for (size_t i = 0; i < r->n_versions; i++) {
       const Sched__VersionEntry *e = r->versions[i];
       if (cfg->json) {
-        printf("%s{\"name\":", i ? "," : "");
-        adm_json_str(e->name);
-        printf(",\"version\":%" PRIu64 ",\"size_bytes\":%" PRIu64 ",\"created_s\":%" PRIu64
-               ",\"nodes_complete\":%u}",
-               e->version, e->size_bytes, e->created_s, e->nodes_complete);
+        json_object *o = adm_json_object();
+        adm_json_add_str(o, "name", e->name);
+        adm_json_add_u64(o, "version", e->version);
+        adm_json_add_u64(o, "size_bytes", e->size_bytes);
+        adm_json_add_u64(o, "created_s", e->created_s);
+        adm_json_add_u64(o, "nodes_complete", e->nodes_complete);
+        adm_json_push(list, o);
       } else {
         printf("%-24s %8" PRIu64 " %12" PRIu64 " %12" PRIu64 " %9u\n", e->name, e->version,
                e->size_bytes, e->created_s, e->nodes_complete);
       }
     }
-    if (cfg->json) printf("]\n");
+    if (cfg->json && adm_json_print(list)) code = RPC_INTERNAL;
     protobuf_c_message_free_unpacked(m, NULL);
   }
   adm_client_destroy(cl);
@@ -323,8 +348,8 @@ int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv) {
   rpc_code_t code = sched_call(cl, 5, &req.base, &m);
   if (code == RPC_OK) {
     const Sched__ListNodesReply *r = (const Sched__ListNodesReply *)m;
-    if (cfg->json) printf("[");
-    else
+    json_object *list = cfg->json ? adm_json_array() : NULL;
+    if (!cfg->json)
       printf("%-20s %-10s %-10s %-22s %-9s %10s\n", "NODE", "REGION", "ZONE", "ADDRESS", "STATE",
              "SEEN_MS");
     for (size_t i = 0; i < r->n_nodes; i++) {
@@ -333,24 +358,21 @@ int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv) {
       char addr[ADM_ADDR_LEN_MAX];
       snprintf(addr, sizeof(addr), "%s:%u", ni ? ni->addr : "?", ni ? ni->port : 0);
       if (cfg->json) {
-        printf("%s{\"node_id\":", i ? "," : "");
-        adm_json_str(ni ? ni->node_id : "");
-        printf(",\"region\":");
-        adm_json_str(ni ? ni->region : "");
-        printf(",\"zone\":");
-        adm_json_str(ni ? ni->zone : "");
-        printf(",\"address\":");
-        adm_json_str(addr);
-        printf(",\"state\":");
-        adm_json_str(e->state);
-        printf(",\"last_seen_ms\":%" PRIu64 ",\"dependents\":%" PRIu32 "}", e->last_seen_ms,
-               e->dependents);
+        json_object *o = adm_json_object();
+        adm_json_add_str(o, "node_id", ni ? ni->node_id : "");
+        adm_json_add_str(o, "region", ni ? ni->region : "");
+        adm_json_add_str(o, "zone", ni ? ni->zone : "");
+        adm_json_add_str(o, "address", addr);
+        adm_json_add_str(o, "state", e->state);
+        adm_json_add_u64(o, "last_seen_ms", e->last_seen_ms);
+        adm_json_add_u64(o, "dependents", e->dependents);
+        adm_json_push(list, o);
       } else {
         printf("%-20s %-10s %-10s %-22s %-9s %10" PRIu64 "\n", ni ? ni->node_id : "?",
                ni ? ni->region : "?", ni ? ni->zone : "?", addr, e->state, e->last_seen_ms);
       }
     }
-    if (cfg->json) printf("]\n");
+    if (cfg->json && adm_json_print(list)) code = RPC_INTERNAL;
     protobuf_c_message_free_unpacked(m, NULL);
   }
   adm_client_destroy(cl);

@@ -120,6 +120,7 @@ struct wr {
   fdc_seq_t first, last; /* the lowest and highest (version, index) acknowledged */
   uint64_t t0_ms, last_draw_ms;
   bool progress, drawn;
+  json_object *changes; /* --json without --quiet: the acknowledged changes */
 };
 
 static bool seq_less(const fdc_seq_t *a, const fdc_seq_t *b) {
@@ -142,9 +143,13 @@ static void on_change(void *p, int err, const fdc_seq_t *seq) {
     w->acked++;
     w->acked_bytes += a->len;
     if (w->cfg->json && !w->quiet) {
-      printf("%s{\"version\":%" PRIu64 ",\"index\":%" PRIu64 ",\"offset\":%" PRIu64
-             ",\"length\":%u,\"input\":%" PRIu64 "}",
-             w->acked > 1 ? "," : "", seq->version, seq->index, seq->offset, a->len, a->at);
+      json_object *o = adm_json_object();
+      adm_json_add_u64(o, "version", seq->version);
+      adm_json_add_u64(o, "index", seq->index);
+      adm_json_add_u64(o, "offset", seq->offset);
+      adm_json_add_u64(o, "length", a->len);
+      adm_json_add_u64(o, "input", a->at);
+      adm_json_push(w->changes, o);
     } else if (!w->cfg->json && !w->quiet) {
       printf("version %" PRIu64 " index %" PRIu64 " offset %" PRIu64 " length %u input %" PRIu64
              "\n",
@@ -369,11 +374,7 @@ int adm_cmd_write(adm_config_t *cfg, int argc, char **argv) {
   }
   w.progress = cfg->progress && (!w.size || w.size >= ADM_WRITE_PROGRESS_MIN_BYTES);
   w.t0_ms = fd_now_ms();
-  if (cfg->json) {
-    printf("{\"name\":");
-    adm_json_str(w.name);
-    printf(",\"op\":\"%s\"%s", cmd, w.quiet ? "" : ",\"changes\":[");
-  }
+  if (cfg->json && !w.quiet) w.changes = adm_json_array(); /* filled as changes are acked */
   int rc = send_input(&w, fd, (uint32_t)change);
   if (w.drawn) draw(&w, true);
   double secs = (double)(fd_now_ms() - w.t0_ms) / 1000.0;
@@ -392,19 +393,28 @@ int adm_cmd_write(adm_config_t *cfg, int argc, char **argv) {
     ex = ADM_EXIT_OK;
   }
   if (cfg->json) {
-    printf("%s,\"acknowledged\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.3f",
-           w.quiet ? "" : "]", w.acked, w.acked_bytes, secs);
-    if (w.acked)
-      printf(",\"first\":{\"version\":%" PRIu64 ",\"index\":%" PRIu64 "},\"last\":{\"version\":%" PRIu64
-             ",\"index\":%" PRIu64 "}",
-             w.first.version, w.first.index, w.last.version, w.last.index);
-    printf(",\"ok\":%s", ex == ADM_EXIT_OK ? "true" : "false");
-    if (ex != ADM_EXIT_OK) {
-      printf(",\"error\":");
-      adm_json_str(rc < 0 ? fd_strerror(rc) : w.err_message[0] ? w.err_message
-                                                                 : fdc_strerror(w.err));
+    json_object *o = adm_json_object();
+    adm_json_add_str(o, "name", w.name);
+    adm_json_add_str(o, "op", cmd);
+    if (!w.quiet) adm_json_add(o, "changes", w.changes);
+    w.changes = NULL; /* o owns it now */
+    adm_json_add_u64(o, "acknowledged", w.acked);
+    adm_json_add_u64(o, "bytes", w.acked_bytes);
+    adm_json_add_fixed(o, "seconds", secs, 3);
+    if (w.acked) {
+      json_object *first = adm_json_object(), *last = adm_json_object();
+      adm_json_add_u64(first, "version", w.first.version);
+      adm_json_add_u64(first, "index", w.first.index);
+      adm_json_add_u64(last, "version", w.last.version);
+      adm_json_add_u64(last, "index", w.last.index);
+      adm_json_add(o, "first", first);
+      adm_json_add(o, "last", last);
     }
-    printf("}\n");
+    adm_json_add_bool(o, "ok", ex == ADM_EXIT_OK);
+    if (ex != ADM_EXIT_OK)
+      adm_json_add_str(o, "error", rc < 0 ? fd_strerror(rc) : w.err_message[0] ? w.err_message
+                                                                       : fdc_strerror(w.err));
+    if (adm_json_print(o) && ex == ADM_EXIT_OK) ex = ADM_EXIT_FAILED;
   } else {
     FILE *out = w.quiet ? stdout : stderr;
     fprintf(out, "%s %s: %" PRIu64 " changes, %" PRIu64 " bytes acknowledged in %.2f s", cmd,
@@ -414,6 +424,7 @@ int adm_cmd_write(adm_config_t *cfg, int argc, char **argv) {
               w.first.version, w.first.index, w.last.version, w.last.index);
     fprintf(out, "\n");
   }
+  json_object_put(w.changes); /* NULL once the output took it */
   free(w.args);
 out_client:
   fdc_close(w.c);
@@ -488,17 +499,20 @@ int adm_cmd_bump(adm_config_t *cfg, int argc, char **argv) {
     char hex[2 * FDC_DIGEST_LEN + 1];
     fd_hex_encode(b.digest, sizeof(b.digest), hex);
     if (cfg->json) {
-      printf("{\"name\":");
-      adm_json_str(name);
-      printf(",\"version\":%" PRIu64 ",\"changes\":%" PRIu64 ",\"digest\":\"%s\"}\n", b.version,
-             b.changes, hex);
-    } else if (!b.changes) {
-      printf("%s: no change to merge; version %" PRIu64 " is the newest\n", name, b.version);
+      json_object *o = adm_json_object();
+      adm_json_add_str(o, "name", name);
+      adm_json_add_u64(o, "version", b.version);
+      adm_json_add_u64(o, "changes", b.changes);
+      adm_json_add_str(o, "digest", hex);
+      ex = adm_json_print(o) ? ADM_EXIT_FAILED : ADM_EXIT_OK; /* committed, unreported */
     } else {
-      printf("bumped %s: version %" PRIu64 " committed, %" PRIu64 " changes, digest %s\n", name,
-             b.version, b.changes, hex);
+      if (!b.changes)
+        printf("%s: no change to merge; version %" PRIu64 " is the newest\n", name, b.version);
+      else
+        printf("bumped %s: version %" PRIu64 " committed, %" PRIu64 " changes, digest %s\n",
+               name, b.version, b.changes, hex);
+      ex = ADM_EXIT_OK;
     }
-    ex = ADM_EXIT_OK;
   }
   fdc_close(cl);
   return ex;

@@ -12,6 +12,10 @@
  * ends with one of the ADM_EXIT_* codes, so scripts can rely on them; read
  * commands print JSON on --json and nothing else on stdout.
  *
+ * --json output is built and printed by json-c (libjson-c-dev; adm_json.c
+ * says why json-c rather than jansson: exact uint64, numbers printed as
+ * given, insertion order, so the output stays what it was).
+ *
  * Never: holds state between runs (the scheduler and the origins do), writes
  * to the cluster without the admin key, retries without bound (publish
  * retries a version race exactly once).
@@ -23,6 +27,7 @@
 #ifndef ADMIN_H
 #define ADMIN_H
 
+#include <json-c/json.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -117,7 +122,20 @@ adm_client_t *adm_connect_origin(const adm_config_t *cfg, unsigned index, bool a
 /* Newest version of name known to the scheduler (0: none); 0 or ADM_EXIT_*. */
 int adm_newest_version(adm_client_t *sched, const char *name, uint64_t *version);
 
-/* JSON string escaping to stdout. */
-void adm_json_str(const char *s);
+/* ---- --json output (adm_json.c, through json-c) ----
+ * Build a tree with these, then adm_json_print prints it compactly with a
+ * newline and frees it (also on failure: 0, -ENOMEM, -EIO). The adders take
+ * ownership of value and accept a NULL object or value (a failed
+ * allocation), which adm_json_print then reports instead of printing. */
+json_object *adm_json_object(void);
+json_object *adm_json_array(void);
+void adm_json_add(json_object *o, const char *key, json_object *value);
+void adm_json_push(json_object *array, json_object *value);
+void adm_json_add_str(json_object *o, const char *key, const char *s); /* NULL: "" */
+void adm_json_add_u64(json_object *o, const char *key, uint64_t v);
+void adm_json_add_bool(json_object *o, const char *key, bool v);
+/* A number printed with exactly decimals digits after the point. */
+void adm_json_add_fixed(json_object *o, const char *key, double v, int decimals);
+int adm_json_print(json_object *o);
 
 #endif /* ADMIN_H */

@@ -29,6 +29,9 @@ fd_require(crypto   libcrypto     libssl-dev       3.0)
 fd_require(inih     inih          libinih-dev)
 fd_require(cmocka   cmocka        libcmocka-dev)
 fd_require(mhd      libmicrohttpd libmicrohttpd-dev) # /metrics (common/fd_metrics.c)
+# fdadmin's --json output (admin/adm_json.c says why json-c): 0.14 added
+# json_object_new_uint64.
+fd_require(jsonc    json-c        libjson-c-dev    0.14)
 
 find_program(PROTOC_C protoc-c)
 if(NOT PROTOC_C)

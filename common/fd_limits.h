@@ -304,7 +304,7 @@ static_assert(ND_FILES_MAX <= SCH_HOLDINGS_PER_NODE, "fdsched tracks every file 
 #define ADM_WATCH_INTERVAL_MS 1000u
 #define ADM_PROGRESS_MS 200u           /* a publish's progress bar redraws this often at most */
 #define ADM_CLOSE_WAIT_MS 200u         /* waited for a connection's close at exit */
-#define ADM_JSON_STR_MAX 1024u
+#define ADM_JSON_DEPTH_MAX 8u           /* deepest --json document fdadmin builds */
 #define ADM_ZONES_SHOWN 256u
 #define ADM_DRAIN_POLL_MS 200u          /* drain polls the node's dependents this often */
 #define ADM_DRAIN_TIMEOUT_S_DEFAULT 600u /* drain gives up waiting after this */

@@ -11,6 +11,8 @@ packages=(
   liburing-dev libisal-dev libprotobuf-c-dev protobuf-c-compiler
   libjemalloc-dev libcmocka-dev libssl-dev libinih-dev
   libmicrohttpd-dev
+  # fdadmin's --json output
+  libjson-c-dev
   # tests and benchmarks: real processes, namespaces, reference tools
   iproute2 procps psmisc coreutils util-linux e2fsprogs xfsprogs fio iperf3 gnuplot-nox
   python3 bc
