@@ -4,10 +4,11 @@
  * drain: fdsched moves every child the node has in any stripe tree of any
  * version being distributed to other parents (the re-parenting it does when
  * a node dies), keeps it a leaf of every plan (it keeps downloading), pushes
- * the changed orders and logs the state durably. fdadmin then waits, polling
- * ListNodes, until nothing depends on the node (its dependents — (child,
- * stripe) edges under it over every plan — are 0), printing progress on
- * stderr; --no-wait returns after the Drain call, --timeout bounds the wait.
+ * the changed orders and logs the state durably. fdadmin then waits,
+ * asking again (Drain is idempotent), until nothing depends on the node: no
+ * child under it in any plan, and every child moved away has heartbeated
+ * since (its reply carried the new order) or died. Progress goes to stderr;
+ * --no-wait returns after the first call, --timeout bounds the wait.
  * undrain: the node is alive again and may be a parent from the next repair
  * or plan on. Both are idempotent (asking for the state the node is in
  * succeeds), so a rolling upgrade can run again after a failure.
@@ -27,7 +28,6 @@
 #include "fd_time.h"
 
 #define DRAIN_METHOD 7u      /* Scheduler.Drain */
-#define LIST_NODES_METHOD 5u /* Scheduler.ListNodes */
 
 static rpc_code_t call(adm_client_t *cl, uint32_t method, const ProtobufCMessage *req,
                        ProtobufCMessage **reply) {
@@ -40,23 +40,22 @@ static rpc_code_t call(adm_client_t *cl, uint32_t method, const ProtobufCMessage
   return code;
 }
 
-/* The node's dependents from ListNodes into *out; an ADM_EXIT_* code. */
+/* Asks again (a drain of a drained node changes and logs nothing) for the
+ * node's dependents, into *out; an ADM_EXIT_* code. */
 static int poll_dependents(adm_client_t *cl, const char *node, uint32_t *out) {
-  Sched__ListNodesRequest req = SCHED__LIST_NODES_REQUEST__INIT;
+  Sched__DrainRequest req = SCHED__DRAIN_REQUEST__INIT;
+  req.node_id = (char *)node;
   ProtobufCMessage *m = NULL;
-  rpc_code_t code = call(cl, LIST_NODES_METHOD, &req.base, &m);
+  rpc_code_t code = call(cl, DRAIN_METHOD, &req.base, &m);
   if (code != RPC_OK) return adm_exit_for_code(code);
-  const Sched__ListNodesReply *r = (const Sched__ListNodesReply *)m;
-  int ex = ADM_EXIT_FAILED;
-  for (size_t i = 0; i < r->n_nodes; i++) {
-    const Sched__NodeInfo *ni = r->nodes[i]->node;
-    if (ni && ni->node_id && strcmp(ni->node_id, node) == 0) {
-      *out = r->nodes[i]->dependents;
-      ex = ADM_EXIT_OK;
-      break;
-    }
+  const Sched__DrainReply *r = (const Sched__DrainReply *)m;
+  int ex = ADM_EXIT_OK;
+  if (!r->accepted) { /* undrained meanwhile, or gone */
+    fprintf(stderr, "fdadmin: drain %s: no longer draining (state %s)\n", node,
+            r->state ? r->state : "?");
+    ex = ADM_EXIT_FAILED;
   }
-  if (ex != ADM_EXIT_OK) fprintf(stderr, "fdadmin: drain %s: no longer listed\n", node);
+  *out = r->dependents;
   protobuf_c_message_free_unpacked(m, NULL);
   return ex;
 }

@@ -34,7 +34,13 @@ struct sch_sched {
   uint32_t nplans;
   uint32_t *scratch; /* FD_NODES_MAX slots */
   uint64_t plan_repairs, orphans_lost; /* sch_sched_repairs */
+  /* Per node slot: the drained node it was moved away from, until the moved
+   * node heartbeats (the reply carries its new order, so it has been told)
+   * or dies; SCH_MOVED_NONE otherwise. */
+  uint32_t *moved_from;
 };
+
+#define SCH_MOVED_NONE UINT32_MAX
 
 static void try_build(sch_sched_t *s, plan_slot_t *ps) {
   if (ps->built) return;
@@ -67,10 +73,14 @@ sch_sched_t *sch_sched_create(sch_db_t *db, const sch_plan_config_t *cfg) {
   s->db = db;
   s->cfg = *cfg;
   s->scratch = malloc(FD_NODES_MAX * sizeof(uint32_t));
-  if (!s->scratch) {
+  s->moved_from = malloc(FD_NODES_MAX * sizeof(uint32_t));
+  if (!s->scratch || !s->moved_from) {
+    free(s->scratch);
+    free(s->moved_from);
     free(s);
     return NULL;
   }
+  memset(s->moved_from, 0xff, FD_NODES_MAX * sizeof(uint32_t)); /* SCH_MOVED_NONE */
   const sch_registry_t *r = sch_db_registry(db);
   for (uint32_t i = 0; i < sch_registry_count(r); i++) {
     const sch_version_t *v = sch_registry_at(r, i);
@@ -91,6 +101,7 @@ void sch_sched_destroy(sch_sched_t *s) {
   if (!s) return;
   for (uint32_t i = 0; i < s->nplans; i++) sch_plan_destroy(s->plans[i].plan);
   free(s->scratch);
+  free(s->moved_from);
   free(s);
 }
 
@@ -106,6 +117,8 @@ static void join_all(sch_sched_t *s, uint32_t slot) {
 }
 
 static void remove_all(sch_sched_t *s, const uint32_t *slots, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) /* the dead are told nothing more */
+    if (slots[i] < FD_NODES_MAX) s->moved_from[slots[i]] = SCH_MOVED_NONE;
   for (uint32_t i = 0; i < s->nplans; i++) {
     plan_slot_t *ps = &s->plans[i];
     if (!ps->built) continue;
@@ -138,6 +151,7 @@ int sch_sched_heartbeat(sch_sched_t *s, const char *id, uint64_t now_ms, const c
   int rc = sch_members_heartbeat(sch_db_members(s->db), id, now_ms, version, chunks, &slot,
                                  &returned);
   if (rc) return rc;
+  s->moved_from[slot] = SCH_MOVED_NONE; /* its reply carries its order as it is now */
   if (returned) join_all(s, slot);
   if (!file) return 0;
   sch_registry_t *r = sch_db_registry(s->db);
@@ -210,6 +224,10 @@ int sch_sched_drain(sch_sched_t *s, uint32_t slot) {
   for (uint32_t i = 0; i < s->nplans; i++) {
     plan_slot_t *ps = &s->plans[i];
     if (!ps->built || !sch_plan_contains(ps->plan, slot)) continue;
+    for (uint32_t st = 0; st < sch_plan_stripes(ps->plan); st++) {
+      uint32_t n = sch_plan_children(ps->plan, slot, st, s->scratch, FD_NODES_MAX);
+      for (uint32_t j = 0; j < n && j < FD_NODES_MAX; j++) s->moved_from[s->scratch[j]] = slot;
+    }
     int lost = sch_plan_drain(ps->plan, slot);
     if (lost != 0)
       fd_log_warn("sched: draining %u in %s v%llu: %d without a parent (%s)", slot, ps->file,
@@ -221,6 +239,8 @@ int sch_sched_drain(sch_sched_t *s, uint32_t slot) {
 int sch_sched_undrain(sch_sched_t *s, uint32_t slot) {
   int rc = sch_db_undrain_node(s->db, slot);
   if (rc) return rc;
+  for (uint32_t x = 0; x < FD_NODES_MAX; x++)
+    if (s->moved_from[x] == slot) s->moved_from[x] = SCH_MOVED_NONE;
   for (uint32_t i = 0; i < s->nplans; i++) {
     plan_slot_t *ps = &s->plans[i];
     if (!ps->built) continue;
@@ -234,6 +254,11 @@ int sch_sched_undrain(sch_sched_t *s, uint32_t slot) {
 
 uint32_t sch_sched_dependents(const sch_sched_t *s, uint32_t slot) {
   uint32_t n = 0;
+  const sch_node_t *node = sch_members_node(sch_db_members(s->db), slot);
+  if (node && node->drained) { /* only a drain moves nodes away: O(members) for those */
+    uint32_t count = sch_members_count(sch_db_members(s->db));
+    for (uint32_t x = 0; x < count; x++) n += s->moved_from[x] == slot;
+  }
   for (uint32_t i = 0; i < s->nplans; i++) {
     const plan_slot_t *ps = &s->plans[i];
     if (!ps->built) continue;

@@ -454,8 +454,10 @@ int sch_sched_drain(sch_sched_t *s, uint32_t slot);
 /* Not drained any more (durably), with its child slots back in every plan.
  * -EALREADY when it is not drained. */
 int sch_sched_undrain(sch_sched_t *s, uint32_t slot);
-/* (child, stripe) edges under slot over every built plan: how many still
- * depend on it. */
+/* How many still depend on slot: its (child, stripe) edges over every built
+ * plan, plus, for a drained node, the children it had that were moved away
+ * and have not heartbeated since (the heartbeat's reply carries their new
+ * order, so until then one may still fetch from it) nor died. */
 uint32_t sch_sched_dependents(const sch_sched_t *s, uint32_t slot);
 int sch_sched_leave(sch_sched_t *s, uint32_t slot); /* leaves every plan now */
 

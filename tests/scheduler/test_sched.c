@@ -151,6 +151,7 @@ static void test_core_end_to_end(void **state) {
   assert_false(sch_plan_contains(p, 101));
   assert_int_equal(sch_sched_drain(s, 102), 0);
   assert_true(sch_plan_contains(p, 102)); /* keeps downloading, as a leaf */
+  beat_all_but(s, db, now + HB, NULL); /* every moved child has been told */
   assert_int_equal(sch_sched_dependents(s, 102), 0);
   everyone_placed(s, NODES - 9 + 1 - 2);
   assert_int_equal(sch_sched_heartbeat(s, "nobody", now, NULL, 0, 0), -ENOENT);
@@ -294,9 +295,25 @@ static void test_drain_undrain_restart(void **state) {
   uint32_t x = busiest(s);
   uint32_t had = sch_sched_dependents(s, x);
   assert_true(had > 0);
+  uint32_t kids = 0;
+  const sch_plan_t *p0 = sch_sched_plan_at(s, 0, NULL, NULL);
+  uint8_t kid[NODES] = {0};
+  for (uint32_t st = 0; st < sch_plan_stripes(p0); st++) {
+    uint32_t c[SCH_FANOUT_MAX];
+    uint32_t n = sch_plan_children(p0, x, st, c, SCH_FANOUT_MAX);
+    for (uint32_t j = 0; j < n; j++) kids += !kid[c[j]], kid[c[j]] = 1;
+  }
   assert_int_equal(sch_sched_drain(s, x), 0);
-  assert_int_equal(sch_sched_dependents(s, x), 0);
+  /* No child under it any more, but the moved ones have not been told yet. */
+  assert_int_equal(sch_sched_dependents(s, x), kids);
   everyone_placed(s, NODES);
+  for (uint32_t y = 0, left = kids; y < NODES; y++) {
+    if (!kid[y]) continue;
+    assert_int_equal(sch_sched_heartbeat(s, sch_members_node(sch_db_members(db), y)->id, HB / 2,
+                                         NULL, 0, 0),
+                     0);
+    assert_int_equal(sch_sched_dependents(s, x), --left);
+  }
   uint32_t n = sch_sched_take_pushes(s, push, FD_NODES_MAX);
   assert_true(n > had); /* the old children, their new parents, the node */
   assert_int_equal(sch_sched_drain(s, x), -EALREADY); /* nothing logged again */
