@@ -82,6 +82,13 @@ read -r dep state < <(dependents "$victim")
 [ "$dep" = 0 ] && [ "$state" = draining ] || it_fail "after drain: $dep dependents, state $state"
 grep -q "fdsched: $victim draining (admin), [0-9]* dependents left" "$IT_DIR/sched.log" ||
   it_fail "fdsched's log does not show the drain"
+# Each child it served got an order naming another parent (the node logs the
+# re-parenting of each stripe it fetched from the drained node).
+for k in $kids; do
+  grep -q "stripe [0-9]*: re-parent $victim -> " "$IT_DIR/$k.log" ||
+    it_fail "$k was not re-parented away from $victim"
+  it_log "$k: $(grep -o "stripe [0-9]*: re-parent $victim -> [^ ]*" "$IT_DIR/$k.log" | tr '\n' ';')"
+done
 
 wait "$pub" || it_fail "publish exited $?"
 it_wait_current big.img "$sha" 180
