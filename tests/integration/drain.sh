@@ -4,6 +4,10 @@
 it_require_cluster
 it_init drain 300
 IT_CHUNK=64K
+# Heartbeats every 500 ms (dead after 2.5 s): on a loaded machine the 200 ms
+# default lets nodes be declared dead mid-transfer, and the re-parenting
+# churn that follows is the failure path, not what this test is about.
+IT_HEARTBEAT_MS=${IT_HEARTBEAT_MS:-500}
 it_cluster 3 2 2 3
 
 # up_bytes ID: "LOCAL:PEER BYTES_ACKED" for each established connection on
