@@ -8,22 +8,13 @@
 #include <string.h>
 
 #include "fd_assert.h"
+#include "fd_endian.h"
 #include "fd_file.h"
 #include "fd_log.h"
 
 #define CERT_MAGIC "FDCT"
 #define CERT_FIXED_LEN 135u /* everything but the subject (FD_CERT_LEN_MAX counts the same) */
 static_assert(FD_CERT_SUBJECT_LEN_MAX <= 255u, "subject_len is one byte");
-
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return v;
-}
 
 const char *fd_cert_trust_reason(int err) {
   switch (err) {
@@ -83,10 +74,10 @@ static size_t body(const fd_cert_t *c, uint8_t out[FD_CERT_LEN_MAX]) {
   o += n;
   memcpy(out + o, c->pub, FD_ED25519_PUB_LEN);
   o += FD_ED25519_PUB_LEN;
-  put64(out + o, c->key_id);
-  put64(out + o + 8, c->not_before_unix_s);
-  put64(out + o + 16, c->not_after_unix_s);
-  put64(out + o + 24, c->admin_key_id);
+  fd_be64_put(out + o, c->key_id);
+  fd_be64_put(out + o + 8, c->not_before_unix_s);
+  fd_be64_put(out + o + 16, c->not_after_unix_s);
+  fd_be64_put(out + o + 24, c->admin_key_id);
   o += 32;
   FD_ASSERT(o + FD_ED25519_SIG_LEN == CERT_FIXED_LEN + n);
   return o;
@@ -130,10 +121,10 @@ int fd_cert_decode(const void *buf, size_t len, fd_cert_t *out) {
   size_t o = 7 + n;
   memcpy(out->pub, p + o, FD_ED25519_PUB_LEN);
   o += FD_ED25519_PUB_LEN;
-  out->key_id = get64(p + o);
-  out->not_before_unix_s = get64(p + o + 8);
-  out->not_after_unix_s = get64(p + o + 16);
-  out->admin_key_id = get64(p + o + 24);
+  out->key_id = fd_be64_get(p + o);
+  out->not_before_unix_s = fd_be64_get(p + o + 8);
+  out->not_after_unix_s = fd_be64_get(p + o + 16);
+  out->admin_key_id = fd_be64_get(p + o + 24);
   o += 32;
   memcpy(out->sig, p + o, FD_ED25519_SIG_LEN);
   if (out->key_id != fd_ed25519_key_id(out->pub) ||

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "fd_assert.h"
+#include "fd_endian.h"
 #include "fd_cert.h"
 #include "fd_error.h"
 #include "fd_file.h"
@@ -17,16 +18,6 @@
 static_assert(FD_CERT_REVLIST_LEN_MAX ==
                   REVLIST_HEAD_LEN + 8u * FD_CERT_REVOKED_MAX + FD_ED25519_SIG_LEN,
               "limit matches format");
-
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return v;
-}
 
 void fd_cert_revlist_init(fd_cert_revlist_t *l) {
   memset(l, 0, sizeof(*l));
@@ -71,15 +62,15 @@ static bool sorted(const fd_cert_revlist_t *l) {
 static size_t body(const fd_cert_revlist_t *l, uint8_t *out) {
   memcpy(out, REVLIST_MAGIC, 4);
   out[4] = FD_CERT_REVLIST_FORMAT;
-  put64(out + 5, l->serial);
-  put64(out + 13, l->issued_unix_s);
-  put64(out + 21, l->admin_key_id);
+  fd_be64_put(out + 5, l->serial);
+  fd_be64_put(out + 13, l->issued_unix_s);
+  fd_be64_put(out + 21, l->admin_key_id);
   out[29] = (uint8_t)(l->count >> 24);
   out[30] = (uint8_t)(l->count >> 16);
   out[31] = (uint8_t)(l->count >> 8);
   out[32] = (uint8_t)l->count;
   for (uint32_t i = 0; i < l->count; i++)
-    put64(out + REVLIST_HEAD_LEN + (size_t)8 * i, l->key_ids[i]);
+    fd_be64_put(out + REVLIST_HEAD_LEN + (size_t)8 * i, l->key_ids[i]);
   return REVLIST_HEAD_LEN + (size_t)8 * l->count;
 }
 
@@ -116,12 +107,12 @@ int fd_cert_revlist_decode(const void *buf, size_t len, fd_cert_revlist_t *out) 
   if (count > FD_CERT_REVOKED_MAX ||
       len != REVLIST_HEAD_LEN + 8u * (size_t)count + FD_ED25519_SIG_LEN)
     return -EBADMSG;
-  out->serial = get64(p + 5);
-  out->issued_unix_s = get64(p + 13);
-  out->admin_key_id = get64(p + 21);
+  out->serial = fd_be64_get(p + 5);
+  out->issued_unix_s = fd_be64_get(p + 13);
+  out->admin_key_id = fd_be64_get(p + 21);
   out->count = count;
   for (uint32_t i = 0; i < count; i++)
-    out->key_ids[i] = get64(p + REVLIST_HEAD_LEN + (size_t)8 * i);
+    out->key_ids[i] = fd_be64_get(p + REVLIST_HEAD_LEN + (size_t)8 * i);
   memcpy(out->sig, p + REVLIST_HEAD_LEN + (size_t)8 * count, FD_ED25519_SIG_LEN);
   if (!fields_valid(out)) {
     fd_cert_revlist_init(out);
