@@ -73,7 +73,7 @@ const char *fdc_strerror(int err) {
     case -ENOBUFS: return "refused: the head is full, try again later";
     case -EBUSY: return "refused: the head is busy, try again";
     case -EFBIG: return "refused: past the largest file";
-    case -EOPNOTSUPP: return "not supported: the origin has no write path";
+    case -EOPNOTSUPP: return "not supported: the head does not serve changes (an older fdnode)";
     case -ENOTCONN: return "not sent: no connection to the origin head";
     case -EAGAIN: return "too many changes in flight: poll, then call again";
     case -EMSGSIZE: return "a change holds at most 1 MiB";

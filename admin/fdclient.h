@@ -65,7 +65,8 @@
  *     -EBUSY       ABORTED: the head could not take it now (a bump merging)
  *     -ENOBUFS     RESOURCE_EXHAUSTED: the head is full (too many changes or
  *                  streams from this connection); try again later
- *     -EOPNOTSUPP  UNIMPLEMENTED: the origin has no write path
+ *     -EOPNOTSUPP  UNIMPLEMENTED: the head does not serve Write/Bump (an fdnode
+ *                  older than the write path)
  *     -ENOTCONN    not sent: the connection to the head was gone first
  *     -EAGAIN      async only: inflight_max changes or inflight_bytes_max
  *                  bytes are in flight; run fdc_poll and call again
