@@ -377,11 +377,50 @@ static void tick_fetch(nd_dl_t *d) {
   }
 }
 
+static const char *dl_state_name(nd_dl_state_t st) {
+  static const char *const names[] = {"idle", "manifest", "delta", "fetch",
+                                      "completing", "done", "failed"};
+  return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+/* A download under way that moved nothing for ND_DL_STALL_LOG_MS says, once
+ * per such period, where each stripe stands: what an operator (or a test's
+ * log) needs to tell a slow parent from one that is gone or a stuck stream. */
+static void dl_watch(nd_dl_t *d, uint64_t now) {
+  bool active = d->state != ND_DL_IDLE && d->state != ND_DL_DONE && d->state != ND_DL_FAILED &&
+                !(d->state == ND_DL_FETCH && d->pending && d->waiting_logged);
+  uint32_t missing = d->ver ? st_version_missing(d->ver->sv) : UINT32_MAX;
+  if (!active || missing != d->watch_missing || !d->watch_ms) {
+    d->watch_missing = missing;
+    d->watch_ms = now;
+    return;
+  }
+  if (now - d->watch_ms < ND_DL_STALL_LOG_MS || now - d->stall_logged_ms < ND_DL_STALL_LOG_MS)
+    return;
+  d->stall_logged_ms = now;
+  char plane[160];
+  nd_plane_describe(d->all->p, plane, sizeof(plane));
+  fd_log_warn("%s v%" PRIu64 ": no progress for %.1f s in state %s, %d chunks missing; %s",
+              d->name, d->version, (double)(now - d->watch_ms) / 1000.0,
+              dl_state_name(d->state), missing == UINT32_MAX ? -1 : (int)missing, plane);
+  for (uint32_t i = 0; i < d->stripes_n; i++) {
+    const nd_stripe_t *s = &d->s[i];
+    fd_log_warn("  stripe %u from %s (%s:%u): %u missing, conn %s, stream %s, "
+                "storage puts %u, retry in %" PRId64 " ms",
+                i, s->parent_id, s->parent_addr, s->parent_port,
+                d->ver ? nd_stripe_missing(s) : 0,
+                !s->conn ? "none" : s->conn_ready ? "ready" : "connecting",
+                s->fetching ? (s->sink.call ? "open" : "open, no call") : "none", s->sink.puts,
+                (int64_t)s->retry_at_ms - (int64_t)now);
+  }
+}
+
 void nd_dls_tick(nd_dls_t *all) {
   uint64_t now = fd_now_ms();
   for (uint32_t k = 0; k < ND_FILES_MAX; k++) {
     nd_dl_t *d = &all->dl[k];
     if (!d->used) continue;
+    dl_watch(d, now);
     if (d->state == ND_DL_MANIFEST) tick_manifest(d, now);
     else if (d->state == ND_DL_FETCH) tick_fetch(d);
   }

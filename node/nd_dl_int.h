@@ -47,6 +47,10 @@ struct nd_dl {
   uint64_t ordered_ms;  /* the last order for this file (which slot to reuse) */
   bool pending;         /* the publish is still under way: do not make it current yet */
   bool waiting_logged;
+  /* progress watch: a download that moves nothing for ND_DL_STALL_LOG_MS
+   * says why, stripe by stripe */
+  uint32_t watch_missing;
+  uint64_t watch_ms, stall_logged_ms;
 };
 
 struct nd_dls {

@@ -54,6 +54,12 @@ void nd_plane_destroy(nd_plane_t *p) {
   free(p);
 }
 
+void nd_plane_describe(const nd_plane_t *p, char *buf, size_t len) {
+  snprintf(buf, len, "pool %u/%u free, backlog %u, receiving sinks %u, storage in flight %u",
+           fd_pool_available(p->pool), fd_pool_count(p->pool), p->backlog_n, p->rx_sinks,
+           p->store ? st_store_inflight(p->store) : 0);
+}
+
 void nd_plane_tick(nd_plane_t *p) {
   nd_backlog_run(p);
   nd_tx_tick(p);

@@ -161,6 +161,8 @@ int nd_plane_serve(nd_plane_t *p);
 void nd_plane_tick(nd_plane_t *p);
 /* Nothing of the plane's is in flight on the store (sinks, completions). */
 bool nd_plane_idle(const nd_plane_t *p);
+/* One line for a stall report: pool buffers free, the storage backlog, sinks. */
+void nd_plane_describe(const nd_plane_t *p, char *buf, size_t len);
 uint64_t nd_plane_tx_bytes(const nd_plane_t *p); /* sent to children */
 uint64_t nd_plane_rx_bytes(const nd_plane_t *p); /* received and stored */
 /* Open version slot i (0..ND_VERS_MAX-1), or NULL when the slot is free. */
