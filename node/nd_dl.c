@@ -341,6 +341,9 @@ static void on_dl_complete(void *arg, int res) {
 static void tick_manifest(nd_dl_t *d, uint64_t now) {
   if (d->mconn || d->mcall || now < d->retry_at_ms || !d->stripes_n) return;
   nd_stripe_t *s = &d->s[d->mtry % d->stripes_n];
+  for (uint32_t k = 0; k < d->stripes_n && !s->parent_port; k++)
+    s = &d->s[++d->mtry % d->stripes_n]; /* a stripe fdsched gave a parent */
+  if (!s->parent_port) return;           /* none yet: the next order */
   static const rpc_conn_cbs_t cbs = {mconn_ready, mconn_closed};
   d->mconn = rpc_connect(d->all->e, s->parent_addr, s->parent_port, &cbs, d);
   if (!d->mconn) {

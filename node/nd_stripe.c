@@ -132,6 +132,7 @@ void nd_stripe_start(nd_stripe_t *s) {
   nd_dl_t *d = s->dl;
   uint64_t now = fd_now_ms();
   if (s->fetching || s->sink.puts || now < s->retry_at_ms) return;
+  if (!s->parent_port) return; /* fdsched has no parent for it yet: its next order */
   if (nd_stripe_missing(s) == 0) return;
   if (!s->conn) {
     if (!may_open(s)) return;

@@ -110,9 +110,11 @@ static void join_all(sch_sched_t *s, uint32_t slot) {
     plan_slot_t *ps = &s->plans[i];
     if (!ps->built) continue;
     int rc = sch_plan_join(ps->plan, slot);
-    if (rc && rc != -EALREADY)
-      fd_log_warn("sched: node %u cannot join %s v%llu: %s", slot, ps->file,
+    if (rc && rc != -EALREADY) {
+      fd_log_warn("sched: node %u cannot join %s v%llu: %s; planning it again", slot, ps->file,
                   (unsigned long long)ps->version, fd_strerror(rc));
+      ps->built = false; /* the next tick's build places it */
+    }
   }
 }
 
@@ -127,9 +129,15 @@ static void remove_all(sch_sched_t *s, const uint32_t *slots, uint32_t n) {
     int lost = sch_plan_remove(ps->plan, slots, n);
     if (touched) s->plan_repairs++;
     if (lost > 0) s->orphans_lost += (uint64_t)lost;
-    if (lost != 0)
-      fd_log_warn("sched: %s v%llu: %d orphans without a parent", ps->file,
+    if (lost != 0) {
+      /* No free slot reached them (or the version's every origin went at
+       * once): the plan is built again from the live members at the next
+       * tick, as soon as an origin holding the version is among them; each
+       * node resumes from its bitmap under its new parents. */
+      fd_log_warn("sched: %s v%llu: %d orphans without a parent; planning it again", ps->file,
                   (unsigned long long)ps->version, lost);
+      ps->built = false;
+    }
   }
 }
 

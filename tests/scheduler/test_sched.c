@@ -180,6 +180,71 @@ static void test_core_end_to_end(void **state) {
   sch_db_close(db);
 }
 
+/* The origins and a third of the nodes miss their heartbeats at once
+ * (fdsched's machine stalled, or every process did under load): they are
+ * declared dead and the other nodes are orphans with no root to find. When
+ * the silent ones beat again, every node is placed with a parent in every
+ * stripe: the plan is built anew once an origin is back, rather than
+ * leaving the orphans parentless for good. */
+static void test_origins_silent_then_back(void **state) {
+  (void)state;
+  sch_db_t *db = open_db(0);
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_sched_t *s = sch_sched_create(db, &pc);
+  assert_non_null(s);
+  char id[32], region[8], zone[8];
+  const uint32_t nodes = 40;
+  for (uint32_t i = 0; i < nodes; i++) {
+    bool origin = i < 3;
+    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
+    snprintf(region, sizeof(region), "r%u", origin ? 0 : i % 2);
+    snprintf(zone, sizeof(zone), "z%u", origin ? i : (i / 2) % 2);
+    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "h:1",
+                          .nic_bps = 10000000000ull, .free_disk_bytes = 1ull << 40,
+                          .origin = origin};
+    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
+  }
+  sch_version_info_t v1 = version(1);
+  assert_int_equal(sch_sched_publish(s, &v1), 0);
+  everyone_placed(s, nodes);
+  /* The origins and a third of the nodes fall silent and are declared dead
+   * at once (as it went in the test that found this): every other node is
+   * an orphan that finds no root. */
+  bool silent[64] = {false};
+  uint32_t quiet = 0;
+  for (uint32_t i = 0; i < nodes; i++) {
+    silent[i] = i < 3 || i % 3 == 0;
+    quiet += silent[i];
+  }
+  uint64_t now = 0;
+  int died = 0;
+  for (int t = 1; t <= 6; t++) {
+    now = (uint64_t)t * HB;
+    beat_all_but(s, db, now, silent);
+    died += sch_sched_tick(s, now);
+  }
+  assert_int_equal(died, (int)quiet);
+  /* The silent ones beat again (a dead node's heartbeat brings it back). */
+  now += HB;
+  for (uint32_t i = 0; i < nodes; i++) {
+    if (!silent[i]) continue;
+    snprintf(id, sizeof(id), i < 3 ? "origin%u" : "node%u", i);
+    assert_int_equal(sch_sched_heartbeat(s, id, now, "big.img", 1, 0), 0);
+  }
+  beat_all_but(s, db, now, silent);
+  assert_int_equal(sch_sched_tick(s, now), 0);
+  everyone_placed(s, nodes);
+  const char *file;
+  uint64_t ver;
+  const sch_plan_t *p = sch_sched_plan_at(s, 0, &file, &ver);
+  for (uint32_t x = 3; x < nodes; x++)
+    for (uint32_t st = 0; st < sch_plan_stripes(p); st++)
+      assert_true(sch_plan_parent(p, x, st) >= 0);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+}
+
 /* A version registered while its publish runs is pending until committed,
  * both states survive a restart, and an aborted one is retired with the
  * plan going back to the version before it. */
@@ -359,6 +424,7 @@ static void test_drain_undrain_restart(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_core_end_to_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_origins_silent_then_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pending_commit_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drain_undrain_restart, setup, teardown),
   };
