@@ -208,9 +208,20 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
       get_str(&c, file, sizeof(file));
       uint64_t version = get_u64(&c);
       if (op == OP_ORIGIN) get_str(&c, id, sizeof(id));
+      char holders[SCH_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
+      const char *hptr[SCH_ORIGINS_MAX];
+      uint32_t nh = 0;
+      if (op == OP_COMMIT && c.left) { /* the holders: absent from older records */
+        nh = get_u32(&c);
+        if (nh > SCH_ORIGINS_MAX) return -EBADMSG;
+        for (uint32_t i = 0; i < nh; i++) {
+          get_str(&c, holders[i], sizeof(holders[i]));
+          hptr[i] = holders[i];
+        }
+      }
       if (c.bad || c.left) return -EBADMSG;
       if (op == OP_ORIGIN) return sch_registry_add_origin(db->r, file, version, id);
-      if (op == OP_COMMIT) return sch_registry_commit(db->r, file, version);
+      if (op == OP_COMMIT) return sch_registry_commit(db->r, file, version, hptr, nh);
       return sch_registry_retire(db->r, file, version);
     }
     default:
@@ -350,12 +361,18 @@ int sch_db_add_origin(sch_db_t *db, const char *file, uint64_t version, const ch
   return commit(db, &b);
 }
 
-int sch_db_commit_version(sch_db_t *db, const char *file, uint64_t version) {
+int sch_db_commit_version(sch_db_t *db, const char *file, uint64_t version,
+                          const char *const *origins, uint32_t n) {
   const sch_version_t *v = file ? sch_registry_find(db->r, file, version) : NULL;
   if (!v) return -ENOENT;
   if (!v->pending) return -EALREADY;
+  if (n > SCH_ORIGINS_MAX) return -EINVAL;
+  for (uint32_t i = 0; i < n; i++)
+    if (!origins[i] || !origins[i][0] || strlen(origins[i]) > FD_NAME_LEN_MAX) return -EINVAL;
   buf_t b = {0};
   enc_file_op(&b, OP_COMMIT, file, version, NULL);
+  put_u32(&b, n); /* the holders (absent from records written before them) */
+  for (uint32_t i = 0; i < n; i++) put_str(&b, origins[i]);
   return commit(db, &b);
 }
 

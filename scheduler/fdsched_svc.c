@@ -437,7 +437,8 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
     st_manifest_free(m);
     rc = 0;
     if (have && have->pending && state == SCHED__VERSION_STATE__VERSION_COMMITTED) {
-      rc = sch_sched_commit(d->sched, name, version);
+      rc = sch_sched_commit(d->sched, name, version, (const char *const *)req->origins,
+                            (uint32_t)req->n_origins);
       if (rc == 0) {
         fd_log_info("fdsched: %s v%llu committed (every live origin holds it)", name,
                     (unsigned long long)version);

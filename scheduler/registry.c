@@ -138,11 +138,21 @@ int sch_registry_add_origin(sch_registry_t *r, const char *file, uint64_t versio
   return 0;
 }
 
-int sch_registry_commit(sch_registry_t *r, const char *file, uint64_t version) {
+int sch_registry_commit(sch_registry_t *r, const char *file, uint64_t version,
+                        const char *const *origins, uint32_t n) {
   entry_t *e = find_entry(r, file, version);
   if (!e) return -ENOENT;
   if (!e->v.pending) return -EALREADY;
+  if (n > SCH_ORIGINS_MAX) return -EINVAL;
+  for (uint32_t i = 0; i < n; i++) {
+    int rc = name_ok(origins[i]);
+    if (rc) return rc;
+  }
   e->v.pending = false;
+  if (n) { /* the origins that hold it, as the head found at the end */
+    for (uint32_t i = 0; i < n; i++) strcpy(e->v.origins[i], origins[i]);
+    e->v.origin_count = n;
+  }
   return 0;
 }
 

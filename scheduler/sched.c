@@ -199,8 +199,31 @@ int sch_sched_publish(sch_sched_t *s, const sch_version_info_t *info) {
   return 0;
 }
 
-int sch_sched_commit(sch_sched_t *s, const char *file, uint64_t version) {
-  return sch_db_commit_version(s->db, file, version);
+int sch_sched_commit(sch_sched_t *s, const char *file, uint64_t version,
+                     const char *const *origins, uint32_t n) {
+  const sch_version_t *v = file ? sch_registry_find(sch_db_registry(s->db), file, version) : NULL;
+  bool same = true; /* the holders are the origins it was registered with */
+  if (v && n) {
+    same = n == v->origin_count;
+    for (uint32_t i = 0; i < n && same; i++) {
+      bool found = false;
+      for (uint32_t j = 0; j < v->origin_count && !found; j++)
+        found = origins[i] && !strcmp(origins[i], v->origins[j]);
+      same = found;
+    }
+  }
+  int rc = sch_db_commit_version(s->db, file, version, origins, n);
+  if (rc) return rc;
+  plan_slot_t *ps = slot_for(s, file, false);
+  v = sch_registry_find(sch_db_registry(s->db), file, version);
+  if (same || !ps || !v || ps->version != version) return 0;
+  fd_log_warn("sched: %s v%llu committed by %u of the origins it was registered with; "
+              "planning it again without the others",
+              file, (unsigned long long)version, n);
+  sch_plan_set_chain(ps->plan, v->origins, v->origin_count);
+  ps->built = false; /* without the origins that do not hold it */
+  try_build(s, ps);
+  return 0;
 }
 
 int sch_sched_abort(sch_sched_t *s, const char *file, uint64_t version) {

@@ -355,8 +355,10 @@ int sch_registry_add(sch_registry_t *r, const sch_version_info_t *info);
 int sch_registry_add_origin(sch_registry_t *r, const char *file, uint64_t version,
                             const char *origin);
 int sch_registry_retire(sch_registry_t *r, const char *file, uint64_t version);
-/* Marks a pending version committed; -EALREADY if it was not pending. */
-int sch_registry_commit(sch_registry_t *r, const char *file, uint64_t version);
+/* Marks a pending version committed, held by origins[0..n) (n 0: the origins
+ * it was registered with); -EALREADY if it was not pending. */
+int sch_registry_commit(sch_registry_t *r, const char *file, uint64_t version,
+                        const char *const *origins, uint32_t n);
 const sch_version_t *sch_registry_find(const sch_registry_t *r, const char *file,
                                        uint64_t version);
 const sch_version_t *sch_registry_newest(const sch_registry_t *r, const char *file);
@@ -397,7 +399,8 @@ int sch_db_leave_node(sch_db_t *db, uint32_t slot);
 int sch_db_add_version(sch_db_t *db, const sch_version_info_t *info);
 int sch_db_add_origin(sch_db_t *db, const char *file, uint64_t version, const char *origin);
 int sch_db_retire_version(sch_db_t *db, const char *file, uint64_t version);
-int sch_db_commit_version(sch_db_t *db, const char *file, uint64_t version);
+int sch_db_commit_version(sch_db_t *db, const char *file, uint64_t version,
+                          const char *const *origins, uint32_t n);
 /* Writes a checkpoint of the whole state and empties the log. */
 int sch_db_checkpoint(sch_db_t *db);
 /* The periodic policy: checkpoints when every_ops records (0: the default,
@@ -440,8 +443,12 @@ int sch_sched_heartbeat(sch_sched_t *s, const char *id, uint64_t now_ms, const c
 int sch_sched_tick(sch_sched_t *s, uint64_t now_ms);
 /* Registers a version durably and replaces its file's plan by a new one. */
 int sch_sched_publish(sch_sched_t *s, const sch_version_info_t *info);
-/* The pending version's publish succeeded (durable before it returns). */
-int sch_sched_commit(sch_sched_t *s, const char *file, uint64_t version);
+/* The pending version's publish succeeded (durable before it returns), with
+ * origins[0..n) holding it (n 0: those it was registered with). An origin
+ * the publish left out (dropped from the chain) is taken out of the plan,
+ * which is built again: it cannot seed what it lacks. */
+int sch_sched_commit(sch_sched_t *s, const char *file, uint64_t version,
+                     const char *const *origins, uint32_t n);
 /* The pending version's publish failed: it is retired, and the file's plan
  * goes back to the newest version left (or to none). */
 int sch_sched_abort(sch_sched_t *s, const char *file, uint64_t version);

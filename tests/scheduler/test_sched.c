@@ -270,7 +270,7 @@ static void test_pending_commit_abort(void **state) {
   sch_version_info_t v1 = version(1);
   assert_int_equal(sch_sched_publish(s, &v1), 0);
   assert_false(sch_registry_find(r, "big.img", 1)->pending);
-  assert_int_equal(sch_sched_commit(s, "big.img", 1), -EALREADY);
+  assert_int_equal(sch_sched_commit(s, "big.img", 1, NULL, 0), -EALREADY);
   assert_int_equal(sch_sched_abort(s, "big.img", 1), -EALREADY); /* never taken back */
 
   sch_version_info_t v2 = version(2);
@@ -289,15 +289,37 @@ static void test_pending_commit_abort(void **state) {
   r = sch_db_registry(db);
   s = sch_sched_create(db, &pc);
   assert_true(sch_registry_find(r, "big.img", 2)->pending);
-  assert_int_equal(sch_sched_commit(s, "big.img", 2), 0);
+  /* Committed by two of its three origins: origin2 was dropped from the
+   * publish's chain and lacks it. It leaves v2's plan (it cannot seed what
+   * it does not hold), and every node still has a parent in every stripe. */
+  for (uint32_t i = 0; i < 12; i++) { /* alive again after the restart */
+    snprintf(id, sizeof(id), i < 3 ? "origin%u" : "node%u", i);
+    assert_int_equal(sch_sched_heartbeat(s, id, HB, "big.img", 2, 0), 0);
+  }
+  const char *holders[] = {"origin0", "origin1"};
+  const sch_plan_t *p = sch_sched_plan_at(s, 0, &file, &ver);
+  assert_true(sch_plan_contains(p, 2));
+  assert_int_equal(sch_sched_commit(s, "big.img", 2, holders, 2), 0);
   assert_false(sch_registry_find(r, "big.img", 2)->pending);
-  assert_int_equal(sch_sched_commit(s, "big.img", 2), -EALREADY);
+  assert_int_equal(sch_registry_find(r, "big.img", 2)->origin_count, 2);
+  p = sch_sched_plan_at(s, 0, &file, &ver);
+  assert_int_equal(ver, 2);
+  assert_false(sch_plan_contains(p, 2));
+  for (uint32_t x = 3; x < 12; x++)
+    for (uint32_t st = 0; st < sch_plan_stripes(p); st++) {
+      int32_t up = sch_plan_parent(p, x, st);
+      assert_true(up >= 0);
+      assert_int_not_equal(up, 2);
+    }
+  assert_int_equal(sch_sched_commit(s, "big.img", 2, NULL, 0), -EALREADY);
   sch_sched_destroy(s);
   sch_db_close(db);
   db = open_db(2 * HB);
   r = sch_db_registry(db);
   s = sch_sched_create(db, &pc);
   assert_false(sch_registry_find(r, "big.img", 2)->pending);
+  assert_int_equal(sch_registry_find(r, "big.img", 2)->origin_count, 2); /* durable too */
+  assert_string_equal(sch_registry_find(r, "big.img", 2)->origins[1], "origin1");
 
   /* v3 fails: retired, the plan is v2's again, and v3 may be published anew. */
   sch_version_info_t v3 = version(3);
