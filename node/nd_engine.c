@@ -86,6 +86,7 @@ struct nd_engines {
   char listen_addr[SCH_ADDRESS_LEN_MAX];
   uint16_t port;
   char data_dir[FD_PATH_LEN_MAX];
+  fd_rate_t *upload; /* the node's upload cap: one bucket for every engine */
   /* engine 0's */
   nd_plane_t *p0;
   rpc_engine_t *e0;
@@ -270,7 +271,7 @@ static int shard_setup(nd_shard_t *sh) {
   if (!sh->e) return errno ? -errno : -EIO;
   nd_plane_opts_t po = {.e = sh->e, .ring = rpc_engine_ring(sh->e), .pool = sh->pool,
                         .src = &shard_source, .src_arg = sh, .data_dir = E->data_dir,
-                        .window_chunks = E->window_chunks};
+                        .window_chunks = E->window_chunks, .upload = E->upload};
   sh->p = nd_plane_create(&po);
   if (!sh->p) return -ENOMEM;
   rc = nd_plane_serve(sh->p);
@@ -360,6 +361,7 @@ int nd_engines_start(const nd_engines_opts_t *o, nd_engines_t **out) {
   snprintf(E->listen_addr, sizeof(E->listen_addr), "%s", o->listen_addr);
   E->port = o->port;
   snprintf(E->data_dir, sizeof(E->data_dir), "%s", o->data_dir);
+  E->upload = o->upload;
   E->p0 = o->p0;
   E->e0 = o->e0;
   E->count = o->count;

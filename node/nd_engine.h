@@ -23,6 +23,7 @@ typedef struct nd_engines_opts {
   const uint8_t *admin_pub;  /* manifests read from files must carry its signature */
   const char *revocations_file; /* "" or the list each engine re-reads on its own thread */
   uint32_t revocations_period_ms;
+  fd_rate_t *upload;         /* the node's upload cap, shared with engine 0 */
   nd_plane_t *p0;            /* engine 0's plane: what it holds is what the others serve */
   rpc_engine_t *e0;          /* engine 0's engine: it posts the wakeups */
 } nd_engines_opts_t;

@@ -26,6 +26,7 @@ struct nd_metrics {
   st_store_t *store;
   const nd_origin_t *og;
   const nd_engines_t *engines;
+  const fd_rate_t *upload, *download;
   nd_mfile_t files[ND_FILES_MAX];
   uint32_t nfiles; /* engine 0's count of used slots */
   uint64_t published_ms;
@@ -113,12 +114,27 @@ static void render_plane(const nd_metrics_t *m, fd_mw_t *w) {
   fd_mw_u64(w, "fdist_node_chunks_rejected_total", NULL, 0, PLANES_SUM(m, chunks_rejected));
   fd_mw_family(w, "fdist_node_send_blocked_seconds_total", FD_METRIC_COUNTER,
                "Time sends were held back, by cause: peer_window (the receiver's flow-control "
-               "window was full), pool (no pool buffer to read a chunk into).");
-  fd_label_t bw[] = {{"cause", "peer_window"}}, bp[] = {{"cause", "pool"}};
+               "window was full), pool (no pool buffer to read a chunk into), upload_cap "
+               "(this node's upload_bps_max).");
+  fd_label_t bw[] = {{"cause", "peer_window"}}, bp[] = {{"cause", "pool"}},
+             bu[] = {{"cause", "upload_cap"}};
+  uint64_t now = fd_now_ns();
   fd_mw_f64(w, "fdist_node_send_blocked_seconds_total", bw, 1,
             (double)PLANES_SUM(m, blocked_window_ns) / 1e9);
   fd_mw_f64(w, "fdist_node_send_blocked_seconds_total", bp, 1,
             (double)PLANES_SUM(m, blocked_pool_ns) / 1e9);
+  fd_mw_f64(w, "fdist_node_send_blocked_seconds_total", bu, 1,
+            (double)fd_rate_waited_ns(m->upload, now) / 1e9);
+  fd_mw_family(w, "fdist_node_receive_capped_seconds_total", FD_METRIC_COUNTER,
+               "Time received chunks' credit was held back by this node's download_bps_max.");
+  fd_mw_f64(w, "fdist_node_receive_capped_seconds_total", NULL, 0,
+            (double)fd_rate_waited_ns(m->download, now) / 1e9);
+  fd_mw_family(w, "fdist_node_rate_cap_bits_per_second", FD_METRIC_GAUGE,
+               "The node's rate caps by direction (upload_bps_max, download_bps_max; 0: none).");
+  fd_label_t cu[] = {{"direction", "upload"}}, cd[] = {{"direction", "download"}};
+  fd_mw_u64(w, "fdist_node_rate_cap_bits_per_second", cu, 1, m->upload ? m->upload->bytes_per_s * 8 : 0);
+  fd_mw_u64(w, "fdist_node_rate_cap_bits_per_second", cd, 1,
+            m->download ? m->download->bytes_per_s * 8 : 0);
 }
 
 static void render_files(const nd_metrics_t *m, fd_mw_t *w) {
@@ -200,6 +216,8 @@ int nd_metrics_start(const nd_metrics_opts_t *o, nd_metrics_t **out) {
   m->store = o->store;
   m->og = o->og;
   m->engines = o->engines;
+  m->upload = o->upload;
+  m->download = o->download;
   for (uint32_t i = 0; i < ND_FILES_MAX; i++)
     atomic_init(&m->files[i].used, false);
   m->published_ms = fd_now_ms() - ND_METRICS_PUBLISH_MS;

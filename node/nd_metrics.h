@@ -35,6 +35,7 @@ typedef struct nd_metrics_opts {
   st_store_t *store;
   const nd_origin_t *og;       /* role origin, else NULL */
   const nd_engines_t *engines; /* may be NULL (one engine) */
+  const fd_rate_t *upload, *download; /* the node's caps */
 } nd_metrics_opts_t;
 
 /* Starts serving. 0 with *out NULL when metrics_listen is empty; -errno

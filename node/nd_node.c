@@ -52,6 +52,7 @@ struct nd_node {
   bool signer_refused;     /* its certificate stopped verifying: said once */
   uint64_t trust_checked_ms;
   nd_origins_t origins;
+  fd_rate_t upload, download; /* the caps, shared by every engine (fd_rate.h) */
   char listen_addr[SCH_ADDRESS_LEN_MAX];
   uint16_t port;
   volatile sig_atomic_t stop;
@@ -194,6 +195,7 @@ static int make_layers(nd_node_t *n) {
                         .store = n->store, .data_dir = cfg->data_dir,
                         .window_chunks = nd_config_window_chunks(cfg),
                         .keep_versions = cfg->keep_versions,
+                        .upload = &n->upload, .download = &n->download,
                         .hooks = {on_chunk_durable, on_chunk_bad, n}};
   if (!(n->plane = nd_plane_create(&po))) return -ENOMEM;
   int rc = nd_plane_serve(n->plane);
@@ -203,7 +205,9 @@ static int make_layers(nd_node_t *n) {
   if (cfg->scheduler[0]) nd_parse_hostport(cfg->scheduler, sched_addr, sizeof(sched_addr), &sched_port);
   nd_sched_opts_t so = {.e = n->e, .addr = sched_addr, .port = sched_port, .id = cfg->id,
                         .region = cfg->region, .zone = cfg->zone, .listen_addr = n->listen_addr,
-                        .listen_port = n->port, .nic_bps = cfg->nic_bps, .origin = n->is_origin,
+                        .listen_port = n->port, .nic_bps = cfg->nic_bps,
+                        .upload_bps_max = cfg->upload_bps_max,
+                        .download_bps_max = cfg->download_bps_max, .origin = n->is_origin,
                         .heartbeat_ms = cfg->heartbeat_ms,
                         .cbs = {on_order, on_held, on_origins, on_counters, n}};
   if (!(n->sched = nd_sched_create(&so))) return -ENOMEM;
@@ -242,7 +246,7 @@ static int make_layers(nd_node_t *n) {
                             .data_dir = cfg->data_dir, .admin_pub = n->admin_pub.pub,
                             .revocations_file = cfg->revocations_file,
                             .revocations_period_ms = cfg->heartbeat_ms,
-                            .p0 = n->plane, .e0 = n->e};
+                            .upload = &n->upload, .p0 = n->plane, .e0 = n->e};
     if ((rc = nd_engines_start(&eo, &n->engines)) != 0) {
       fd_log_error("serving engines: %s", fd_strerror(rc));
       return rc;
@@ -318,6 +322,11 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
     fd_log_error("listen %s: %s", cfg->listen, fd_strerror(rc));
     goto out_destroy;
   }
+  fd_rate_init(&n->upload, cfg->upload_bps_max, 0, fd_now_ns());
+  fd_rate_init(&n->download, cfg->download_bps_max, 0, fd_now_ns());
+  if (cfg->upload_bps_max || cfg->download_bps_max)
+    fd_log_info("rate caps: upload %" PRIu64 " bit/s, download %" PRIu64 " bit/s (0: none)",
+                cfg->upload_bps_max, cfg->download_bps_max);
   if ((rc = make_layers(n)) != 0) {
     fd_log_error("start: %s", fd_strerror(rc));
     goto out_destroy;
@@ -325,7 +334,8 @@ int nd_node_create(const nd_config_t *cfg, nd_node_t **out) {
   nd_metrics_opts_t mo = {.listen = cfg->metrics_listen, .port_file = cfg->metrics_port_file,
                           .id = cfg->id, .role = cfg->role, .region = cfg->region,
                           .zone = cfg->zone, .plane = n->plane, .store = n->store, .og = n->og,
-                          .engines = n->engines};
+                          .engines = n->engines, .upload = &n->upload,
+                          .download = &n->download};
   if ((rc = nd_metrics_start(&mo, &n->metrics)) != 0) goto out_destroy; /* logged */
   fd_log_info("fdnode %s role %s listening on %s:%u, data %s", cfg->id, cfg->role,
               n->listen_addr, n->port, cfg->data_dir);

@@ -20,6 +20,8 @@ nd_plane_t *nd_plane_create(const nd_plane_opts_t *o) {
   p->window_chunks = o->window_chunks ? o->window_chunks : ND_WINDOW_CHUNKS_DEFAULT;
   p->keep_versions = o->keep_versions ? o->keep_versions : FD_VERSIONS_KEPT_DEFAULT;
   p->hooks = o->hooks;
+  p->upload = o->upload;
+  p->download = o->download;
   for (uint32_t i = 0; i < ND_PEER_CLASSES; i++) {
     atomic_init(&p->m.rx_bytes[i], 0);
     atomic_init(&p->m.tx_bytes[i], 0);
@@ -62,6 +64,7 @@ void nd_plane_describe(const nd_plane_t *p, char *buf, size_t len) {
 
 void nd_plane_tick(nd_plane_t *p) {
   nd_backlog_run(p);
+  nd_credit_run(p);
   nd_tx_tick(p);
   /* The rpc engine's own counters are single-threaded: copied into the
    * plane's atomics at most every ND_METRICS_PUBLISH_MS. */

@@ -41,6 +41,7 @@
 #include "fd_log.h"
 #include "fd_metrics.h"
 #include "fd_pool.h"
+#include "fd_rate.h"
 #include "fd_time.h"
 #include "rpc.h"
 #include "storage.h"
@@ -146,6 +147,8 @@ typedef struct nd_plane_opts {
   const char *data_dir;     /* where the store keeps its files */
   uint32_t window_chunks;   /* the receive window in chunks, per stream */
   uint32_t keep_versions;   /* GC keeps this many complete versions */
+  fd_rate_t *upload;        /* the node's caps (shared by its engines); NULL: none */
+  fd_rate_t *download;      /* engine 0 only: it alone receives */
   nd_plane_hooks_t hooks;
 } nd_plane_opts_t;
 
@@ -228,6 +231,11 @@ struct nd_sink {
   int err;       /* first chunk error since the last nd_sink_start */
   uint64_t rx_bytes;
   nd_peer_class_t link; /* the sender's (metrics); the owner sets it after nd_sink_start */
+  /* credit the download cap holds back: returned by nd_plane_tick, oldest
+   * sink first, as the bucket refills (nd_sink.c) */
+  uint32_t owed;
+  bool owing;
+  nd_sink_t *owing_next;
 };
 
 void nd_sink_init(nd_sink_t *s, nd_plane_t *p, nd_sink_chunk_fn on_chunk, void *owner);

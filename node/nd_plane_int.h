@@ -68,6 +68,8 @@ struct nd_plane {
   uint32_t *backlog; /* pool indices waiting for a storage slot, in arrival order */
   uint32_t backlog_n;
   uint32_t rx_sinks; /* sinks with a call: each may fill a window of buffers */
+  fd_rate_t *upload, *download; /* the node's caps; NULL: none */
+  nd_sink_t *owing_head, *owing_tail; /* sinks whose credit the download cap holds */
   uint64_t tx_bytes, rx_bytes;
   nd_plane_metrics_t m;
   uint64_t m_published_ns; /* the rpc engine's figures were copied into m then */
@@ -78,6 +80,7 @@ extern const nd_source_t nd_store_source; /* engine 0: arg is the plane */
 void nd_vers_close_all(nd_plane_t *p);
 
 /* nd_sink.c */
+void nd_credit_run(nd_plane_t *p); /* returns held-back credit the download cap allows now */
 void nd_buf_ref(nd_plane_t *p, void *buf);
 void nd_buf_unref(nd_plane_t *p, void *buf);
 void nd_backlog_run(nd_plane_t *p);

@@ -22,7 +22,7 @@ struct nd_sched {
   char id[FD_NAME_LEN_MAX + 1], region[FD_NAME_LEN_MAX + 1], zone[FD_NAME_LEN_MAX + 1];
   char listen_addr[SCH_ADDRESS_LEN_MAX];
   uint16_t listen_port;
-  uint64_t nic_bps;
+  uint64_t nic_bps, upload_bps_max, download_bps_max;
   bool origin;
   uint32_t heartbeat_ms;
   bool stopping;
@@ -49,6 +49,8 @@ nd_sched_t *nd_sched_create(const nd_sched_opts_t *o) {
   snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", o->listen_addr);
   s->listen_port = o->listen_port;
   s->nic_bps = o->nic_bps;
+  s->upload_bps_max = o->upload_bps_max;
+  s->download_bps_max = o->download_bps_max;
   s->origin = o->origin;
   s->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : FD_HEARTBEAT_MS_DEFAULT;
   return s;
@@ -168,6 +170,8 @@ static void send_register(nd_sched_t *s) {
   info.addr = s->listen_addr;
   info.port = s->listen_port;
   info.nic_bps = s->nic_bps;
+  info.upload_bps_max = s->upload_bps_max;
+  info.download_bps_max = s->download_bps_max;
   info.origin = s->origin;
   Sched__RegisterRequest req = SCHED__REGISTER_REQUEST__INIT;
   req.node = &info;

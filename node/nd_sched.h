@@ -88,6 +88,7 @@ typedef struct nd_sched_opts {
   const char *listen_addr; /* where this node serves (told to fdsched) */
   uint16_t listen_port;
   uint64_t nic_bps;
+  uint64_t upload_bps_max, download_bps_max; /* 0: none */
   bool origin;
   uint32_t heartbeat_ms;
   nd_sched_cbs_t cbs;

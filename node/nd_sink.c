@@ -33,6 +33,47 @@ void nd_buf_unref(nd_plane_t *p, void *buf) {
   }
 }
 
+/* The call's credit for len bytes stored: now, or once the download cap
+ * lets that many more bytes in (nd_credit_run, from the tick). Held-back
+ * credit is what slows the sender down to the cap: it cannot send past its
+ * window. */
+static void credit(nd_plane_t *p, nd_sink_t *s, uint32_t len) {
+  if (!s->owing && fd_rate_take(p->download, len, fd_now_ns())) {
+    rpc_call_data_done(s->call, len);
+    return;
+  }
+  s->owed += len;
+  if (s->owing) return;
+  s->owing = true;
+  s->owing_next = NULL;
+  if (p->owing_tail) p->owing_tail->owing_next = s;
+  else p->owing_head = s;
+  p->owing_tail = s;
+}
+
+static void owing_unlink(nd_plane_t *p, nd_sink_t *s) {
+  nd_sink_t **pp = &p->owing_head, *prev = NULL;
+  while (*pp && *pp != s) {
+    prev = *pp;
+    pp = &(*pp)->owing_next;
+  }
+  if (!*pp) return;
+  *pp = s->owing_next;
+  if (p->owing_tail == s) p->owing_tail = prev;
+  s->owing = false;
+  s->owed = 0;
+}
+
+void nd_credit_run(nd_plane_t *p) {
+  uint64_t now = fd_now_ns();
+  while (p->owing_head && fd_rate_take(p->download, p->owing_head->owed, now)) {
+    nd_sink_t *s = p->owing_head;
+    uint32_t owed = s->owed;
+    owing_unlink(p, s);
+    if (s->call) rpc_call_data_done(s->call, owed);
+  }
+}
+
 static void put_finish(nd_plane_t *p, nd_bufm_t *b, void *buf, int res) {
   nd_sink_t *s = b->sink;
   nd_ver_t *v = b->ver;
@@ -50,7 +91,7 @@ static void put_finish(nd_plane_t *p, nd_bufm_t *b, void *buf, int res) {
                 s->repair ? "repaired" : "stored", fd_strerror(res));
     if (!s->err) s->err = res;
   }
-  if (s->call && s->gen == b->gen) rpc_call_data_done(s->call, b->len);
+  if (s->call && s->gen == b->gen) credit(p, s, b->len);
   b->ver = NULL;
   nd_ver_put(v);
   nd_buf_unref(p, buf);
@@ -111,6 +152,7 @@ void nd_sink_start(nd_sink_t *s, rpc_call_t *call) {
 }
 
 void nd_sink_end(nd_sink_t *s) {
+  if (s->owing) owing_unlink(s->p, s); /* the call's credit died with it */
   if (s->call) s->p->rx_sinks--;
   s->call = NULL;
   s->gen++;

@@ -63,6 +63,8 @@ typedef struct nd_config {
   uint32_t pool_buffers;
   uint32_t window_chunks;    /* flow-control window, in chunk buffers */
   uint64_t nic_bps;
+  uint64_t upload_bps_max;   /* bits/s this node sends at most, children and chain (0: no cap) */
+  uint64_t download_bps_max; /* bits/s it receives at most (0: no cap) */
   uint32_t scrub_interval_s; /* 0: no scrub */
   /* role origin, the write path */
   uint32_t min_durable_origins; /* changes and publishes need this many origins holding them */

@@ -118,6 +118,8 @@ static void enc_node(buf_t *b, const sch_node_info_t *ni) {
   put_u64(b, ni->nic_bps);
   put_u64(b, ni->free_disk_bytes);
   put_u8(b, ni->origin);
+  put_u64(b, ni->upload_bps_max); /* absent from records written before the caps */
+  put_u64(b, ni->download_bps_max);
 }
 
 static void enc_id_op(buf_t *b, uint8_t op, const char *id) {
@@ -165,6 +167,10 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
       ni.nic_bps = get_u64(&c);
       ni.free_disk_bytes = get_u64(&c);
       ni.origin = get_u8(&c) != 0;
+      if (c.left) { /* the caps: absent from records written before them */
+        ni.upload_bps_max = get_u64(&c);
+        ni.download_bps_max = get_u64(&c);
+      }
       if (c.bad || c.left) return -EBADMSG;
       return sch_members_register(db->m, &ni, db->now_ms, NULL);
     }
@@ -400,6 +406,8 @@ int sch_db_checkpoint(sch_db_t *db) {
                           .zone = sch_members_zone_name(db->m, n->zone),
                           .address = n->address,
                           .nic_bps = n->nic_bps,
+                          .upload_bps_max = n->upload_bps_max,
+                          .download_bps_max = n->download_bps_max,
                           .free_disk_bytes = n->free_disk_bytes,
                           .origin = n->origin};
     enc_node(&rec, &ni);

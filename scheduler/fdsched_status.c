@@ -32,6 +32,8 @@ static void fill_node_info(fdsched_t *d, uint32_t slot, Sched__NodeInfo *ni, cha
   fdsched_split_addr(n->address, host, &ni->port);
   ni->addr = host;
   ni->nic_bps = n->nic_bps;
+  ni->upload_bps_max = n->upload_bps_max;
+  ni->download_bps_max = n->download_bps_max;
   ni->capacity_bytes = n->free_disk_bytes;
   ni->origin = n->origin;
 }

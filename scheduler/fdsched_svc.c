@@ -233,6 +233,8 @@ static int h_register(rpc_call_t *call, const Sched__RegisterRequest *req, void 
       .zone = ni->zone,
       .address = address,
       .nic_bps = ni->nic_bps,
+      .upload_bps_max = ni->upload_bps_max,
+      .download_bps_max = ni->download_bps_max,
       .free_disk_bytes = ni->capacity_bytes,
       .origin = ni->origin,
   };

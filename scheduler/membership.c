@@ -137,6 +137,8 @@ int sch_members_register(sch_members_t *m, const sch_node_info_t *info, uint64_t
   strcpy(n->address, info->address);
   n->origin = info->origin;
   n->nic_bps = info->nic_bps;
+  n->upload_bps_max = info->upload_bps_max;
+  n->download_bps_max = info->download_bps_max;
   n->free_disk_bytes = info->free_disk_bytes;
   n->state = n->drained ? SCH_NODE_DRAINING : SCH_NODE_ALIVE; /* a drain outlives restarts */
   n->last_heartbeat_ms = now_ms;

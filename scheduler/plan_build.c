@@ -183,9 +183,9 @@ static void derive_stream_bps(sch_plan_t *p, uint64_t *keys, uint32_t count) {
     const sch_node_t *n = sch_members_node(p->m, x);
     if (!eligible(n) || n->nic_bps == 0) continue;
     if (n->origin)
-      nic = FD_MIN(nic, n->nic_bps);
+      nic = FD_MIN(nic, sch_node_upload_bps(n));
     else
-      keys[nk++] = n->nic_bps;
+      keys[nk++] = sch_node_upload_bps(n);
   }
   if (nk > 0) {
     qsort(keys, nk, sizeof(*keys), cmp_u64);

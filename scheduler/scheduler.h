@@ -60,6 +60,8 @@ typedef struct sch_node_info {
   const char *zone;    /* zone name inside its region */
   const char *address; /* host:port, < SCH_ADDRESS_LEN_MAX bytes */
   uint64_t nic_bps;    /* full-duplex NIC capacity, bits per second */
+  uint64_t upload_bps_max;   /* the node's own upload cap, bits/s (0: none) */
+  uint64_t download_bps_max; /* ... download cap (reported, not planned by) */
   uint64_t free_disk_bytes;
   bool origin;         /* a member of the origin group (holds every version) */
 } sch_node_info_t;
@@ -73,6 +75,7 @@ typedef struct sch_node {
   bool origin;
   sch_node_state_t state;
   uint64_t nic_bps;
+  uint64_t upload_bps_max, download_bps_max; /* 0: none */
   uint64_t free_disk_bytes;
   uint64_t last_heartbeat_ms;
   uint64_t progress_version;  /* newest version the node reported working on */
@@ -81,6 +84,12 @@ typedef struct sch_node {
   bool drained;               /* drained by the operator until undrained: SCH_NODE_DRAINING
                                * whenever it is alive (through deaths and registrations) */
 } sch_node_t;
+
+/* What the node can upload: its NIC, or its upload cap when that is lower.
+ * The planner sizes child slots and stream rates by it. */
+static inline uint64_t sch_node_upload_bps(const sch_node_t *n) {
+  return n->upload_bps_max && n->upload_bps_max < n->nic_bps ? n->upload_bps_max : n->nic_bps;
+}
 
 typedef struct sch_members_config {
   uint32_t heartbeat_ms;   /* expected interval; FD_HEARTBEAT_MS_DEFAULT */

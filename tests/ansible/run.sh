@@ -224,6 +224,9 @@ fdist_build_dir: $root/build-pkg
 fdist_node_threads: 1
 fdist_chunk_buf: 1M
 fdist_heartbeat_ms: 500
+# /metrics on every daemon (the roles' metrics_listen)
+fdist_metrics_port: 9401
+fdist_sched_metrics_port: 9400
 EOF
 playbook() { # LOG ARGS...: ansible-playbook from the controller namespace
   local log=$1
@@ -305,6 +308,17 @@ say "fdadmin publish big.img v1 (48 MiB) from the controller namespace"
 "${ADM[@]}" publish "$W/big.v1" --name big.img --chunk-size 1M --no-progress | sed 's/^/    /'
 say "sha256 of every host's current (want $SHA1):"
 check_current "$SHA1" 120
+say "/metrics of every fdnode host (the roles' metrics_listen): fdist_file_current_version"
+for n in "${NODES_FDNODE[@]}"; do
+  for _ in $(seq 1 20); do # the gauges are refreshed every second or so
+    page=$(ip netns exec "$CTL_NS" curl -sf "http://${ADDR[$n]}:9401/metrics" || true)
+    v=$(awk '/^fdist_file_current_version[{].*file="big.img"/ { print $2 }' <<<"$page")
+    [ "$v" = 1 ] && break
+    sleep 0.5
+  done
+  printf '    %-12s big.img %s\n' "$n" "${v:-none}"
+  [ "$v" = 1 ] || fail "$n: /metrics says current version '${v:-none}' of big.img, want 1"
+done
 
 # ---- rolling upgrade to v2 while big.img v2 fans out ----
 say "ansible-playbook ansible/rolling-upgrade.yml (package $V2), big.img v2 published during it"

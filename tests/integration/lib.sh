@@ -14,6 +14,7 @@
 #   it_writer ARGS...                      # fdadmin as the harness's writer
 #   IT_ORIGIN_INI="key = value..."         # extra [node] lines for the origins
 #   IT_NODE_INI="key = value..."           # extra [node] lines for every fdnode ({id}: its id)
+#   IT_LEAF_INI="key = value..."           # ... for the role-node fdnodes only (not the origins)
 #   IT_SCHED_INI="key = value..."          # extra [scheduler] lines for fdsched
 #   it_start ID CMD...                     # any other process (e.g. Prometheus): logged,
 #                                          # stopped by SIGTERM at cleanup (must exit 0)
@@ -270,6 +271,7 @@ EOF
   [ -z "${IT_POOL_BUFFERS:-}" ] || echo "pool_buffers = $IT_POOL_BUFFERS"
   [ -z "${IT_SCRUB_S:-}" ] || echo "scrub_interval_s = $IT_SCRUB_S"
   [ -z "${IT_NODE_INI:-}" ] || printf '%s\n' "${IT_NODE_INI//\{id\}/$1}"
+  [ "$2" = origin ] || [ -z "${IT_LEAF_INI:-}" ] || printf '%s\n' "${IT_LEAF_INI//\{id\}/$1}"
   if [ "$2" = origin ]; then
     echo "origins = $(it_origin_list)"
     echo "signing_key_file = $IT_DIR/origin.pem"

@@ -623,6 +623,41 @@ static void test_slow_nics_placed(void **state) {
   sch_members_destroy(m);
 }
 
+/* Upload caps (fdnode's upload_bps_max) size child slots as a slower NIC
+ * would: a node capped at a quarter of the fleet's NIC gets a quarter of
+ * the slots, an uncapped one keeps its own, a cap above the NIC changes
+ * nothing, and the per-stream rate follows the capped fleet. */
+static void test_upload_caps_size_slots(void **state) {
+  (void)state;
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  sch_members_t *m = sch_members_create(&mc);
+  assert_non_null(m);
+  char id[16];
+  for (uint32_t i = 0; i < 3 + 12; i++) {
+    snprintf(id, sizeof(id), "%s%u", i < 3 ? "o" : "n", i);
+    /* n3: capped at a quarter of its NIC; n4: a cap above it; the rest of
+     * the nodes at the fleet's 1 Gbit/s both ways */
+    uint64_t cap = i == 3 ? 250000000ull : i == 4 ? 40000000000ull : 0;
+    sch_node_info_t ni = {.id = id, .region = "r0", .zone = i % 2 ? "a" : "b",
+                          .address = "a:1", .nic_bps = 1000000000ull,
+                          .upload_bps_max = cap, .origin = i < 3};
+    assert_int_equal(sch_members_register(m, &ni, 0, NULL), 0);
+  }
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_plan_t *p = sch_plan_create(m, &pc);
+  assert_non_null(p);
+  assert_int_equal(sch_plan_build(p), 0);
+  assert_int_equal(sch_plan_capacity(p, 3), STRIPES / 4);
+  assert_int_equal(sch_plan_capacity(p, 4), STRIPES);
+  assert_int_equal(sch_plan_capacity(p, 5), STRIPES);
+  assert_int_equal(sch_node_upload_bps(sch_members_node(m, 3)), 250000000ull);
+  assert_int_equal(sch_node_upload_bps(sch_members_node(m, 4)), 1000000000ull);
+  sch_plan_destroy(p);
+  sch_members_destroy(m);
+}
+
 /* Origins in a region of their own (as a data centre for the origin group
  * would be): every stripe still reaches every node. */
 static void test_origins_own_region(void **state) {
@@ -887,6 +922,7 @@ int main(void) {
       cmocka_unit_test(test_join_and_return),        cmocka_unit_test(test_small_and_errors),
       cmocka_unit_test(test_random_shapes),
       cmocka_unit_test(test_slow_nics_placed),
+      cmocka_unit_test(test_upload_caps_size_slots),
       cmocka_unit_test(test_origins_own_region),
       cmocka_unit_test(test_chain_tail_seeds),
       cmocka_unit_test(test_small_zones_shallow),
