@@ -241,7 +241,8 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define FD_RATE_BURST_MIN (256u << 10) /* a rate cap's bucket holds at least this */
 #define ND_DL_STALL_LOG_MS 15000u      /* a download moving nothing this long logs each stripe */
 #define ND_COMMIT_RETRY_MS 1000u       /* an unconfirmed commit is retried this often */
-#define ND_CHAIN_ATTEMPTS 2u           /* tries of one origin before it leaves the chain */
+#define ND_CHAIN_ATTEMPTS 4u           /* tries of one origin before it leaves the chain */
+#define ND_CHAIN_RETRY_MS 500u         /* ... the k-th retry waits k times this */
 #define ND_REPAIR_ROUND_MS 1000u       /* every peer tried: wait before the next round */
 #define ND_REPAIR_CALL_MS 10000u       /* deadline of one RepairPull */
 #define ND_DRAIN_MS 10000u             /* SIGTERM: longest wait for disk writes */

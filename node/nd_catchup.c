@@ -415,6 +415,7 @@ static bool merging(nd_origin_t *og, const char *name) {
 
 void nd_catchup_tick(nd_link_t *l) {
   nd_origin_t *og = l->og;
+  nd_chain_tick(&l->copy);
   if (l->step == ND_CU_BACKFILL) {
     backfill_step(l);
     return;

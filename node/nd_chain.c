@@ -8,8 +8,11 @@
  * is slower — so the chain costs one pass over the data, not one per
  * origin. The next origin answers once it and everything after it hold the
  * version durably, naming those origins. An origin that cannot be reached
- * or fails mid-copy is tried again once (ND_CHAIN_ATTEMPTS) and then
- * dropped from the chain for this version; the one after it is tried.
+ * or fails mid-copy is tried again (ND_CHAIN_ATTEMPTS tries in all, the
+ * k-th after k x ND_CHAIN_RETRY_MS: a full pool there, or a restart, has
+ * time to clear) and then dropped from the chain for this version; the one
+ * after it is tried. fdsched is told at the commit which origins hold the
+ * version, and plans without the others.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +31,7 @@ static void chain_end(nd_chain_t *c, int err) {
   c->conn = NULL;
   if (old) rpc_conn_close(old);
   c->active = false;
+  c->retry_at_ms = 0;
   if (!c->aborted) c->done(c->arg, err);
 }
 
@@ -47,9 +51,10 @@ static void chain_next(nd_chain_t *c, const char *why) {
     return;
   }
   if (c->next < os->n && ++c->attempts < ND_CHAIN_ATTEMPTS) {
-    fd_log_warn("copy of %s v%" PRIu64 " to origin %s failed (%s): trying it again",
-                c->ver->name, c->ver->version, os->o[c->next].id, why);
-    chain_start(c);
+    uint32_t wait_ms = c->attempts * ND_CHAIN_RETRY_MS;
+    fd_log_warn("copy of %s v%" PRIu64 " to origin %s failed (%s): trying it again in %u ms",
+                c->ver->name, c->ver->version, os->o[c->next].id, why, wait_ms);
+    c->retry_at_ms = fd_now_ms() + wait_ms; /* nd_chain_tick starts it */
     return;
   }
   c->attempts = 0;
@@ -182,6 +187,18 @@ static void chain_closed(rpc_conn_t *conn, int err, void *arg) {
   c->conn = NULL;
   if (c->active && !c->call && !rpc_conn_is_ready(conn))
     chain_next(c, err ? fd_strerror(err) : "connection closed");
+}
+
+void nd_chain_tick(nd_chain_t *c) {
+  if (!c->active || !c->retry_at_ms) return;
+  if (c->aborted || c->og->stopping) {
+    c->retry_at_ms = 0;
+    chain_end(c, -ECANCELED);
+    return;
+  }
+  if (fd_now_ms() < c->retry_at_ms) return;
+  c->retry_at_ms = 0;
+  chain_start(c);
 }
 
 static void chain_start(nd_chain_t *c) {

@@ -23,6 +23,7 @@ typedef struct nd_chain {
   bool got_reply;
   bool aborted; /* the publish failed: end, do not try the next origin */
   bool single;  /* a catch-up copy to one origin: no other is tried */
+  uint64_t retry_at_ms; /* a failed try is repeated then (0: none waiting), by nd_chain_tick */
   void (*done)(void *arg, int err); /* the chain is over (not called once aborted) */
   void *arg;
 } nd_chain_t;
@@ -122,6 +123,7 @@ void nd_pub_committed(nd_pub_t *p, int err);
 /* nd_chain.c */
 void nd_chain_begin(nd_pub_t *p);  /* from the first part of a reception */
 void nd_chain_abort(nd_chain_t *c); /* the publish failed */
+void nd_chain_tick(nd_chain_t *c);  /* starts a try that waited its turn */
 /* Copies the complete version v to origins[to] alone (catch-up), then
  * done(arg, 0 or -errno). v is held by the caller until done. */
 void nd_chain_copy(nd_chain_t *c, nd_origin_t *og, nd_ver_t *v, uint32_t to,

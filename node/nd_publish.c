@@ -191,7 +191,10 @@ static void pub_try_finish(nd_pub_t *p) {
 }
 
 void nd_pub_tick(nd_origin_t *og) {
-  for (uint32_t i = 0; i < ND_PUBS_MAX; i++) pub_try_finish(&og->pubs[i]);
+  for (uint32_t i = 0; i < ND_PUBS_MAX; i++) {
+    nd_chain_tick(&og->pubs[i].chain);
+    pub_try_finish(&og->pubs[i]);
+  }
 }
 
 /* ---- the stream ------------------------------------------------------------------ */
