@@ -26,8 +26,10 @@ static void refill(fd_rate_t *r, uint64_t now_ns) {
   unsigned __int128 earned = (unsigned __int128)elapsed * r->bytes_per_s / NS_PER_S;
   if (earned == 0) return;
   uint64_t used_ns = (uint64_t)(earned * NS_PER_S / r->bytes_per_s);
-  if (earned > (unsigned __int128)r->burst * 2) { /* idle a long while: just fill up */
-    earned = (unsigned __int128)r->burst * 2;
+  int64_t room = r->burst - atomic_load_explicit(&r->tokens, memory_order_relaxed);
+  if (room < 0) room = 0;
+  if (earned > (unsigned __int128)room) { /* more than fills it (debt repaid too) */
+    earned = (unsigned __int128)room;
     used_ns = elapsed;
   }
   if (!atomic_compare_exchange_strong_explicit(&r->refilled_ns, &last, last + used_ns,
@@ -41,7 +43,7 @@ static void refill(fd_rate_t *r, uint64_t now_ns) {
   }
 }
 
-bool fd_rate_take(fd_rate_t *r, uint64_t len, uint64_t now_ns) {
+bool fd_rate_ready(fd_rate_t *r, uint64_t now_ns) {
   if (!fd_rate_capped(r)) return true;
   refill(r, now_ns);
   if (atomic_load_explicit(&r->tokens, memory_order_relaxed) <= 0) {
@@ -50,10 +52,21 @@ bool fd_rate_take(fd_rate_t *r, uint64_t len, uint64_t now_ns) {
                                             memory_order_relaxed, memory_order_relaxed);
     return false;
   }
-  atomic_fetch_sub_explicit(&r->tokens, (int64_t)len, memory_order_relaxed);
   uint64_t since = atomic_exchange_explicit(&r->refused_since_ns, 0, memory_order_relaxed);
   if (since && now_ns > since)
     atomic_fetch_add_explicit(&r->waited_ns, now_ns - since, memory_order_relaxed);
+  return true;
+}
+
+void fd_rate_charge(fd_rate_t *r, uint64_t len, uint64_t now_ns) {
+  if (!fd_rate_capped(r)) return;
+  refill(r, now_ns);
+  atomic_fetch_sub_explicit(&r->tokens, (int64_t)len, memory_order_relaxed);
+}
+
+bool fd_rate_take(fd_rate_t *r, uint64_t len, uint64_t now_ns) {
+  if (!fd_rate_ready(r, now_ns)) return false;
+  fd_rate_charge(r, len, now_ns);
   return true;
 }
 

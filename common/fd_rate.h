@@ -39,6 +39,13 @@ static inline bool fd_rate_capped(const fd_rate_t *r) { return r && r->bytes_per
  * is in debt (the caller tries again later: fd_rate_wait_ns says when). */
 bool fd_rate_take(fd_rate_t *r, uint64_t len, uint64_t now_ns);
 
+/* Charges len bytes that already moved (may run the bucket into debt). */
+void fd_rate_charge(fd_rate_t *r, uint64_t len, uint64_t now_ns);
+
+/* True when the bucket is out of debt (what was charged is repaid); false
+ * starts the waiting clock as a refused take does. */
+bool fd_rate_ready(fd_rate_t *r, uint64_t now_ns);
+
 /* Time until the bucket is out of debt, 0 when a take would succeed now. */
 uint64_t fd_rate_wait_ns(fd_rate_t *r, uint64_t now_ns);
 

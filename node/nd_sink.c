@@ -33,12 +33,14 @@ void nd_buf_unref(nd_plane_t *p, void *buf) {
   }
 }
 
-/* The call's credit for len bytes stored: now, or once the download cap
- * lets that many more bytes in (nd_credit_run, from the tick). Held-back
- * credit is what slows the sender down to the cap: it cannot send past its
- * window. */
+/* The call's credit for len bytes stored: now, or once the download cap's
+ * bucket is out of debt (nd_credit_run, from the tick). Every frame is
+ * charged as it lands (nd_sink_data), the first windows included, so the
+ * debt they leave is repaid before more credit goes out and the long-run
+ * rate is the cap. Held-back credit is what slows the sender: it cannot
+ * send past its window. */
 static void credit(nd_plane_t *p, nd_sink_t *s, uint32_t len) {
-  if (!s->owing && fd_rate_take(p->download, len, fd_now_ns())) {
+  if (!s->owing && fd_rate_ready(p->download, fd_now_ns())) {
     rpc_call_data_done(s->call, len);
     return;
   }
@@ -66,7 +68,7 @@ static void owing_unlink(nd_plane_t *p, nd_sink_t *s) {
 
 void nd_credit_run(nd_plane_t *p) {
   uint64_t now = fd_now_ns();
-  while (p->owing_head && fd_rate_take(p->download, p->owing_head->owed, now)) {
+  while (p->owing_head && fd_rate_ready(p->download, now)) {
     nd_sink_t *s = p->owing_head;
     uint32_t owed = s->owed;
     owing_unlink(p, s);
@@ -175,6 +177,7 @@ void nd_sink_data(nd_sink_t *s, rpc_call_t *call, void *buf, uint32_t len) {
     return;
   }
   s->has_hdr = false;
+  fd_rate_charge(p->download, len, fd_now_ns()); /* the download cap (credit()) */
   uint32_t idx = fd_pool_index(p->pool, buf);
   nd_ver_get(s->ver);
   p->bufm[idx] = (nd_bufm_t){.refs = 1, .p = p, .idx = idx, .sink = s, .ver = s->ver,

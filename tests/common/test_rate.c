@@ -81,6 +81,24 @@ static void test_rate_counts_waiting(void **state) {
   assert_int_equal(fd_rate_waited_ns(&r, 3 * S), 1990 * MS);
 }
 
+/* The download side: bytes are charged as they land (they moved already),
+ * and credit waits until the debt they left is repaid. */
+static void test_rate_charge_then_ready(void **state) {
+  (void)state;
+  fd_rate_t r;
+  fd_rate_init(&r, 8000000ull, 1u << 20, 0); /* 1 MB/s, 1 MiB bucket */
+  assert_true(fd_rate_ready(&r, 0));
+  fd_rate_charge(&r, 4u << 20, MS); /* a first window of 4 MiB lands at once */
+  assert_false(fd_rate_ready(&r, MS));
+  assert_false(fd_rate_ready(&r, 3 * S)); /* 3 MiB of debt take ~3.1 s */
+  assert_true(fd_rate_ready(&r, 3200 * MS));
+  assert_true(fd_rate_waited_ns(&r, 4 * S) >= 3 * S);
+  fd_rate_t none;
+  fd_rate_init(&none, 0, 0, 0);
+  fd_rate_charge(&none, 1u << 30, 0);
+  assert_true(fd_rate_ready(&none, 0));
+}
+
 typedef struct {
   fd_rate_t *r;
   _Atomic uint64_t *clock_ms;
@@ -128,6 +146,7 @@ int main(void) {
       cmocka_unit_test(test_rate_holds_whatever_the_chunk),
       cmocka_unit_test(test_rate_burst_bounded_after_idle),
       cmocka_unit_test(test_rate_counts_waiting),
+      cmocka_unit_test(test_rate_charge_then_ready),
       cmocka_unit_test(test_rate_shared_by_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
