@@ -86,6 +86,10 @@ pool_buffers = $([ "$2" = origin ] && echo "$FT_ORIGIN_POOL_BUFFERS" || echo "$F
 window_chunks = $([ "$2" = origin ] && echo "$FT_ORIGIN_WINDOW_CHUNKS" || echo "$FT_WINDOW_CHUNKS")
 log_level = ${FT_LOG_LEVEL:-info}
 EOF
+  if [ "$2" != origin ] && [ "${FT_CAP:-0}" -gt 0 ]; then
+    echo "upload_bps_max = $((${FT_UPLOAD_CAP:-$FT_CAP} * 1000000))"
+    echo "download_bps_max = $((FT_CAP * 1000000))"
+  fi
   # nic_bps: fdsched (scheduler/plan.c) sizes upload capacity as
   # floor(nic_bps / stream_bps) child slots with stream_bps fixed at
   # 10 Gbit/s / stripes and no config key for it, so a node that reports
@@ -93,7 +97,10 @@ EOF
   # The rates are therefore reported scaled so --rate maps to 10 Gbit/s:
   # the planner sees the same ratios between nodes and origins as the
   # emulated caps; the caps themselves are the tbf qdiscs.
-  if [ "$6" -gt 0 ] && [ "$FT_RATE" -gt 0 ]; then echo "nic_bps = $((10000000000 * $6 / FT_RATE))"; fi
+  # With --cap the caps are real bits/s, so every NIC is reported as it is
+  # too (fdsched derives the stream rate from the fleet: plan_build.c).
+  if [ "$6" -gt 0 ] && [ "${FT_CAP:-0}" -gt 0 ]; then echo "nic_bps = $(($6 * 1000000))"
+  elif [ "$6" -gt 0 ] && [ "$FT_RATE" -gt 0 ]; then echo "nic_bps = $((10000000000 * $6 / FT_RATE))"; fi
   if [ "$2" = origin ]; then # bare ids: the addresses come from fdsched
     local k out=
     for ((k = 0; k < FT_ORIGINS; k++)); do out+="${out:+,}o$k"; done
@@ -261,9 +268,35 @@ ft_d_version() {
   pl_result_num run.verified_nodes "$ok"
   pl_result_str run.sha256 "$sha"
   ft_report "$label" "$FT_SIZE" "${killed[@]}" || rc=1
+  [ "${FT_CAP:-0}" -eq 0 ] || ft_d_cap_report "$v"
   FT_D_T=$(awk -v k=" ${killed[*]} " 'index(k, " " $1 " ") == 0 { if ($2 > m) m = $2 } END { printf "%.3f", m }' "$FT_TMP/done")
   [ "$bad" -eq 0 ] || rc=1
   return "$rc"
+}
+
+# ft_d_cap_report V: with --cap, each live node's download rate against its
+# cap: S over the node's own download time (its log's "vV done in T s",
+# from the order to the version complete), so the fan-out's start (the
+# publish, the tree filling) is not charged to the cap.
+ft_d_cap_report() {
+  local v=$1 i t
+  : >"$FT_TMP/cap-rates"
+  for ((i = 0; i < FT_NODES; i++)); do
+    t=$(grep -o "$FT_NAME v$v done in [0-9.]* s" "$FT_RUNDATA/n$i.log" 2>/dev/null | tail -1 | awk '{ print $(NF-1) }')
+    [ -n "$t" ] || continue
+    echo "n$i $t" >>"$FT_TMP/cap-rates"
+  done
+  echo "fdist: rate caps: every node capped at $FT_CAP Mbit/s down, ${FT_UPLOAD_CAP:-$FT_CAP} Mbit/s up (NIC $FT_RATE Mbit/s); each node's S / its own download time, against the download cap:"
+  awk -v s="$FT_SIZE" -v cap="$FT_CAP" '{
+      r = s * 8 / $2 / 1e6; q = r / cap
+      printf "fdist:   %-5s %8.3f s  %8.2f Mbit/s  %.3f of the cap\n", $1, $2, r, q
+      n++; sum += q; if (n == 1 || q < lo) lo = q; if (q > hi) hi = q
+      if (q >= 0.95 && q <= 1.05) within++
+    } END {
+      if (n) printf "fdist: rate caps: %d nodes, rate/cap min %.3f mean %.3f max %.3f; %d of %d within 5%% of the cap\n", n, lo, sum / n, hi, within, n
+    }' "$FT_TMP/cap-rates"
+  pl_result_num run.cap_mbit "$FT_CAP"
+  pl_result_num run.cap_nodes_within_5pct "$(awk -v s="$FT_SIZE" -v cap="$FT_CAP" '{ q = s * 8 / $2 / 1e6 / cap; if (q >= 0.95 && q <= 1.05) w++ } END { print w + 0 }' "$FT_TMP/cap-rates")"
 }
 
 ft_fdist_run() {

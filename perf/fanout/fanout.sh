@@ -62,6 +62,13 @@
 #   --kill N              kill N nodes at random moments mid-transfer (default 0;
 #                         also works with --star)
 #   --seed N              seed for --kill's choices, to repeat a run
+#   --cap MBIT            every node's own rate cap (fdnode upload_bps_max and
+#                         download_bps_max), below --rate; the report then
+#                         gives each node's rate (S over its own download
+#                         time, from its order to its version complete, as
+#                         its log says) against the cap (default 0: none)
+#   --upload-cap MBIT     the nodes' upload cap alone (default: --cap), e.g.
+#                         above --cap so the download caps are what binds
 #   --delta PCT           then publish a second version with PCT% of chunks
 #                         changed (default 0 = no second version)
 #   --build-dir DIR       where fdnode/fdsched/fdadmin are (default <repo>/build)
@@ -137,7 +144,7 @@ ft_uint() { [[ $2 =~ ^[0-9]+$ ]] || ft_die "$1 needs a non-negative integer, got
 FT_MODE=run
 FT_NODES='' FT_REGIONS=2 FT_ZONES=2 FT_RATE=400
 FT_ZONE_LINK_RATE='' FT_REGION_LINK_RATE='' FT_ORIGINS=3 FT_ORIGIN_RATE='' FT_ORIGIN_LINK_RATE=0
-FT_QDISC=tbf FT_SIZE=256000000 FT_CHUNK=$((4 << 20)) FT_STRIPES=4 FT_KILL=0 FT_DELTA=0
+FT_QDISC=tbf FT_SIZE=256000000 FT_CHUNK=$((4 << 20)) FT_STRIPES=4 FT_KILL=0 FT_DELTA=0 FT_CAP=0 FT_UPLOAD_CAP=''
 FT_BUILD_DIR=$FT_REPO/build FT_DATA_DIR=/var/tmp FT_FS=host FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
 
 while [ $# -gt 0 ]; do
@@ -170,6 +177,8 @@ while [ $# -gt 0 ]; do
     --kill) FT_KILL=$(ft_uint "$flag" "$val") ;;
     --seed) RANDOM=$(ft_uint "$flag" "$val") ;;
     --delta) FT_DELTA=$(ft_uint "$flag" "$val") ;;
+    --cap) FT_CAP=$(ft_uint "$flag" "$val") ;;
+    --upload-cap) FT_UPLOAD_CAP=$(ft_uint "$flag" "$val") ;;
     --build-dir) FT_BUILD_DIR=$val ;;
     --data-dir) FT_DATA_DIR=$val ;;
     --fs) [[ $val == host || $val == xfs ]] || ft_die "--fs is host or xfs"; FT_FS=$val ;;
@@ -193,6 +202,11 @@ if [ "$FT_CHUNK" -lt 4096 ] || [ $((FT_CHUNK & (FT_CHUNK - 1))) -ne 0 ]; then ft
 [ "$FT_STRIPES" -ge 1 ] || ft_die "--stripes must be >= 1"
 [ "$FT_KILL" -lt "$FT_NODES" ] || ft_die "--kill must be below --nodes"
 [ "$FT_DELTA" -le 100 ] || ft_die "--delta is a percentage, 0..100"
+if [ "$FT_CAP" -gt 0 ] && [ "$FT_RATE" -gt 0 ] && [ "$FT_CAP" -ge "$FT_RATE" ]; then
+  ft_die "--cap must be below --rate (the NIC), or it never binds"
+fi
+: "${FT_UPLOAD_CAP:=$FT_CAP}"
+[ "$FT_CAP" -gt 0 ] || [ "$FT_UPLOAD_CAP" -eq 0 ] || ft_die "--upload-cap needs --cap"
 [ "$FT_TIME_LIMIT" -ge 10 ] || ft_die "--time-limit must be >= 10 s"
 if [ "$FT_VAL_SECONDS" -lt 1 ] || [ "$FT_VAL_SECONDS" -gt 60 ]; then ft_die "--val-seconds must be 1..60"; fi
 
