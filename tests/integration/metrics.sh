@@ -192,6 +192,9 @@ while :; do
   # download progress: v2 fetched whole everywhere
   done2=$(query 'fdist_file_chunks_held{file="big.img"} == on (daemon) fdist_file_chunks_total{file="big.img"} and on (daemon) fdist_file_fetch_version{file="big.img"} == 2' | wc -l)
   [ "$done2" = ${#nodes[@]} ] || bad+=("$done2 of ${#nodes[@]} fdnodes show v2's chunks all held")
+  # the change's changelog fdatasync, on every origin that holds it
+  logsyncs=$(query 'fdist_storage_fdatasync_seconds_count{kind="changelog"} > 0' | wc -l)
+  [ "$logsyncs" = ${#IT_ORIGINS[@]} ] || bad+=("$logsyncs of ${#IT_ORIGINS[@]} origins show a changelog fdatasync")
   [ ${#bad[@]} -eq 0 ] && break
   [ $SECONDS -lt $until ] || it_fail "after the bump, 30 s: ${bad[*]}"
   sleep 1

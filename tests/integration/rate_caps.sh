@@ -85,4 +85,12 @@ for id in "${IT_NODES[@]}"; do
 done
 [ $held -gt 0 ] || it_fail "no node's download cap ever held credit back"
 it_log "the download cap held credit back on $held of ${#IT_NODES[@]} nodes"
+# ... and the upload cap held sends back on some node (every node serves children)
+held=0
+for id in "${IT_NODES[@]}"; do
+  v=$(metric "$id" fdist_node_send_blocked_seconds_total 'cause="upload_cap"')
+  python3 -c "import sys; sys.exit(0 if float('${v:-0}') > 0 else 1)" && held=$((held + 1))
+done
+[ $held -gt 0 ] || it_fail "no node's upload cap ever held a send back"
+it_log "the upload cap held sends back on $held of ${#IT_NODES[@]} nodes"
 echo "PASS rate_caps"
