@@ -12,7 +12,7 @@
 # The cache is keyed by this list: change it and a new root is made.
 set -euo pipefail
 cache=${1:?usage: rootfs.sh CACHE_DIR}
-include=systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,sudo,iproute2,adduser,ca-certificates,liburing2,libisal2,libprotobuf-c1,libjemalloc2,libssl3,libinih1
+include=systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,sudo,iproute2,adduser,ca-certificates,liburing2,libisal2,libprotobuf-c1,libjemalloc2,libssl3,libinih1,libjson-c5,libmicrohttpd12
 key=$(printf '%s' "$include" | sha256sum | cut -c1-12)
 root=$cache/bookworm-$key
 if [ -f "$root/.fdist-root-ok" ]; then echo "$root"; exit 0; fi
