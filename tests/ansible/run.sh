@@ -311,7 +311,9 @@ check_current "$SHA1" 120
 say "/metrics of every fdnode host (the roles' metrics_listen): fdist_file_current_version"
 for n in "${NODES_FDNODE[@]}"; do
   for _ in $(seq 1 20); do # the gauges are refreshed every second or so
-    page=$(ip netns exec "$CTL_NS" curl -sf "http://${ADDR[$n]}:9401/metrics" || true)
+    page=$(ip netns exec "$CTL_NS" python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+      "http://${ADDR[$n]}:9401/metrics" 2>/dev/null || true)
     v=$(awk '/^fdist_file_current_version[{].*file="big.img"/ { print $2 }' <<<"$page")
     [ "$v" = 1 ] && break
     sleep 0.5

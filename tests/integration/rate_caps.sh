@@ -16,11 +16,15 @@ metrics_listen = 127.0.0.1:0
 metrics_port_file = $IT_DIR/{id}.mport"
 it_cluster 3 2 2 1
 
+http_get() { # URL: the body (python3, which the test setup installs; curl may be absent)
+  python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1" 2>/dev/null
+}
 scrape() { # ID: its /metrics page (the metrics server may start a moment after the node's port)
   local i page
   for i in $(seq 1 50); do
     if [ -s "$IT_DIR/$1.mport" ] &&
-      page=$(curl -sf "http://127.0.0.1:$(cat "$IT_DIR/$1.mport")/metrics"); then
+      page=$(http_get "http://127.0.0.1:$(cat "$IT_DIR/$1.mport")/metrics"); then
       printf '%s\n' "$page"
       return 0
     fi
