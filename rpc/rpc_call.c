@@ -165,13 +165,29 @@ static void consumed(rpc_conn_t *c, rpc_call_t *call, uint64_t bytes) {
 }
 
 /* Counts a received frame against our windows; a peer past them floods. */
+/* Windows bound what a peer may send ahead, so that every DATA frame in
+ * flight has a bulk buffer here: they are a few chunk buffers, not raised to
+ * the largest message. A frame larger than a window (a writer's change of up
+ * to payload_max where chunks are small) goes alone: only when nothing else
+ * is in flight on that stream or connection, which both sides can tell (the
+ * sender's credit is whole once this side has returned every byte). */
+static bool rx_fits(uint64_t unacked, uint32_t window, uint32_t bytes) {
+  return unacked + bytes <= window || (bytes > window && unacked == 0);
+}
+
+static bool tx_fits(int64_t credit, uint32_t window, uint32_t bytes) {
+  return credit >= (int64_t)bytes || (bytes > window && credit >= (int64_t)window);
+}
+
 static int count_rx(rpc_conn_t *c, rpc_call_t *call, uint32_t bytes) {
   rpc_engine_t *e = c->e;
+  bool ok = rx_fits(c->rx_unacked, e->conn_window, bytes);
   c->rx_unacked += bytes;
-  if (c->rx_unacked > e->conn_window) goto flood;
+  if (!ok) goto flood;
   if (call) {
+    ok = rx_fits(call->rx_unacked, e->stream_window, bytes);
     call->rx_unacked += bytes;
-    if (call->rx_unacked > e->stream_window) goto flood;
+    if (!ok) goto flood;
   }
   return 0;
 flood:
@@ -183,7 +199,8 @@ flood:
 /* Takes send credit, or records that the call is blocked on the peer. */
 static int take_credit(rpc_call_t *call, uint32_t bytes) {
   rpc_conn_t *c = call->conn;
-  if (call->tx_credit < (int64_t)bytes || c->tx_credit < (int64_t)bytes ||
+  if (!tx_fits(call->tx_credit, c->peer_stream_window, bytes) ||
+      !tx_fits(c->tx_credit, c->peer_conn_window, bytes) ||
       !rpc_conn_can_queue(c, RPC_FRAME_HEADER_LEN + (bytes > RPC_LARGE_MSG ? 0 : bytes))) {
     uint64_t now = fd_now_ns();
     if (!call->blocked_since_ns) call->blocked_since_ns = now;
@@ -542,7 +559,7 @@ rpc_call_t *rpc_call_start(rpc_conn_t *c, uint16_t service_id,
     return NULL;
   }
   uint32_t payload = (uint32_t)msg_len + RPC_OPEN_LEN;
-  if (c->tx_credit < (int64_t)payload) {
+  if (!tx_fits(c->tx_credit, c->peer_conn_window, payload)) { /* a new stream's credit is whole */
     errno = EAGAIN;
     return NULL;
   }

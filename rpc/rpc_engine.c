@@ -156,8 +156,8 @@ rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *o) {
   e->conn_window = or_default(o->conn_window_bytes, RPC_CONN_WINDOW_DEFAULT);
   e->stall_ms = or_default(o->stall_ms, RPC_STALL_MS_DEFAULT);
   e->rx_count = or_default(o->rx_bufs, RPC_RX_BUFS);
-  /* A message or chunk must fit one window, or it could never be sent. */
-  if (e->stream_window < e->payload_max) e->stream_window = e->payload_max;
+  /* A frame larger than a window goes alone (rpc_call.c, rx_fits): windows
+   * stay what the owner sized them to, its bulk buffers. */
   if (e->conn_window < e->stream_window) e->conn_window = e->stream_window;
   memcpy(e->key, o->cluster_key, o->cluster_key_len);
   e->key_len = o->cluster_key_len;

@@ -74,6 +74,56 @@ static void test_ping(void **state) {
   assert_int_equal(s.stats.calls_served, 103);
 }
 
+/* Windows smaller than a message (a node's few small chunk buffers against
+ * a writer's change): the message goes alone, once nothing else is in
+ * flight, in both directions; while it is in flight another large one
+ * waits for the credit to come back whole; nothing counts as a flood. */
+static void test_message_larger_than_windows(void **state) {
+  (void)state;
+  rpc_engine_opts_t so = test_opts();
+  so.payload_max = 1u << 20;
+  so.stream_window_bytes = so.conn_window_bytes = 64u * 1024u;
+  test_server_t s = {.opts = so, .setup = setup};
+  uint16_t port = test_server_start(&s);
+  rpc_engine_opts_t o = so;
+  rpc_engine_t *e = rpc_engine_create(&o);
+  assert_non_null(e);
+  test_conn_t tc;
+  test_connect(e, port, &tc);
+  assert_true(pump_until(e, &tc.ready, 3000));
+  static uint8_t big[600 * 1024]; /* > both windows, < payload_max */
+  for (size_t i = 0; i < sizeof(big); i++) big[i] = (uint8_t)(i * 13);
+  Node__PingRequest req = NODE__PING_REQUEST__INIT;
+  req.payload.data = big;
+  req.payload.len = sizeof(big);
+  for (uint64_t n = 1; n <= 5; n++) {
+    test_call_t t = {0}, t2 = {0};
+    req.nonce = n;
+    t.call = rpc_start_node_ping(tc.c, &req, 3000, &tcall_cbs, &t);
+    assert_non_null(t.call);
+    /* a second large one cannot start while the first is unacknowledged */
+    req.nonce = 100 + n;
+    assert_null(rpc_start_node_ping(tc.c, &req, 3000, &tcall_cbs, &t2));
+    assert_int_equal(errno, EAGAIN);
+    assert_true(pump_until(e, &t.done, 3000));
+    assert_int_equal(t.code, RPC_OK);
+    assert_int_equal(t.last_u64, n);
+    pump_for(e, 30); /* the credit comes back whole by the next tick */
+  }
+  for (uint64_t i = 1; i <= 20; i++) assert_int_equal(ping_once(e, tc.c, i), RPC_OK);
+  rpc_conn_close(tc.c);
+  assert_true(pump_until(e, &tc.closed, 3000));
+  rpc_stats_t st;
+  rpc_engine_get_stats(e, &st);
+  assert_int_equal(st.floods, 0);
+  assert_int_equal(st.protocol_errors, 0);
+  rpc_engine_destroy(e);
+  test_server_stop(&s);
+  assert_int_equal(s.stats.floods, 0);
+  assert_int_equal(s.stats.protocol_errors, 0);
+  assert_int_equal(s.stats.calls_served, 25);
+}
+
 static void test_admin(void **state) {
   (void)state;
   fd_ed25519_key_t admin;
@@ -113,6 +163,7 @@ static void test_admin(void **state) {
 
 int main(void) {
   test_log_quiet();
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_ping), cmocka_unit_test(test_admin)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_ping),
+      cmocka_unit_test(test_message_larger_than_windows), cmocka_unit_test(test_admin)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
