@@ -260,9 +260,14 @@ int sch_sched_drain(sch_sched_t *s, uint32_t slot) {
       for (uint32_t j = 0; j < n && j < FD_NODES_MAX; j++) s->moved_from[s->scratch[j]] = slot;
     }
     int lost = sch_plan_drain(ps->plan, slot);
-    if (lost != 0)
-      fd_log_warn("sched: draining %u in %s v%llu: %d without a parent (%s)", slot, ps->file,
-                  (unsigned long long)ps->version, lost, lost < 0 ? fd_strerror(lost) : "unplaced");
+    if (lost != 0) {
+      /* as for a death's orphans (remove_all): built again at the next
+       * tick, the drained node a leaf, rather than leaving any parentless */
+      fd_log_warn("sched: draining %u in %s v%llu: %d without a parent (%s); planning it again",
+                  slot, ps->file, (unsigned long long)ps->version, lost,
+                  lost < 0 ? fd_strerror(lost) : "unplaced");
+      ps->built = false;
+    }
   }
   return 0;
 }
