@@ -433,7 +433,11 @@ it_wait_current() {
     if [ $SECONDS -ge $until ]; then
       for id in "${pending[@]}"; do
         it_log "$id: current $(readlink "$IT_DIR/$id/$name/current" 2>/dev/null || echo none), sha $(it_node_sha "$id" "$name")"
+        # its last stall report (nd_dl.c: every stripe's parent and stream)
+        grep -A 8 "no progress for" "$IT_DIR/$id.log" 2>/dev/null | tail -n 9 >&2 || true
       done
+      grep -h "without a parent\|planning it again\|dropped from the chain" "$IT_DIR/sched.log" \
+        "$IT_DIR"/o*.log 2>/dev/null | tail -n 5 >&2 || true
       it_fail "${#pending[@]} of ${#ids[@]} nodes do not hold $name $sha"
     fi
     sleep 0.2
