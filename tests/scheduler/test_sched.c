@@ -79,6 +79,22 @@ static void beat_all_but(sch_sched_t *s, sch_db_t *db, uint64_t now, const bool 
   }
 }
 
+/* Registers origin0..2 (region r0, a zone each) and node3..node<n-1>,
+ * spread over `spread` regions x `spread` zones, all on 10 Gbit/s NICs. */
+static void register_fleet(sch_sched_t *s, uint32_t n, uint32_t spread) {
+  char id[32], region[16], zone[16];
+  for (uint32_t i = 0; i < n; i++) {
+    bool origin = i < 3;
+    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
+    snprintf(region, sizeof(region), "r%u", origin ? 0 : i % spread);
+    snprintf(zone, sizeof(zone), "z%u", origin ? i : (i / spread) % spread);
+    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "h:1",
+                          .nic_bps = 10000000000ull, .free_disk_bytes = 1ull << 40,
+                          .origin = origin};
+    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
+  }
+}
+
 static void test_core_end_to_end(void **state) {
   (void)state;
   sch_db_t *db = open_db(0);
@@ -86,17 +102,7 @@ static void test_core_end_to_end(void **state) {
   sch_plan_config_default(&pc);
   sch_sched_t *s = sch_sched_create(db, &pc);
   assert_non_null(s);
-  char id[32], region[8], zone[8];
-  for (uint32_t i = 0; i < NODES; i++) {
-    bool origin = i < 3;
-    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
-    snprintf(region, sizeof(region), "r%u", origin ? 0 : i % 3);
-    snprintf(zone, sizeof(zone), "z%u", origin ? i : (i / 3) % 3);
-    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "h:1",
-                          .nic_bps = 10000000000ull, .free_disk_bytes = 1ull << 40,
-                          .origin = origin};
-    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
-  }
+  register_fleet(s, NODES, 3);
   assert_int_equal(sch_sched_plan_count(s), 0);
   sch_version_info_t v1 = version(1);
   assert_int_equal(sch_sched_publish(s, &v1), 0);
@@ -193,18 +199,9 @@ static void test_origins_silent_then_back(void **state) {
   sch_plan_config_default(&pc);
   sch_sched_t *s = sch_sched_create(db, &pc);
   assert_non_null(s);
-  char id[32], region[8], zone[8];
+  char id[32];
   const uint32_t nodes = 40;
-  for (uint32_t i = 0; i < nodes; i++) {
-    bool origin = i < 3;
-    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
-    snprintf(region, sizeof(region), "r%u", origin ? 0 : i % 2);
-    snprintf(zone, sizeof(zone), "z%u", origin ? i : (i / 2) % 2);
-    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "h:1",
-                          .nic_bps = 10000000000ull, .free_disk_bytes = 1ull << 40,
-                          .origin = origin};
-    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
-  }
+  register_fleet(s, nodes, 2);
   sch_version_info_t v1 = version(1);
   assert_int_equal(sch_sched_publish(s, &v1), 0);
   everyone_placed(s, nodes);
@@ -363,17 +360,7 @@ static void test_drain_undrain_restart(void **state) {
   sch_plan_config_t pc;
   sch_plan_config_default(&pc);
   sch_sched_t *s = sch_sched_create(db, &pc);
-  char id[32], region[8], zone[8];
-  for (uint32_t i = 0; i < NODES; i++) {
-    bool origin = i < 3;
-    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
-    snprintf(region, sizeof(region), "r%u", origin ? 0 : i % 3);
-    snprintf(zone, sizeof(zone), "z%u", origin ? i : (i / 3) % 3);
-    sch_node_info_t ni = {.id = id, .region = region, .zone = zone, .address = "h:1",
-                          .nic_bps = 10000000000ull, .free_disk_bytes = 1ull << 40,
-                          .origin = origin};
-    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
-  }
+  register_fleet(s, NODES, 3);
   sch_version_info_t v1 = version(1);
   assert_int_equal(sch_sched_publish(s, &v1), 0);
   sch_push_t *push = malloc(FD_NODES_MAX * sizeof(sch_push_t));
