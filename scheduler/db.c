@@ -109,6 +109,26 @@ static void get_str(cur_t *c, char *out, size_t cap) {
   out[n] = 0;
 }
 
+/* A list of origin ids: a count, then each. */
+static void put_names(buf_t *b, const char *const *names, uint32_t n) {
+  put_u32(b, n);
+  for (uint32_t i = 0; i < n; i++) put_str(b, names[i]);
+}
+
+typedef char db_name_t[FD_NAME_LEN_MAX + 1];
+
+/* Reads put_names' list into names (ptrs point at them); false when it
+ * holds more than SCH_ORIGINS_MAX. */
+static bool get_names(cur_t *c, db_name_t *names, const char **ptrs, uint32_t *n) {
+  *n = get_u32(c);
+  if (*n > SCH_ORIGINS_MAX) return false;
+  for (uint32_t i = 0; i < *n; i++) {
+    get_str(c, names[i], sizeof(names[i]));
+    ptrs[i] = names[i];
+  }
+  return true;
+}
+
 static void enc_node(buf_t *b, const sch_node_info_t *ni) {
   put_u8(b, OP_NODE);
   put_str(b, ni->id);
@@ -135,8 +155,7 @@ static void enc_version(buf_t *b, const sch_version_info_t *vi) {
   put_u32(b, vi->chunk_size_bytes);
   put_u32(b, (uint32_t)vi->manifest_len);
   put(b, vi->manifest, vi->manifest_len);
-  put_u32(b, vi->origin_count);
-  for (uint32_t i = 0; i < vi->origin_count; i++) put_str(b, vi->origins[i]);
+  put_names(b, vi->origins, vi->origin_count);
   put_u8(b, vi->pending);
 }
 
@@ -187,7 +206,7 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
     }
     case OP_VERSION: {
       char file[FD_NAME_LEN_MAX + 1];
-      char origins[SCH_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
+      db_name_t origins[SCH_ORIGINS_MAX];
       const char *optr[SCH_ORIGINS_MAX];
       get_str(&c, file, sizeof(file));
       sch_version_info_t vi = {.file = file};
@@ -196,12 +215,7 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
       vi.chunk_size_bytes = get_u32(&c);
       vi.manifest_len = get_u32(&c);
       vi.manifest = take(&c, vi.manifest_len);
-      vi.origin_count = get_u32(&c);
-      if (vi.origin_count > SCH_ORIGINS_MAX) return -EBADMSG;
-      for (uint32_t i = 0; i < vi.origin_count; i++) {
-        get_str(&c, origins[i], sizeof(origins[i]));
-        optr[i] = origins[i];
-      }
+      if (!get_names(&c, origins, optr, &vi.origin_count)) return -EBADMSG;
       vi.origins = optr;
       vi.pending = get_u8(&c) != 0;
       if (c.bad || c.left) return -EBADMSG;
@@ -214,17 +228,10 @@ static int apply(sch_db_t *db, const uint8_t *rec, size_t len) {
       get_str(&c, file, sizeof(file));
       uint64_t version = get_u64(&c);
       if (op == OP_ORIGIN) get_str(&c, id, sizeof(id));
-      char holders[SCH_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
+      db_name_t holders[SCH_ORIGINS_MAX];
       const char *hptr[SCH_ORIGINS_MAX];
-      uint32_t nh = 0;
-      if (op == OP_COMMIT && c.left) { /* the holders: absent from older records */
-        nh = get_u32(&c);
-        if (nh > SCH_ORIGINS_MAX) return -EBADMSG;
-        for (uint32_t i = 0; i < nh; i++) {
-          get_str(&c, holders[i], sizeof(holders[i]));
-          hptr[i] = holders[i];
-        }
-      }
+      uint32_t nh = 0; /* the holders: absent from records written before them */
+      if (op == OP_COMMIT && c.left && !get_names(&c, holders, hptr, &nh)) return -EBADMSG;
       if (c.bad || c.left) return -EBADMSG;
       if (op == OP_ORIGIN) return sch_registry_add_origin(db->r, file, version, id);
       if (op == OP_COMMIT) return sch_registry_commit(db->r, file, version, hptr, nh);
@@ -377,8 +384,7 @@ int sch_db_commit_version(sch_db_t *db, const char *file, uint64_t version,
     if (!origins[i] || !origins[i][0] || strlen(origins[i]) > FD_NAME_LEN_MAX) return -EINVAL;
   buf_t b = {0};
   enc_file_op(&b, OP_COMMIT, file, version, NULL);
-  put_u32(&b, n); /* the holders (absent from records written before them) */
-  for (uint32_t i = 0; i < n; i++) put_str(&b, origins[i]);
+  put_names(&b, origins, n); /* the holders (absent from records written before them) */
   return commit(db, &b);
 }
 
