@@ -40,7 +40,7 @@ void nd_buf_unref(nd_plane_t *p, void *buf) {
  * rate is the cap. Held-back credit is what slows the sender: it cannot
  * send past its window. */
 static void credit(nd_plane_t *p, nd_sink_t *s, uint32_t len) {
-  if (!s->owing && fd_rate_ready(p->download, fd_now_ns())) {
+  if (!s->owing && (!fd_rate_capped(p->download) || fd_rate_ready(p->download, fd_now_ns()))) {
     rpc_call_data_done(s->call, len);
     return;
   }
@@ -67,6 +67,7 @@ static void owing_unlink(nd_plane_t *p, nd_sink_t *s) {
 }
 
 void nd_credit_run(nd_plane_t *p) {
+  if (!p->owing_head) return;
   uint64_t now = fd_now_ns();
   while (p->owing_head && fd_rate_ready(p->download, now)) {
     nd_sink_t *s = p->owing_head;
@@ -177,7 +178,8 @@ void nd_sink_data(nd_sink_t *s, rpc_call_t *call, void *buf, uint32_t len) {
     return;
   }
   s->has_hdr = false;
-  fd_rate_charge(p->download, len, fd_now_ns()); /* the download cap (credit()) */
+  if (fd_rate_capped(p->download)) /* the download cap (credit()) */
+    fd_rate_charge(p->download, len, fd_now_ns());
   uint32_t idx = fd_pool_index(p->pool, buf);
   nd_ver_get(s->ver);
   p->bufm[idx] = (nd_bufm_t){.refs = 1, .p = p, .idx = idx, .sink = s, .ver = s->ver,

@@ -167,7 +167,8 @@ void nd_tx_pump(nd_tx_t *tx) {
     int rc = 0;
     /* The upload cap: a chunk goes whole once the bucket is out of debt
      * (the tick and the next completions try again). */
-    if (!it->hdr_sent && !fd_rate_take(p->upload, it->len, fd_now_ns())) break;
+    if (!it->hdr_sent && fd_rate_capped(p->upload) && !fd_rate_take(p->upload, it->len, fd_now_ns()))
+      break;
     if (!it->hdr_sent) {
       Node__ChunkHeader h = NODE__CHUNK_HEADER__INIT;
       h.index = it->index;
