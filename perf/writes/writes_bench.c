@@ -34,9 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "fdclient.h"
 
 #define WB_INFLIGHT_MAX 1024u          /* FDC_INFLIGHT_MAX */
@@ -64,26 +64,13 @@ typedef struct wb {
   uint32_t size;
 } wb_t;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
 static wb_t g_wb;
 static fdc_t *g_c;
 
 static void done(void *arg, int err, const fdc_seq_t *seq) {
   (void)seq;
   wb_slot_t *s = arg;
-  uint64_t t = now_ns();
+  uint64_t t = fd_now_ns();
   s->used = false;
   g_wb.free_slot[g_wb.free_n++] = s;
   if (err) {
@@ -199,23 +186,23 @@ int main(int argc, char **argv) {
   }
   g_c = c;
 
-  uint64_t t0 = now_ns();
+  uint64_t t0 = fd_now_ns();
   uint64_t warm_end = t0 + (uint64_t)(warmup * 1e9);
   uint64_t stop = warm_end + (uint64_t)(seconds * 1e9);
   uint64_t sent = 0, counted_sent = 0;
   double cpu0 = 0;
   bool in_window = warmup <= 0, more = true;
-  if (in_window) cpu0 = cpu_s();
+  if (in_window) cpu0 = bench_cpu_s();
   int exit_rc = 0;
   while (more) {
     /* fill the window */
     for (;;) {
-      uint64_t t = now_ns();
+      uint64_t t = fd_now_ns();
       if (!in_window && t >= warm_end) {
         /* counted changes start once the warm-up's are all answered */
         if (fdc_inflight(c)) break;
         in_window = true;
-        cpu0 = cpu_s();
+        cpu0 = bench_cpu_s();
         stop = t + (uint64_t)(seconds * 1e9);
       }
       if (g_wb.mode != WB_PATCH && in_window &&
@@ -248,7 +235,7 @@ int main(int argc, char **argv) {
       }
       s->used = true;
       s->counted = in_window;
-      s->submit_ns = now_ns();
+      s->submit_ns = fd_now_ns();
       rc = g_wb.mode == WB_APPEND ? fdc_append_async(c, name, buf, len, done, s)
                                   : fdc_write_async(c, name, off, buf, len, done, s);
       if (rc) {
@@ -290,7 +277,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "writes_bench: wait: %s\n", fdc_strerror(rc));
     exit_rc = 1;
   }
-  double cpu = cpu_s() - cpu0;
+  double cpu = bench_cpu_s() - cpu0;
   fdc_close(c);
   if (g_wb.failed) exit_rc = 1;
 

@@ -25,10 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <zookeeper/zookeeper.h>
+
+#include "bench_clock.h"
 
 #define ZB_INFLIGHT_MAX 1024u
 #define ZB_SIZE_MAX (1u << 20)
@@ -52,19 +53,6 @@ static zb_slot_t g_slot[ZB_INFLIGHT_MAX];
 static zb_slot_t *g_free[ZB_INFLIGHT_MAX];
 static uint32_t g_free_n;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
   (void)zh, (void)path, (void)ctx;
   if (type != ZOO_SESSION_EVENT) return;
@@ -78,7 +66,7 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
 static void created(int rc, const char *value, const void *data) {
   (void)value;
   zb_slot_t *s = (zb_slot_t *)data;
-  uint64_t t = now_ns();
+  uint64_t t = fd_now_ns();
   pthread_mutex_lock(&g_mu);
   if (rc != ZOK) {
     if (g_failed++ < 5) fprintf(stderr, "zk_bench: create failed: %s\n", zerror(rc));
@@ -173,19 +161,19 @@ int main(int argc, char **argv) {
     return 3;
   }
 
-  uint64_t t0 = now_ns(), first = 0, stop = t0 + (uint64_t)(warmup * 1e9);
+  uint64_t t0 = fd_now_ns(), first = 0, stop = t0 + (uint64_t)(warmup * 1e9);
   bool in_window = false;
   double cpu0 = 0;
   int exit_rc = 0;
   pthread_mutex_lock(&g_mu);
   for (;;) {
-    uint64_t t = now_ns();
+    uint64_t t = fd_now_ns();
     if (!in_window && t >= stop) {
       drain_locked(); /* counted creates start once the warm-up's are answered */
       in_window = true;
-      t = now_ns();
+      t = fd_now_ns();
       stop = t + (uint64_t)(seconds * 1e9);
-      cpu0 = cpu_s();
+      cpu0 = bench_cpu_s();
     }
     if (in_window && t >= stop) break;
     if (g_failed) {
@@ -199,7 +187,7 @@ int main(int argc, char **argv) {
     zb_slot_t *s = g_free[--g_free_n];
     s->counted = in_window;
     g_inflight++;
-    s->submit_ns = now_ns();
+    s->submit_ns = fd_now_ns();
     if (in_window && !first) first = s->submit_ns;
     pthread_mutex_unlock(&g_mu);
     rc = zoo_acreate(zh, path, buf, (int)size, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT_SEQUENTIAL,
@@ -214,7 +202,7 @@ int main(int argc, char **argv) {
     }
   }
   drain_locked();
-  double cpu = cpu_s() - cpu0;
+  double cpu = bench_cpu_s() - cpu0;
   if (g_failed) exit_rc = 1;
   pthread_mutex_unlock(&g_mu);
   zookeeper_close(zh);
