@@ -37,3 +37,19 @@ find_program(PROTOC_C protoc-c)
 if(NOT PROTOC_C)
   message(FATAL_ERROR "protoc-c not found: apt-get install protobuf-c-compiler")
 endif()
+
+# ZooKeeper's C client (multi-threaded: common/fd_zk.h says why) ships no
+# pkg-config file in Debian 12: found by its header and library.
+find_path(FD_ZOOKEEPER_INCLUDE_DIR zookeeper/zookeeper.h)
+find_library(FD_ZOOKEEPER_MT_LIBRARY zookeeper_mt)
+if(NOT FD_ZOOKEEPER_INCLUDE_DIR OR NOT FD_ZOOKEEPER_MT_LIBRARY)
+  message(FATAL_ERROR "libzookeeper_mt not found: install it with "
+    "`apt-get install libzookeeper-mt-dev` or run ./scripts/deps.sh")
+endif()
+find_package(Threads REQUIRED)
+add_library(fd::zookeeper INTERFACE IMPORTED GLOBAL)
+target_include_directories(fd::zookeeper INTERFACE ${FD_ZOOKEEPER_INCLUDE_DIR})
+# THREADED: the header's multi-threaded API (zoo_a* with a completion thread).
+target_compile_definitions(fd::zookeeper INTERFACE THREADED)
+target_link_libraries(fd::zookeeper INTERFACE ${FD_ZOOKEEPER_MT_LIBRARY} Threads::Threads)
+message(STATUS "found libzookeeper_mt ${FD_ZOOKEEPER_MT_LIBRARY}")

@@ -109,8 +109,8 @@ PL_LIB_DIR=$WR_REPO/perf/lib
 . "$PL_LIB_DIR/disk.sh"
 # shellcheck source=../lib/result.sh
 . "$PL_LIB_DIR/result.sh"
-# shellcheck source=zk.sh
-. "$WR_HERE/zk.sh"
+# shellcheck source=../../scripts/zk.sh
+. "$WR_HERE/../../scripts/zk.sh"
 it_require_cluster
 
 # The origins' config: lib.sh's, plus automatic bumps off.

@@ -19,6 +19,9 @@
 #   it_start ID CMD...                     # any other process (e.g. Prometheus): logged,
 #                                          # stopped by SIGTERM at cleanup (must exit 0)
 #   it_revoke KEY|FILE...; it_wait_revocations SERIAL SECONDS   # revoke, distribute
+#   it_zk_start N                          # N ZooKeeper servers (1 or 3, scripts/zk.sh) on
+#                                          # free ports: IT_ZK = their addresses; every daemon
+#                                          # started after it uses them; stopped at cleanup
 #
 # Keys (it_init): the admin key (admin.pem/.pub), the cluster key, the
 # origin group's signing key with its certificate (origin.pem, origin.cert:
@@ -92,6 +95,7 @@ it_cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   [ -n "$IT_WATCHDOG" ] && kill "$IT_WATCHDOG" 2>/dev/null || true
+  wz_stop
   local id st bad=()
   for id in "${!IT_PID[@]}"; do kill -TERM "${IT_PID[$id]}" 2>/dev/null || true; done
   local until=$((SECONDS + 10))
@@ -123,6 +127,19 @@ it_cleanup() {
   if [ -n "$IT_DIR" ] && [ -z "${IT_KEEP:-}" ]; then rm -rf "$IT_DIR"; fi
   [ -n "${IT_KEEP:-}" ] && echo "kept $IT_DIR" >&2
   exit $rc
+}
+
+# ZooKeeper (scripts/zk.sh): servers of Debian's zookeeper package, each with
+# its own data dir under $IT_DIR/zk; a test that needs it and finds no java
+# or jar fails (scripts/deps.sh installs them), it is not skipped.
+# shellcheck source=../../scripts/zk.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/zk.sh"
+IT_ZK=
+it_zk_start() {
+  wz_available || it_fail "ZooKeeper is not installed (java, $WZ_JAR): run scripts/deps.sh"
+  wz_start "$IT_DIR/zk" "${1:-1}" || it_fail "ZooKeeper did not start (logs: $IT_DIR/zk/s*/server.log)"
+  IT_ZK=$WZ_CONNECT
+  it_log "ZooKeeper: $IT_ZK (leader $WZ_LEADER)"
 }
 
 # it_init NAME SECONDS: temp dir, cleanup traps, and a watchdog that fails the

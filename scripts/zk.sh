@@ -1,12 +1,17 @@
 # shellcheck shell=bash
-# perf/writes/zk.sh — a 3-server ZooKeeper ensemble on 127.0.0.1 for the
-# write-path benchmark's reference; sourced by writes.sh (functions only).
-#   wz_start DIR      starts servers 1..3 (Debian's zookeeper package, 3.8:
-#                     QuorumPeerMain on /usr/share/java/zookeeper.jar), each
-#                     with its own config, myid, data dir and log under DIR;
-#                     waits until one is leader and two are followers. Sets
-#                     WZ_CONNECT (every client port), WZ_LEADER (the leader's
-#                     H:P) and WZ_PID[1..3].
+# scripts/zk.sh — ZooKeeper servers on 127.0.0.1 for the tests, the demo and
+# perf/ (functions only; sourced by tests/integration/lib.sh, scripts/demo.sh,
+# perf/writes/writes.sh).
+#   wz_start DIR [N]  starts servers 1..N (N = 1, a standalone server, or 3,
+#                     an ensemble; default 3) from Debian's zookeeper package
+#                     (3.8: QuorumPeerMain on /usr/share/java/zookeeper.jar),
+#                     each with its own config, myid, data dir and log under
+#                     DIR; waits until the ensemble serves (a leader and N-1
+#                     followers, or a standalone server). Sets WZ_CONNECT
+#                     (every client port), WZ_LEADER (the leader's H:P),
+#                     WZ_PID[1..N] and WZ_CPORT[1..N].
+#   wz_kill I / wz_restart I  SIGKILLs server I / starts it again (same ports,
+#                     same data dir), for the failover tests.
 #   wz_stop           SIGTERM, 10 s, SIGKILL, for every server it started.
 #   wz_mode PORT      "leader", "follower"... of the server on PORT (srvr).
 #
@@ -68,6 +73,7 @@ wz_mode() { wz_4lw "$1" srvr | awk -F': ' '/^Mode:/ { print $2 }'; }
 
 wz_stop() {
   local i until
+  [ "${#WZ_PID[@]}" -gt 0 ] || return 0
   for i in "${!WZ_PID[@]}"; do kill -TERM "${WZ_PID[$i]}" 2>/dev/null || true; done
   until=$((SECONDS + 10))
   for i in "${!WZ_PID[@]}"; do
@@ -78,12 +84,35 @@ wz_stop() {
   WZ_PID=()
 }
 
+WZ_N=3
+
+# Server i's JVM, appending to its log.
+wz_run() {
+  local dir=$WZ_DIR i=$1
+  java -Xmx"$WZ_HEAP" -Xms64m -XX:+UseSerialGC \
+    -Dzookeeper.log.dir="$dir/s$i" -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$WZ_JAR:$WZ_SLF4J" org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/s$i/zoo.cfg" \
+    </dev/null >>"$dir/s$i/server.log" 2>&1 &
+  WZ_PID[i]=$!
+}
+
+wz_kill() {
+  kill -KILL "${WZ_PID[$1]}" 2>/dev/null || true
+  wait "${WZ_PID[$1]}" 2>/dev/null || true
+  wz_log "server $1 killed"
+}
+
+wz_restart() {
+  wz_run "$1"
+  wz_log "server $1 started again (pid ${WZ_PID[$1]})"
+}
+
 # One try: fresh ports, configs, start, wait. 0 when the ensemble is up.
 wz_try() {
-  local dir=$1 i ports p until leader followers
-  read -r -a ports < <(wz_free_ports 9)
+  local dir=$1 i ports p until leader followers n=$WZ_N
+  read -r -a ports < <(wz_free_ports $((n * 3)))
   WZ_CPORT=()
-  for i in 1 2 3; do
+  for i in $(seq 1 "$n"); do
     WZ_CPORT[i]=${ports[$(( (i - 1) * 3 ))]}
     rm -rf "$dir/s$i"
     mkdir -p "$dir/s$i/data"
@@ -91,7 +120,7 @@ wz_try() {
     {
       echo "tickTime=500"
       echo "initLimit=40"
-      echo "syncLimit=20"
+      echo "syncLimit=6"
       echo "dataDir=$dir/s$i/data"
       echo "clientPort=${WZ_CPORT[$i]}"
       echo "clientPortAddress=127.0.0.1"
@@ -100,21 +129,17 @@ wz_try() {
       echo "4lw.commands.whitelist=srvr,ruok"
       echo "preAllocSize=16384"
       echo "autopurge.purgeInterval=0"
-      for p in 1 2 3; do
-        echo "server.$p=127.0.0.1:${ports[$(( (p - 1) * 3 + 1 ))]}:${ports[$(( (p - 1) * 3 + 2 ))]}"
-      done
+      if [ "$n" -gt 1 ]; then
+        for p in $(seq 1 "$n"); do
+          echo "server.$p=127.0.0.1:${ports[$(( (p - 1) * 3 + 1 ))]}:${ports[$(( (p - 1) * 3 + 2 ))]}"
+        done
+      fi
     } >"$dir/s$i/zoo.cfg"
   done
-  for i in 1 2 3; do
-    java -Xmx"$WZ_HEAP" -Xms64m -XX:+UseSerialGC \
-      -Dzookeeper.log.dir="$dir/s$i" -Dorg.slf4j.simpleLogger.showDateTime=true \
-      -cp "$WZ_JAR:$WZ_SLF4J" org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/s$i/zoo.cfg" \
-      </dev/null >>"$dir/s$i/server.log" 2>&1 &
-    WZ_PID[i]=$!
-  done
+  for i in $(seq 1 "$n"); do wz_run "$i"; done
   until=$((SECONDS + WZ_UP_SECONDS))
   while [ $SECONDS -lt $until ]; do
-    for i in 1 2 3; do
+    for i in $(seq 1 "$n"); do
       if ! kill -0 "${WZ_PID[$i]}" 2>/dev/null; then
         wz_log "server $i exited: $(tail -n 3 "$dir/s$i/server.log" | tr '\n' ' ')"
         return 1
@@ -125,25 +150,27 @@ wz_try() {
       fi
     done
     leader='' followers=0
-    for i in 1 2 3; do
+    for i in $(seq 1 "$n"); do
       case $(wz_mode "${WZ_CPORT[$i]}") in
-        leader) leader=127.0.0.1:${WZ_CPORT[$i]} ;;
+        leader | standalone) leader=127.0.0.1:${WZ_CPORT[$i]} ;;
         follower) followers=$((followers + 1)) ;;
       esac
     done
-    if [ -n "$leader" ] && [ $followers -eq 2 ]; then
+    if [ -n "$leader" ] && [ $followers -eq $((n - 1)) ]; then
       WZ_LEADER=$leader
-      WZ_CONNECT=127.0.0.1:${WZ_CPORT[1]},127.0.0.1:${WZ_CPORT[2]},127.0.0.1:${WZ_CPORT[3]}
+      WZ_CONNECT=
+      for i in $(seq 1 "$n"); do WZ_CONNECT=${WZ_CONNECT:+$WZ_CONNECT,}127.0.0.1:${WZ_CPORT[$i]}; done
       return 0
     fi
     sleep 0.5
   done
-  wz_log "no leader and two followers after $WZ_UP_SECONDS s"
+  wz_log "no leader and $((n - 1)) followers after $WZ_UP_SECONDS s"
   return 1
 }
 
 wz_start() {
   WZ_DIR=$1
+  WZ_N=${2:-3}
   local t
   mkdir -p "$WZ_DIR"
   for t in $(seq 1 "$WZ_START_TRIES"); do
