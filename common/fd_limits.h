@@ -252,6 +252,8 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define ND_SHARD_IDLE_MS 5000u         /* a serving engine closes a version read from files */
 /* The write path (role origin). */
 #define ND_WLOGS_MAX (2u * ND_FILES_MAX) /* changelogs open: per file one merging, one taking changes */
+#define ND_ZK_SESSION_MS_DEFAULT 3000u /* an origin's ZooKeeper session: a dead head's successor after ~this */
+#define ND_DEDUP_GEN_MAX (1u << 16)   /* changes a head recognises when retried: two generations of this */
 #define ND_WRITES_INFLIGHT_MAX 4096u   /* head: writers' changes waiting for their answer, per log */
 #define ND_WRITES_QUEUED_MAX 4096u     /* head: changes waiting for room in a log (all files) */
 #define ND_WRITES_QUEUED_BYTES (64u << 20) /* ... and their bytes */

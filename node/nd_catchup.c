@@ -340,6 +340,20 @@ static void backfill_start(nd_link_t *l, nd_wlog_t *w, uint64_t from) {
 
 /* ---- where the next origin stands ---- */
 
+static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg);
+static void state_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg);
+
+/* LogState of name; drop_version: the next origin drops that open log first. */
+static void state_ask(nd_link_t *l, const char *name, uint64_t drop_version) {
+  Origin__LogStateRequest req = ORIGIN__LOG_STATE_REQUEST__INIT;
+  req.name = (char *)name;
+  req.drop_version = drop_version;
+  static const rpc_call_cbs_t cbs = {state_msg, NULL, NULL, state_done};
+  l->step = ND_CU_STATE;
+  l->cu_call = rpc_start_origin_log_state(l->conn, &req, ND_CHANGES_CALL_MS, &cbs, l);
+  if (!l->cu_call) nd_link_fail(l, "cannot start LogState");
+}
+
 static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   (void)call;
   nd_link_t *l = arg;
@@ -378,7 +392,18 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     return;
   }
   if (theirs > w->next) {
-    adopt_start(l, w);
+    /* It holds records this origin lacks. Without ZooKeeper (one head,
+     * forever) they were ordered by this chain's head and this origin lost
+     * them in a crash: taken back. With it, only a head that has ordered
+     * nothing yet in its epoch takes them back (the chain's order gives it
+     * every record a live successor holds); any other origin's successor
+     * ahead of it is a deposed head rejoining, whose extra records no head
+     * acknowledged: it drops its log and is sent this one's. */
+    if (!og->zk || (og->origins->self == 0 && !l->caught_up_once)) {
+      adopt_start(l, w);
+      return;
+    }
+    state_ask(l, name, w->version);
     return;
   }
   /* It holds [0, theirs) durably already (this origin restarted, or it
@@ -432,10 +457,5 @@ void nd_catchup_tick(nd_link_t *l) {
     l->step_at_ms = now + ND_RETRY_MS;
     return;
   }
-  Origin__LogStateRequest req = ORIGIN__LOG_STATE_REQUEST__INIT;
-  req.name = (char *)name;
-  static const rpc_call_cbs_t cbs = {state_msg, NULL, NULL, state_done};
-  l->step = ND_CU_STATE;
-  l->cu_call = rpc_start_origin_log_state(l->conn, &req, ND_CHANGES_CALL_MS, &cbs, l);
-  if (!l->cu_call) nd_link_fail(l, "cannot start LogState");
+  state_ask(l, name, 0);
 }

@@ -162,6 +162,7 @@ static void chain_missing_done(rpc_call_t *call, rpc_code_t code, const char *ms
   part.begin = &b;
   Origin__ReplicatePart rp = ORIGIN__REPLICATE_PART__INIT;
   rp.version = c->ver->version;
+  rp.epoch = c->og->epoch; /* fencing: an origin refuses an older epoch (nd_group.c) */
   rp.part = &part;
   nd_tx_attach(c->tx, c->call);
   if (rpc_call_send(c->call, &rp.base) != 0) {

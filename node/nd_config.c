@@ -26,6 +26,8 @@ void nd_config_defaults(nd_config_t *c) {
   c->bump_bytes = ND_BUMP_BYTES_DEFAULT;
   c->bump_interval_s = ND_BUMP_INTERVAL_S_DEFAULT;
   c->write_chunk_bytes = 0; /* chunk_buf */
+  snprintf(c->zookeeper_root, sizeof(c->zookeeper_root), "/fdist");
+  c->zookeeper_session_ms = ND_ZK_SESSION_MS_DEFAULT;
 }
 
 #define S(key, f, help) {"node", key, FD_CFG_STRING, c->f, sizeof(c->f), 0, 0, help}
@@ -48,6 +50,12 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
         "its certificate (fdadmin cert --role origin); checked at start"),
       S("origins", origins,
         "origin chain, head first: id@addr:port or a bare id (its address from fdsched),..."),
+      S("zookeeper", zookeeper,
+        "role origin, optional: ZooKeeper servers h:p,... that elect the head and keep the "
+        "chain's order and epoch (empty: the static chain of node.origins, head first)"),
+      S("zookeeper_root", zookeeper_root, "the znodes' parent path (the same on every origin)"),
+      {"node", "zookeeper_session_ms", FD_CFG_U32, &c->zookeeper_session_ms, 0, 1000, 60000,
+       "ZooKeeper session timeout: a dead head is replaced after about this long"},
       S("port_file", port_file,
         "optional: write the bound port here once listening (temp file + rename)"),
       S("metrics_listen", metrics_listen,
@@ -120,7 +128,7 @@ static int origins_check(const nd_config_t *c, char *err, size_t err_len) {
   if (os.self < 0)
     return snprintf(err, err_len, "node.origins does not list this origin's id %s", c->id),
            -EINVAL;
-  if (c->scheduler[0]) return 0;
+  if (c->scheduler[0] || c->zookeeper[0]) return 0; /* addresses learned */
   for (uint32_t i = (uint32_t)os.self + 1; i < os.n; i++)
     if (!os.o[i].port)
       return snprintf(err, err_len,

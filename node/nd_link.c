@@ -71,6 +71,9 @@ static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void
     return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "a batch names a file and holds changes");
   if (og->failed)
     return rpc_call_finish(call, RPC_UNAVAILABLE, "this origin's changelog failed (disk error)");
+  if (!nd_group_chain_ok(og, b->epoch, call, "AppendChanges")) return 0;
+  if (og->leads) /* a head takes changes from writers only */
+    return rpc_call_finish(call, RPC_FAILED_PRECONDITION, "this origin is the head");
   nd_wlog_t *w;
   if (b->version && b->version <= nd_newest_complete(og->p, b->name)) {
     /* A log open here for a version a catch-up copied whole is superseded. */
@@ -136,6 +139,19 @@ static int h_log_state(rpc_call_t *call, const Origin__LogStateRequest *req, voi
   nd_origin_t *og = ctx;
   if (!req->name || !st_name_valid(req->name))
     return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
+  if (req->drop_version) {
+    nd_wlog_t *d = nd_wlog_find(og, req->name, req->drop_version);
+    if (d && (d->closed || d->cw_len || nd_link_refers(&og->link, d) || og->leads))
+      return rpc_call_finish(call, RPC_FAILED_PRECONDITION,
+                             "the log to drop is closed or in use here");
+    if (d) {
+      fd_log_warn("%s v%" PRIu64 ": dropping this origin's log (%" PRIu64
+                  " records): the origin before holds fewer, so the rest were ordered by a "
+                  "deposed head and never acknowledged; it sends its own again",
+                  req->name, d->version, d->next);
+      nd_wlog_retire_merged(d);
+    }
+  }
   Origin__LogStateReply r = ORIGIN__LOG_STATE_REPLY__INIT;
   r.newest_complete = nd_newest_complete(og->p, req->name);
   const nd_wlog_t *w = nd_wlog_newest(og, req->name);
@@ -255,6 +271,7 @@ int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bo
   Origin__ChangeBatch req = ORIGIN__CHANGE_BATCH__INIT;
   req.name = w->name;
   req.version = w->version;
+  req.epoch = l->og->epoch; /* fencing (nd_group.c) */
   req.n_changes = n;
   req.changes = cs;
   *b = (nd_batch_t){.used = true, .l = l, .w = w, .start = cs[0]->index,
@@ -380,6 +397,19 @@ static void link_reset(nd_link_t *l) {
       nd_wlog_alone(&og->wlogs[i]);
       nd_writes_progress(&og->wlogs[i]);
     }
+}
+
+void nd_link_rechain(nd_origin_t *og) {
+  nd_link_t *l = &og->link;
+  if (l->stopping) return;
+  if (l->probe) {
+    rpc_conn_t *p = l->probe;
+    l->probe = NULL;
+    rpc_conn_close(p);
+  }
+  memset(l->skip_until_ms, 0, sizeof(l->skip_until_ms)); /* indexes moved */
+  l->retry_at_ms = 0;
+  link_reset(l);
 }
 
 /* The next origin failed: leave it out for a while, try the one after it. */

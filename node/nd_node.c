@@ -37,6 +37,7 @@
 #include "nd_plane.h"
 #include "nd_repair.h"
 #include "nd_sched.h"
+#include "fd_zk.h"
 #include "nd_signer.h"
 #include "node.h"
 
@@ -65,6 +66,7 @@ struct nd_node {
   /* roles */
   nd_dls_t *dls;     /* role node */
   nd_origin_t *og;   /* role origin */
+  fd_zk_t *zk;       /* role origin with node.zookeeper: the head's election (nd_group.c) */
   nd_repair_t *repair;
   /* threads > 1 */
   nd_engines_t *engines;
@@ -211,8 +213,25 @@ static int make_layers(nd_node_t *n) {
                         .heartbeat_ms = cfg->heartbeat_ms,
                         .cbs = {on_order, on_held, on_origins, on_counters, n}};
   if (!(n->sched = nd_sched_create(&so))) return -ENOMEM;
+  if (n->is_origin && cfg->zookeeper[0]) {
+    fd_zk_opts_t zo = {.hosts = cfg->zookeeper, .root = cfg->zookeeper_root,
+                       .session_ms = cfg->zookeeper_session_ms, .who = "origin"};
+    char tag[FD_NAME_LEN_MAX + SCH_ADDRESS_LEN_MAX + 8];
+    snprintf(tag, sizeof(tag), "%s@%s:%u", cfg->id, n->listen_addr, n->port);
+    if (!(n->zk = fd_zk_open(&zo))) {
+      fd_log_error("node.zookeeper %s: %s", cfg->zookeeper, fd_strerror(-errno));
+      return errno ? -errno : -EINVAL;
+    }
+    if ((rc = fd_zk_elect(n->zk, "origins/members", tag)) != 0) {
+      fd_log_error("node.zookeeper: cannot join the origins' election as %s: %s", tag,
+                   fd_strerror(rc));
+      return rc;
+    }
+    fd_log_info("origin %s: the head is elected through ZooKeeper %s (%s)", cfg->id,
+                cfg->zookeeper, cfg->zookeeper_root);
+  }
   if (n->is_origin) {
-    nd_origin_opts_t oo = {.p = n->plane, .e = n->e, .sched = n->sched, .store = n->store,
+    nd_origin_opts_t oo = {.zk = n->zk,.p = n->plane, .e = n->e, .sched = n->sched, .store = n->store,
                            .data_dir = cfg->data_dir, .origins = &n->origins, .id = cfg->id,
                            .signer = n->has_signer ? &n->signer : NULL,
                            .min_durable = cfg->min_durable_origins,
@@ -441,6 +460,7 @@ int nd_node_run(nd_node_t *n) {
     nd_engines_tick(n->engines);
     nd_repair_tick(n->repair);
     nd_sched_tick(n->sched);
+    if (n->zk) fd_zk_tick(n->zk);
     if (n->dls) nd_dls_tick(n->dls);
     else nd_origin_tick(n->og);
     trust_tick(n);
@@ -451,6 +471,10 @@ int nd_node_run(nd_node_t *n) {
   n->metrics = NULL;
   nd_engines_stop(n->engines);
   stop_roles(n);
+  /* The election passes at once: this origin's member znode goes with its
+   * session (the origin role calls ZooKeeper no more after its stop). */
+  fd_zk_close(n->zk);
+  n->zk = NULL;
   uint64_t until = fd_now_ms() + ND_DRAIN_MS;
   while (fd_now_ms() < until && busy(n)) {
     nd_plane_tick(n->plane);
@@ -476,6 +500,8 @@ void nd_node_destroy(nd_node_t *n) {
     int rc = rpc_engine_run_once(n->e, ND_LOOP_WAIT_MS);
     if (rc < 0 && rc != -EINTR && rc != -ETIME) break;
   }
+  fd_zk_close(n->zk);
+  n->zk = NULL;
   stop_read_cancel(n);
   rpc_engine_destroy(n->e);
   nd_dls_destroy(n->dls);

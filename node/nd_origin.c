@@ -161,8 +161,7 @@ static int h_missing(rpc_call_t *call, const Origin__MissingRequest *req, void *
     fd_log_warn("%s: publish refused: %s", name, msg);
     return rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
   }
-  if (!req->replicate && og->origins->self != 0)
-    return rpc_call_finish(call, RPC_FAILED_PRECONDITION, "not the chain head");
+  if (!req->replicate && !og->leads) return nd_group_not_head(og, call);
   uint32_t live = nd_link_reachable(og);
   if (!req->replicate && live < og->min_durable) {
     char msg[160];
@@ -224,6 +223,7 @@ nd_origin_t *nd_origin_create(const nd_origin_opts_t *o) {
   og->store = o->store;
   snprintf(og->data_dir, sizeof(og->data_dir), "%s", o->data_dir);
   og->origins = o->origins;
+  og->zk = o->zk;
   snprintf(og->id, sizeof(og->id), "%s", o->id);
   og->signer = o->signer;
   og->min_durable = o->min_durable;
@@ -242,7 +242,8 @@ nd_origin_t *nd_origin_create(const nd_origin_opts_t *o) {
   if (!(og->pack_buf = malloc(FD_LOG_RECORD_MAX))) goto out_free;
   if ((rc = nd_pub_register(og)) || (rc = rpc_serve_origin_gc(og->e, h_gc, og)) ||
       (rc = rpc_serve_origin_missing(og->e, h_missing, og)) || (rc = nd_writes_register(og)) ||
-      (rc = nd_link_register(og)) || (rc = nd_catchup_register(og)))
+      (rc = nd_link_register(og)) || (rc = nd_catchup_register(og)) ||
+      (rc = nd_group_register(og)))
     goto out_free;
   nd_wlogs_resume(og);
   return og;
@@ -261,6 +262,7 @@ void nd_origin_destroy(nd_origin_t *og) {
   if (og->link.bf_it) st_log_iter_close(og->link.bf_it);
   free(og->link.names);
   nd_commit_release(og);
+  nd_dedup_free(&og->dedup);
   free(og->pack_buf);
   free(og);
 }
@@ -272,6 +274,7 @@ void nd_origin_stop(nd_origin_t *og) {
 }
 
 void nd_origin_tick(nd_origin_t *og) {
+  nd_group_tick(og);
   nd_pub_tick(og);
   nd_link_tick(og);
   nd_writes_tick(og);

@@ -30,7 +30,10 @@ typedef struct nd_origin_opts {
   nd_sched_t *sched;
   st_store_t *store;           /* the changelogs are the store's */
   const char *data_dir;
-  const nd_origins_t *origins; /* the chain, head first; self is this origin */
+  nd_origins_t *origins;       /* the chain, head first; self is this origin. With zk its
+                                  order follows the chain znode (nd_group.c) */
+  struct fd_zk *zk;            /* the host's ZooKeeper session, joined to origins/members;
+                                  NULL: the static chain */
   const char *id;
   /* The origin group's signing key and its certificate (nd_signer.h), for
    * the versions this origin merges; NULL when node.signing_key_file is not

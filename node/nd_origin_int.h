@@ -3,6 +3,7 @@
 #ifndef ND_ORIGIN_INT_H
 #define ND_ORIGIN_INT_H
 
+#include "fd_zk.h"
 #include "nd_origin.h"
 
 typedef struct nd_pub nd_pub_t;
@@ -71,15 +72,32 @@ typedef struct nd_uncommitted {
 
 #include "nd_write_int.h" /* the write path's state, below */
 
+/* The chain as the chain znode says it (nd_group.c). */
+typedef struct nd_chain_view {
+  uint64_t epoch;
+  uint32_t n;
+  char ids[ND_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
+} nd_chain_view_t;
+
 struct nd_origin {
   nd_plane_t *p;
   rpc_engine_t *e;
   nd_sched_t *sched;
   st_store_t *store;
   char data_dir[FD_PATH_LEN_MAX];
-  const nd_origins_t *origins;
+  nd_origins_t *origins; /* the host's; its order is the chain's (nd_group.c reorders it) */
   char id[FD_NAME_LEN_MAX + 1];
   const struct nd_signer *signer;
+  /* the head's election and the chain's epoch (nd_group.c) */
+  fd_zk_t *zk;             /* the host's session; NULL: the static chain */
+  fd_zk_view_t zk_view;    /* as of the last tick */
+  uint64_t epoch;          /* the chain's epoch this origin follows (0: static) */
+  bool epoch_known;        /* ZooKeeper: the chain znode was read (chain messages wait for it) */
+  bool leads;              /* the head, and may order changes now */
+  uint64_t chain_gen, members_gen;
+  bool claiming;           /* a conditional update of the chain znode in flight */
+  nd_chain_view_t claim, chain;
+  nd_dedup_t dedup;
   uint32_t min_durable;
   uint64_t bump_changes, bump_bytes, bump_interval_ms;
   uint32_t write_chunk_size;
@@ -101,6 +119,17 @@ struct nd_origin {
   uint64_t commit_retry_ms;
   bool stopping;
 };
+
+/* nd_group.c */
+int nd_group_register(nd_origin_t *og); /* Head; the chain znode's watch */
+void nd_group_tick(nd_origin_t *og);
+/* A chain message (what) of the given epoch may be taken: true; else the
+ * call was finished with the refusal (and it is logged). */
+bool nd_group_chain_ok(nd_origin_t *og, uint64_t epoch, rpc_call_t *call, const char *what);
+void nd_group_saw_epoch(nd_origin_t *og, uint64_t epoch);
+/* Finishes call with "not the head; the head is ..." (or, a head that
+ * cannot be sure it leads, the reason). */
+int nd_group_not_head(nd_origin_t *og, rpc_call_t *call);
 
 /* nd_origin.c */
 /* Asks the origin at the other end of conn which chunks of v it lacks

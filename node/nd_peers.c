@@ -66,3 +66,40 @@ void nd_origins_learn(nd_origins_t *os, struct Sched__Peer *const *peers, size_t
     }
   }
 }
+
+bool nd_origins_reorder(nd_origins_t *os, char *const *ids, uint32_t n) {
+  nd_peer_t out[ND_ORIGINS_MAX];
+  bool taken[ND_ORIGINS_MAX] = {false};
+  uint32_t k = 0;
+  for (uint32_t j = 0; j < n; j++)
+    for (uint32_t i = 0; i < os->n; i++)
+      if (!taken[i] && !strcmp(os->o[i].id, ids[j])) {
+        out[k++] = os->o[i];
+        taken[i] = true;
+        break;
+      }
+  for (uint32_t i = 0; i < os->n; i++)
+    if (!taken[i]) out[k++] = os->o[i];
+  bool changed = false;
+  const char *self_id = os->self >= 0 ? os->o[os->self].id : NULL;
+  char self_copy[FD_NAME_LEN_MAX + 1] = "";
+  if (self_id) snprintf(self_copy, sizeof(self_copy), "%s", self_id);
+  for (uint32_t i = 0; i < os->n; i++) {
+    if (strcmp(out[i].id, os->o[i].id) != 0) changed = true;
+    os->o[i] = out[i];
+    if (self_copy[0] && !strcmp(os->o[i].id, self_copy)) os->self = (int)i;
+  }
+  return changed;
+}
+
+void nd_origins_set_addr(nd_origins_t *os, const char *id, const char *addr, uint16_t port) {
+  for (uint32_t i = 0; i < os->n; i++) {
+    nd_peer_t *o = &os->o[i];
+    if (!o->learned || strcmp(o->id, id) != 0 || !port || strlen(addr) >= sizeof(o->addr)) continue;
+    if (o->port != port || strcmp(o->addr, addr) != 0) {
+      fd_log_info("origin %s is at %s:%u (ZooKeeper)", id, addr, port);
+      snprintf(o->addr, sizeof(o->addr), "%s", addr);
+      o->port = port;
+    }
+  }
+}

@@ -270,12 +270,14 @@ static int h_publish_like(rpc_call_t *call, const Origin__PublishPart *part, nd_
 
 static int h_publish(rpc_call_t *call, const Origin__PublishPart *part, void *ctx) {
   nd_origin_t *og = ctx;
-  if (og->origins->self != 0)
-    return rpc_call_finish(call, RPC_FAILED_PRECONDITION, "not the head");
+  if (!rpc_call_arg(call) && !og->leads) return nd_group_not_head(og, call);
   return h_publish_like(call, part, og, false);
 }
 
 static int h_replicate(rpc_call_t *call, const Origin__ReplicatePart *rp, void *ctx) {
+  nd_origin_t *og = ctx;
+  if (!rpc_call_arg(call) && !nd_group_chain_ok(og, rp ? rp->epoch : 0, call, "Replicate"))
+    return 0;
   return h_publish_like(call, rp ? rp->part : NULL, ctx, true);
 }
 

@@ -74,6 +74,7 @@ static int wlog_resume(nd_wlog_t *w) {
       w->size = FD_MAX(w->size, c->offset + c->data.len);
       w->changes++;
       w->bytes += c->data.len;
+      nd_dedup_put(&og->dedup, c->client_id, c->client_seq, w->version, seq, c->offset);
     }
     origin__change__free_unpacked(c, NULL);
   }
@@ -257,6 +258,7 @@ int nd_wlog_put(nd_wlog_t *w, const nd_orec_t *r, const uint8_t *data) {
     w->size = FD_MAX(w->size, r->offset + r->len);
     w->changes++;
     w->bytes += r->len;
+    nd_dedup_put(&w->og->dedup, r->client_id, r->client_seq, w->version, r->index, r->offset);
   }
   return 0;
 }

@@ -28,11 +28,33 @@ typedef struct nd_orec {
   uint32_t chunk_size; /* bump: the merged version's chunk size */
 } nd_orec_t;
 
+/* Where each writer's change went, by (client_id, client_seq): a change a
+ * writer sends again (its head died, or its connection did, before the
+ * answer) is answered with its first place instead of being ordered twice.
+ * Every origin fills it from the records it takes (any may become head) and
+ * from its logs at a restart. Two generations of ND_DEDUP_GEN_MAX changes
+ * each: the older is dropped when the newer fills, so a retry is recognised
+ * for at least ND_DEDUP_GEN_MAX changes after its first copy was ordered. */
+typedef struct nd_dedup_ent {
+  uint64_t client_id, client_seq; /* client_id 0: a free slot */
+  uint64_t version, index, offset;
+} nd_dedup_ent_t;
+typedef struct nd_dedup {
+  nd_dedup_ent_t *t[2]; /* open addressing, 2 x ND_DEDUP_GEN_MAX slots each */
+  uint32_t n[2];
+  uint32_t cur;
+} nd_dedup_t;
+void nd_dedup_put(nd_dedup_t *d, uint64_t client_id, uint64_t client_seq, uint64_t version,
+                  uint64_t index, uint64_t offset);
+const nd_dedup_ent_t *nd_dedup_get(const nd_dedup_t *d, uint64_t client_id, uint64_t client_seq);
+void nd_dedup_free(nd_dedup_t *d);
+
 /* A writer's call waiting for its change to be acknowledged (head). */
 typedef struct nd_wwait {
   rpc_call_t *call;
   uint64_t index, offset;
   uint64_t arrived_ns; /* fd_now_ns when the head took the change (metrics) */
+  bool retry;          /* a change held already, sent again (nd_dedup) */
 } nd_wwait_t;
 
 /* A writer's change the head took but could not order yet (its log had no
@@ -198,6 +220,9 @@ void nd_writes_stop(nd_origin_t *og);  /* queued changes end UNAVAILABLE, never 
 void nd_writes_retire(nd_wlog_t *w);
 
 /* nd_link.c */
+/* The chain's order changed (nd_group.c): the link starts again, to
+ * whichever origin is next now, with a catch-up. */
+void nd_link_rechain(nd_origin_t *og);
 int nd_link_register(nd_origin_t *og); /* AppendChanges, LogState */
 void nd_link_tick(nd_origin_t *og);    /* connect, send batches */
 uint32_t nd_link_live(const nd_origin_t *og); /* origins known to hold changes: self + chain */

@@ -28,8 +28,10 @@
 static void answer_writer(nd_wlog_t *w, const nd_wwait_t *ww) {
   /* Acknowledged (durable on enough origins) whether or not the writer
    * still waits for the answer. */
-  fd_counter_add(&w->og->m.changes_acked, 1);
-  fd_hist_observe_ns(&w->og->m.ack_latency, fd_now_ns() - ww->arrived_ns);
+  if (!ww->retry) { /* a retry's change was counted at its first answer */
+    fd_counter_add(&w->og->m.changes_acked, 1);
+    fd_hist_observe_ns(&w->og->m.ack_latency, fd_now_ns() - ww->arrived_ns);
+  }
   if (!ww->call) return; /* the writer gave up */
   Origin__WriteReply r = ORIGIN__WRITE_REPLY__INIT;
   r.version = w->version;
@@ -139,7 +141,7 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
   if (!may_write(call))
     return rpc_call_finish(call, RPC_PERMISSION_DENIED,
                            "changes need the admin role or a writer key the admin certified");
-  if (og->origins->self != 0) return rpc_call_finish(call, RPC_FAILED_PRECONDITION, "not the head");
+  if (!og->leads) return nd_group_not_head(og, call);
   if (og->stopping) return rpc_call_finish(call, RPC_UNAVAILABLE, "the head is stopping");
   if (!name || !st_name_valid(name)) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
   if (og->failed)
@@ -154,6 +156,12 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
   if (og->link.state == ND_LINK_CATCHUP && !og->link.caught_up_once)
     return rpc_call_finish(call, RPC_ABORTED,
                            "an origin is being brought up to date: try again shortly");
+  /* An elected head orders nothing before it compared its logs with the
+   * next origin's (nd_group.c). */
+  if (og->zk && !og->link.caught_up_once)
+    return rpc_call_finish(call, RPC_ABORTED,
+                           "the head is comparing its logs with the next origin's: try again "
+                           "shortly");
   /* An origin being joined will hold what is ordered now (the changes wait
    * for it; they are never acknowledged on fewer origins). */
   uint32_t live = nd_link_reachable(og);
@@ -169,11 +177,49 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
   return 1;
 }
 
+static void reply_write(rpc_call_t *call, uint64_t version, uint64_t index, uint64_t offset) {
+  Origin__WriteReply r = ORIGIN__WRITE_REPLY__INIT;
+  r.version = version;
+  r.index = index;
+  r.offset = offset;
+  if (rpc_call_send(call, &r.base) == 0) rpc_call_finish(call, RPC_OK, NULL);
+}
+
+/* q is a change this origin holds already (e: where it went; the writer
+ * sent it again after losing the answer, to this head or to the one
+ * before): answered with that place once it is acknowledged, never ordered
+ * again. 0: parked; 1: answered now; -EAGAIN: no room to park it. */
+static int known_write(nd_origin_t *og, const nd_wqueued_t *q, const nd_dedup_ent_t *e) {
+  nd_wlog_t *w = nd_wlog_find(og, q->name, e->version);
+  fd_log_debug("%s: change %" PRIu64 "/%" PRIu64 " sent again: it is v%" PRIu64 " index %" PRIu64,
+               q->name, q->client_id, q->client_seq, e->version, e->index);
+  /* Its log is done with (merged into its version) or it is acknowledged. */
+  if (!w || (e->index < w->durable_chain && w->chain_held >= og->min_durable)) {
+    if (q->call) reply_write(q->call, e->version, e->index, e->offset);
+    return 1;
+  }
+  if (w->ww_len == ND_WRITES_INFLIGHT_MAX) return -EAGAIN;
+  /* waiting writers stay in index order: the answers pop a prefix */
+  uint32_t k = w->ww_len;
+  while (k > 0 && w->ww[(w->ww_head + k - 1) % ND_WRITES_INFLIGHT_MAX].index > e->index) {
+    w->ww[(w->ww_head + k) % ND_WRITES_INFLIGHT_MAX] =
+        w->ww[(w->ww_head + k - 1) % ND_WRITES_INFLIGHT_MAX];
+    k--;
+  }
+  w->ww[(w->ww_head + k) % ND_WRITES_INFLIGHT_MAX] =
+      (nd_wwait_t){.call = q->call, .index = e->index, .offset = e->offset,
+                   .arrived_ns = q->arrived_ns, .retry = true};
+  w->ww_len++;
+  return 0;
+}
+
 /* Orders q's change into the log taking changes for its file and parks its
- * call until the change is acknowledged. 0; -EAGAIN: no room now (the log,
- * its outbox or its waiting calls), q untouched; else the call was
- * finished with the error. */
+ * call until the change is acknowledged. 0; 1: a change held already,
+ * answered at once; -EAGAIN: no room now (the log, its outbox or its
+ * waiting calls), q untouched; else the call was finished with the error. */
 static int order_write(nd_origin_t *og, const nd_wqueued_t *q) {
+  const nd_dedup_ent_t *known = nd_dedup_get(&og->dedup, q->client_id, q->client_seq);
+  if (known) return known_write(og, q, known);
   nd_wlog_t *w;
   int rc = nd_wlog_get(og, q->name, 0, &w);
   if (rc == -EBUSY) return -EAGAIN; /* every log slot in use: a merge ends soon */
@@ -218,6 +264,7 @@ static void drain_queued(nd_origin_t *og) {
     nd_wqueued_t *q = og->queued;
     int rc = q->call ? order_write(og, q) : 0;
     if (rc == -EAGAIN) return;
+    if (rc == 1) rc = -1; /* answered: nothing waits */
     if (!rc && q->call) rpc_call_set_cbs(q->call, &cbs, og);
     og->queued = q->next;
     if (!og->queued) og->queued_tail = NULL;
@@ -321,7 +368,7 @@ static int h_bump(rpc_call_t *call, const Origin__BumpRequest *req, void *ctx) {
 /* ---- the head's tick -------------------------------------------------------------- */
 
 void nd_writes_tick(nd_origin_t *og) {
-  if (og->origins->self != 0) return;
+  if (!og->leads) return; /* a head without its election orders nothing */
   drain_queued(og);
   uint64_t now = fd_now_ms();
   for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {

@@ -53,6 +53,9 @@ typedef struct nd_config {
   char signing_cert_file[FD_PATH_LEN_MAX]; /* ... and its certificate (role origin) */
   char origins[1024]; /* "id@addr:port" or "id" (address from fdsched),... head first */
   char port_file[FD_PATH_LEN_MAX]; /* optional: the bound port is written here */
+  char zookeeper[512];       /* role origin: "h:p,..." elects the head (issue 22); empty: static chain */
+  char zookeeper_root[128];  /* every znode under it */
+  uint32_t zookeeper_session_ms;
   char metrics_listen[64];                 /* optional: /metrics on "addr:port"; empty: off */
   char metrics_port_file[FD_PATH_LEN_MAX]; /* optional: its bound port is written here */
   char log_level[16];

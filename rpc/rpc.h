@@ -401,7 +401,9 @@ rpc_call_t *rpc_call_start(rpc_conn_t *conn, uint16_t service_id,
   X(origin_log_state, RPC_SVC_ORIGIN, origin__origin__descriptor, 7, Origin__LogStateRequest, \
     RPC_UNARY, false)                                                                         \
   X(origin_log_read, RPC_SVC_ORIGIN, origin__origin__descriptor, 8, Origin__LogReadRequest,   \
-    RPC_SERVER_STREAM, false)
+    RPC_SERVER_STREAM, false)                                                                 \
+  X(origin_head, RPC_SVC_ORIGIN, origin__origin__descriptor, 9, Origin__HeadRequest,          \
+    RPC_UNARY, false)
 
 #define RPC_TYPED_(name, svc, desc, idx, Req, kind, admin)                                    \
   typedef int (*rpc_##name##_fn)(rpc_call_t *call, const Req *req, void *ctx);                \

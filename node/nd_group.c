@@ -1,0 +1,314 @@
+/*
+ * nd_group.c — role origin: who is the head, in which order the chain runs,
+ * and its epoch (issue 22).
+ *
+ * Without ZooKeeper the chain is node.origins as configured, head first,
+ * epoch 0, forever: a dead head stays the head until it restarts.
+ *
+ * With ZooKeeper (node.zookeeper), the host's session (common/fd_zk.h) makes
+ * this origin a member of `origins/members` (an ephemeral-sequential znode
+ * tagged id@addr:port: membership, the others' addresses, and the election:
+ * the oldest live member is elected) and watches `origins/chain`, one znode
+ * holding "epoch E" and the chain's order. Only the elected member changes
+ * it, by a conditional update (the version it read): when the chain's head
+ * is not itself, it writes epoch E+1 with itself first and the old order
+ * after it (the old head goes to the end: restarted, it rejoins as the
+ * tail). Every origin applies the order and the epoch it reads; a higher
+ * epoch read anywhere (the znode, or a chain message) is never given back.
+ *
+ * Fencing: every chain message (AppendChanges, Replicate) carries the
+ * sender's epoch, and an origin refuses one older than its own, and every
+ * chain message at all until it has read the chain znode once. A head that
+ * was deposed while it was paused (its session expired) and wakes up still
+ * sends with its old epoch: its successors refuse, so nothing it orders
+ * reaches min_durable_origins and nothing is acknowledged or committed.
+ * Its own view says it does not lead as soon as its session is gone or
+ * disconnected (fd_zk_view's leader), so it also stops taking changes.
+ *
+ * A newly elected head orders nothing before it compared its logs with the
+ * next origin's (the link's catch-up: records the next holds that it lacks
+ * are taken back; the chain's order means the next holds no record the
+ * head does not, so this is only the records in flight), and writers that
+ * retry a change it already holds get that change's place, not a second
+ * copy (nd_dedup.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fd_error.h"
+#include "fd_zk.h"
+#include "nd_origin_int.h"
+
+#define CHAIN_ZNODE "origins/chain"
+
+/* "epoch E\nchain a,b,c\n" */
+static int chain_parse(const char *text, nd_chain_view_t *c) {
+  memset(c, 0, sizeof(*c));
+  const char *e = strstr(text, "epoch ");
+  const char *l = strstr(text, "chain ");
+  if (!e || !l) return -EINVAL;
+  char *end;
+  c->epoch = strtoull(e + 6, &end, 10);
+  if (end == e + 6 || !c->epoch) return -EINVAL;
+  l += 6;
+  while (*l && *l != '\n' && c->n < ND_ORIGINS_MAX) {
+    size_t len = strcspn(l, ",\n");
+    if (!len || len > FD_NAME_LEN_MAX) return -EINVAL;
+    memcpy(c->ids[c->n], l, len);
+    c->ids[c->n][len] = 0;
+    c->n++;
+    l += len;
+    if (*l == ',') l++;
+  }
+  return c->n ? 0 : -EINVAL;
+}
+
+static int chain_format(const nd_chain_view_t *c, char *buf, size_t cap) {
+  int n = snprintf(buf, cap, "epoch %" PRIu64 "\nchain ", c->epoch);
+  for (uint32_t i = 0; i < c->n && n > 0 && (size_t)n < cap; i++)
+    n += snprintf(buf + n, cap - (size_t)n, "%s%s", i ? "," : "", c->ids[i]);
+  if (n > 0 && (size_t)n < cap) n += snprintf(buf + n, cap - (size_t)n, "\n");
+  return n > 0 && (size_t)n < cap ? n : -EMSGSIZE;
+}
+
+static bool chain_has(const nd_chain_view_t *c, const char *id) {
+  for (uint32_t i = 0; i < c->n; i++)
+    if (!strcmp(c->ids[i], id)) return true;
+  return false;
+}
+
+static void chain_add(nd_chain_view_t *c, const char *id) {
+  if (c->n < ND_ORIGINS_MAX && !chain_has(c, id))
+    snprintf(c->ids[c->n++], sizeof(c->ids[0]), "%s", id);
+}
+
+/* The chain this origin leads: itself, then the chain it read in its order
+ * (the old head last), then the live members it did not list, then every
+ * configured origin. */
+static void chain_claim(const nd_origin_t *og, const nd_chain_view_t *cur, bool have,
+                        const fd_zk_view_t *v, nd_chain_view_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->epoch = (have ? cur->epoch : 0) + 1;
+  chain_add(out, og->id);
+  if (have) {
+    for (uint32_t i = 1; i < cur->n; i++) chain_add(out, cur->ids[i]);
+    chain_add(out, cur->ids[0]);
+  }
+  for (uint32_t i = 0; i < v->members_n; i++) {
+    char id[FD_NAME_LEN_MAX + 1];
+    const char *at = strchr(v->members[i].tag, '@');
+    size_t len = at ? (size_t)(at - v->members[i].tag) : strlen(v->members[i].tag);
+    if (!len || len > FD_NAME_LEN_MAX) continue;
+    memcpy(id, v->members[i].tag, len);
+    id[len] = 0;
+    chain_add(out, id);
+  }
+  for (uint32_t i = 0; i < og->origins->n; i++) chain_add(out, og->origins->o[i].id);
+}
+
+/* Becoming head: the calls of the origin before (there is none now) end;
+ * losing it: the writers waiting end (their changes' outcome is unknown to
+ * them: they retry on the new head, which knows them) and the queued ones
+ * were never ordered. */
+static void role_changed(nd_origin_t *og, bool head) {
+  for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
+    nd_wlog_t *w = &og->wlogs[i];
+    if (!w->used) continue;
+    if (head) {
+      while (w->cw_len) {
+        nd_cwait_t *cw = &w->cw[w->cw_head];
+        if (cw->call) rpc_call_finish(cw->call, RPC_UNAVAILABLE, "this origin is the head now");
+        w->cw_head = (w->cw_head + 1) % ND_CHANGE_CALLS_MAX;
+        w->cw_len--;
+      }
+    } else {
+      while (w->ww_len) {
+        nd_wwait_t *ww = &w->ww[w->ww_head];
+        if (ww->call) rpc_call_finish(ww->call, RPC_UNAVAILABLE, "no longer the head");
+        w->ww_head = (w->ww_head + 1) % ND_WRITES_INFLIGHT_MAX;
+        w->ww_len--;
+      }
+    }
+  }
+  if (!head) nd_writes_stop(og);
+}
+
+static void chain_apply(nd_origin_t *og, const nd_chain_view_t *c) {
+  if (c->epoch < og->epoch) return; /* an older read than what this origin follows */
+  bool was_head = og->origins->self == 0 && og->epoch_known;
+  bool first = !og->epoch_known;
+  uint64_t old = og->epoch;
+  char *ids[ND_ORIGINS_MAX];
+  for (uint32_t i = 0; i < c->n; i++) ids[i] = (char *)c->ids[i];
+  bool moved = nd_origins_reorder(og->origins, ids, c->n);
+  og->epoch = c->epoch;
+  og->epoch_known = true;
+  og->chain = *c;
+  if (!moved && old == c->epoch && !first) return;
+  char list[ND_ORIGINS_MAX * (FD_NAME_LEN_MAX + 1) + 1] = "";
+  for (uint32_t i = 0, n = 0; i < og->origins->n; i++)
+    n += (uint32_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? "," : "",
+                            og->origins->o[i].id);
+  fd_log_info("origin chain: epoch %" PRIu64 ", %s (head %s; this origin %s)", c->epoch, list,
+              og->origins->o[0].id, og->origins->self == 0 ? "leads" : "follows");
+  bool head = og->origins->self == 0;
+  if (moved || first) nd_link_rechain(og); /* the next origin may be another one */
+  if (head && !was_head) {
+    og->link.caught_up_once = false; /* compare with the next origin before ordering */
+    fd_log_info("origin %s is the head from epoch %" PRIu64 ": it orders changes once it has "
+                "compared its logs with the next origin's", og->id, c->epoch);
+  }
+  if (head != was_head && !first) role_changed(og, head);
+}
+
+void nd_group_saw_epoch(nd_origin_t *og, uint64_t epoch) {
+  if (epoch > og->epoch) {
+    fd_log_info("origin chain: epoch %" PRIu64 " seen on a chain message (this origin had %" PRIu64
+                "); the order follows from ZooKeeper",
+                epoch, og->epoch);
+    og->epoch = epoch;
+  }
+}
+
+static void learn_addresses(nd_origin_t *og, const fd_zk_view_t *v) {
+  for (uint32_t i = 0; i < v->members_n; i++) {
+    char id[FD_NAME_LEN_MAX + 1], addr[SCH_ADDRESS_LEN_MAX];
+    const char *tag = v->members[i].tag, *at = strchr(tag, '@');
+    uint16_t port;
+    if (!at || (size_t)(at - tag) > FD_NAME_LEN_MAX) continue;
+    memcpy(id, tag, (size_t)(at - tag));
+    id[at - tag] = 0;
+    if (nd_parse_hostport(at + 1, addr, sizeof(addr), &port) == 0)
+      nd_origins_set_addr(og->origins, id, addr, port);
+  }
+}
+
+void nd_group_tick(nd_origin_t *og) {
+  if (!og->zk) {
+    og->leads = og->origins->self == 0;
+    return;
+  }
+  fd_zk_view_t *v = &og->zk_view;
+  fd_zk_view(og->zk, v);
+  if (v->members_gen != og->members_gen) {
+    og->members_gen = v->members_gen;
+    learn_addresses(og, v);
+  }
+  char buf[FD_ZK_NODE_MAX + 1];
+  int32_t zver = -1;
+  uint64_t gen = 0;
+  int n = fd_zk_node(og->zk, buf, FD_ZK_NODE_MAX, &zver, &gen);
+  nd_chain_view_t cur;
+  bool have = false;
+  if (n >= 0) {
+    buf[n] = 0;
+    if (chain_parse(buf, &cur) == 0) have = true;
+    else if (gen != og->chain_gen) fd_log_error("origin chain: cannot read %s: \"%s\"", CHAIN_ZNODE, buf);
+  }
+  if (gen != og->chain_gen) {
+    og->chain_gen = gen;
+    if (have) chain_apply(og, &cur);
+    else if (n == -ENOENT && !og->epoch_known) og->epoch_known = true; /* none yet: epoch 0 */
+  }
+  if (og->claiming) {
+    int32_t nv;
+    int rc = fd_zk_cas_result(og->zk, &nv);
+    if (rc != -EINPROGRESS) {
+      og->claiming = false;
+      if (rc == 0) chain_apply(og, &og->claim);
+      else
+        fd_log_warn("origin chain: claiming epoch %" PRIu64 " failed (%s): read again",
+                    og->claim.epoch, fd_strerror(rc));
+    }
+  } else if (v->leader && og->epoch_known && !og->stopping &&
+             (n == -ENOENT || (have && strcmp(cur.ids[0], og->id) != 0))) {
+    chain_claim(og, &cur, have, v, &og->claim);
+    char text[FD_ZK_NODE_MAX];
+    int len = chain_format(&og->claim, text, sizeof(text));
+    int rc = len < 0 ? len : fd_zk_cas(og->zk, text, (size_t)len, have ? zver : -1);
+    if (rc == 0) {
+      og->claiming = true;
+      fd_log_info("origin chain: elected; claiming the head with epoch %" PRIu64
+                  " (the chain's head was %s)",
+                  og->claim.epoch, have ? cur.ids[0] : "none");
+    }
+  }
+  bool leads = v->leader && og->epoch_known && have && !strcmp(cur.ids[0], og->id) &&
+               cur.epoch == og->epoch && og->origins->self == 0;
+  if (leads != og->leads) {
+    if (leads) fd_log_info("origin %s leads the chain (epoch %" PRIu64 ")", og->id, og->epoch);
+    else
+      fd_log_warn("origin %s stops leading: %s", og->id,
+                  v->conn != FD_ZK_CONNECTED ? "ZooKeeper unreachable" : "no longer elected");
+    og->leads = leads;
+  }
+}
+
+bool nd_group_chain_ok(nd_origin_t *og, uint64_t epoch, rpc_call_t *call, const char *what) {
+  char msg[200];
+  if (og->zk && !og->epoch_known) {
+    rpc_call_finish(call, RPC_UNAVAILABLE, "this origin has not read the chain's epoch yet");
+    return false;
+  }
+  if (epoch < og->epoch) {
+    snprintf(msg, sizeof(msg), "stale epoch %" PRIu64 ": the chain is at epoch %" PRIu64
+             " (the sender is no longer its head's chain)", epoch, og->epoch);
+    fd_log_warn("%s refused: %s", what, msg);
+    rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
+    return false;
+  }
+  nd_group_saw_epoch(og, epoch);
+  return true;
+}
+
+int nd_group_not_head(nd_origin_t *og, rpc_call_t *call) {
+  char msg[FD_NAME_LEN_MAX + SCH_ADDRESS_LEN_MAX + 160];
+  const nd_origins_t *os = og->origins;
+  if (os->self == 0 && og->zk && !og->leads) {
+    snprintf(msg, sizeof(msg),
+             "no head: origin %s cannot be sure it leads (ZooKeeper %s); changes wait for "
+             "ZooKeeper's quorum",
+             og->id, fd_zk_conn_name(og->zk_view.conn));
+    return rpc_call_finish(call, RPC_UNAVAILABLE, msg);
+  }
+  if (os->self != 0 && os->o[0].port)
+    snprintf(msg, sizeof(msg), "not the head; the head is %s@%s:%u", os->o[0].id, os->o[0].addr,
+             os->o[0].port);
+  else
+    snprintf(msg, sizeof(msg), "not the head; no head is known");
+  return rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
+}
+
+static int h_head(rpc_call_t *call, const Origin__HeadRequest *req, void *ctx) {
+  (void)req;
+  nd_origin_t *og = ctx;
+  const nd_origins_t *os = og->origins;
+  Origin__HeadReply r = ORIGIN__HEAD_REPLY__INIT;
+  char head[FD_NAME_LEN_MAX + SCH_ADDRESS_LEN_MAX + 8] = "";
+  if (os->o[0].port)
+    snprintf(head, sizeof(head), "%s@%s:%u", os->o[0].id, os->o[0].addr, os->o[0].port);
+  char *ids[ND_ORIGINS_MAX];
+  for (uint32_t i = 0; i < os->n; i++) ids[i] = (char *)os->o[i].id;
+  r.id = og->id;
+  r.head = head;
+  r.epoch = og->epoch;
+  r.n_chain = os->n;
+  r.chain = ids;
+  r.zookeeper = og->zk ? (char *)fd_zk_conn_name(og->zk_view.conn) : (char *)"";
+  r.leads = og->leads;
+  int rc = rpc_call_send(call, &r.base);
+  return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);
+}
+
+int nd_group_register(nd_origin_t *og) {
+  if (og->zk) {
+    int rc = fd_zk_watch(og->zk, CHAIN_ZNODE);
+    if (rc) return rc;
+  } else {
+    og->epoch_known = true; /* epoch 0, the static chain */
+  }
+  return rpc_serve_origin_head(og->e, h_head, og);
+}
