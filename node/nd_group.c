@@ -85,18 +85,15 @@ static void chain_add(nd_chain_view_t *c, const char *id) {
     snprintf(c->ids[c->n++], sizeof(c->ids[0]), "%s", id);
 }
 
-/* The chain this origin leads: itself, then the chain it read in its order
- * (the old head last), then the live members it did not list, then every
- * configured origin. */
-static void chain_claim(const nd_origin_t *og, const nd_chain_view_t *cur, bool have,
-                        const fd_zk_view_t *v, nd_chain_view_t *out) {
+/* The chain the elected origin wants: the live members in election order
+ * (itself first: it is elected; so the next in the chain is the next to be
+ * elected), then the others in the order the chain had them (a dead head
+ * goes behind every live member: restarted, it rejoins as the tail), then
+ * every configured origin not listed. */
+static void chain_want(const nd_origin_t *og, const nd_chain_view_t *cur, bool have,
+                       const fd_zk_view_t *v, nd_chain_view_t *out) {
   memset(out, 0, sizeof(*out));
   out->epoch = (have ? cur->epoch : 0) + 1;
-  chain_add(out, og->id);
-  if (have) {
-    for (uint32_t i = 1; i < cur->n; i++) chain_add(out, cur->ids[i]);
-    chain_add(out, cur->ids[0]);
-  }
   for (uint32_t i = 0; i < v->members_n; i++) {
     char id[FD_NAME_LEN_MAX + 1];
     const char *at = strchr(v->members[i].tag, '@');
@@ -106,7 +103,15 @@ static void chain_claim(const nd_origin_t *og, const nd_chain_view_t *cur, bool 
     id[len] = 0;
     chain_add(out, id);
   }
+  for (uint32_t i = 0; have && i < cur->n; i++) chain_add(out, cur->ids[i]);
   for (uint32_t i = 0; i < og->origins->n; i++) chain_add(out, og->origins->o[i].id);
+}
+
+static bool chain_same(const nd_chain_view_t *a, const nd_chain_view_t *b) {
+  if (a->n != b->n) return false;
+  for (uint32_t i = 0; i < a->n; i++)
+    if (strcmp(a->ids[i], b->ids[i]) != 0) return false;
+  return true;
 }
 
 /* Becoming head: the calls of the origin before (there is none now) end;
@@ -223,21 +228,22 @@ void nd_group_tick(nd_origin_t *og) {
         fd_log_warn("origin chain: claiming epoch %" PRIu64 " failed (%s): read again",
                     og->claim.epoch, fd_strerror(rc));
     }
-  } else if (v->leader && og->epoch_known && !og->stopping &&
-             (n == -ENOENT || (have && strcmp(cur.ids[0], og->id) != 0))) {
-    chain_claim(og, &cur, have, v, &og->claim);
+  } else if (v->leader && og->epoch_known && !og->stopping && v->self == 0 &&
+             ((n == -ENOENT && !og->epoch) || (have && cur.epoch >= og->epoch)) &&
+             (chain_want(og, &cur, have, v, &og->claim), !have || !chain_same(&og->claim, &cur))) {
+    /* (a read older than this origin's own claim claims nothing) */
     char text[FD_ZK_NODE_MAX];
     int len = chain_format(&og->claim, text, sizeof(text));
     int rc = len < 0 ? len : fd_zk_cas(og->zk, text, (size_t)len, have ? zver : -1);
     if (rc == 0) {
       og->claiming = true;
-      fd_log_info("origin chain: elected; claiming the head with epoch %" PRIu64
-                  " (the chain's head was %s)",
+      fd_log_info("origin chain: elected; writing epoch %" PRIu64
+                  " (the chain's head was %s; the live members' order changed)",
                   og->claim.epoch, have ? cur.ids[0] : "none");
     }
   }
-  bool leads = v->leader && og->epoch_known && have && !strcmp(cur.ids[0], og->id) &&
-               cur.epoch == og->epoch && og->origins->self == 0;
+  bool leads = v->leader && og->epoch_known && og->chain.n && !strcmp(og->chain.ids[0], og->id) &&
+               og->chain.epoch == og->epoch && og->origins->self == 0;
   if (leads != og->leads) {
     if (leads) fd_log_info("origin %s leads the chain (epoch %" PRIu64 ")", og->id, og->epoch);
     else

@@ -97,7 +97,7 @@ void nd_origins_set_addr(nd_origins_t *os, const char *id, const char *addr, uin
     nd_peer_t *o = &os->o[i];
     if (!o->learned || strcmp(o->id, id) != 0 || !port || strlen(addr) >= sizeof(o->addr)) continue;
     if (o->port != port || strcmp(o->addr, addr) != 0) {
-      fd_log_info("origin %s is at %s:%u (ZooKeeper)", id, addr, port);
+      fd_log_info("origin %s at %s:%u (from ZooKeeper)", id, addr, port);
       snprintf(o->addr, sizeof(o->addr), "%s", addr);
       o->port = port;
     }

@@ -95,7 +95,6 @@ it_cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   [ -n "$IT_WATCHDOG" ] && kill "$IT_WATCHDOG" 2>/dev/null || true
-  wz_stop
   local id st bad=()
   for id in "${!IT_PID[@]}"; do kill -TERM "${IT_PID[$id]}" 2>/dev/null || true; done
   local until=$((SECONDS + 10))
@@ -108,6 +107,7 @@ it_cleanup() {
     # Every daemon exits 0 on SIGTERM (the sampler of the demo is no daemon).
     [ "$id" = sampler ] || [ $st -eq 0 ] || bad+=("$id exited $st on SIGTERM")
   done
+  wz_stop # after the daemons, which would otherwise log its absence
   # A sanitizer report in any log fails the run.
   if [ -n "$IT_DIR" ] && grep -l "ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer" "$IT_DIR"/*.log >/dev/null 2>&1; then
     bad+=("sanitizer report in $(grep -l "ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer" "$IT_DIR"/*.log | xargs -n1 basename | tr '\n' ' ')")
@@ -135,6 +135,33 @@ it_cleanup() {
 # shellcheck source=../../scripts/zk.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/zk.sh"
 IT_ZK=
+# it_head: the id of the live origin that leads the chain at the highest
+# epoch its log names ("origin oN leads the chain (epoch E)"); "" when none.
+it_head() {
+  local o best= best_e=-1 e
+  for o in "${IT_ORIGINS[@]}"; do
+    [ -n "${IT_PID[$o]:-}" ] || continue
+    e=$(tail -n +"${IT_LOG_FROM[$o]:-1}" "$IT_DIR/$o.log" |
+      sed -n "s/.*origin $o leads the chain (epoch \([0-9]*\)).*/\1/p" | tail -n 1)
+    [ -n "$e" ] || continue
+    # a later "stops leading" line takes it back
+    tail -n +"${IT_LOG_FROM[$o]:-1}" "$IT_DIR/$o.log" | grep -E "leads the chain|stops leading" |
+      tail -n 1 | grep -q "stops leading" && continue
+    if [ "$e" -gt "$best_e" ]; then best_e=$e best=$o; fi
+  done
+  echo "$best"
+}
+# it_wait_head SECONDS: waits until an origin leads; prints its id.
+it_wait_head() {
+  local until=$((SECONDS + $1)) h
+  while :; do
+    h=$(it_head)
+    [ -n "$h" ] && { echo "$h"; return 0; }
+    [ $SECONDS -lt $until ] || it_fail "no origin leads after $1 s"
+    sleep 0.05
+  done
+}
+
 it_zk_start() {
   wz_available || it_fail "ZooKeeper is not installed (java, $WZ_JAR): run scripts/deps.sh"
   wz_start "$IT_DIR/zk" "${1:-1}" || it_fail "ZooKeeper did not start (logs: $IT_DIR/zk/s*/server.log)"
@@ -227,7 +254,7 @@ it_wait_origins() {
         { pending+=("$o: not alive with fdsched"); continue; }
       for p in "${IT_ORIGINS[@]}"; do
         [ "$p" != "$o" ] && [ -n "${IT_PID[$p]:-}" ] || continue
-        tail -n +"${IT_LOG_FROM[$o]}" "$IT_DIR/$o.log" | grep -q "origin $p at 127.0.0.1:${IT_PORT[$p]} (from fdsched)" ||
+        tail -n +"${IT_LOG_FROM[$o]}" "$IT_DIR/$o.log" | grep -Eq "origin $p at 127.0.0.1:${IT_PORT[$p]} \(from (fdsched|ZooKeeper)\)" ||
           pending+=("$o: does not know $p yet")
       done
     done
