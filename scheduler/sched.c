@@ -265,7 +265,7 @@ static void strag_tick(sch_sched_t *s, uint64_t now_ms) {
     for (uint32_t x = 0; x < count; x++) {
       const sch_node_t *node = sch_members_node(m, x);
       if (node->origin || !sch_plan_contains(ps->plan, x)) continue;
-      uint64_t held = sch_registry_held(r, x, v->file, v->version);
+      uint64_t held = sch_registry_held_v(r, v, x);
       if (held >= v->chunk_count) continue; /* holds it: not fetching */
       s->fetch[n] = x;
       s->remaining[n++] = (v->chunk_count - held) * (uint64_t)v->chunk_size_bytes;

@@ -437,6 +437,9 @@ uint32_t sch_registry_holders(const sch_registry_t *r, const char *file, uint64_
 /* Chunks of file/version node slot reported; 0 if none. */
 uint64_t sch_registry_held(const sch_registry_t *r, uint32_t slot, const char *file,
                            uint64_t version);
+/* The same for v, a version this registry returned (no lookup by name: for
+ * scans over every node). */
+uint64_t sch_registry_held_v(const sch_registry_t *r, const sch_version_t *v, uint32_t slot);
 
 /* The durable database: membership registrations and the registry, each
  * change logged through the store before it is applied and acknowledged. */
