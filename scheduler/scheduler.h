@@ -290,9 +290,10 @@ typedef struct sch_strag_verdict {
   uint32_t slot;
   bool slow;           /* true: judged slow now; false: recovered */
   uint64_t rate_bps;   /* its download rate over the window */
-  uint64_t median_bps; /* the median rate of the nodes fetching the same version */
+  uint64_t median_bps; /* the median rate of its peers: the nodes fetching the same
+                        * version that are not slow and received bytes in the window */
   uint64_t supply_bps; /* what its parents deliver (strag.c) */
-  uint32_t peers;      /* rates the median is taken over */
+  uint32_t peers;      /* peers the median is taken over */
   uint64_t for_ms;     /* how long it was below the bar (or above the recovery bar) */
 } sch_strag_verdict_t;
 

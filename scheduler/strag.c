@@ -12,7 +12,8 @@
  *
  * Judgement, per version, over the nodes fetching it (the caller lists them
  * with the bytes each still lacks): a node is below the bar when its rate is
- * under SCH_STRAG_SLOW_PCT % of both the median of those nodes' rates and
+ * under SCH_STRAG_SLOW_PCT % of both the median rate of its peers (those of
+ * the nodes that are not slow and received something in the window) and
  * its supply — what its parents deliver: for each stripe, a fetching
  * parent's own rate / k (it forwards what it receives), the median / k for
  * an origin or a parent that holds the version, nothing for a stripe with no
@@ -24,8 +25,9 @@
  * SCH_STRAG_RECOVER_MS is judged recovered. Any interruption (back above
  * the bar, below the recovery bar, no rate, not fetching) restarts the
  * count, so a blip shorter than SCH_STRAG_SLOW_MS changes nothing. With
- * fewer than SCH_STRAG_PEERS_MIN rates there is no median worth the name and
- * nobody is judged.
+ * fewer than SCH_STRAG_PEERS_MIN peers there is no median worth the name and
+ * nobody is judged (so the stragglers left at the end of a version are not
+ * judged recovered against each other).
  *
  * The slow mark itself lives in the node table (sch_node_t.slow): this file
  * only measures and says who changed; sched.c acts on it. Deterministic:
@@ -144,7 +146,11 @@ uint32_t sch_strag_judge(sch_strag_t *t, const sch_members_t *m, const sch_plan_
     t->idx[fetching[i]] = (int32_t)i;
     uint64_t r;
     t->rate[i] = sch_strag_rate(t, fetching[i], now_ms, &r) ? r : NO_RATE;
-    if (t->rate[i] != NO_RATE) t->sorted[nr++] = t->rate[i];
+    /* The peers: nodes not slow, receiving (not waiting for a commit or a
+     * parent) — otherwise, once the healthy nodes are done, the stragglers
+     * left would be each other's measure. */
+    const sch_node_t *node = sch_members_node(m, fetching[i]);
+    if (t->rate[i] != NO_RATE && t->rate[i] > 0 && node && !node->slow) t->sorted[nr++] = t->rate[i];
   }
   uint64_t median = 0;
   if (nr >= SCH_STRAG_PEERS_MIN) {
