@@ -204,7 +204,8 @@ int sch_sched_traffic(sch_sched_t *s, const char *id, uint64_t now_ms, uint64_t 
 static double mbit(uint64_t bps) { return (double)bps / 1e6; }
 
 /* Slot was judged slow: no child slots in any plan, its children moved. */
-static void strag_demote(sch_sched_t *s, const plan_slot_t *judged_in, const sch_strag_verdict_t *v) {
+static void strag_demote(sch_sched_t *s, const plan_slot_t *judged_in,
+                         const sch_strag_verdict_t *v) {
   const sch_node_t *n = sch_members_node(sch_db_members(s->db), v->slot);
   if (sch_members_set_slow(sch_db_members(s->db), v->slot, true)) return;
   s->strag_stats.demoted++;
@@ -232,7 +233,8 @@ static void strag_demote(sch_sched_t *s, const plan_slot_t *judged_in, const sch
               mbit(v->supply_bps), (double)v->for_ms / 1000, moved);
 }
 
-static void strag_recover(sch_sched_t *s, const plan_slot_t *judged_in, const sch_strag_verdict_t *v) {
+static void strag_recover(sch_sched_t *s, const plan_slot_t *judged_in,
+                          const sch_strag_verdict_t *v) {
   const sch_node_t *n = sch_members_node(sch_db_members(s->db), v->slot);
   if (sch_members_set_slow(sch_db_members(s->db), v->slot, false)) return;
   s->strag_stats.recovered++;
@@ -444,7 +446,8 @@ void sch_sched_stragglers(const sch_sched_t *s, sch_sched_strag_stats_t *out) {
   *out = s->strag_stats;
   const sch_members_t *m = sch_db_members(s->db);
   out->slow_now = 0;
-  for (uint32_t x = 0; x < sch_members_count(m); x++) out->slow_now += sch_members_node(m, x)->slow;
+  for (uint32_t x = 0; x < sch_members_count(m); x++)
+    out->slow_now += sch_members_node(m, x)->slow;
 }
 
 void sch_sched_repairs(const sch_sched_t *s, uint64_t *repairs, uint64_t *lost) {

@@ -43,16 +43,16 @@
 typedef struct strag_node {
   uint64_t t_ms[SCH_STRAG_SAMPLES];
   uint64_t rx[SCH_STRAG_SAMPLES];
-  uint32_t newest, count;     /* ring: newest index, samples held */
-  bool below, above;          /* counting time below the bar / above the recovery bar */
-  uint64_t since_ms;          /* since when (either) */
+  uint32_t newest, count; /* ring: newest index, samples held */
+  bool below, above;      /* counting time below the bar / above the recovery bar */
+  uint64_t since_ms;      /* since when (either) */
 } strag_node_t;
 
 struct sch_strag {
-  strag_node_t *node;  /* FD_NODES_MAX */
-  int32_t *idx;        /* per slot: its index in the list being judged, or -1 */
-  uint64_t *rate;      /* per list index: its rate (UINT64_MAX: none) */
-  uint64_t *sorted;    /* the rates, for the median */
+  strag_node_t *node; /* FD_NODES_MAX */
+  int32_t *idx;       /* per slot: its index in the list being judged, or -1 */
+  uint64_t *rate;     /* per list index: its rate (UINT64_MAX: none) */
+  uint64_t *sorted;   /* the rates, for the median */
 };
 
 #define NO_RATE UINT64_MAX
@@ -150,7 +150,8 @@ uint32_t sch_strag_judge(sch_strag_t *t, const sch_members_t *m, const sch_plan_
      * parent) — otherwise, once the healthy nodes are done, the stragglers
      * left would be each other's measure. */
     const sch_node_t *node = sch_members_node(m, fetching[i]);
-    if (t->rate[i] != NO_RATE && t->rate[i] > 0 && node && !node->slow) t->sorted[nr++] = t->rate[i];
+    if (t->rate[i] != NO_RATE && t->rate[i] > 0 && node && !node->slow)
+      t->sorted[nr++] = t->rate[i];
   }
   uint64_t median = 0;
   if (nr >= SCH_STRAG_PEERS_MIN) {
@@ -191,14 +192,15 @@ uint32_t sch_strag_judge(sch_strag_t *t, const sch_members_t *m, const sch_plan_
     }
     if (!judged || w == max) continue; /* past max: still counting, judged next call */
     out[w++] = (sch_strag_verdict_t){.slot = x,
-                                       .slow = !node->slow,
-                                       .rate_bps = rate,
-                                       .median_bps = median,
-                                       .supply_bps = sup,
-                                       .peers = nr,
-                                       .for_ms = now_ms - sn->since_ms};
+                                     .slow = !node->slow,
+                                     .rate_bps = rate,
+                                     .median_bps = median,
+                                     .supply_bps = sup,
+                                     .peers = nr,
+                                     .for_ms = now_ms - sn->since_ms};
     sn->below = sn->above = false; /* judged: the other way starts from nothing */
   }
-  for (uint32_t i = 0; i < n; i++) t->idx[fetching[i]] = -1;
+  for (uint32_t i = 0; i < n; i++)
+    t->idx[fetching[i]] = -1;
   return w;
 }

@@ -985,8 +985,10 @@ static void sim_run(strag_sim_t *sim, uint64_t ms) {
                                  sim->n, sim->now, v, 16);
     for (uint32_t i = 0; i < w; i++) {
       assert_int_equal(sch_members_set_slow(sim->c->m, v[i].slot, v[i].slow), 0);
-      if (v[i].slow) CHECK(sch_plan_demote(sim->c->p, v[i].slot) == 0, "demote %u lost nodes", v[i].slot);
-      else assert_int_equal(sch_plan_undrain(sim->c->p, v[i].slot), 0);
+      if (v[i].slow)
+        CHECK(sch_plan_demote(sim->c->p, v[i].slot) == 0, "demote %u lost nodes", v[i].slot);
+      else
+        assert_int_equal(sch_plan_undrain(sim->c->p, v[i].slot), 0);
       assert_true(sim->nseen < 64);
       sim->seen_at[sim->nseen] = sim->now;
       sim->seen[sim->nseen++] = v[i];
@@ -1183,7 +1185,8 @@ static void test_straggler_blip(void **state) {
       sim.rx[y] += sim.bps[y] * STRAG_HB_MS / 8000;
       sch_strag_sample(sim.t, y, sim.now, sim.rx[y]);
     }
-    assert_int_equal(sch_strag_judge(sim.t, c.m, c.p, sim.fetch, sim.remaining, two, sim.now, v, 4), 0);
+    assert_int_equal(
+        sch_strag_judge(sim.t, c.m, c.p, sim.fetch, sim.remaining, two, sim.now, v, 4), 0);
   }
   /* Rates: exact over the window; gone after a counter reset or silence. */
   sch_strag_t *t = sch_strag_create();
