@@ -190,6 +190,26 @@ static_assert(FD_CERT_LEN_MAX + 256u <= RPC_HANDSHAKE_PAYLOAD_MAX,
 static_assert(SCH_ZONES_MAX >= SCH_REGIONS_MAX, "a region has a zone");
 static_assert(SCH_ZONES_MAX <= 65535u && SCH_REGIONS_MAX <= 65535u, "16-bit indices");
 static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
+/* Stragglers (scheduler/strag.c): a node fetching a version whose download
+ * rate, over the last SCH_STRAG_WINDOW_MS, stays below SCH_STRAG_SLOW_PCT %
+ * of both its peers' median and what its parents deliver for
+ * SCH_STRAG_SLOW_MS is slow (a leaf only); it is eligible again after
+ * SCH_STRAG_RECOVER_MS at or above SCH_STRAG_RECOVER_PCT % of the median. */
+#define SCH_STRAG_WINDOW_MS 2000u    /* the sliding window a rate is measured over */
+#define SCH_STRAG_SAMPLES 16u        /* (time, rx bytes) kept per node */
+#define SCH_STRAG_SAMPLE_MS (SCH_STRAG_WINDOW_MS / 8u) /* least spacing of kept samples */
+#define SCH_STRAG_SLOW_MS 3000u      /* below the bar this long: slow */
+#define SCH_STRAG_RECOVER_MS 10000u  /* back above the recovery bar this long: eligible */
+#define SCH_STRAG_SLOW_PCT 50u       /* the bar, % of the median and of the parents' supply */
+#define SCH_STRAG_RECOVER_PCT 75u    /* the recovery bar, % of the median */
+#define SCH_STRAG_PEERS_MIN 3u       /* fewer nodes fetching a version: nobody is judged */
+#define SCH_STRAG_JUDGE_MS 250u      /* judged at most this often */
+#define SCH_STRAG_VERDICTS_MAX 64u   /* changes of standing applied per plan per judgement */
+static_assert(SCH_STRAG_SAMPLES * SCH_STRAG_SAMPLE_MS >= 2u * SCH_STRAG_WINDOW_MS,
+              "the samples kept span the window");
+static_assert(SCH_STRAG_RECOVER_MS > SCH_STRAG_SLOW_MS && SCH_STRAG_RECOVER_PCT > SCH_STRAG_SLOW_PCT,
+              "hysteresis: recovering takes longer and more than falling behind");
+static_assert(SCH_STRAG_SLOW_MS >= SCH_STRAG_WINDOW_MS, "a blip shorter than the window is not slow");
 
 
 

@@ -50,6 +50,12 @@ void fdsched_metrics_publish(fdsched_t *d) {
   sch_sched_repairs(d->sched, &repairs, &lost);
   fd_counter_set(&m->plan_repairs, repairs);
   fd_counter_set(&m->orphans_lost, lost);
+  sch_sched_strag_stats_t sg;
+  sch_sched_stragglers(d->sched, &sg);
+  fd_counter_set(&m->strag_demoted, sg.demoted);
+  fd_counter_set(&m->strag_recovered, sg.recovered);
+  fd_counter_set(&m->strag_moved, sg.children_moved);
+  fd_counter_set(&m->strag_slow, sg.slow_now);
 }
 
 static void counter(fd_mw_t *w, const char *name, const char *help, const fd_counter_t *c) {
@@ -94,6 +100,14 @@ static void render(void *arg, fd_mw_t *w) {
   counter(w, "fdist_sched_orphans_lost_total",
           "Orphans a plan repair found no parent for (repair pulls are their source).",
           &m->orphans_lost);
+  counter(w, "fdist_sched_stragglers_demoted_total",
+          "Nodes judged slow by their download rate (a leaf only until they recover).",
+          &m->strag_demoted);
+  counter(w, "fdist_sched_stragglers_recovered_total",
+          "Slow nodes judged recovered (eligible as parents again).", &m->strag_recovered);
+  counter(w, "fdist_sched_straggler_children_moved_total",
+          "(child, stripe) edges moved off nodes judged slow.", &m->strag_moved);
+  gauge(w, "fdist_sched_nodes_slow", "Nodes marked slow now.", &m->strag_slow);
   counter(w, "fdist_sched_bad_chunks_reported_total", "Bad chunks nodes reported (scrub).",
           &m->bad_chunks_reported);
   counter(w, "fdist_sched_bad_chunks_repaired_total", "Bad chunks nodes reported repaired.",

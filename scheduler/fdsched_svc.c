@@ -287,6 +287,7 @@ static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, voi
   }
   if (rc) return rc;
   d->n.heartbeats++;
+  sch_sched_traffic(d->sched, req->node_id, now, req->rx_bytes); /* its download rate */
   fdsched_reports_take(d, req);
   int slot = sch_members_find(sch_db_members(d->db), req->node_id);
   Sched__HeartbeatReply rep = SCHED__HEARTBEAT_REPLY__INIT;

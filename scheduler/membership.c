@@ -1,5 +1,5 @@
 /* membership.c — the node table: register, heartbeat, suspect, dead, drain,
- * leave, driven by the caller's clock.
+ * leave, slow, driven by the caller's clock.
  *
  * Nodes live in a fixed array of FD_NODES_MAX rows; a node keeps its slot for
  * the life of the process (a node that leaves and registers again gets it
@@ -221,6 +221,15 @@ int sch_members_leave(sch_members_t *m, uint32_t slot) {
   if (n->state == SCH_NODE_LEFT) return -EALREADY;
   n->state = SCH_NODE_LEFT;
   n->drained = false; /* one that registers again starts afresh */
+  n->slow = false;
+  return 0;
+}
+
+int sch_members_set_slow(sch_members_t *m, uint32_t slot, bool slow) {
+  sch_node_t *n = node_at(m, slot);
+  if (!n) return -ENOENT;
+  if (n->slow == slow) return -EALREADY;
+  n->slow = slow;
   return 0;
 }
 

@@ -126,7 +126,8 @@ bool plan_origin_holds(const sch_plan_t *p, uint32_t slot) {
 }
 
 uint16_t plan_node_cap(const sch_plan_t *p, uint32_t slot) {
-  if (sch_members_node(p->m, slot)->state == SCH_NODE_DRAINING) return 0; /* a leaf only */
+  const sch_node_t *n = sch_members_node(p->m, slot);
+  if (n->state == SCH_NODE_DRAINING || n->slow) return 0; /* a leaf only */
   uint64_t c = sch_node_upload_bps(sch_members_node(p->m, slot)) / p->stream_bps;
   if (c > SCH_FANOUT_MAX) c = SCH_FANOUT_MAX;
   if (p->chain_on && chain_forwards(p, slot)) c = c > p->k ? c - p->k : 0;

@@ -15,7 +15,9 @@
  * every stripe are re-parented exactly as a dead node's orphans, then the
  * node itself, with no child slot left, is placed again as a leaf (it keeps
  * downloading). Undraining gives its slots back; children reach it through
- * later repairs and joins, and through the next build.
+ * later repairs and joins, and through the next build. Demoting a straggler
+ * is a drain when it has children, and only the loss of its slots when it
+ * is a leaf (which is left where it is); its recovery is an undrain.
  *
  * A node that joins late, or comes back, attaches as a leaf; when no node has
  * a free slot in some stripe it splices itself between a leaf and the leaf's
@@ -283,6 +285,14 @@ int sch_plan_drain(sch_plan_t *p, uint32_t slot) {
   if (slot >= FD_NODES_MAX || !p->in_plan[slot]) return -ENOENT;
   p->cap[slot] = 0; /* from here on no search picks it as a parent */
   return evict(p, &slot, 1, true);
+}
+
+int sch_plan_demote(sch_plan_t *p, uint32_t slot) {
+  if (slot >= FD_NODES_MAX || !p->in_plan[slot]) return -ENOENT;
+  FD_ASSERT(plan_node_cap(p, slot) == 0); /* the next build must agree */
+  if (p->used[slot] > 0) return sch_plan_drain(p, slot);
+  p->cap[slot] = 0; /* a leaf stays where it is */
+  return 0;
 }
 
 int sch_plan_undrain(sch_plan_t *p, uint32_t slot) {

@@ -8,6 +8,7 @@
  * scheduler learns them again from the nodes, as GFS relearns chunk
  * locations. Versions are persisted by db.c, not here. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,6 +200,14 @@ uint64_t sch_registry_held(const sch_registry_t *r, uint32_t slot, const char *f
                            uint64_t version) {
   entry_t *e = find_entry(r, file, version);
   if (!e || slot >= FD_NODES_MAX) return 0;
+  for (uint32_t h = 0; h < SCH_HOLDINGS_PER_NODE; h++)
+    if (r->holdings[slot][h].id == e->id) return r->holdings[slot][h].chunks;
+  return 0;
+}
+
+uint64_t sch_registry_held_v(const sch_registry_t *r, const sch_version_t *v, uint32_t slot) {
+  if (!v || slot >= FD_NODES_MAX) return 0;
+  const entry_t *e = (const entry_t *)(const void *)((const char *)v - offsetof(entry_t, v));
   for (uint32_t h = 0; h < SCH_HOLDINGS_PER_NODE; h++)
     if (r->holdings[slot][h].id == e->id) return r->holdings[slot][h].chunks;
   return 0;

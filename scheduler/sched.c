@@ -8,7 +8,11 @@
  * to the newest version, never to the one it was on — and the nodes the
  * failure detector declares dead, or that leave, are removed with their
  * orphans re-parented; a node drained by the operator has its children
- * re-parented the same way and stays in each plan as a leaf. Whatever changed is collected as pushes for the
+ * re-parented the same way and stays in each plan as a leaf. A node judged
+ * a straggler from its heartbeats' byte counters (strag.c) is demoted the
+ * same way at the tick that judges it — its children, if any, are moved and
+ * it becomes a leaf; a slow leaf keeps its place — and gets its slots back
+ * once it has recovered. Whatever changed is collected as pushes for the
  * daemon to send at once. A plan that cannot be built yet (no live origin)
  * is built on the next tick. */
 #include <errno.h>
@@ -38,6 +42,15 @@ struct sch_sched {
    * node heartbeats (the reply carries its new order, so it has been told)
    * or dies; SCH_MOVED_NONE otherwise. */
   uint32_t *moved_from;
+  /* Stragglers: the rates, and per judgement the nodes fetching a plan's
+   * version with what each still lacks, and the verdicts. */
+  sch_strag_t *strag;
+  uint32_t *fetch;       /* FD_NODES_MAX */
+  uint64_t *remaining;   /* FD_NODES_MAX */
+  sch_strag_verdict_t verdicts[SCH_STRAG_VERDICTS_MAX];
+  uint64_t strag_judged_ms;
+  bool strag_judged;
+  sch_sched_strag_stats_t strag_stats;
 };
 
 #define SCH_MOVED_NONE UINT32_MAX
@@ -74,10 +87,11 @@ sch_sched_t *sch_sched_create(sch_db_t *db, const sch_plan_config_t *cfg) {
   s->cfg = *cfg;
   s->scratch = malloc(FD_NODES_MAX * sizeof(uint32_t));
   s->moved_from = malloc(FD_NODES_MAX * sizeof(uint32_t));
-  if (!s->scratch || !s->moved_from) {
-    free(s->scratch);
-    free(s->moved_from);
-    free(s);
+  s->strag = sch_strag_create();
+  s->fetch = malloc(FD_NODES_MAX * sizeof(uint32_t));
+  s->remaining = malloc(FD_NODES_MAX * sizeof(uint64_t));
+  if (!s->scratch || !s->moved_from || !s->strag || !s->fetch || !s->remaining) {
+    sch_sched_destroy(s);
     return NULL;
   }
   memset(s->moved_from, 0xff, FD_NODES_MAX * sizeof(uint32_t)); /* SCH_MOVED_NONE */
@@ -102,6 +116,9 @@ void sch_sched_destroy(sch_sched_t *s) {
   for (uint32_t i = 0; i < s->nplans; i++) sch_plan_destroy(s->plans[i].plan);
   free(s->scratch);
   free(s->moved_from);
+  sch_strag_destroy(s->strag);
+  free(s->fetch);
+  free(s->remaining);
   free(s);
 }
 
@@ -119,8 +136,13 @@ static void join_all(sch_sched_t *s, uint32_t slot) {
 }
 
 static void remove_all(sch_sched_t *s, const uint32_t *slots, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++) /* the dead are told nothing more */
-    if (slots[i] < FD_NODES_MAX) s->moved_from[slots[i]] = SCH_MOVED_NONE;
+  for (uint32_t i = 0; i < n; i++) { /* the dead are told nothing more */
+    if (slots[i] >= FD_NODES_MAX) continue;
+    s->moved_from[slots[i]] = SCH_MOVED_NONE;
+    /* one that comes back joins as a leaf and is judged afresh */
+    sch_strag_forget(s->strag, slots[i]);
+    sch_members_set_slow(sch_db_members(s->db), slots[i], false);
+  }
   for (uint32_t i = 0; i < s->nplans; i++) {
     plan_slot_t *ps = &s->plans[i];
     if (!ps->built) continue;
@@ -172,6 +194,93 @@ int sch_sched_heartbeat(sch_sched_t *s, const char *id, uint64_t now_ms, const c
   return 0;
 }
 
+int sch_sched_traffic(sch_sched_t *s, const char *id, uint64_t now_ms, uint64_t rx_bytes) {
+  int slot = sch_members_find(sch_db_members(s->db), id);
+  if (slot < 0) return slot;
+  sch_strag_sample(s->strag, (uint32_t)slot, now_ms, rx_bytes);
+  return 0;
+}
+
+static double mbit(uint64_t bps) { return (double)bps / 1e6; }
+
+/* Slot was judged slow: no child slots in any plan, its children moved. */
+static void strag_demote(sch_sched_t *s, const plan_slot_t *judged_in,
+                         const sch_strag_verdict_t *v) {
+  const sch_node_t *n = sch_members_node(sch_db_members(s->db), v->slot);
+  if (sch_members_set_slow(sch_db_members(s->db), v->slot, true)) return;
+  s->strag_stats.demoted++;
+  uint32_t moved = 0;
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (!ps->built || !sch_plan_contains(ps->plan, v->slot)) continue;
+    for (uint32_t st = 0; st < sch_plan_stripes(ps->plan); st++)
+      moved += sch_plan_children(ps->plan, v->slot, st, NULL, 0);
+    int lost = sch_plan_demote(ps->plan, v->slot);
+    if (lost != 0) { /* as a drain's (sch_sched_drain): built again, it a leaf */
+      fd_log_warn("sched: demoting %s in %s v%llu: %d without a parent (%s); planning it again",
+                  n->id, ps->file, (unsigned long long)ps->version, lost,
+                  lost < 0 ? fd_strerror(lost) : "unplaced");
+      ps->built = false;
+    }
+  }
+  s->strag_stats.children_moved += moved;
+  fd_log_warn("sched: %s is slow (fetching %s v%llu): %.1f Mbit/s over the last %.1f s, below "
+              "%u%% of the median %.1f Mbit/s of %u nodes and of its parents' supply %.1f Mbit/s "
+              "for %.1f s; %u (child, stripe) edges moved to other parents, a leaf until it "
+              "recovers",
+              n->id, judged_in->file, (unsigned long long)judged_in->version, mbit(v->rate_bps),
+              SCH_STRAG_WINDOW_MS / 1000.0, SCH_STRAG_SLOW_PCT, mbit(v->median_bps), v->peers,
+              mbit(v->supply_bps), (double)v->for_ms / 1000, moved);
+}
+
+static void strag_recover(sch_sched_t *s, const plan_slot_t *judged_in,
+                          const sch_strag_verdict_t *v) {
+  const sch_node_t *n = sch_members_node(sch_db_members(s->db), v->slot);
+  if (sch_members_set_slow(sch_db_members(s->db), v->slot, false)) return;
+  s->strag_stats.recovered++;
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (ps->built && sch_plan_contains(ps->plan, v->slot))
+      sch_plan_undrain(ps->plan, v->slot); /* -EINVAL: drained as well, still a leaf */
+  }
+  fd_log_info("sched: %s recovered (fetching %s v%llu): %.1f Mbit/s, at least %u%% of the "
+              "median %.1f Mbit/s of %u nodes for %.1f s; it may feed others again",
+              n->id, judged_in->file, (unsigned long long)judged_in->version, mbit(v->rate_bps),
+              SCH_STRAG_RECOVER_PCT, mbit(v->median_bps), v->peers, (double)v->for_ms / 1000);
+}
+
+/* Judges the nodes fetching each plan's version, at most every
+ * SCH_STRAG_JUDGE_MS, and applies the verdicts. */
+static void strag_tick(sch_sched_t *s, uint64_t now_ms) {
+  if (s->strag_judged && now_ms - s->strag_judged_ms < SCH_STRAG_JUDGE_MS) return;
+  s->strag_judged = true;
+  s->strag_judged_ms = now_ms;
+  const sch_members_t *m = sch_db_members(s->db);
+  const sch_registry_t *r = sch_db_registry(s->db);
+  uint32_t count = sch_members_count(m);
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (!ps->built) continue;
+    const sch_version_t *v = sch_registry_find(r, ps->file, ps->version);
+    if (!v) continue;
+    uint32_t n = 0;
+    for (uint32_t x = 0; x < count; x++) {
+      const sch_node_t *node = sch_members_node(m, x);
+      if (node->origin || !sch_plan_contains(ps->plan, x)) continue;
+      uint64_t held = sch_registry_held_v(r, v, x);
+      if (held >= v->chunk_count) continue; /* holds it: not fetching */
+      s->fetch[n] = x;
+      s->remaining[n++] = (v->chunk_count - held) * (uint64_t)v->chunk_size_bytes;
+    }
+    uint32_t w = sch_strag_judge(s->strag, m, ps->plan, s->fetch, s->remaining, n, now_ms,
+                                 s->verdicts, SCH_STRAG_VERDICTS_MAX);
+    for (uint32_t j = 0; j < w; j++) {
+      if (s->verdicts[j].slow) strag_demote(s, ps, &s->verdicts[j]);
+      else strag_recover(s, ps, &s->verdicts[j]);
+    }
+  }
+}
+
 int sch_sched_tick(sch_sched_t *s, uint64_t now_ms) {
   for (uint32_t i = 0; i < s->nplans; i++) try_build(s, &s->plans[i]);
   int total = 0;
@@ -181,6 +290,7 @@ int sch_sched_tick(sch_sched_t *s, uint64_t now_ms) {
     if (n) remove_all(s, s->scratch, n);
     total += (int)n;
   } while (n == FD_NODES_MAX);
+  strag_tick(s, now_ms);
   return total;
 }
 
@@ -330,6 +440,14 @@ uint32_t sch_sched_take_pushes(sch_sched_t *s, sch_push_t *out, uint32_t max) {
       if (sch_plan_contains(s->plans[i].plan, s->scratch[j])) out[n++] = (sch_push_t){s->scratch[j], i};
   }
   return n;
+}
+
+void sch_sched_stragglers(const sch_sched_t *s, sch_sched_strag_stats_t *out) {
+  *out = s->strag_stats;
+  const sch_members_t *m = sch_db_members(s->db);
+  out->slow_now = 0;
+  for (uint32_t x = 0; x < sch_members_count(m); x++)
+    out->slow_now += sch_members_node(m, x)->slow;
 }
 
 void sch_sched_repairs(const sch_sched_t *s, uint64_t *repairs, uint64_t *lost) {

@@ -83,6 +83,9 @@ typedef struct sch_node {
   uint32_t incarnation;       /* bumped each time the node comes back from dead */
   bool drained;               /* drained by the operator until undrained: SCH_NODE_DRAINING
                                * whenever it is alive (through deaths and registrations) */
+  bool slow;                  /* judged a straggler by its measured download rate
+                               * (sch_strag): a leaf only, like a drained node, until it
+                               * recovers. Volatile: not logged, judged again after a restart */
 } sch_node_t;
 
 /* What the node can upload: its NIC, or its upload cap when that is lower.
@@ -137,6 +140,10 @@ int sch_members_declare_dead(sch_members_t *m, uint32_t slot);
 int sch_members_drain(sch_members_t *m, uint32_t slot);
 int sch_members_undrain(sch_members_t *m, uint32_t slot);
 int sch_members_leave(sch_members_t *m, uint32_t slot);
+/* Marks a node slow (a straggler: no child slots in any plan) or not.
+ * -ENOENT for a bad slot, -EALREADY when it already is as asked. Leaving
+ * clears it. */
+int sch_members_set_slow(sch_members_t *m, uint32_t slot, bool slow);
 
 /* Slot of id, or -ENOENT. O(1). */
 int sch_members_find(const sch_members_t *m, const char *id);
@@ -229,10 +236,18 @@ int sch_plan_remove(sch_plan_t *p, const uint32_t *slots, uint32_t count);
  * without a parent in some stripe (0 normally), -ENOENT if it is not in the
  * plan, -ENOMEM. */
 int sch_plan_drain(sch_plan_t *p, uint32_t slot);
-/* Gives an undrained node (no longer SCH_NODE_DRAINING: -EINVAL) its child
- * slots back, or joins it when it is not in the plan; it is interior again
+/* Gives an undrained node (no longer SCH_NODE_DRAINING: -EINVAL), or one no
+ * longer slow, its child slots back (none while it is still slow or
+ * drained), or joins it when it is not in the plan; it is interior again
  * through later repairs and joins, and in the next build. */
 int sch_plan_undrain(sch_plan_t *p, uint32_t slot);
+/* Demotes a straggler (it must already be marked slow, or drained, so that
+ * the next build agrees): it gets no child slot; if it has children in any
+ * stripe they are moved as sch_plan_drain moves them (and it is placed
+ * again as a leaf); a leaf keeps its place and its order. Returns as
+ * sch_plan_drain: the nodes left without a parent (0 normally), -ENOENT if
+ * it is not in the plan, -ENOMEM. */
+int sch_plan_demote(sch_plan_t *p, uint32_t slot);
 
 /* Adds a node that joined (or came back) after the plan was built: it
  * attaches as a leaf in every stripe, splicing itself above a leaf when no
@@ -262,6 +277,44 @@ void sch_plan_mark_complete(sch_plan_t *p, uint32_t slot);
 uint32_t sch_plan_repair_peers(const sch_plan_t *p, uint32_t slot, uint32_t *out, uint32_t max);
 
 void sch_plan_stats(const sch_plan_t *p, sch_plan_stats_t *out);
+
+/* ------------------------------------------------------------------------
+ * Stragglers: download rates from the heartbeats' byte counters, and who is
+ * too slow to feed anyone (strag.c says how it judges)
+ * ------------------------------------------------------------------------ */
+
+typedef struct sch_strag sch_strag_t;
+
+/* One change of a node's standing, with the figures it was judged on. */
+typedef struct sch_strag_verdict {
+  uint32_t slot;
+  bool slow;           /* true: judged slow now; false: recovered */
+  uint64_t rate_bps;   /* its download rate over the window */
+  uint64_t median_bps; /* the median rate of its peers: the nodes fetching the same
+                        * version that are not slow and received bytes in the window */
+  uint64_t supply_bps; /* what its parents deliver (strag.c) */
+  uint32_t peers;      /* peers the median is taken over */
+  uint64_t for_ms;     /* how long it was below the bar (or above the recovery bar) */
+} sch_strag_verdict_t;
+
+/* NULL on no memory. Sized for FD_NODES_MAX nodes. */
+sch_strag_t *sch_strag_create(void);
+void sch_strag_destroy(sch_strag_t *t);
+/* A heartbeat's cumulative received bytes (chunk bytes verified and stored). */
+void sch_strag_sample(sch_strag_t *t, uint32_t slot, uint64_t now_ms, uint64_t rx_bytes);
+/* Drops what is known of slot (it died or left). */
+void sch_strag_forget(sch_strag_t *t, uint32_t slot);
+/* slot's download rate over the last SCH_STRAG_WINDOW_MS, in bits/s; false
+ * without enough samples, or when the newest is stale. */
+bool sch_strag_rate(const sch_strag_t *t, uint32_t slot, uint64_t now_ms, uint64_t *bps);
+/* Judges the nodes fetching plan p's version: fetching[0..n) their slots
+ * (no origins), remaining_bytes[i] what fetching[i] still lacks. Writes the
+ * nodes whose standing changed (m's slow flag against the measurements) to
+ * out, at most max (the rest are judged at the next call), and returns how
+ * many. It changes nothing in m or p: the caller applies the verdicts. */
+uint32_t sch_strag_judge(sch_strag_t *t, const sch_members_t *m, const sch_plan_t *p,
+                         const uint32_t *fetching, const uint64_t *remaining_bytes, uint32_t n,
+                         uint64_t now_ms, sch_strag_verdict_t *out, uint32_t max);
 
 /* ------------------------------------------------------------------------
  * Store: where durable changes go (the embedded log, or ZooKeeper later)
@@ -385,6 +438,9 @@ uint32_t sch_registry_holders(const sch_registry_t *r, const char *file, uint64_
 /* Chunks of file/version node slot reported; 0 if none. */
 uint64_t sch_registry_held(const sch_registry_t *r, uint32_t slot, const char *file,
                            uint64_t version);
+/* The same for v, a version this registry returned (no lookup by name: for
+ * scans over every node). */
+uint64_t sch_registry_held_v(const sch_registry_t *r, const sch_version_t *v, uint32_t slot);
 
 /* The durable database: membership registrations and the registry, each
  * change logged through the store before it is applied and acknowledged. */
@@ -447,7 +503,15 @@ int sch_sched_register(sch_sched_t *s, const sch_node_info_t *info, uint64_t now
  * brought to the newest version, not the one it was on. */
 int sch_sched_heartbeat(sch_sched_t *s, const char *id, uint64_t now_ms, const char *file,
                         uint64_t version, uint64_t chunks);
-/* Runs the failure detector and repairs every plan around the newly dead.
+/* A heartbeat's byte counters: rx_bytes, the node's cumulative received
+ * chunk bytes, feeds its download rate (sch_strag). -ENOENT: unknown id. */
+int sch_sched_traffic(sch_sched_t *s, const char *id, uint64_t now_ms, uint64_t rx_bytes);
+/* Runs the failure detector and repairs every plan around the newly dead;
+ * then (at most every SCH_STRAG_JUDGE_MS) judges the nodes fetching each
+ * plan's version by their rates: a node judged slow is marked so and
+ * demoted in every plan (sch_plan_demote: its children moved, a leaf from
+ * then on, in new builds and repairs too), one judged recovered gets its
+ * child slots back; each is logged. A node that dies is no longer slow.
  * Returns how many nodes died, or -errno. */
 int sch_sched_tick(sch_sched_t *s, uint64_t now_ms);
 /* Registers a version durably and replaces its file's plan by a new one. */
@@ -485,6 +549,14 @@ const sch_plan_t *sch_sched_plan_at(const sch_sched_t *s, uint32_t i, const char
  * nodes (one per plan per batch of deaths), and orphans left without a
  * parent by them. */
 void sch_sched_repairs(const sch_sched_t *s, uint64_t *repairs, uint64_t *lost);
+/* Straggler decisions since creation. */
+typedef struct sch_sched_strag_stats {
+  uint64_t demoted;        /* nodes judged slow */
+  uint64_t recovered;      /* slow nodes judged recovered */
+  uint64_t children_moved; /* (child, stripe) edges moved off nodes judged slow */
+  uint64_t slow_now;       /* nodes marked slow now (a scan of the node table) */
+} sch_sched_strag_stats_t;
+void sch_sched_stragglers(const sch_sched_t *s, sch_sched_strag_stats_t *out);
 /* Orders to push: nodes whose order changed, over all plans, up to max. */
 uint32_t sch_sched_take_pushes(sch_sched_t *s, sch_push_t *out, uint32_t max);
 

@@ -268,6 +268,11 @@ ft_d_version() {
   pl_result_num run.verified_nodes "$ok"
   pl_result_str run.sha256 "$sha"
   ft_report "$label" "$FT_SIZE" "${killed[@]}" || rc=1
+  if [ "${FT_SLOW_N:-0}" -gt 0 ]; then # what fdsched decided about them, and when
+    echo "fdist: fdsched's straggler decisions (its log):"
+    grep -E 'slow|straggl' "$FT_RUNDATA/sched.log" | sed 's/^/fdist:   /' || echo "fdist:   none"
+    grep -H 're-parent' "$FT_RUNDATA"/n*.log | sed "s|^$FT_RUNDATA/|fdist:   |" || true
+  fi
   [ "${FT_CAP:-0}" -eq 0 ] || ft_d_cap_report "$v"
   FT_D_T=$(awk -v k=" ${killed[*]} " 'index(k, " " $1 " ") == 0 { if ($2 > m) m = $2 } END { printf "%.3f", m }' "$FT_TMP/done")
   [ "$bad" -eq 0 ] || rc=1

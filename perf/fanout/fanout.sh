@@ -61,7 +61,16 @@
 #   --stripes K           stripes per version (default 4)
 #   --kill N              kill N nodes at random moments mid-transfer (default 0;
 #                         also works with --star)
-#   --seed N              seed for --kill's choices, to repeat a run
+#   --seed N              seed for --kill's and --slow's choices, to repeat a run
+#   --slow N:FACTOR       stragglers (issue 23): N random nodes (drawn from
+#                         --seed before --kill's choices) get a NIC of
+#                         --rate / FACTOR, both directions (their veth's tbf
+#                         on both ends, as --rate); they still report the
+#                         same nic_bps, so only fdsched's measurements can
+#                         tell. The report then gives each slow node's time
+#                         against its own bound FACTOR x S/B (target 1.15 x)
+#                         and every other node's against (S/B)/0.88, and
+#                         fdsched's straggler decisions (default 0:1, none)
 #   --cap MBIT            every node's own rate cap (fdnode upload_bps_max and
 #                         download_bps_max), below --rate; the report then
 #                         gives each node's rate (S over its own download
@@ -145,6 +154,7 @@ FT_MODE=run
 FT_NODES='' FT_REGIONS=2 FT_ZONES=2 FT_RATE=400
 FT_ZONE_LINK_RATE='' FT_REGION_LINK_RATE='' FT_ORIGINS=3 FT_ORIGIN_RATE='' FT_ORIGIN_LINK_RATE=0
 FT_QDISC=tbf FT_SIZE=256000000 FT_CHUNK=$((4 << 20)) FT_STRIPES=4 FT_KILL=0 FT_DELTA=0 FT_CAP=0 FT_UPLOAD_CAP=''
+FT_SLOW_N=0 FT_SLOW_FACTOR=1
 FT_BUILD_DIR=$FT_REPO/build FT_DATA_DIR=/var/tmp FT_FS=host FT_TIME_LIMIT=600 FT_VAL_SECONDS=3 FT_OUT='' FT_FORCE=0
 
 while [ $# -gt 0 ]; do
@@ -175,6 +185,9 @@ while [ $# -gt 0 ]; do
     --chunk) FT_CHUNK=$(ft_bytes "$val") ;;
     --stripes) FT_STRIPES=$(ft_uint "$flag" "$val") ;;
     --kill) FT_KILL=$(ft_uint "$flag" "$val") ;;
+    --slow)
+      [[ $val =~ ^([0-9]+):([0-9]+)$ ]] || ft_die "--slow is N:FACTOR (integers), got '$val'"
+      FT_SLOW_N=${BASH_REMATCH[1]} FT_SLOW_FACTOR=${BASH_REMATCH[2]} ;;
     --seed) RANDOM=$(ft_uint "$flag" "$val") ;;
     --delta) FT_DELTA=$(ft_uint "$flag" "$val") ;;
     --cap) FT_CAP=$(ft_uint "$flag" "$val") ;;
@@ -201,6 +214,11 @@ fi
 if [ "$FT_CHUNK" -lt 4096 ] || [ $((FT_CHUNK & (FT_CHUNK - 1))) -ne 0 ]; then ft_die "--chunk must be a power of two >= 4096"; fi
 [ "$FT_STRIPES" -ge 1 ] || ft_die "--stripes must be >= 1"
 [ "$FT_KILL" -lt "$FT_NODES" ] || ft_die "--kill must be below --nodes"
+[ "$FT_SLOW_N" -le "$FT_NODES" ] || ft_die "--slow N must be at most --nodes"
+if [ "$FT_SLOW_N" -gt 0 ]; then
+  [ "$FT_SLOW_FACTOR" -ge 1 ] || ft_die "--slow FACTOR must be >= 1"
+  [ "$FT_RATE" -gt 0 ] || ft_die "--slow needs a shaped --rate"
+fi
 [ "$FT_DELTA" -le 100 ] || ft_die "--delta is a percentage, 0..100"
 if [ "$FT_CAP" -gt 0 ] && [ "$FT_RATE" -gt 0 ] && [ "$FT_CAP" -ge "$FT_RATE" ]; then
   ft_die "--cap must be below --rate (the NIC), or it never binds"

@@ -30,7 +30,8 @@
 # Shaping: a cap is egress shaping on BOTH ends of a veth, so it holds in
 # both directions: node eth0 (upload) and its bridge port (download); zone
 # uplink and the region's downlink; region uplink and the core's downlink.
-# A rate of 0 means unshaped. tbf by default, htb with --qdisc htb.
+# A rate of 0 means unshaped. tbf by default, htb with --qdisc htb. A node
+# --slow picked gets --rate / FACTOR on both ends of its veth instead.
 
 # shellcheck disable=SC2034 # used by fanout.sh, which sources this file
 FT_NS_GLOBAL_PREFIX=fdfan-
@@ -76,6 +77,30 @@ ft_plan() {
     FT_NS_ORIGIN[k]=${FT_PREFIX}o$k
     FT_IP_ORIGIN[k]=198.18.0.$((10 + k))
   done
+  ft_slow_pick
+}
+
+# --slow N:FACTOR: FT_SLOW[i] is 1 for the N nodes picked (a Fisher-Yates
+# shuffle drawn from $RANDOM, so --seed repeats the choice; nothing is drawn
+# without --slow, so --kill's choices for a seed stay what they were), and
+# FT_SLOW_KBIT their NIC rate, --rate / FACTOR.
+ft_slow_pick() {
+  FT_SLOW=() FT_SLOW_KBIT=0
+  local -a pool=()
+  local i j tmp
+  for ((i = 0; i < FT_NODES; i++)); do FT_SLOW[i]=0; pool+=("$i"); done
+  [ "${FT_SLOW_N:-0}" -gt 0 ] || return 0
+  for ((i = FT_NODES - 1; i > 0; i--)); do
+    j=$((RANDOM % (i + 1)))
+    tmp=${pool[i]}; pool[i]=${pool[j]}; pool[j]=$tmp
+  done
+  for ((i = 0; i < FT_SLOW_N; i++)); do FT_SLOW[pool[i]]=1; done
+  FT_SLOW_KBIT=$((FT_RATE * 1000 / FT_SLOW_FACTOR))
+}
+
+# The NIC rate of node i in kbit/s (0: unshaped).
+ft_node_kbit() {
+  if [ "${FT_SLOW[$1]:-0}" -eq 1 ]; then echo "$FT_SLOW_KBIT"; else echo $((FT_RATE * 1000)); fi
 }
 
 # Region and zone of zone index g, as "r z".
@@ -96,30 +121,42 @@ ft_plan_print() {
     printf 'topology:   region %d zone %d 198.18.%d.0/24:' "$r" "$z" $((g + 1))
     for ((i = g; i < FT_NODES; i += FT_REGIONS * FT_ZONES)); do
       printf ' n%d=%s' "$i" "${FT_IP_NODE[i]}"
+      if [ "${FT_SLOW[i]:-0}" -eq 1 ]; then printf '(slow)'; fi
     done
     printf '\n'
   done
+  if [ "${FT_SLOW_N:-0}" -gt 0 ]; then
+    printf 'topology: --slow %d:%d: NIC of' "$FT_SLOW_N" "$FT_SLOW_FACTOR"
+    for ((i = 0; i < FT_NODES; i++)); do
+      if [ "${FT_SLOW[i]}" -eq 1 ]; then printf ' n%d' "$i"; fi
+    done
+    printf ' capped at %s Mbit/s (--rate / %d), both directions\n' \
+      "$(awk -v k="$FT_SLOW_KBIT" 'BEGIN { printf "%g", k / 1000 }')" "$FT_SLOW_FACTOR"
+  fi
 }
 
 # ---- build -----------------------------------------------------------------
 
 # Egress cap on one interface inside one namespace: ft_shape NS DEV MBIT.
-ft_shape() {
-  local ns=$1 dev=$2 mbit=$3
-  [ "$mbit" -gt 0 ] || return 0
+ft_shape() { ft_shape_kbit "$1" "$2" $(($3 * 1000)); }
+
+# The same in kbit/s (a --slow node's NIC is --rate / FACTOR).
+ft_shape_kbit() {
+  local ns=$1 dev=$2 kbit=$3
+  [ "$kbit" -gt 0 ] || return 0
   # burst: 2 ms at line rate, at least 100 kB so a 64 KiB GSO packet passes
   # whole; limit: 20 ms of queue. Short bursts therefore add < 0.1% to a
   # 3 s measurement.
-  local burst=$((mbit * 1000000 / 8 / 500))
+  local burst=$((kbit * 1000 / 8 / 500))
   [ "$burst" -ge 100000 ] || burst=100000
   case "$FT_QDISC" in
     tbf)
-      tc -n "$ns" qdisc replace dev "$dev" root tbf rate "${mbit}mbit" burst "$burst" latency 20ms
+      tc -n "$ns" qdisc replace dev "$dev" root tbf rate "${kbit}kbit" burst "$burst" latency 20ms
       ;;
     htb)
       tc -n "$ns" qdisc replace dev "$dev" root handle 1: htb default 1
       tc -n "$ns" class replace dev "$dev" parent 1: classid 1:1 htb \
-        rate "${mbit}mbit" ceil "${mbit}mbit" burst "$burst" cburst "$burst" quantum 60000
+        rate "${kbit}kbit" ceil "${kbit}kbit" burst "$burst" cburst "$burst" quantum 60000
       ;;
     *) echo "fanout: unknown qdisc $FT_QDISC" >&2; return 2 ;;
   esac
@@ -145,7 +182,8 @@ ft_p2p() {
   ft_shape "$4" "$5" "$7"
 }
 
-# A host on a zone bridge: ft_host NS ADDR/24 GW ZONE_NS PORT MBIT
+# A host on a zone bridge: ft_host NS ADDR/24 GW ZONE_NS PORT MBIT [KBIT]
+# (KBIT, when given, is the NIC's rate instead of MBIT).
 ft_host() {
   ft_ns_add "$1"
   ip -n "$1" link add eth0 type veth peer name "$5" netns "$4"
@@ -154,8 +192,9 @@ ft_host() {
   ip -n "$1" route add default via "$3"
   ip -n "$4" link set "$5" master br0
   ip -n "$4" link set "$5" up
-  ft_shape "$1" eth0 "$6"
-  ft_shape "$4" "$5" "$6"
+  local kbit=${7:-$(($6 * 1000))}
+  ft_shape_kbit "$1" eth0 "$kbit"
+  ft_shape_kbit "$4" "$5" "$kbit"
 }
 
 ft_bridge() {
@@ -199,7 +238,8 @@ ft_topo_build() {
   # nodes
   for ((i = 0; i < FT_NODES; i++)); do
     g=${FT_NODE_ZONE[i]}
-    ft_host "${FT_NS_NODE[i]}" "${FT_IP_NODE[i]}/24" "198.18.$((g + 1)).1" "${FT_NS_ZONE[g]}" "n$i" "$FT_RATE"
+    ft_host "${FT_NS_NODE[i]}" "${FT_IP_NODE[i]}/24" "198.18.$((g + 1)).1" "${FT_NS_ZONE[g]}" "n$i" "$FT_RATE" \
+      "$(ft_node_kbit "$i")"
   done
 }
 

@@ -16,6 +16,9 @@
 #                             it was killed is listed; T is over live nodes
 #                             only). Returns 1 if a live node
 #                             did not complete.
+# With --slow, ft_report_slow NEED_BYTES [KILLED...] (called by ft_report)
+# prints each slow node's time against its own bound FACTOR x NEED/B
+# (target 1.15 x that) and every other live node's against (NEED/B)/0.88.
 # The driver (fdist run, or the iperf3 star baseline) owns t0: it calls
 # ft_run_begin right before publishing. Completion records live in $FT_TMP.
 
@@ -95,6 +98,7 @@ ft_report() {
     "${missing:+; NOT complete:$missing}" "${killed[*]:+; killed:$(printf ' n%s' "${killed[@]}")}"
   sort -k2,2g "$done" | awk '{ t[NR] = $2; printf "%s n%s %.3f", (NR == 1 ? "report: per node (s):" : ","), $1, $2 }
     END { if (NR) printf "\nreport: completion min %.3f s, median %.3f s, max %.3f s\n", t[1], t[int((NR + 1) / 2)], t[NR] }'
+  [ "${FT_SLOW_N:-0}" -eq 0 ] || ft_report_slow "$need" "${killed[@]}"
   local cls bytes line=""
   while read -r cls bytes; do
     line="$line $cls $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')"
@@ -150,4 +154,42 @@ ft_report() {
     echo "report: plot $FT_OUT/complete.png, data $FT_OUT/complete.dat"
   fi
   [ -z "$missing" ]
+}
+
+ft_report_slow() {
+  local need=$1; shift
+  local i k slow_list="" others="" t
+  local -A t_of=()
+  while read -r i t; do t_of[$i]=$t; done <"$FT_TMP/done"
+  for ((i = 0; i < FT_NODES; i++)); do
+    for k in "$@"; do [ "$k" = "$i" ] && continue 2; done
+    t=${t_of[$i]:-none}
+    if [ "${FT_SLOW[i]}" -eq 1 ]; then slow_list+=" n$i=$t"; else others+=" n$i=$t"; fi
+  done
+  awk -v need="$need" -v r="$FT_RATE" -v f="$FT_SLOW_FACTOR" -v kb="$FT_SLOW_KBIT" \
+      -v slow="$slow_list" -v others="$others" 'BEGIN {
+    sb = need * 8 / (r * 1e6); own = f * sb; ob = sb / 0.88
+    n = split(slow, a, " "); met = 0; worst = 0
+    printf "report: slow nodes (NIC %g Mbit/s both ways, --slow %d:%d): bound %d x S/B = %.3f s each, target 1.15 x = %.3f s\n", kb / 1000, n, f, f, own, 1.15 * own
+    for (i = 1; i <= n; i++) {
+      split(a[i], p, "=")
+      if (p[2] == "none") { printf "report:   %s did not complete\n", p[1]; continue }
+      q = p[2] / own; if (q > worst) worst = q; if (q <= 1.15) met++
+      printf "report:   %s %.3f s = %.3f x its bound (%s)\n", p[1], p[2], q, (q <= 1.15 ? "met" : "MISSED")
+    }
+    printf "report: slow nodes: %d of %d within 1.15 x their bound (worst %.3f x)\n", met, n, worst
+    m = split(others, b, " "); om = 0; omax = 0; line = ""
+    for (i = 1; i <= m; i++) {
+      split(b[i], p, "=")
+      if (p[2] == "none") { line = line " " p[1] " none"; continue }
+      if (p[2] + 0 > omax) omax = p[2] + 0; if (p[2] + 0 <= ob) om++
+      line = line sprintf(" %s %.3f", p[1], p[2])
+    }
+    printf "report: other nodes against (S/B)/0.88 = %.3f s:%s\n", ob, line
+    printf "report: other nodes: %d of %d within (S/B)/0.88 (slowest %.3f s = %.3f x S/B)\n", om, m, omax, omax / sb
+  }'
+  for ((i = 0; i < FT_NODES; i++)); do
+    if [ "${FT_SLOW[i]}" -eq 1 ]; then pl_result_num "run.slow_nodes[]" "$i"; fi
+  done
+  pl_result_num run.slow_factor "$FT_SLOW_FACTOR"
 }

@@ -1,4 +1,4 @@
-/* test_sched.c — the core end to end on an explicit clock: publish, heartbeats, deaths, return to the newest version, late join, leave, drain and undrain, restart. */
+/* test_sched.c — the core end to end on an explicit clock: publish, heartbeats, deaths, return to the newest version, late join, leave, drain and undrain, restart, stragglers. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -430,12 +430,81 @@ static void test_drain_undrain_restart(void **state) {
   sch_db_close(db);
 }
 
+/* Stragglers through the core: heartbeats carry progress and byte
+ * counters; at a quarter of its peers' rate an interior node is judged
+ * slow at a tick within a few seconds, its children are moved (pushed) and
+ * counted, and it stays a leaf; a node that holds the whole version is
+ * never judged (not fetching), and one that dies is no longer slow. */
+static void test_stragglers(void **state) {
+  (void)state;
+  sch_db_t *db = open_db(0);
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  sch_sched_t *s = sch_sched_create(db, &pc);
+  register_fleet(s, NODES, 3);
+  sch_version_info_t v1 = version(1);
+  assert_int_equal(sch_sched_publish(s, &v1), 0);
+  sch_push_t *push = malloc(FD_NODES_MAX * sizeof(sch_push_t));
+  while (sch_sched_take_pushes(s, push, FD_NODES_MAX) > 0) {
+  }
+  const sch_plan_t *p = sch_sched_plan_at(s, 0, NULL, NULL);
+  uint32_t x = busiest(s);
+  uint32_t kids = sch_sched_dependents(s, x);
+  assert_true(kids > 0);
+  /* A complete node at a tenth of the rate: it holds the version, so it is
+   * not judged. */
+  uint32_t done = x == 5 ? 6 : 5;
+  const sch_members_t *m = sch_db_members(db);
+  const sch_version_t *v = sch_registry_find(sch_db_registry(db), "big.img", 1);
+  static uint64_t rx[NODES];
+  memset(rx, 0, sizeof(rx));
+  uint64_t now = 0, judged_at = 0;
+  sch_sched_strag_stats_t st;
+  for (int t = 1; t <= 16; t++) { /* 8 s of 500 ms heartbeats */
+    now = (uint64_t)t * 500;
+    for (uint32_t i = 0; i < NODES; i++) {
+      const sch_node_t *n = sch_members_node(m, i);
+      uint64_t bps = i == x ? 250000000ull : i == done ? 100000000ull : 1000000000ull;
+      rx[i] += bps / 16; /* bytes in 500 ms */
+      uint64_t chunks = i == done ? v->chunk_count : 1;
+      assert_int_equal(sch_sched_heartbeat(s, n->id, now, "big.img", 1, chunks), 0);
+      assert_int_equal(sch_sched_traffic(s, n->id, now, rx[i]), 0);
+    }
+    assert_int_equal(sch_sched_tick(s, now), 0);
+    sch_sched_stragglers(s, &st);
+    if (st.demoted && !judged_at) judged_at = now;
+  }
+  assert_int_equal(st.demoted, 1);
+  assert_int_equal(st.slow_now, 1);
+  assert_int_equal(st.recovered, 0);
+  assert_int_equal(st.children_moved, kids);
+  assert_true(judged_at > 0 && judged_at <= 5000);
+  assert_true(sch_members_node(m, x)->slow);
+  assert_false(sch_members_node(m, done)->slow);
+  assert_int_equal(sch_plan_capacity(p, x), 0);
+  for (uint32_t k = 0; k < sch_plan_stripes(p); k++)
+    assert_int_equal(sch_plan_children(p, x, k, NULL, 0), 0);
+  everyone_placed(s, NODES);
+  uint32_t n = sch_sched_take_pushes(s, push, FD_NODES_MAX);
+  assert_true(n > kids); /* the old children, their new parents, the node */
+  assert_int_equal(sch_sched_traffic(s, "nobody", now, 0), -ENOENT);
+  /* A node that dies is no longer slow: back, it is judged afresh. */
+  assert_int_equal(sch_sched_declare_dead(s, x), 0);
+  sch_sched_stragglers(s, &st);
+  assert_int_equal(st.slow_now, 0);
+  assert_false(sch_members_node(m, x)->slow);
+  free(push);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_core_end_to_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_origins_silent_then_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pending_commit_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drain_undrain_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stragglers, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
