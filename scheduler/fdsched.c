@@ -200,9 +200,7 @@ int fdsched_state_reopen(fdsched_t *d) {
   fdsched_watch_close_all(d, "fdsched is taking over");
   sch_sched_destroy(d->sched);
   d->sched = NULL;
-  int rc = sch_db_checkpoint(d->db);
-  if (rc) fd_log_warn("fdsched: checkpoint before the takeover: %s", fd_strerror(rc));
-  sch_db_close(d->db);
+  sch_db_close(d->db); /* every change is in the log already */
   d->db = NULL;
   return open_db(d);
 }

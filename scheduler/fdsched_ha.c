@@ -328,7 +328,9 @@ static int take_over(fdsched_t *d, const fd_zk_view_t *v) {
     list_free(&l);
     return rc;
   }
+  uint64_t t_read = fd_now_ms();
   rc = fdsched_state_reopen(d);
+  uint64_t t_replay = fd_now_ms();
   if (rc == 0) rc = merge(d, &l);
   if (rc == 0) rc = fdsched_state_plan(d);
   if (rc) {
@@ -340,11 +342,13 @@ static int take_over(fdsched_t *d, const fd_zk_view_t *v) {
   d->ha.leading = true;
   d->ha.seq = v->members[v->self].seq;
   d->ha.confirmed_ms = fd_now_ms();
+  uint64_t t1 = fd_now_ms();
   fd_log_info("fdsched: leading (election seq %" PRIu64 ", session %" PRIx64 "): %u versions "
-              "from ZooKeeper, %u nodes from %s, planned in %" PRIu64 " ms, %" PRIu64
-              " ms after this fdsched last saw a leader",
-              d->ha.seq, v->session_id, l.n, sch_members_count(sch_db_members(d->db)),
-              d->cfg.data_dir, fd_now_ms() - t0, fd_now_ms() - d->ha.lost_ms);
+              "from ZooKeeper (%" PRIu64 " ms), %u nodes from %s (%" PRIu64 " ms), merged and "
+              "planned (%" PRIu64 " ms); %" PRIu64 " ms after this fdsched last saw a leader",
+              d->ha.seq, v->session_id, l.n, t_read - t0,
+              sch_members_count(sch_db_members(d->db)), d->cfg.data_dir, t_replay - t_read,
+              t1 - t_replay, t1 - d->ha.lost_ms);
   list_free(&l);
   return 0;
 }
@@ -410,6 +414,7 @@ void fdsched_ha_tick(fdsched_t *d) {
     if (v.conn == FD_ZK_CONNECTED && v.joined && !v.leader && v.members_n)
       fd_log_info("fdsched: standby #%d; the leader is %s", v.self, ha->leader);
   }
+  if (v.conn == FD_ZK_CONNECTED && v.members_n && !v.leader) ha->lost_ms = now; /* one leads */
   if (ha->leading) {
     if (!v.leader) {
       step_down(d, ha->refusal);
