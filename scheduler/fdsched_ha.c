@@ -418,6 +418,10 @@ void fdsched_ha_tick(fdsched_t *d) {
   if (ha->leading) {
     if (!v.leader) {
       step_down(d, ha->refusal);
+    } else if (v.members[v.self].seq != ha->seq) {
+      /* elected again in a new session between two looks: someone may
+       * have led meanwhile, so take over afresh */
+      step_down(d, "our session expired and was replaced");
     } else if (stalled) {
       fdsched_ha_leading(d); /* confirms with a round trip, or steps down */
     } else {
