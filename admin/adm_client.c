@@ -228,13 +228,64 @@ static adm_client_t *connect_to(const adm_config_t *cfg, const char *what, const
   return cl;
 }
 
+/* The leader's address in a standby's refusal ("...; the leader is H:P"),
+ * into out; false when it names none. */
+static bool named_leader(const char *msg, char *out, size_t cap) {
+  const char *at = strstr(msg, "the leader is ");
+  if (!at) return false;
+  at += strlen("the leader is ");
+  size_t n = strcspn(at, " ;,");
+  if (n == 0 || n >= cap) return false;
+  memcpy(out, at, n);
+  out[n] = 0;
+  return true;
+}
+
 adm_client_t *adm_connect_scheduler(const adm_config_t *cfg, bool admin, int *exit_code) {
   if (!cfg->scheduler[0]) {
     fprintf(stderr, "fdadmin: no scheduler address (--scheduler HOST:PORT or the config)\n");
     *exit_code = ADM_EXIT_USAGE;
     return NULL;
   }
-  return connect_to(cfg, "scheduler", cfg->scheduler, admin, exit_code);
+  if (!strchr(cfg->scheduler, ','))
+    return connect_to(cfg, "scheduler", cfg->scheduler, admin, exit_code);
+  /* A leader and its standbys: each in turn (or the leader a standby
+   * names), until one answers Status, which only the leader does. */
+  char named[ADM_ADDR_LEN_MAX] = "", addr[ADM_ADDR_LEN_MAX];
+  unsigned next = 0;
+  *exit_code = ADM_EXIT_UNREACHABLE;
+  for (unsigned tries = 0; tries < 2 * SCH_SCHEDULERS_MAX; tries++) {
+    if (named[0]) {
+      snprintf(addr, sizeof(addr), "%s", named);
+      named[0] = 0;
+    } else if (adm_list_item(cfg->scheduler, next++, addr, sizeof(addr)) < 0) {
+      break;
+    }
+    int ex = 0;
+    adm_client_t *cl = connect_to(cfg, "scheduler", addr, admin, &ex);
+    if (!cl) {
+      if (ex == ADM_EXIT_USAGE) {
+        *exit_code = ex;
+        return NULL;
+      }
+      continue;
+    }
+    Sched__StatusRequest req = SCHED__STATUS_REQUEST__INIT;
+    req.name = (char *)"";
+    ProtobufCMessage *m = NULL;
+    char msg[256];
+    rpc_code_t code = adm_call(cl, RPC_SVC_SCHED, &sched__scheduler__descriptor, 6, &req.base,
+                               0, &m, msg, sizeof(msg));
+    if (code == RPC_OK) {
+      protobuf_c_message_free_unpacked(m, NULL);
+      return cl;
+    }
+    adm_client_destroy(cl);
+    fprintf(stderr, "fdadmin: scheduler %s: %s %s\n", addr, rpc_code_name(code), msg);
+    if (named_leader(msg, named, sizeof(named)) && !strcmp(named, addr)) named[0] = 0;
+  }
+  fprintf(stderr, "fdadmin: no fdsched leader among %s\n", cfg->scheduler);
+  return NULL;
 }
 
 adm_client_t *adm_connect_origin(const adm_config_t *cfg, unsigned index, bool admin,

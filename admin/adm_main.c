@@ -41,7 +41,7 @@ static void usage(FILE *out) {
           "global options (override the config file):\n"
           "  --config FILE        INI file with an [admin] section (default $FDADMIN_CONFIG,\n"
           "                       else " ADM_DEFAULT_CONFIG " when it exists)\n"
-          "  --scheduler H:P      fdsched address\n"
+          "  --scheduler H:P[,H:P...]  fdsched address (several: the leader is found)\n"
           "  --origins H:P,...    origin addresses; the first is the chain head\n"
           "  --cluster-key FILE   cluster key (64 hex chars)\n"
           "  --admin-key FILE     admin Ed25519 private key (publish, drain, undrain, gc,\n"

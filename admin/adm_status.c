@@ -176,6 +176,13 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
     adm_json_add_u64(o, "newest_version", s->newest_version);
     adm_json_add_bool(o, "leader", s->leader);
     adm_json_add_u64(o, "epoch", s->epoch);
+    adm_json_add_str(o, "zookeeper", s->zookeeper);
+    adm_json_add_str(o, "leader_addr", s->leader_addr);
+    adm_json_add_u64(o, "leader_seq", s->leader_seq);
+    json_object *standbys = adm_json_array();
+    for (size_t i = 0; i < s->n_standbys; i++)
+      adm_json_push(standbys, json_object_new_string(s->standbys[i]));
+    adm_json_add(o, "standbys", standbys);
     json_object *progress = adm_json_array();
     for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], progress);
     adm_json_add(o, "progress", progress);
@@ -197,6 +204,12 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
     printf("nodes: %u alive, %u suspect, %u dead, %u draining; newest version %" PRIu64 "%s\n",
            s->nodes_alive, s->nodes_suspect, s->nodes_dead, s->nodes_draining, s->newest_version,
            s->leader ? "" : " (this scheduler is not the leader)");
+    if (s->zookeeper && s->zookeeper[0] && strcmp(s->zookeeper, "off") != 0) {
+      printf("fdsched: leader %s (election seq %" PRIu64 "), ZooKeeper %s; standbys:",
+             s->leader_addr, s->leader_seq, s->zookeeper);
+      for (size_t i = 0; i < s->n_standbys; i++) printf(" %s", s->standbys[i]);
+      printf("%s\n", s->n_standbys ? "" : " none");
+    }
     for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], NULL);
     if (v->n_versions) {
       printf("versions    %-24s %8s %12s %9s\n", "NAME", "VERSION", "SIZE", "COMPLETE");

@@ -50,7 +50,7 @@ enum {
 /* The operator's configuration: [admin] section of the INI file, then flags. */
 typedef struct adm_config {
   char config_path[ADM_PATH_LEN_MAX];
-  char scheduler[ADM_ADDR_LEN_MAX];            /* host:port of fdsched */
+  char scheduler[ADM_ADDR_LEN_MAX * 4];        /* host:port of fdsched (or a leader and standbys, comma-separated) */
   char origins[ADM_ADDR_LEN_MAX * 4];          /* host:port[,host:port...]; the first is the head */
   char cluster_key_path[ADM_PATH_LEN_MAX];     /* 64 hex chars */
   char admin_key_path[ADM_PATH_LEN_MAX];       /* Ed25519 private key (PEM) */

@@ -187,6 +187,14 @@ static_assert(FD_CERT_LEN_MAX + 256u <= RPC_HANDSHAKE_PAYLOAD_MAX,
 #define SCH_LISTEN_PORT_DEFAULT 7400u /* fdsched's port when the config names none */
 #define SCH_TICK_MS_MIN 10u          /* the daemon's membership timer, at its fastest */
 #define SCH_STALL_DRAIN_TURNS 64u    /* engine turns run before a late tick */
+/* High availability (fdsched_ha.c): a version's znode holds its manifest
+ * and a short text header; ZooKeeper refuses a request over jute.maxbuffer
+ * (0xfffff bytes by default), path and framing included, so a record stays
+ * 48 KiB under it. A 10 GB file in 4 MiB chunks has a manifest of ~100 KB. */
+#define SCH_ZK_RECORD_LEN_MAX (0xfffffu - 48u * 1024u)
+#define SCH_ZK_SESSION_MS_DEFAULT 3000u /* the session timeout fdsched asks for */
+#define SCH_ZK_POLL_MS 20u           /* the loop looks at the election at least this often */
+#define SCH_SCHEDULERS_MAX 8u        /* fdsched addresses a node or fdadmin is given */
 static_assert(SCH_ZONES_MAX >= SCH_REGIONS_MAX, "a region has a zone");
 static_assert(SCH_ZONES_MAX <= 65535u && SCH_REGIONS_MAX <= 65535u, "16-bit indices");
 static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");

@@ -636,3 +636,13 @@ int fd_zk_children_sync(fd_zk_t *z, const char *path, char *buf, size_t cap) {
   deallocate_String_vector(&sv);
   return n;
 }
+
+int fd_zk_delete_sync(fd_zk_t *z, const char *path) {
+  char p[FD_ZK_PATH_MAX];
+  int rc = full_path(z, path, p, sizeof(p));
+  if (rc) return rc;
+  zhandle_t *zh = connected(z);
+  if (!zh) return -ENOTCONN;
+  int zrc = zoo_delete(zh, p, -1);
+  return zrc == ZNONODE ? 0 : zk_errno(zrc);
+}

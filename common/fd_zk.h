@@ -126,5 +126,8 @@ int fd_zk_get_sync(fd_zk_t *z, const char *path, void *buf, size_t cap);
  * NUL-separated names into buf; the count, or -ENOENT / -ENOTCONN / -EIO /
  * -EMSGSIZE. */
 int fd_zk_children_sync(fd_zk_t *z, const char *path, char *buf, size_t cap);
+/* Synchronous delete of path (relative; it must have no children): 0, also
+ * when it did not exist; -ENOTCONN, -EIO (-ENOTEMPTY is -EIO). */
+int fd_zk_delete_sync(fd_zk_t *z, const char *path);
 
 #endif /* FD_ZK_H */

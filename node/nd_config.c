@@ -39,7 +39,7 @@ size_t nd_config_items(nd_config_t *c, fd_config_item_t *items, size_t max) {
       S("zone", zone, "zone name"),
       S("listen", listen, "listen address addr:port (port 0: any)"),
       S("data_dir", data_dir, "chunk store directory"),
-      S("scheduler", scheduler, "fdsched address addr:port"),
+      S("scheduler", scheduler, "fdsched address addr:port (a leader and standbys: comma-separated)"),
       S("cluster_key_file", cluster_key_file, "file with 64 hex chars: the cluster key"),
       S("admin_pub_file", admin_pub_file, "trusted admin Ed25519 public key (PEM or hex)"),
       S("revocations_file", revocations_file,
@@ -152,8 +152,16 @@ int nd_config_check(const nd_config_t *c, char *err, size_t err_len) {
     return snprintf(err, err_len, "node.admin_pub_file is required"), -EINVAL;
   if (nd_parse_hostport(c->listen, a, sizeof(a), &p))
     return snprintf(err, err_len, "node.listen is not addr:port"), -EINVAL;
-  if (c->scheduler[0] && nd_parse_hostport(c->scheduler, a, sizeof(a), &p))
-    return snprintf(err, err_len, "node.scheduler is not addr:port"), -EINVAL;
+  {
+    char sa[SCH_SCHEDULERS_MAX][SCH_ADDRESS_LEN_MAX]; /* 2 KiB, once per check */
+    uint16_t sp[SCH_SCHEDULERS_MAX];
+    int n = nd_schedulers_parse(c->scheduler, sa, sp, SCH_SCHEDULERS_MAX);
+    if (n == -EMSGSIZE)
+      return snprintf(err, err_len, "node.scheduler: more than %u addresses", SCH_SCHEDULERS_MAX),
+             -EINVAL;
+    if (n < 0)
+      return snprintf(err, err_len, "node.scheduler is not addr:port[,addr:port...]"), -EINVAL;
+  }
   if (c->write_chunk_bytes &&
       (!FD_IS_POW2(c->write_chunk_bytes) || c->write_chunk_bytes > c->chunk_buf_bytes))
     return snprintf(err, err_len, "node.write_chunk must be a power of two, at most node.chunk_buf"),

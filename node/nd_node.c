@@ -202,10 +202,7 @@ static int make_layers(nd_node_t *n) {
   if (!(n->plane = nd_plane_create(&po))) return -ENOMEM;
   int rc = nd_plane_serve(n->plane);
   if (rc) return rc;
-  char sched_addr[SCH_ADDRESS_LEN_MAX] = "";
-  uint16_t sched_port = 0;
-  if (cfg->scheduler[0]) nd_parse_hostport(cfg->scheduler, sched_addr, sizeof(sched_addr), &sched_port);
-  nd_sched_opts_t so = {.e = n->e, .addr = sched_addr, .port = sched_port, .id = cfg->id,
+  nd_sched_opts_t so = {.e = n->e, .schedulers = cfg->scheduler, .id = cfg->id,
                         .region = cfg->region, .zone = cfg->zone, .listen_addr = n->listen_addr,
                         .listen_port = n->port, .nic_bps = cfg->nic_bps,
                         .upload_bps_max = cfg->upload_bps_max,

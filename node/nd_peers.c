@@ -21,6 +21,25 @@ int nd_parse_hostport(const char *s, char *addr, size_t addr_len, uint16_t *port
   return 0;
 }
 
+int nd_schedulers_parse(const char *list, char (*addrs)[SCH_ADDRESS_LEN_MAX], uint16_t *ports,
+                        uint32_t max) {
+  uint32_t n = 0;
+  while (*list) {
+    const char *comma = strchr(list, ',');
+    size_t len = comma ? (size_t)(comma - list) : strlen(list);
+    char item[SCH_ADDRESS_LEN_MAX];
+    if (len == 0 || len >= sizeof(item)) return -EINVAL;
+    if (n == max) return -EMSGSIZE;
+    memcpy(item, list, len);
+    item[len] = 0;
+    if (nd_parse_hostport(item, addrs[n], SCH_ADDRESS_LEN_MAX, &ports[n]) || !ports[n])
+      return -EINVAL;
+    n++;
+    list += len + (comma ? 1 : 0);
+  }
+  return (int)n;
+}
+
 int nd_origins_parse(nd_origins_t *os, const char *list, const char *self_id) {
   char buf[ND_ORIGINS_MAX * (FD_NAME_LEN_MAX + SCH_ADDRESS_LEN_MAX + 2)];
   memset(os, 0, sizeof(*os));

@@ -28,6 +28,11 @@ typedef struct nd_origins {
 
 /* "addr:port" into addr and port: 0 or -EINVAL. */
 int nd_parse_hostport(const char *s, char *addr, size_t addr_len, uint16_t *port);
+/* fdsched's addresses, "addr:port[,addr:port...]" (a leader and its
+ * standbys): the count (0 for ""), -EINVAL (a bad entry, port 0) or
+ * -EMSGSIZE (more than max). */
+int nd_schedulers_parse(const char *list, char (*addrs)[SCH_ADDRESS_LEN_MAX], uint16_t *ports,
+                        uint32_t max);
 /* The origin list, chain order, head first (commas or spaces). An entry is
  * `id@addr:port` (a fixed address, used as it is and never changed: the
  * only kind that works without a scheduler) or a bare `id` (its address is

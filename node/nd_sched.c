@@ -2,6 +2,14 @@
  * nd_sched.c — fdnode's link to fdsched: RegisterNode, heartbeats carrying
  * what the node holds and its reports, the WatchOrders stream, and
  * RegisterVersion for the origin role (nd_sched.h).
+ *
+ * Several fdsched (a leader and standbys, [scheduler] zookeeper): the link
+ * talks to one at a time. A connection that fails or breaks, a call that
+ * times out, or an UNAVAILABLE answer moves it on: to the leader the answer
+ * names ("the leader is H:P"), else to the next address of the list; it
+ * then registers again by itself. Orders and replies carry the leader's
+ * election sequence; one below the highest seen comes from a deposed
+ * leader and is ignored (logged), and so is that fdsched.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,13 +20,21 @@
 #include "fd_error.h"
 #include "fd_log.h"
 #include "fd_time.h"
+#include "nd_peers.h"
 #include "nd_sched.h"
 
 struct nd_sched {
   rpc_engine_t *e;
   nd_sched_cbs_t cbs;
-  char addr[SCH_ADDRESS_LEN_MAX];
+  /* fdsched's addresses (the configured list) and the one talked to */
+  char addrs[SCH_SCHEDULERS_MAX][SCH_ADDRESS_LEN_MAX];
+  uint16_t ports[SCH_SCHEDULERS_MAX];
+  uint32_t n_addrs, cur;
+  char addr[SCH_ADDRESS_LEN_MAX]; /* the current target: addrs[cur] or a named leader */
   uint16_t port;
+  uint64_t leader_seq; /* the highest election sequence seen (fencing) */
+  uint64_t fenced, fence_logged_ms;
+  bool deposed; /* the current fdsched sent something fenced: the tick moves on */
   char id[FD_NAME_LEN_MAX + 1], region[FD_NAME_LEN_MAX + 1], zone[FD_NAME_LEN_MAX + 1];
   char listen_addr[SCH_ADDRESS_LEN_MAX];
   uint16_t listen_port;
@@ -41,8 +57,18 @@ nd_sched_t *nd_sched_create(const nd_sched_opts_t *o) {
   if (!s) return NULL;
   s->e = o->e;
   s->cbs = o->cbs;
-  snprintf(s->addr, sizeof(s->addr), "%s", o->addr ? o->addr : "");
-  s->port = o->port;
+  int n = nd_schedulers_parse(o->schedulers ? o->schedulers : "", s->addrs, s->ports,
+                              SCH_SCHEDULERS_MAX);
+  if (n < 0) { /* nd_config_check refuses it first */
+    free(s);
+    errno = -n;
+    return NULL;
+  }
+  s->n_addrs = (uint32_t)n;
+  if (s->n_addrs) {
+    snprintf(s->addr, sizeof(s->addr), "%s", s->addrs[0]);
+    s->port = s->ports[0];
+  }
   snprintf(s->id, sizeof(s->id), "%s", o->id);
   snprintf(s->region, sizeof(s->region), "%s", o->region);
   snprintf(s->zone, sizeof(s->zone), "%s", o->zone);
@@ -74,18 +100,80 @@ static void link_reset(nd_sched_t *s) {
   s->retry_at_ms = fd_now_ms() + ND_RETRY_MS;
 }
 
+/* Moves to another fdsched (only with more than one configured): the one
+ * leader names ("H:P"), else the next of the list. The connection is
+ * closed; the next tick connects and registers. */
+static void switch_sched(nd_sched_t *s, const char *why, const char *leader) {
+  if (s->n_addrs < 2 || s->stopping) return;
+  char host[SCH_ADDRESS_LEN_MAX];
+  uint16_t port = 0;
+  if (leader && nd_parse_hostport(leader, host, sizeof(host), &port) == 0 && port) {
+    snprintf(s->addr, sizeof(s->addr), "%s", host);
+    s->port = port;
+    for (uint32_t i = 0; i < s->n_addrs; i++)
+      if (s->ports[i] == port && !strcmp(s->addrs[i], host)) s->cur = i;
+  } else {
+    s->cur = (s->cur + 1) % s->n_addrs;
+    snprintf(s->addr, sizeof(s->addr), "%s", s->addrs[s->cur]);
+    s->port = s->ports[s->cur];
+  }
+  fd_log_warn("fdsched: %s; trying %s:%u", why, s->addr, s->port);
+  rpc_conn_t *c = s->conn;
+  link_reset(s); /* first: the close's callbacks see a link already moved on */
+  if (c) rpc_conn_close(c);
+}
+
+/* An UNAVAILABLE answer from a standby: "...; the leader is H:P" or "no
+ * fdsched leader: ...". */
+static void refused(nd_sched_t *s, const char *msg) {
+  const char *at = msg ? strstr(msg, "the leader is ") : NULL;
+  char leader[SCH_ADDRESS_LEN_MAX] = "";
+  if (at) {
+    at += strlen("the leader is ");
+    size_t n = strcspn(at, " ;,");
+    if (n < sizeof(leader)) {
+      memcpy(leader, at, n);
+      leader[n] = 0;
+    }
+  }
+  char why[SCH_ADDRESS_LEN_MAX + 64];
+  snprintf(why, sizeof(why), "%s:%u refused: %s", s->addr, s->port, msg ? msg : "unavailable");
+  switch_sched(s, why, leader[0] ? leader : NULL);
+}
+
+/* Fencing: true (and logged, at most once a second) when seq is below the
+ * highest election sequence seen, i.e. it comes from a deposed leader. */
+static bool fenced(nd_sched_t *s, uint64_t seq, const char *what) {
+  if (seq >= s->leader_seq) {
+    s->leader_seq = seq;
+    return false;
+  }
+  s->fenced++;
+  s->deposed = true;
+  uint64_t now = fd_now_ms();
+  if (now - s->fence_logged_ms >= 1000) {
+    s->fence_logged_ms = now;
+    fd_log_warn("fdsched %s:%u: %s ignored: leader sequence %llu is below %llu (a deposed "
+                "leader; %llu refused so far)",
+                s->addr, s->port, what, (unsigned long long)seq,
+                (unsigned long long)s->leader_seq, (unsigned long long)s->fenced);
+  }
+  return true;
+}
+
 /* ---- orders --------------------------------------------------------------------- */
 
 static void on_order_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   (void)call;
   nd_sched_t *s = arg;
-  if (m->descriptor == &sched__order__descriptor && s->cbs.order)
-    s->cbs.order(s->cbs.arg, (const Sched__Order *)m);
+  if (m->descriptor != &sched__order__descriptor || !s->cbs.order) return;
+  const Sched__Order *o = (const Sched__Order *)m;
+  if (!fenced(s, o->leader_seq, "a pushed order")) s->cbs.order(s->cbs.arg, o);
 }
 
 static void on_watch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
-  (void)call;
   nd_sched_t *s = arg;
+  if (s->watch != call) return; /* a stream of a link already moved on */
   s->watch = NULL;
   if (!s->stopping) fd_log_warn("WatchOrders ended: %s %s", rpc_code_name(code), msg ? msg : "");
   s->registered = false; /* register again, then watch again */
@@ -99,18 +187,23 @@ static void on_hb_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   if (m->descriptor != &sched__heartbeat_reply__descriptor || !s->cbs.order) return;
   /* (the host's order callback takes no order on an origin) */
   const Sched__HeartbeatReply *r = (const Sched__HeartbeatReply *)m;
+  if (fenced(s, r->leader_seq, "a heartbeat reply")) return;
   if (s->cbs.origins) s->cbs.origins(s->cbs.arg, r->origins, r->n_origins);
-  for (size_t i = 0; i < r->n_orders; i++) s->cbs.order(s->cbs.arg, r->orders[i]);
+  for (size_t i = 0; i < r->n_orders; i++)
+    if (!fenced(s, r->orders[i]->leader_seq, "an order")) s->cbs.order(s->cbs.arg, r->orders[i]);
 }
 
 static void on_hb_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
-  (void)call;
   nd_sched_t *s = arg;
-  s->hb = NULL;
+  bool current = s->hb == call;
+  if (current) s->hb = NULL;
   nd_reports_done(&s->reports, code == RPC_OK);
-  if (code == RPC_OK) return;
+  if (code == RPC_OK || !current) return;
   if (!s->stopping) fd_log_warn("heartbeat: %s %s", rpc_code_name(code), msg ? msg : "");
   if (code == RPC_NOT_FOUND || code == RPC_FAILED_PRECONDITION) s->registered = false;
+  /* a standby, or a leader that stopped answering (paused, cut off) */
+  if (code == RPC_UNAVAILABLE) refused(s, msg);
+  else if (code == RPC_DEADLINE_EXCEEDED) switch_sched(s, "heartbeat timed out", NULL);
 }
 
 static void send_heartbeat(nd_sched_t *s) {
@@ -136,6 +229,7 @@ static void on_reg_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
   nd_sched_t *s = arg;
   if (m->descriptor != &sched__register_reply__descriptor) return;
   const Sched__RegisterReply *r = (const Sched__RegisterReply *)m;
+  if (fenced(s, r->leader_seq, "a registration")) return; /* not registered: moves on */
   s->epoch = r->epoch;
   if (r->heartbeat_ms) s->heartbeat_ms = r->heartbeat_ms;
   if (s->cbs.origins) s->cbs.origins(s->cbs.arg, r->origins, r->n_origins);
@@ -143,17 +237,23 @@ static void on_reg_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
 }
 
 static void on_reg_done(rpc_call_t *call, rpc_code_t code, const char *msg, void *arg) {
-  (void)call;
   nd_sched_t *s = arg;
+  if (s->reg != call) return; /* a link already moved on */
   s->reg = NULL;
   if (code != RPC_OK || !s->registered) {
     if (!s->stopping)
       fd_log_warn("register with fdsched: %s %s", rpc_code_name(code), msg ? msg : "");
     s->registered = false;
     s->retry_at_ms = fd_now_ms() + ND_RETRY_MS;
+    if (code == RPC_UNAVAILABLE) refused(s, msg);
+    else if (code == RPC_DEADLINE_EXCEEDED) switch_sched(s, "registration timed out", NULL);
     return;
   }
-  fd_log_info("registered with fdsched (epoch %llu)", (unsigned long long)s->epoch);
+  if (s->n_addrs > 1)
+    fd_log_info("registered with fdsched %s:%u (epoch %llu, leader sequence %llu)", s->addr,
+                s->port, (unsigned long long)s->epoch, (unsigned long long)s->leader_seq);
+  else
+    fd_log_info("registered with fdsched (epoch %llu)", (unsigned long long)s->epoch);
   Sched__WatchOrdersRequest w = SCHED__WATCH_ORDERS_REQUEST__INIT;
   w.node_id = s->id;
   w.epoch = s->epoch;
@@ -190,10 +290,19 @@ static void link_closed(rpc_conn_t *conn, int err, void *arg) {
   if (s->conn != conn) return;
   if (!s->stopping) fd_log_warn("fdsched connection lost: %s", fd_strerror(err));
   link_reset(s);
+  if (s->n_addrs > 1 && !s->stopping) { /* the next one, after ND_RETRY_MS */
+    s->cur = (s->cur + 1) % s->n_addrs;
+    snprintf(s->addr, sizeof(s->addr), "%s", s->addrs[s->cur]);
+    s->port = s->ports[s->cur];
+  }
 }
 
 void nd_sched_tick(nd_sched_t *s) {
   if (s->stopping || !nd_sched_configured(s)) return;
+  if (s->deposed) {
+    s->deposed = false;
+    switch_sched(s, "it is a deposed leader", NULL);
+  }
   uint64_t now = fd_now_ms();
   if (!s->conn) {
     if (now < s->retry_at_ms) return;

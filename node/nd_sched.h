@@ -7,7 +7,10 @@
  * replies), and the queue of reports (bad chunks, repaired chunks, refused
  * manifests) that ride on heartbeats until one carrying them succeeds. It
  * offers RegisterVersion to the origin role. A lost connection is made again
- * after ND_RETRY_MS and the node registers again.
+ * after ND_RETRY_MS and the node registers again. Given several fdsched
+ * addresses it follows the leader: a standby's refusal names it, and a
+ * broken or silent link moves on to the next address. Orders from a
+ * deposed leader (an election sequence below the highest seen) are ignored.
  *
  * Knows no role: orders go to, and the versions held come from, the
  * callbacks the host gives it. Without a scheduler address it is idle
@@ -82,8 +85,9 @@ typedef struct nd_sched_cbs {
 
 typedef struct nd_sched_opts {
   rpc_engine_t *e;
-  const char *addr; /* fdsched's; NULL or "": no scheduler */
-  uint16_t port;
+  /* fdsched's "addr:port", or several comma-separated (a leader and its
+   * standbys, in any order); NULL or "": no scheduler */
+  const char *schedulers;
   const char *id, *region, *zone;
   const char *listen_addr; /* where this node serves (told to fdsched) */
   uint16_t listen_port;

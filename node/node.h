@@ -45,7 +45,7 @@ typedef struct nd_config {
   char zone[FD_NAME_LEN_MAX + 1];
   char listen[64];    /* "addr:port" */
   char data_dir[FD_PATH_LEN_MAX];
-  char scheduler[64]; /* "addr:port"; empty: run without a scheduler */
+  char scheduler[512]; /* "addr:port[,addr:port...]" (a leader, standbys); empty: none */
   char cluster_key_file[FD_PATH_LEN_MAX];
   char admin_pub_file[FD_PATH_LEN_MAX];
   char revocations_file[FD_PATH_LEN_MAX];  /* optional: the admin's revocation list */

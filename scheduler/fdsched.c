@@ -77,6 +77,14 @@ static void on_signal(int sig) {
     {"scheduler", "metrics_port_file", FD_CFG_STRING, (c)->metrics_port_file,                     \
      sizeof((c)->metrics_port_file), 0, 0,                                                        \
      "optional: write the bound /metrics port here once listening"},                             \
+    {"scheduler", "zookeeper", FD_CFG_STRING, (c)->zookeeper, sizeof((c)->zookeeper), 0, 0,       \
+     "h:p,h:p,... of ZooKeeper: stand for election, the leader serves (empty: no standby)"},     \
+    {"scheduler", "zookeeper_root", FD_CFG_STRING, (c)->zookeeper_root,                           \
+     sizeof((c)->zookeeper_root), 0, 0, "znode every fdist path is under"},                      \
+    {"scheduler", "zookeeper_session_ms", FD_CFG_U32, &(c)->zookeeper_session_ms, 0, 1000,        \
+     600000, "ZooKeeper session timeout asked for (a dead leader is replaced after it)"},        \
+    {"scheduler", "advertise", FD_CFG_STRING, (c)->advertise, sizeof((c)->advertise), 0, 0,       \
+     "address:port peers reach this fdsched at (empty: listen's address, the bound port)"},      \
     {"log", "level", FD_CFG_STRING, (c)->log_level, sizeof((c)->log_level), 0, 0,                 \
      "debug, info, warn or error"},                                                               \
   }
@@ -93,6 +101,8 @@ static void config_default(fdsched_config_t *c) {
   c->connections_max = FD_CONNECTIONS_MAX;
   c->stream_loss_is_death = true;
   c->checkpoint_every_ops = SCH_CHECKPOINT_EVERY_OPS_DEFAULT;
+  snprintf(c->zookeeper_root, sizeof(c->zookeeper_root), "/fdist");
+  c->zookeeper_session_ms = SCH_ZK_SESSION_MS_DEFAULT;
 }
 
 static void usage(FILE *out, const fd_config_item_t *items, size_t count) {
@@ -165,6 +175,51 @@ static void free_buffers(fdsched_t *d) {
   free(d->zone_ptr);
 }
 
+/* Replays the data dir into a new db. */
+static int open_db(fdsched_t *d) {
+  int rc;
+  sch_store_t *store = sch_store_open_dir(d->cfg.data_dir, &rc);
+  if (!store) {
+    fd_log_error("fdsched: store %s: %s", d->cfg.data_dir, fd_strerror(rc));
+    return rc;
+  }
+  sch_members_config_t mc;
+  sch_members_config_default(&mc);
+  mc.heartbeat_ms = d->cfg.heartbeat_ms;
+  mc.suspect_misses = d->cfg.suspect_misses;
+  mc.dead_misses = d->cfg.dead_misses;
+  d->db = sch_db_open(store, &mc, fd_now_ms(), &rc);
+  if (!d->db) {
+    fd_log_error("fdsched: replaying %s: %s", d->cfg.data_dir, fd_strerror(rc));
+    return rc;
+  }
+  return 0;
+}
+
+int fdsched_state_reopen(fdsched_t *d) {
+  fdsched_watch_close_all(d, "fdsched is taking over");
+  sch_sched_destroy(d->sched);
+  d->sched = NULL;
+  sch_db_close(d->db); /* every change is in the log already */
+  d->db = NULL;
+  return open_db(d);
+}
+
+int fdsched_state_plan(fdsched_t *d) {
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  pc.stripes = d->cfg.stripes;
+  if (d->sched) sch_sched_destroy(d->sched);
+  d->sched = sch_sched_create(d->db, &pc);
+  if (!d->sched) return -ENOMEM;
+  memset(d->meta, 0, sizeof(d->meta));
+  memset(d->reports, 0, sizeof(d->reports));
+  d->origin_slots = 0;
+  for (uint32_t slot = 0; slot < sch_members_count(sch_db_members(d->db)); slot++)
+    fdsched_origin_track(d, slot); /* replayed members */
+  return 0;
+}
+
 static int start(fdsched_t *d) {
   int rc = load_cluster_key(d);
   if (rc) {
@@ -203,30 +258,9 @@ static int start(fdsched_t *d) {
     fd_log_error("fdsched: data dir %s: %s", d->cfg.data_dir, fd_strerror(rc));
     return rc;
   }
-  sch_store_t *store = sch_store_open_dir(d->cfg.data_dir, &rc);
-  if (!store) {
-    fd_log_error("fdsched: store %s: %s", d->cfg.data_dir, fd_strerror(rc));
-    return rc;
-  }
-  sch_members_config_t mc;
-  sch_members_config_default(&mc);
-  mc.heartbeat_ms = d->cfg.heartbeat_ms;
-  mc.suspect_misses = d->cfg.suspect_misses;
-  mc.dead_misses = d->cfg.dead_misses;
   d->start_ms = fd_now_ms();
   d->epoch = fd_wall_s() * 1000u + d->start_ms % 1000u;
-  d->db = sch_db_open(store, &mc, d->start_ms, &rc);
-  if (!d->db) {
-    fd_log_error("fdsched: replaying %s: %s", d->cfg.data_dir, fd_strerror(rc));
-    return rc;
-  }
-  sch_plan_config_t pc;
-  sch_plan_config_default(&pc);
-  pc.stripes = d->cfg.stripes;
-  d->sched = sch_sched_create(d->db, &pc);
-  if (!d->sched) return -ENOMEM;
-  for (uint32_t slot = 0; slot < sch_members_count(sch_db_members(d->db)); slot++)
-    fdsched_origin_track(d, slot); /* replayed members */
+  if ((rc = open_db(d)) != 0 || (rc = fdsched_state_plan(d)) != 0) return rc;
   const sch_registry_t *r = sch_db_registry(d->db);
   fd_log_info("fdsched: replayed %u nodes and %u versions from %s",
               sch_members_count(sch_db_members(d->db)), sch_registry_count(r), d->cfg.data_dir);
@@ -262,6 +296,7 @@ static int start(fdsched_t *d) {
     fd_log_error("fdsched: port file %s: %s", d->cfg.port_file, fd_strerror(rc));
     return rc;
   }
+  if ((rc = fdsched_ha_start(d)) != 0) return rc;
   if ((rc = fdsched_metrics_start(d)) != 0) return rc;
   fd_log_info("fdsched: listening on %s:%u (heartbeat %u ms, suspect %u, dead %u, %u stripes)",
               host, d->port, d->cfg.heartbeat_ms, d->cfg.suspect_misses, d->cfg.dead_misses,
@@ -281,6 +316,10 @@ static void tick(fdsched_t *d) {
     if (closed)
       fd_log_warn("fdsched: closed %u writer connection(s): key revoked or expired", closed);
   }
+  fdsched_metrics_publish(d);
+  /* A standby, or a leader that lost ZooKeeper, plans nothing and declares
+   * nobody dead: the nodes' silence is then its own doing. */
+  if (!fdsched_ha_leading(d)) return;
   int died = sch_sched_tick(d->sched, fd_now_ms());
   if (died > 0) {
     d->n.deaths += (uint64_t)died;
@@ -290,7 +329,6 @@ static void tick(fdsched_t *d) {
     fd_log_error("fdsched: tick: %s", fd_strerror(died));
   }
   fdsched_flush_pushes(d);
-  fdsched_metrics_publish(d);
   bool done = false;
   int rc = sch_db_maybe_checkpoint(d->db, d->cfg.checkpoint_every_ops, &done);
   if (rc) fd_log_error("fdsched: checkpoint: %s", fd_strerror(rc));
@@ -300,9 +338,11 @@ static int run(fdsched_t *d) {
   uint32_t tick_ms = d->cfg.heartbeat_ms / 4;
   if (tick_ms < SCH_TICK_MS_MIN) tick_ms = SCH_TICK_MS_MIN;
   uint64_t last_tick = fd_now_ms(), next_tick = last_tick + tick_ms;
-  while (!g_stop) {
+  while (!g_stop && !d->fatal) {
+    fdsched_ha_tick(d);
     uint64_t now = fd_now_ms();
     uint32_t wait = next_tick > now ? (uint32_t)(next_tick - now) : 0;
+    if (d->ha.zk && wait > SCH_ZK_POLL_MS) wait = SCH_ZK_POLL_MS; /* the election's news */
     int rc = rpc_engine_run_once(d->engine, wait);
     if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
       fd_log_error("fdsched: engine: %s", fd_strerror(rc));
@@ -321,12 +361,13 @@ static int run(fdsched_t *d) {
       next_tick = last_tick + tick_ms;
     }
   }
-  return 0;
+  return d->fatal;
 }
 
 static void shutdown_all(fdsched_t *d) {
   d->stopping = true;
   fdsched_metrics_stop(d);
+  fdsched_ha_stop(d); /* the standbys take over at once */
   if (d->db) {
     int rc = sch_db_checkpoint(d->db);
     if (rc) fd_log_error("fdsched: final checkpoint: %s", fd_strerror(rc));

@@ -24,6 +24,7 @@
 #include "fd_hash.h"
 #include "fd_limits.h"
 #include "fd_metrics.h"
+#include "fd_zk.h"
 #include "rpc.h"
 #include "scheduler.h"
 
@@ -44,7 +45,33 @@ typedef struct fdsched_config {
   uint64_t checkpoint_every_ops;
   char metrics_listen[SCH_ADDRESS_LEN_MAX]; /* /metrics on "a.b.c.d:port"; empty: off */
   char metrics_port_file[FD_PATH_LEN_MAX];  /* optional: its bound port is written here */
+  char zookeeper[1024];                     /* "h:p,h:p,..."; empty: one fdsched, no standby */
+  char zookeeper_root[FD_ZK_PATH_MAX / 2];  /* every znode of fdist under it */
+  uint32_t zookeeper_session_ms;
+  char advertise[SCH_ADDRESS_LEN_MAX];      /* where peers reach us; empty: listen + bound port */
 } fdsched_config_t;
+
+/* High availability (fdsched_ha.c). Without ZooKeeper zk is NULL and
+ * leading is always true. */
+typedef struct fdsched_ha {
+  fd_zk_t *zk;
+  bool leading;         /* serve, plan, push: elected and the takeover done */
+  uint64_t seq;         /* our election sequence while leading (orders carry it); 0 without */
+  char advertise[SCH_ADDRESS_LEN_MAX];
+  char self[FD_ZK_TAG_MAX]; /* our candidate's tag, "fdsched@<advertise>" */
+  fd_zk_conn_t conn;
+  uint64_t members_gen;
+  char leader[SCH_ADDRESS_LEN_MAX]; /* the leader's address as last listed; "" none */
+  char standby[FD_ZK_MEMBERS_MAX][SCH_ADDRESS_LEN_MAX];
+  char *standby_ptr[FD_ZK_MEMBERS_MAX];
+  uint32_t standbys;
+  char refusal[SCH_ADDRESS_LEN_MAX + 96]; /* what a call gets while we do not lead */
+  uint32_t stall_ms;     /* a loop turn longer than this makes us confirm the session */
+  uint64_t turn_ms;      /* fd_now_ms of the loop's last look at the election */
+  uint64_t confirmed_ms; /* leadership last confirmed */
+  uint64_t lost_ms;      /* when this fdsched last saw a leader (or started) */
+  uint8_t *buf;          /* SCH_ZK_RECORD_LEN_MAX: one version record */
+} fdsched_ha_t;
 
 /* One node's open WatchOrders stream (indexed by slot). */
 typedef struct fdsched_watch {
@@ -149,7 +176,35 @@ typedef struct fdsched {
   Sched__Peer *origin_peer_ptr[SCH_ORIGINS_MAX];
   char origin_host[SCH_ORIGINS_MAX][SCH_ADDRESS_LEN_MAX];
   fdsched_metrics_t metrics; /* fdsched_metrics.c */
+  fdsched_ha_t ha;           /* fdsched_ha.c */
+  int fatal;                 /* set when the state cannot be reopened: the loop exits with it */
 } fdsched_t;
+
+/* fdsched.c: the takeover's two steps. reopen closes the planner and the
+ * db and replays the data dir again (nodes come back alive with a grace
+ * period; holdings are forgotten); plan creates the planner over the db
+ * (every file's newest version planned) and forgets what was cached about
+ * the old plans. Between the two the db may be changed (fdsched_ha.c's
+ * merge). 0 or -errno. */
+int fdsched_state_reopen(fdsched_t *d);
+int fdsched_state_plan(fdsched_t *d);
+
+/* fdsched_ha.c. start: after listening (the bound port is advertised); 0
+ * or -errno. tick: every loop turn (cheap; takes over or steps down).
+ * leading: whether to serve now (confirms the session after a loop stall).
+ * refuse: finishes call UNAVAILABLE naming the leader. fits: -EMSGSIZE
+ * (with why) when a manifest would not fit a znode. record: writes the
+ * registry's file/version to ZooKeeper, or removes it when it was retired;
+ * 0 without ZooKeeper. status: the HA fields of StatusReply. stop: closes
+ * the session (standbys see it go at once). */
+int fdsched_ha_start(fdsched_t *d);
+void fdsched_ha_tick(fdsched_t *d);
+bool fdsched_ha_leading(fdsched_t *d);
+int fdsched_ha_refuse(fdsched_t *d, rpc_call_t *call);
+int fdsched_ha_fits(size_t manifest_len, char *why, size_t why_len);
+int fdsched_ha_record(fdsched_t *d, const char *file, uint64_t version);
+void fdsched_ha_status(fdsched_t *d, Sched__StatusReply *rep);
+void fdsched_ha_stop(fdsched_t *d);
 
 /* fdsched_svc.c */
 int fdsched_serve(fdsched_t *d);
@@ -163,6 +218,10 @@ void fdsched_split_addr(const char *address, char *host, uint32_t *port);
 /* Remembers slot as an origin's if its node registered with origin set
  * (at registration, and for every member replayed at start). */
 void fdsched_origin_track(fdsched_t *d, uint32_t slot);
+/* Ends every open WatchOrders stream UNAVAILABLE with why (no node is
+ * declared dead for it): this fdsched stopped leading, or its state is
+ * about to be replaced. */
+void fdsched_watch_close_all(fdsched_t *d, const char *why);
 
 /* fdsched_status.c */
 int fdsched_serve_status(fdsched_t *d);

@@ -40,6 +40,7 @@ static void fill_node_info(fdsched_t *d, uint32_t slot, Sched__NodeInfo *ni, cha
 
 static int h_list_nodes(rpc_call_t *call, const Sched__ListNodesRequest *req, void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   const sch_members_t *m = sch_db_members(d->db);
   uint64_t now = fd_now_ms();
   Sched__ListNodesReply rep = SCHED__LIST_NODES_REPLY__INIT;
@@ -66,6 +67,7 @@ static int h_list_nodes(rpc_call_t *call, const Sched__ListNodesRequest *req, vo
 
 static int h_list_versions(rpc_call_t *call, const Sched__ListVersionsRequest *req, void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   const sch_registry_t *r = sch_db_registry(d->db);
   Sched__ListVersionsReply rep = SCHED__LIST_VERSIONS_REPLY__INIT;
   uint32_t k = 0;
@@ -150,6 +152,7 @@ static bool plan_progress(fdsched_t *d, uint32_t i, uint64_t now) {
 
 static int h_status(rpc_call_t *call, const Sched__StatusRequest *req, void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   uint32_t census[SCH_NODE_LEFT + 1];
   sch_members_census(sch_db_members(d->db), census);
   Sched__StatusReply rep = SCHED__STATUS_REPLY__INIT;
@@ -157,7 +160,7 @@ static int h_status(rpc_call_t *call, const Sched__StatusRequest *req, void *ctx
   rep.nodes_suspect = census[SCH_NODE_SUSPECT];
   rep.nodes_dead = census[SCH_NODE_DEAD];
   rep.nodes_draining = census[SCH_NODE_DRAINING];
-  rep.leader = true; /* the embedded store has one scheduler; ZooKeeper election comes later */
+  fdsched_ha_status(d, &rep);
   rep.epoch = d->epoch;
   const sch_registry_t *r = sch_db_registry(d->db);
   for (uint32_t i = 0; i < sch_registry_count(r); i++) {

@@ -98,6 +98,7 @@ static bool build_order(fdsched_t *d, uint32_t i, uint32_t slot, fdsched_order_b
   b->order.manifest_sha256.len = FD_SHA256_LEN;
   b->order.state = v && v->pending ? SCHED__VERSION_STATE__VERSION_PENDING
                                    : SCHED__VERSION_STATE__VERSION_COMMITTED;
+  b->order.leader_seq = d->ha.seq;
   b->order.stripe_count = o.stripes;
   b->order.n_stripes = o.stripes;
   b->order.stripes = b->stripe_ptr;
@@ -165,6 +166,7 @@ static bool send_all_orders(fdsched_t *d, fdsched_watch_t *w) {
 }
 
 void fdsched_flush_pushes(fdsched_t *d) {
+  if (!fdsched_ha_leading(d)) return; /* a standby tells nobody anything */
   uint32_t n;
   do {
     n = sch_sched_take_pushes(d->sched, d->pushes, FD_NODES_MAX);
@@ -221,6 +223,7 @@ static size_t origins_fill(fdsched_t *d) {
 
 static int h_register(rpc_call_t *call, const Sched__RegisterRequest *req, void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   const Sched__NodeInfo *ni = req->node;
   if (!ni || !ni->node_id || !ni->addr || ni->port == 0 || ni->port > 65535)
     return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "node id, addr and port are required");
@@ -251,6 +254,7 @@ static int h_register(rpc_call_t *call, const Sched__RegisterRequest *req, void 
   Sched__RegisterReply rep = SCHED__REGISTER_REPLY__INIT;
   rep.epoch = d->epoch;
   rep.heartbeat_ms = d->cfg.heartbeat_ms;
+  rep.leader_seq = d->ha.seq;
   rep.n_origins = origins_fill(d);
   rep.origins = d->origin_peer_ptr;
   rc = rpc_call_send(call, &rep.base);
@@ -263,6 +267,7 @@ static int h_register(rpc_call_t *call, const Sched__RegisterRequest *req, void 
 
 static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   if (!req->node_id || !req->node_id[0]) return -EINVAL;
   uint64_t now = fd_now_ms();
   int rc = 0;
@@ -299,6 +304,7 @@ static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, voi
     }
   rep.n_orders = n;
   rep.orders = d->order_ptr;
+  rep.leader_seq = d->ha.seq;
   rep.n_origins = origins_fill(d);
   rep.origins = d->origin_peer_ptr;
   rc = rpc_call_send(call, &rep.base);
@@ -321,7 +327,8 @@ static void watch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
   w->call = NULL;
   w->pending = false;
   const sch_node_t *n = sch_members_node(sch_db_members(d->db), w->slot);
-  if (d->stopping || code != RPC_UNAVAILABLE || !d->cfg.stream_loss_is_death) {
+  if (d->stopping || code != RPC_UNAVAILABLE || !d->cfg.stream_loss_is_death ||
+      !fdsched_ha_leading(d)) {
     fd_log_info("fdsched: %s closed its order stream (%s)", n->id, rpc_code_name(code));
     return;
   }
@@ -340,6 +347,7 @@ static void watch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
 
 static int h_watch(rpc_call_t *call, const Sched__WatchOrdersRequest *req, void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   if (!req->node_id) return -EINVAL;
   int slot = sch_members_find(sch_db_members(d->db), req->node_id);
   if (slot < 0) return rpc_call_finish(call, RPC_NOT_FOUND, "unknown node: register first");
@@ -356,6 +364,18 @@ static int h_watch(rpc_call_t *call, const Sched__WatchOrdersRequest *req, void 
   d->n.watches++;
   send_all_orders(d, w);
   return 0;
+}
+
+void fdsched_watch_close_all(fdsched_t *d, const char *why) {
+  uint32_t count = d->db ? sch_members_count(sch_db_members(d->db)) : 0;
+  for (uint32_t slot = 0; slot < count; slot++) {
+    fdsched_watch_t *w = &d->watch[slot];
+    if (!w->call) continue;
+    rpc_call_t *call = w->call;
+    w->call = NULL; /* watch_done: a stream already gone, nobody dies of it */
+    w->pending = false;
+    rpc_call_finish(call, RPC_UNAVAILABLE, why);
+  }
 }
 
 /* ---- RegisterVersion ---- */
@@ -384,6 +404,7 @@ static int abort_version(fdsched_t *d, const char *file, uint64_t version) {
   o.name = name;
   o.version = version;
   o.state = SCHED__VERSION_STATE__VERSION_ABORTED;
+  o.leader_seq = d->ha.seq;
   uint32_t count = sch_members_count(sch_db_members(d->db));
   for (uint32_t slot = 0; slot < count; slot++) {
     fdsched_watch_t *w = &d->watch[slot];
@@ -396,7 +417,13 @@ static int abort_version(fdsched_t *d, const char *file, uint64_t version) {
 static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequest *req,
                               void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   char why[256];
+  if (d->ha.zk && fdsched_ha_fits(req->manifest.len, why, sizeof(why)) != 0) {
+    d->n.versions_rejected++;
+    fd_log_warn("fdsched: RegisterVersion refused: %s", why);
+    return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, why);
+  }
   st_manifest_t *m = NULL;
   int rc = st_manifest_decode(req->manifest.data, req->manifest.len, &m);
   if (rc) {
@@ -486,6 +513,14 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
                 (unsigned long long)m->size_bytes, m->chunk_count, req->n_origins);
     st_manifest_free(m);
   }
+  /* ZooKeeper holds what the answer acknowledges before it goes (a retry
+   * writes it again: the last attempt may have failed here). */
+  if ((rc = fdsched_ha_record(d, name, version)) != 0) {
+    snprintf(why, sizeof(why), "%s v%llu could not be recorded in ZooKeeper (%s): retry",
+             name, (unsigned long long)version, fd_strerror(rc));
+    fdsched_flush_pushes(d);
+    return rpc_call_finish(call, RPC_UNAVAILABLE, why);
+  }
   Sched__RegisterVersionReply rep = SCHED__REGISTER_VERSION_REPLY__INIT;
   rep.version = version;
   if (!have) { /* progress of the new plan is timed from now */
@@ -512,6 +547,7 @@ static int h_register_version(rpc_call_t *call, const Sched__RegisterVersionRequ
 
 static int h_drain(rpc_call_t *call, const Sched__DrainRequest *req, void *ctx) {
   fdsched_t *d = ctx;
+  if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
   if (!req->node_id) return -EINVAL;
   int slot = sch_members_find(sch_db_members(d->db), req->node_id);
   if (slot < 0) return rpc_call_finish(call, RPC_NOT_FOUND, "unknown node");

@@ -160,7 +160,11 @@ static void cas(fd_zk_t *a, fd_zk_t *b) {
   char names[256];
   CHECK(fd_zk_children_sync(b, "versions/big", names, sizeof(names)) == 2);
   CHECK(!strcmp(names, "v1") && !strcmp(names + 3, "v2"));
-  printf("conditional update: one create wins, a stale version is refused; put/get/children\n");
+  CHECK(fd_zk_delete_sync(a, "versions/big/v1") == 0);
+  CHECK(fd_zk_delete_sync(a, "versions/big/v1") == 0); /* gone already: still 0 */
+  CHECK(fd_zk_get_sync(b, "versions/big/v1", buf, sizeof(buf)) == -ENOENT);
+  CHECK(fd_zk_children_sync(b, "versions/big", names, sizeof(names)) == 1);
+  printf("conditional update: one create wins, a stale version is refused; put/get/children/delete\n");
 }
 
 static void pause_servers(pid_t *pids, int n, int sig) {

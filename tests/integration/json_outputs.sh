@@ -60,7 +60,8 @@ assert d['version'] == 2 and d['changes'] == 2 and len(d['digest']) == 64"
 
 it_admin --json status >"$IT_DIR/status.json" || it_fail "status exited $?"
 check status "$IT_DIR/status.json" "
-fields(d, nodes_alive='u', nodes_suspect='u', nodes_dead='u', nodes_draining='u', newest_version='u', leader='b', epoch='u', progress='l', versions='l', members='l')
+fields(d, nodes_alive='u', nodes_suspect='u', nodes_dead='u', nodes_draining='u', newest_version='u', leader='b', epoch='u', zookeeper='s', leader_addr='s', leader_seq='u', standbys='l', progress='l', versions='l', members='l')
+assert d['leader'] and d['zookeeper'] == 'off' and d['standbys'] == [], d
 assert d['nodes_alive'] == 7 and d['newest_version'] == 2, d
 p = d['progress'][0]
 fields(p, name='s', version='u', size_bytes='u', chunk_count='u', complete='u', in_progress='u', failed='u', bytes_done='u', bytes_total='u', throughput_bytes_per_s='u', eta_ms='u', elapsed_ms='u', publishing='b', bad_chunks_reported='u', bad_chunks_repaired='u', manifests_rejected='u', zones='l')

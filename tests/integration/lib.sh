@@ -22,6 +22,11 @@
 #   it_zk_start N                          # N ZooKeeper servers (1 or 3, scripts/zk.sh) on
 #                                          # free ports: IT_ZK = their addresses; every daemon
 #                                          # started after it uses them; stopped at cleanup
+#   IT_SCHEDS=N                            # fdsched processes it_cluster starts: sched (the
+#                                          # first), sched2, ...; default 2 with IT_ZK, else 1.
+#                                          # With IT_ZK each stands for election and every
+#                                          # fdnode and fdadmin gets the list of them
+#   it_sched_leader                        # prints the id of the fdsched that leads (or fails)
 #
 # Keys (it_init): the admin key (admin.pem/.pub), the cluster key, the
 # origin group's signing key with its certificate (origin.pem, origin.cert:
@@ -264,7 +269,39 @@ it_wait_origins() {
   done
 }
 
-it_sched_addr() { echo "127.0.0.1:${IT_PORT[sched]}"; }
+# The fdsched ids it_cluster starts: sched, sched2, ... (IT_SCHEDS).
+it_sched_ids() {
+  local n=${IT_SCHEDS:-$([ -n "$IT_ZK" ] && echo 2 || echo 1)} i
+  echo sched
+  for i in $(seq 2 "$n"); do echo "sched$i"; done
+}
+# fdsched's address as nodes and fdadmin are given it: with IT_ZK, every
+# fdsched's (started so far), comma-separated; else the one's.
+it_sched_addr() {
+  if [ -z "$IT_ZK" ]; then
+    echo "127.0.0.1:${IT_PORT[sched]}"
+    return 0
+  fi
+  local id out=
+  for id in $(it_sched_ids); do
+    [ -z "${IT_PORT[$id]:-}" ] || out+="${out:+,}127.0.0.1:${IT_PORT[$id]}"
+  done
+  echo "$out"
+}
+# it_sched_leader: the id of the fdsched that answers Status (only the
+# leader does), or fails.
+it_sched_leader() {
+  local id
+  for id in $(it_sched_ids); do
+    [ -n "${IT_PID[$id]:-}" ] && [ -n "${IT_PORT[$id]:-}" ] || continue
+    if "$FDADMIN" --scheduler "127.0.0.1:${IT_PORT[$id]}" --cluster-key "$IT_DIR/cluster.key" \
+      status --json >/dev/null 2>&1; then
+      echo "$id"
+      return 0
+    fi
+  done
+  return 1
+}
 it_origin_list() { # id,... head first (fdnode's origins key: addresses from fdsched)
   local IFS=,
   echo "${IT_ORIGINS[*]}"
@@ -275,16 +312,20 @@ it_origin_addrs() { # addr:port,... head first (fdadmin's --origins)
   echo "$out"
 }
 
+# it_sched_config [ID]: fdsched ID's INI (default sched).
 it_sched_config() {
+  local id=${1:-sched}
   cat <<EOF
 [scheduler]
-listen = 127.0.0.1:${IT_PORT[sched]:-0}
-port_file = $(it_port_file sched)
-data_dir = $IT_DIR/sched
+listen = 127.0.0.1:${IT_PORT[$id]:-0}
+port_file = $(it_port_file "$id")
+data_dir = $IT_DIR/$id
 cluster_key = $IT_DIR/cluster.key
 heartbeat_ms = $IT_HEARTBEAT_MS
 stream_loss_is_death = true
 EOF
+  [ -z "$IT_ZK" ] || printf 'zookeeper = %s\nzookeeper_session_ms = %s\n' "$IT_ZK" \
+    "${IT_ZK_SESSION_MS:-3000}"
   # IT_SCHED_TRUSTS_NOBODY=1: a scheduler without the admin key, which
   # cannot check manifests, to show the nodes check them anyway.
   [ -n "${IT_SCHED_TRUSTS_NOBODY:-}" ] ||
@@ -325,14 +366,15 @@ EOF
   return 0
 }
 
-# it_start_sched: (re)starts fdsched (on its first port if it had one) and
-# waits until it listens.
+# it_start_sched [ID]: (re)starts fdsched ID (default sched; on its first
+# port if it had one) and waits until it listens.
 it_start_sched() {
-  mkdir -p "$IT_DIR/sched"
-  it_sched_config >"$IT_DIR/sched.ini"
-  IT_ROSTER[sched]="sched - -"
-  it_start sched "$FDSCHED" --config "$IT_DIR/sched.ini"
-  it_wait_up sched 20
+  local id=${1:-sched}
+  mkdir -p "$IT_DIR/$id"
+  it_sched_config "$id" >"$IT_DIR/$id.ini"
+  IT_ROSTER[$id]="sched - -"
+  it_start "$id" "$FDSCHED" --config "$IT_DIR/$id.ini"
+  it_wait_up "$id" 20
 }
 
 # it_start_node ID [ROLE REGION ZONE]: (re)starts a node; the role, region and
@@ -370,7 +412,7 @@ it_stop() {
 it_cluster() {
   local norigins=$1 nregions=$2 nzones=$3 per=$4 i r z k id
   for i in $(seq 1 "$norigins"); do IT_ORIGINS+=("o$i"); done
-  it_start_sched
+  for id in $(it_sched_ids); do it_start_sched "$id"; done
   for i in $(seq 1 "$norigins"); do
     r=$(( (i - 1) % nregions + 1 ))
     it_start_node "o$i" origin "r$r" z1
@@ -388,7 +430,7 @@ it_cluster() {
   done
   for id in "${IT_ORIGINS[@]}" "${IT_NODES[@]}"; do it_wait_up "$id" 20; done
   it_wait_origins 30
-  it_log "cluster up: fdsched, ${#IT_ORIGINS[@]} origins, ${#IT_NODES[@]} nodes in $IT_DIR"
+  it_log "cluster up: fdsched ($(it_sched_ids | wc -l)), ${#IT_ORIGINS[@]} origins, ${#IT_NODES[@]} nodes in $IT_DIR"
 }
 
 it_admin() {
