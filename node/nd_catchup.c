@@ -348,6 +348,7 @@ static void state_ask(nd_link_t *l, const char *name, uint64_t drop_version) {
   Origin__LogStateRequest req = ORIGIN__LOG_STATE_REQUEST__INIT;
   req.name = (char *)name;
   req.drop_version = drop_version;
+  req.epoch = l->og->epoch;
   static const rpc_call_cbs_t cbs = {state_msg, NULL, NULL, state_done};
   l->step = ND_CU_STATE;
   l->cu_call = rpc_start_origin_log_state(l->conn, &req, ND_CHANGES_CALL_MS, &cbs, l);

@@ -191,10 +191,38 @@ static void learn_addresses(nd_origin_t *og, const fd_zk_view_t *v) {
   }
 }
 
+/* A loop turn that came this long after the one before (a stall: SIGSTOP,
+ * a VM pause, swap) may have let the session expire unseen. */
+static uint64_t stall_ms(const nd_origin_t *og) {
+  uint32_t s = fd_zk_session_ms(og->zk);
+  return (s ? s : ND_ZK_SESSION_MS_DEFAULT) / 3;
+}
+
+bool nd_group_fresh(const nd_origin_t *og) {
+  return !og->zk || (!og->unconfirmed && fd_now_ms() - og->tick_ms < stall_ms(og));
+}
+
 void nd_group_tick(nd_origin_t *og) {
   if (!og->zk) {
     og->leads = og->origins->self == 0;
     return;
+  }
+  uint64_t now = fd_now_ms();
+  if (og->tick_ms && now - og->tick_ms >= stall_ms(og) && !og->unconfirmed) {
+    fd_log_warn("origin %s: the loop stalled %" PRIu64 " ms: its ZooKeeper session is "
+                "confirmed before it orders anything again", og->id, now - og->tick_ms);
+    og->unconfirmed = true;
+  }
+  og->tick_ms = now;
+  if (og->unconfirmed) {
+    /* one round trip: answered only while the session (and so the
+     * election's member znode) lives; refused at once when disconnected */
+    char probe[16];
+    int rc = fd_zk_get_sync(og->zk, "origins/chain", probe, sizeof(probe));
+    if (rc >= 0 || rc == -ENOENT || rc == -EMSGSIZE) {
+      og->unconfirmed = false;
+      fd_log_info("origin %s: ZooKeeper session confirmed after the stall", og->id);
+    }
   }
   fd_zk_view_t *v = &og->zk_view;
   fd_zk_view(og->zk, v);
@@ -242,7 +270,7 @@ void nd_group_tick(nd_origin_t *og) {
                   og->claim.epoch, have ? cur.ids[0] : "none");
     }
   }
-  bool leads = v->leader && og->epoch_known && og->chain.n && !strcmp(og->chain.ids[0], og->id) &&
+  bool leads = v->leader && !og->unconfirmed && og->epoch_known && og->chain.n && !strcmp(og->chain.ids[0], og->id) &&
                og->chain.epoch == og->epoch && og->origins->self == 0;
   if (leads != og->leads) {
     if (leads) fd_log_info("origin %s leads the chain (epoch %" PRIu64 ")", og->id, og->epoch);
@@ -273,6 +301,10 @@ bool nd_group_chain_ok(nd_origin_t *og, uint64_t epoch, rpc_call_t *call, const 
 int nd_group_not_head(nd_origin_t *og, rpc_call_t *call) {
   char msg[FD_NAME_LEN_MAX + SCH_ADDRESS_LEN_MAX + 160];
   const nd_origins_t *os = og->origins;
+  if (os->self == 0 && og->leads && !nd_group_fresh(og))
+    return rpc_call_finish(call, RPC_UNAVAILABLE,
+                           "the head's loop stalled: its ZooKeeper session is being confirmed; "
+                           "try again shortly");
   if (os->self == 0 && og->zk && !og->leads) {
     snprintf(msg, sizeof(msg),
              "no head: origin %s cannot be sure it leads (ZooKeeper %s); changes wait for "

@@ -139,6 +139,7 @@ static int h_log_state(rpc_call_t *call, const Origin__LogStateRequest *req, voi
   nd_origin_t *og = ctx;
   if (!req->name || !st_name_valid(req->name))
     return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
+  if (!nd_group_chain_ok(og, req->epoch, call, "LogState")) return 0;
   if (req->drop_version) {
     nd_wlog_t *d = nd_wlog_find(og, req->name, req->drop_version);
     if (d && (d->closed || d->cw_len || nd_link_refers(&og->link, d) || og->leads))

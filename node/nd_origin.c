@@ -161,7 +161,7 @@ static int h_missing(rpc_call_t *call, const Origin__MissingRequest *req, void *
     fd_log_warn("%s: publish refused: %s", name, msg);
     return rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
   }
-  if (!req->replicate && !og->leads) return nd_group_not_head(og, call);
+  if (!req->replicate && !nd_group_orders(og)) return nd_group_not_head(og, call);
   uint32_t live = nd_link_reachable(og);
   if (!req->replicate && live < og->min_durable) {
     char msg[160];

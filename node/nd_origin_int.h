@@ -96,6 +96,8 @@ struct nd_origin {
   bool leads;              /* the head, and may order changes now */
   uint64_t chain_gen, members_gen;
   bool claiming;           /* a conditional update of the chain znode in flight */
+  uint64_t tick_ms;        /* the last nd_group_tick */
+  bool unconfirmed;        /* after a stall: the session is checked before leading again */
   nd_chain_view_t claim, chain;
   nd_dedup_t dedup;
   uint32_t min_durable;
@@ -130,6 +132,11 @@ void nd_group_saw_epoch(nd_origin_t *og, uint64_t epoch);
 /* Finishes call with "not the head; the head is ..." (or, a head that
  * cannot be sure it leads, the reason). */
 int nd_group_not_head(nd_origin_t *og, rpc_call_t *call);
+/* False from a stall of the loop (the session may have expired unseen)
+ * until the next tick confirmed the session; always true without zk. */
+bool nd_group_fresh(const nd_origin_t *og);
+/* May order now: leads, and fresh. */
+static inline bool nd_group_orders(const nd_origin_t *og) { return og->leads && nd_group_fresh(og); }
 
 /* nd_origin.c */
 /* Asks the origin at the other end of conn which chunks of v it lacks

@@ -270,7 +270,7 @@ static int h_publish_like(rpc_call_t *call, const Origin__PublishPart *part, nd_
 
 static int h_publish(rpc_call_t *call, const Origin__PublishPart *part, void *ctx) {
   nd_origin_t *og = ctx;
-  if (!rpc_call_arg(call) && !og->leads) return nd_group_not_head(og, call);
+  if (!rpc_call_arg(call) && !nd_group_orders(og)) return nd_group_not_head(og, call);
   return h_publish_like(call, part, og, false);
 }
 

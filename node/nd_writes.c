@@ -141,7 +141,7 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
   if (!may_write(call))
     return rpc_call_finish(call, RPC_PERMISSION_DENIED,
                            "changes need the admin role or a writer key the admin certified");
-  if (!og->leads) return nd_group_not_head(og, call);
+  if (!nd_group_orders(og)) return nd_group_not_head(og, call);
   if (og->stopping) return rpc_call_finish(call, RPC_UNAVAILABLE, "the head is stopping");
   if (!name || !st_name_valid(name)) return rpc_call_finish(call, RPC_INVALID_ARGUMENT, "name");
   if (og->failed)
@@ -368,7 +368,7 @@ static int h_bump(rpc_call_t *call, const Origin__BumpRequest *req, void *ctx) {
 /* ---- the head's tick -------------------------------------------------------------- */
 
 void nd_writes_tick(nd_origin_t *og) {
-  if (!og->leads) return; /* a head without its election orders nothing */
+  if (!nd_group_orders(og)) return; /* a head without its election orders nothing */
   drain_queued(og);
   uint64_t now = fd_now_ms();
   for (uint32_t i = 0; i < ND_WLOGS_MAX; i++) {
