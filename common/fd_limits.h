@@ -223,6 +223,7 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 /* Reports to fdsched and repair. */
 #define ND_REPORTS_MAX 64u             /* reports waiting for a heartbeat */
 #define ND_REPORTS_PER_HB 16u          /* reports one heartbeat carries */
+#define ND_CHILD_STALLS_MAX 64u        /* children whose send stalls an engine counts one by one */
 #define ND_REPAIR_PARENTS_MAX 8u       /* stripe parents of an order kept as repair peers */
 #define ND_REPAIR_PEERS_MAX (FD_REPAIR_PEERS_MAX + ND_REPAIR_PARENTS_MAX) /* per file */
 #define ND_REPAIR_CANDIDATES_MAX (ND_REPAIR_PEERS_MAX + ND_ORIGINS_MAX)

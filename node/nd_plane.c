@@ -30,6 +30,14 @@ nd_plane_t *nd_plane_create(const nd_plane_opts_t *o) {
   atomic_init(&p->m.chunks_rejected, 0);
   atomic_init(&p->m.blocked_window_ns, 0);
   atomic_init(&p->m.blocked_pool_ns, 0);
+  atomic_init(&p->m.blocked_socket_ns, 0);
+  atomic_init(&p->m.credit_write_ns, 0);
+  atomic_init(&p->m.credit_sync_ns, 0);
+  atomic_init(&p->m.child_other_ns, 0);
+  for (uint32_t i = 0; i < ND_CHILD_STALLS_MAX; i++) {
+    atomic_init(&p->m.child[i].used, false);
+    atomic_init(&p->m.child[i].blocked_ns, 0);
+  }
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
     p->vers[i].fd = -1;
     p->vers[i].p = p;
@@ -73,7 +81,10 @@ void nd_plane_tick(nd_plane_t *p) {
     p->m_published_ns = now;
     rpc_stats_t st;
     rpc_engine_get_stats(p->e, &st);
-    fd_counter_set(&p->m.blocked_window_ns, st.blocked_ns);
+    fd_counter_set(&p->m.blocked_window_ns, st.blocked_window_ns);
+    fd_counter_set(&p->m.blocked_socket_ns, st.blocked_socket_ns);
+    for (uint32_t i = 0; i < ND_TX_MAX; i++)
+      if (p->txs[i].used) nd_tx_stall_count(&p->txs[i]);
   }
 }
 

@@ -16,6 +16,7 @@ typedef struct nd_bufm {
   nd_ver_t *ver; /* held (users) while storage has the chunk */
   uint32_t gen;
   uint32_t chunk, len;
+  uint64_t arrived_ns, written_ns; /* the credit's stages (nd_plane_metrics_t.credit_*) */
 } nd_bufm_t;
 
 typedef struct nd_tx_item {
@@ -49,6 +50,9 @@ struct nd_tx {
   uint64_t tx_bytes;
   nd_peer_class_t link;
   uint64_t pool_wait_since_ns; /* a chunk to read waits for a pool buffer since (0: not) */
+  nd_child_stall_t *child;     /* the receiver's slot (nd_tx_set_peer_id), or NULL */
+  bool child_other;            /* it has an id but the slots are full: child_other_ns */
+  uint64_t window_seen_ns;     /* of the call's window waits, what is counted already */
 };
 
 struct nd_plane {
@@ -90,6 +94,7 @@ void nd_backlog_run(nd_plane_t *p);
  * from the buffer it is in. */
 void nd_forward(nd_plane_t *p, nd_ver_t *v, uint32_t index, uint8_t *buf, uint32_t len);
 void nd_tx_tick(nd_plane_t *p);
+void nd_tx_stall_count(nd_tx_t *tx); /* the receiver's window waits, into its child slot */
 void nd_tx_free_all(nd_plane_t *p); /* the want bitmaps, at destroy */
 
 #endif /* ND_PLANE_INT_H */

@@ -94,11 +94,25 @@ static void put_finish(nd_plane_t *p, nd_bufm_t *b, void *buf, int res) {
                 s->repair ? "repaired" : "stored", fd_strerror(res));
     if (!s->err) s->err = res;
   }
-  if (s->call && s->gen == b->gen) credit(p, s, b->len);
+  if (s->call && s->gen == b->gen) {
+    /* How long the chunk held its sender's credit, by stage (stored ones). */
+    if (res == 0 && b->written_ns) {
+      uint64_t now = fd_now_ns();
+      fd_counter_add(&p->m.credit_write_ns, b->written_ns - b->arrived_ns);
+      fd_counter_add(&p->m.credit_sync_ns, now - b->written_ns);
+    }
+    credit(p, s, b->len);
+  }
   b->ver = NULL;
   nd_ver_put(v);
   nd_buf_unref(p, buf);
   if (s->on_chunk) s->on_chunk(s->owner, s, index, res);
+}
+
+/* st_chunk_put_written: the chunk's write is over, its fdatasync to come. */
+static void on_written(void *arg, int res) {
+  (void)res;
+  ((nd_bufm_t *)arg)->written_ns = fd_now_ns();
 }
 
 static void on_put(void *arg, int res) {
@@ -111,7 +125,7 @@ static int put_try(nd_plane_t *p, void *buf) {
   nd_bufm_t *b = &p->bufm[fd_pool_index(p->pool, buf)];
   nd_sink_t *s = b->sink;
   int rc = s->repair ? st_chunk_repair(b->ver->sv, b->chunk, buf, b->len, on_put, b)
-                     : st_chunk_put(b->ver->sv, b->chunk, buf, b->len, on_put, b);
+                     : st_chunk_put_written(b->ver->sv, b->chunk, buf, b->len, on_written, on_put, b);
   if (rc == 0) {
     if (s->forward) nd_forward(p, b->ver, b->chunk, buf, b->len);
     return 0;
@@ -183,7 +197,8 @@ void nd_sink_data(nd_sink_t *s, rpc_call_t *call, void *buf, uint32_t len) {
   uint32_t idx = fd_pool_index(p->pool, buf);
   nd_ver_get(s->ver);
   p->bufm[idx] = (nd_bufm_t){.refs = 1, .p = p, .idx = idx, .sink = s, .ver = s->ver,
-                             .gen = s->gen, .chunk = s->hdr_index, .len = len};
+                             .gen = s->gen, .chunk = s->hdr_index, .len = len,
+                             .arrived_ns = fd_now_ns()};
   s->puts++;
   if (p->backlog_n == 0 && put_try(p, buf) == 0) return;
   p->backlog[p->backlog_n++] = idx;
