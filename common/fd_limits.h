@@ -174,6 +174,7 @@ static_assert(FD_CERT_LEN_MAX + 256u <= RPC_HANDSHAKE_PAYLOAD_MAX,
 #define SCH_ZONES_MAX 1024u          /* (region, zone) pairs */
 #define SCH_ADDRESS_LEN_MAX 256u     /* "host:port" including the NUL */
 #define SCH_FANOUT_MAX 64u           /* children of one node in one stripe */
+#define SCH_CHILD_STALLS_MAX 8u      /* children whose stalls fdsched keeps per node (the longest) */
 #define SCH_ORIGINS_MAX FD_ORIGINS_MAX /* origins holding one version */
 #define SCH_ORIGIN_NODES_MAX 64u     /* nodes registered with the origin role */
 #define SCH_VERSIONS_MAX 1024u       /* versions registered at once, all files */
