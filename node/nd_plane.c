@@ -44,13 +44,19 @@ nd_plane_t *nd_plane_create(const nd_plane_opts_t *o) {
   }
   uint32_t count = fd_pool_count(p->pool);
   p->bufm = calloc(count, sizeof(*p->bufm));
+  p->puts = calloc(2 * (size_t)count, sizeof(*p->puts)); /* nd_put_t */
   p->backlog = calloc(count, sizeof(*p->backlog));
-  if (!p->bufm || !p->backlog) {
+  if (!p->bufm || !p->puts || !p->backlog) {
     free(p->bufm);
+    free(p->puts);
     free(p->backlog);
     free(p);
     errno = ENOMEM;
     return NULL;
+  }
+  for (uint32_t i = 0; i < 2 * count; i++) {
+    p->puts[i].next_free = p->put_free;
+    p->put_free = &p->puts[i];
   }
   return p;
 }
@@ -60,6 +66,7 @@ void nd_plane_destroy(nd_plane_t *p) {
   nd_vers_close_all(p);
   nd_tx_free_all(p);
   free(p->bufm);
+  free(p->puts);
   free(p->backlog);
   free(p);
 }

@@ -19,7 +19,8 @@
  *
  * Guarantees: a chunk is forwarded, stored or reported only after storage
  * verified its CRC32C and SHA-256 against the signed manifest; a receiver's
- * credit goes back only once storage is done with its chunk, so a peer within
+ * credit goes back, with its buffer, once storage has written its chunk (a
+ * chunk is held only after its fdatasync), so a peer within
  * its window never finds the pool empty; every queue is bounded
  * (fd_limits.h, "node").
  *
