@@ -144,6 +144,32 @@ static void print_progress(const Sched__VersionProgress *p, json_object *into) {
   }
 }
 
+/* ---- send stalls (the nodes' heartbeats, kept by fdsched) ---- */
+
+/* Keys as the HeartbeatRequest fields (blocked_ms: a child's credit). */
+static json_object *stalls_json(const Sched__SendStalls *s) {
+  static const Sched__SendStalls zero = SCHED__SEND_STALLS__INIT;
+  if (!s) s = &zero;
+  json_object *o = adm_json_object();
+  adm_json_add_u64(o, "blocked_ms", s->blocked_ms);
+  adm_json_add_u64(o, "blocked_pool_ms", s->blocked_pool_ms);
+  adm_json_add_u64(o, "blocked_socket_ms", s->blocked_socket_ms);
+  adm_json_add_u64(o, "blocked_upload_cap_ms", s->blocked_upload_cap_ms);
+  adm_json_add_u64(o, "credit_write_ms", s->credit_write_ms);
+  adm_json_add_u64(o, "credit_sync_ms", s->credit_sync_ms);
+  return o;
+}
+
+static void stalls_print(const char *lead, const Sched__SendStalls *s) {
+  static const Sched__SendStalls zero = SCHED__SEND_STALLS__INIT;
+  if (!s) s = &zero;
+  printf("%ssends blocked (ms): peer_window %" PRIu64 ", socket %" PRIu64 ", pool %" PRIu64
+         ", upload_cap %" PRIu64 "; credit held as receiver: write %" PRIu64 ", sync %" PRIu64
+         "\n",
+         lead, s->blocked_ms, s->blocked_socket_ms, s->blocked_pool_ms, s->blocked_upload_cap_ms,
+         s->credit_write_ms, s->credit_sync_ms);
+}
+
 /* One frame: the scheduler's Status (per-version progress, computed by the
  * scheduler from node reports), ListVersions and ListNodes. */
 static int status_once(adm_client_t *cl, const char *name, bool json, bool clear) {
@@ -183,6 +209,7 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
     for (size_t i = 0; i < s->n_standbys; i++)
       adm_json_push(standbys, json_object_new_string(s->standbys[i]));
     adm_json_add(o, "standbys", standbys);
+    adm_json_add(o, "stalls", stalls_json(s->stalls));
     json_object *progress = adm_json_array();
     for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], progress);
     adm_json_add(o, "progress", progress);
@@ -210,6 +237,7 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
       for (size_t i = 0; i < s->n_standbys; i++) printf(" %s", s->standbys[i]);
       printf("%s\n", s->n_standbys ? "" : " none");
     }
+    stalls_print("all live nodes' ", s->stalls);
     for (size_t i = 0; i < s->n_progress; i++) print_progress(s->progress[i], NULL);
     if (v->n_versions) {
       printf("versions    %-24s %8s %12s %9s\n", "NAME", "VERSION", "SIZE", "COMPLETE");
@@ -347,7 +375,10 @@ int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv) {
     else if (c == 'j') cfg->json = true;
     else if (c == 'h') {
       printf("usage: fdadmin [GLOBAL OPTIONS] nodes [--region R] [--json]\n"
-             "  Every node the scheduler knows: id, region, zone, address, state, last seen.\n");
+             "  Every node the scheduler knows: id, region, zone, address, state, last seen,\n"
+             "  and where its sends waited (cumulative ms, its last heartbeat): for a child's\n"
+             "  credit (WINDOW), its socket, a pool buffer, its upload cap; and as a receiver\n"
+             "  how long its chunks held their senders' credit in write and in fdatasync.\n");
       return ADM_EXIT_OK;
     } else return ADM_EXIT_USAGE;
   }
@@ -363,8 +394,10 @@ int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv) {
     const Sched__ListNodesReply *r = (const Sched__ListNodesReply *)m;
     json_object *list = cfg->json ? adm_json_array() : NULL;
     if (!cfg->json)
-      printf("%-20s %-10s %-10s %-22s %-9s %10s\n", "NODE", "REGION", "ZONE", "ADDRESS", "STATE",
-             "SEEN_MS");
+      printf("%-20s %-10s %-10s %-22s %-9s %10s %10s %10s %8s %10s %10s %10s\n", "NODE", "REGION",
+             "ZONE", "ADDRESS", "STATE", "SEEN_MS", "WINDOW_MS", "SOCKET_MS", "POOL_MS",
+             "UPCAP_MS", "WRITE_MS", "SYNC_MS");
+    Sched__SendStalls sum = SCHED__SEND_STALLS__INIT;
     for (size_t i = 0; i < r->n_nodes; i++) {
       const Sched__NodeEntry *e = r->nodes[i];
       const Sched__NodeInfo *ni = e->node;
@@ -379,12 +412,33 @@ int adm_cmd_nodes(adm_config_t *cfg, int argc, char **argv) {
         adm_json_add_str(o, "state", e->state);
         adm_json_add_u64(o, "last_seen_ms", e->last_seen_ms);
         adm_json_add_u64(o, "dependents", e->dependents);
+        adm_json_add(o, "stalls", stalls_json(e->stalls));
+        json_object *children = adm_json_array();
+        for (size_t k = 0; k < e->n_child_stalls; k++) {
+          json_object *co = adm_json_object();
+          adm_json_add_str(co, "node_id", e->child_stalls[k]->node_id);
+          adm_json_add_u64(co, "blocked_ms", e->child_stalls[k]->blocked_ms);
+          adm_json_push(children, co);
+        }
+        adm_json_add(o, "child_stalls", children);
         adm_json_push(list, o);
       } else {
-        printf("%-20s %-10s %-10s %-22s %-9s %10" PRIu64 "\n", ni ? ni->node_id : "?",
-               ni ? ni->region : "?", ni ? ni->zone : "?", addr, e->state, e->last_seen_ms);
+        static const Sched__SendStalls zero = SCHED__SEND_STALLS__INIT;
+        const Sched__SendStalls *st = e->stalls ? e->stalls : &zero;
+        printf("%-20s %-10s %-10s %-22s %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %8" PRIu64
+               " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
+               ni ? ni->node_id : "?", ni ? ni->region : "?", ni ? ni->zone : "?", addr, e->state,
+               e->last_seen_ms, st->blocked_ms, st->blocked_socket_ms, st->blocked_pool_ms,
+               st->blocked_upload_cap_ms, st->credit_write_ms, st->credit_sync_ms);
+        sum.blocked_ms += st->blocked_ms;
+        sum.blocked_socket_ms += st->blocked_socket_ms;
+        sum.blocked_pool_ms += st->blocked_pool_ms;
+        sum.blocked_upload_cap_ms += st->blocked_upload_cap_ms;
+        sum.credit_write_ms += st->credit_write_ms;
+        sum.credit_sync_ms += st->credit_sync_ms;
       }
     }
+    if (!cfg->json) stalls_print("total: ", &sum);
     if (cfg->json && adm_json_print(list)) code = RPC_INTERNAL;
     protobuf_c_message_free_unpacked(m, NULL);
   }

@@ -174,6 +174,7 @@ static_assert(FD_CERT_LEN_MAX + 256u <= RPC_HANDSHAKE_PAYLOAD_MAX,
 #define SCH_ZONES_MAX 1024u          /* (region, zone) pairs */
 #define SCH_ADDRESS_LEN_MAX 256u     /* "host:port" including the NUL */
 #define SCH_FANOUT_MAX 64u           /* children of one node in one stripe */
+#define SCH_CHILD_STALLS_MAX 8u      /* children whose stalls fdsched keeps per node (the longest) */
 #define SCH_ORIGINS_MAX FD_ORIGINS_MAX /* origins holding one version */
 #define SCH_ORIGIN_NODES_MAX 64u     /* nodes registered with the origin role */
 #define SCH_VERSIONS_MAX 1024u       /* versions registered at once, all files */
@@ -251,6 +252,7 @@ static_assert(SCH_STRAG_SLOW_MS >= SCH_STRAG_WINDOW_MS, "a blip shorter than the
 /* Reports to fdsched and repair. */
 #define ND_REPORTS_MAX 64u             /* reports waiting for a heartbeat */
 #define ND_REPORTS_PER_HB 16u          /* reports one heartbeat carries */
+#define ND_CHILD_STALLS_MAX 64u        /* children whose send stalls an engine counts one by one */
 #define ND_REPAIR_PARENTS_MAX 8u       /* stripe parents of an order kept as repair peers */
 #define ND_REPAIR_PEERS_MAX (FD_REPAIR_PEERS_MAX + ND_REPAIR_PARENTS_MAX) /* per file */
 #define ND_REPAIR_CANDIDATES_MAX (ND_REPAIR_PEERS_MAX + ND_ORIGINS_MAX)

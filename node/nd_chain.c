@@ -130,8 +130,9 @@ static void chain_missing_msg(rpc_call_t *call, const ProtobufCMessage *m, void 
   if (m->descriptor != &origin__missing_reply__descriptor || c->tx) return;
   const Origin__MissingReply *r = (const Origin__MissingReply *)m;
   nd_tx_t *tx = nd_tx_new(c->og->p, &repl_ops, c, NULL, c->ver);
-  if (tx) nd_tx_set_peer_class(tx, ND_PEER_ORIGIN);
   if (!tx) return; /* the call's end moves on */
+  nd_tx_set_peer_class(tx, ND_PEER_ORIGIN);
+  nd_tx_set_peer_id(tx, c->og->origins->o[c->next].id);
   for (size_t i = 0; i < r->n_chunks; i++)
     if (r->chunks[i] < c->ver->m->chunk_count) nd_tx_want(tx, (uint32_t)r->chunks[i]);
   c->tx = tx;

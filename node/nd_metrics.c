@@ -91,6 +91,38 @@ void nd_metrics_tick(nd_metrics_t *m) {
     sum_;                                                                                          \
   })
 
+static void stalls_add(nd_stalls_t *out, const nd_plane_metrics_t *pm) {
+  out->window_ns += fd_counter_get(&pm->blocked_window_ns);
+  out->socket_ns += fd_counter_get(&pm->blocked_socket_ns);
+  out->pool_ns += fd_counter_get(&pm->blocked_pool_ns);
+  out->credit_write_ns += fd_counter_get(&pm->credit_write_ns);
+  out->credit_sync_ns += fd_counter_get(&pm->credit_sync_ns);
+  for (uint32_t i = 0; i < ND_CHILD_STALLS_MAX; i++) {
+    const nd_child_stall_t *c = &pm->child[i];
+    if (!atomic_load_explicit((_Atomic bool *)&c->used, memory_order_acquire)) break;
+    uint32_t k = 0;
+    while (k < out->n_child && strcmp(out->child[k].id, c->id)) k++;
+    if (k == out->n_child) {
+      if (k == ND_CHILD_STALLS_MAX) continue;
+      out->child[k].id = c->id;
+      out->child[k].blocked_ns = 0;
+      out->n_child++;
+    }
+    out->child[k].blocked_ns += fd_counter_get(&c->blocked_ns);
+  }
+}
+
+void nd_stalls_collect(const nd_plane_t *plane, const nd_engines_t *engines,
+                       const fd_rate_t *upload, nd_stalls_t *out) {
+  memset(out, 0, sizeof(*out));
+  stalls_add(out, nd_plane_metrics(plane));
+  for (uint32_t e = 0; engines && e < ND_ENGINES_MAX; e++) {
+    const nd_plane_metrics_t *pm = nd_engines_plane_metrics(engines, e);
+    if (pm) stalls_add(out, pm);
+  }
+  out->upload_cap_ns = fd_rate_waited_ns(upload, fd_now_ns());
+}
+
 static void render_plane(const nd_metrics_t *m, fd_mw_t *w) {
   fd_mw_family(w, "fdist_node_received_bytes_total", FD_METRIC_COUNTER,
                "Chunk bytes received, verified and stored, by the sender's link class "
@@ -114,17 +146,34 @@ static void render_plane(const nd_metrics_t *m, fd_mw_t *w) {
   fd_mw_u64(w, "fdist_node_chunks_rejected_total", NULL, 0, PLANES_SUM(m, chunks_rejected));
   fd_mw_family(w, "fdist_node_send_blocked_seconds_total", FD_METRIC_COUNTER,
                "Time sends were held back, by cause: peer_window (the receiver's flow-control "
-               "window was full), pool (no pool buffer to read a chunk into), upload_cap "
+               "window was full, everything sent), socket (this node's own bytes not sent yet: "
+               "the link or TCP), pool (no pool buffer to read a chunk into), upload_cap "
                "(this node's upload_bps_max).");
-  fd_label_t bw[] = {{"cause", "peer_window"}}, bp[] = {{"cause", "pool"}},
-             bu[] = {{"cause", "upload_cap"}};
+  nd_stalls_t *st = malloc(sizeof(*st)); /* the HTTP thread: off the engines' path */
+  if (!st) return;
+  nd_stalls_collect(m->plane, m->engines, m->upload, st);
+  static const char *const causes[] = {"peer_window", "socket", "pool", "upload_cap"};
+  const uint64_t blocked[] = {st->window_ns, st->socket_ns, st->pool_ns, st->upload_cap_ns};
+  for (size_t i = 0; i < FD_ARRAY_LEN(causes); i++) {
+    fd_label_t lb[] = {{"cause", causes[i]}};
+    fd_mw_f64(w, "fdist_node_send_blocked_seconds_total", lb, 1, (double)blocked[i] / 1e9);
+  }
+  fd_mw_family(w, "fdist_node_child_blocked_seconds_total", FD_METRIC_COUNTER,
+               "Time sends to one child waited for its credit (peer_window), by its node id.");
+  for (uint32_t i = 0; i < st->n_child; i++) {
+    fd_label_t lb[] = {{"child", st->child[i].id}};
+    fd_mw_f64(w, "fdist_node_child_blocked_seconds_total", lb, 1,
+              (double)st->child[i].blocked_ns / 1e9);
+  }
+  fd_mw_family(w, "fdist_node_credit_held_seconds_total", FD_METRIC_COUNTER,
+               "Chunks stored here, summed: how long each held its sender's credit, by stage: "
+               "write (arrival to its write's completion), sync (from there to its fdatasync, "
+               "while the credit was still held).");
+  fd_label_t sw[] = {{"stage", "write"}}, ss[] = {{"stage", "sync"}};
+  fd_mw_f64(w, "fdist_node_credit_held_seconds_total", sw, 1, (double)st->credit_write_ns / 1e9);
+  fd_mw_f64(w, "fdist_node_credit_held_seconds_total", ss, 1, (double)st->credit_sync_ns / 1e9);
+  free(st);
   uint64_t now = fd_now_ns();
-  fd_mw_f64(w, "fdist_node_send_blocked_seconds_total", bw, 1,
-            (double)PLANES_SUM(m, blocked_window_ns) / 1e9);
-  fd_mw_f64(w, "fdist_node_send_blocked_seconds_total", bp, 1,
-            (double)PLANES_SUM(m, blocked_pool_ns) / 1e9);
-  fd_mw_f64(w, "fdist_node_send_blocked_seconds_total", bu, 1,
-            (double)fd_rate_waited_ns(m->upload, now) / 1e9);
   fd_mw_family(w, "fdist_node_receive_capped_seconds_total", FD_METRIC_COUNTER,
                "Time received chunks' credit was held back by this node's download_bps_max.");
   fd_mw_f64(w, "fdist_node_receive_capped_seconds_total", NULL, 0,

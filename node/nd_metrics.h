@@ -24,6 +24,7 @@
 #include "nd_engine.h"
 #include "nd_origin.h"
 #include "nd_plane.h"
+#include "nd_sched.h"
 
 typedef struct nd_metrics nd_metrics_t;
 
@@ -37,6 +38,13 @@ typedef struct nd_metrics_opts {
   const nd_engines_t *engines; /* may be NULL (one engine) */
   const fd_rate_t *upload, *download; /* the node's caps */
 } nd_metrics_opts_t;
+
+/* Where the node's sends waited so far (the heartbeat's figures): every
+ * engine's plane (engine 0's plane, engines may be NULL) and the upload
+ * cap's bucket (NULL: none). Any thread: it only loads atomics. Children
+ * are merged by id over the engines, at most ND_CHILD_STALLS_MAX. */
+void nd_stalls_collect(const nd_plane_t *plane, const nd_engines_t *engines,
+                       const fd_rate_t *upload, nd_stalls_t *out);
 
 /* Starts serving. 0 with *out NULL when metrics_listen is empty; -errno
  * (logged) when the server cannot start. */

@@ -116,6 +116,11 @@ static void on_counters(void *arg, uint64_t *rx, uint64_t *tx) {
   *tx = nd_plane_tx_bytes(n->plane) + nd_engines_tx_bytes(n->engines);
 }
 
+static void on_stalls(void *arg, nd_stalls_t *out) {
+  nd_node_t *n = arg;
+  nd_stalls_collect(n->plane, n->engines, &n->upload, out);
+}
+
 /* ---- create ----------------------------------------------------------------------- */
 
 static int load_cluster_key(nd_node_t *n) {
@@ -208,7 +213,7 @@ static int make_layers(nd_node_t *n) {
                         .upload_bps_max = cfg->upload_bps_max,
                         .download_bps_max = cfg->download_bps_max, .origin = n->is_origin,
                         .heartbeat_ms = cfg->heartbeat_ms,
-                        .cbs = {on_order, on_held, on_origins, on_counters, n}};
+                        .cbs = {on_order, on_held, on_origins, on_counters, on_stalls, n}};
   if (!(n->sched = nd_sched_create(&so))) return -ENOMEM;
   if (n->is_origin && cfg->zookeeper[0]) {
     fd_zk_opts_t zo = {.hosts = cfg->zookeeper, .root = cfg->zookeeper_root,

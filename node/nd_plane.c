@@ -30,19 +30,33 @@ nd_plane_t *nd_plane_create(const nd_plane_opts_t *o) {
   atomic_init(&p->m.chunks_rejected, 0);
   atomic_init(&p->m.blocked_window_ns, 0);
   atomic_init(&p->m.blocked_pool_ns, 0);
+  atomic_init(&p->m.blocked_socket_ns, 0);
+  atomic_init(&p->m.credit_write_ns, 0);
+  atomic_init(&p->m.credit_sync_ns, 0);
+  atomic_init(&p->m.child_other_ns, 0);
+  for (uint32_t i = 0; i < ND_CHILD_STALLS_MAX; i++) {
+    atomic_init(&p->m.child[i].used, false);
+    atomic_init(&p->m.child[i].blocked_ns, 0);
+  }
   for (uint32_t i = 0; i < ND_VERS_MAX; i++) {
     p->vers[i].fd = -1;
     p->vers[i].p = p;
   }
   uint32_t count = fd_pool_count(p->pool);
   p->bufm = calloc(count, sizeof(*p->bufm));
+  p->puts = calloc(2 * (size_t)count, sizeof(*p->puts)); /* nd_put_t */
   p->backlog = calloc(count, sizeof(*p->backlog));
-  if (!p->bufm || !p->backlog) {
+  if (!p->bufm || !p->puts || !p->backlog) {
     free(p->bufm);
+    free(p->puts);
     free(p->backlog);
     free(p);
     errno = ENOMEM;
     return NULL;
+  }
+  for (uint32_t i = 0; i < 2 * count; i++) {
+    p->puts[i].next_free = p->put_free;
+    p->put_free = &p->puts[i];
   }
   return p;
 }
@@ -52,6 +66,7 @@ void nd_plane_destroy(nd_plane_t *p) {
   nd_vers_close_all(p);
   nd_tx_free_all(p);
   free(p->bufm);
+  free(p->puts);
   free(p->backlog);
   free(p);
 }
@@ -73,7 +88,10 @@ void nd_plane_tick(nd_plane_t *p) {
     p->m_published_ns = now;
     rpc_stats_t st;
     rpc_engine_get_stats(p->e, &st);
-    fd_counter_set(&p->m.blocked_window_ns, st.blocked_ns);
+    fd_counter_set(&p->m.blocked_window_ns, st.blocked_window_ns);
+    fd_counter_set(&p->m.blocked_socket_ns, st.blocked_socket_ns);
+    for (uint32_t i = 0; i < ND_TX_MAX; i++)
+      if (p->txs[i].used) nd_tx_stall_count(&p->txs[i]);
   }
 }
 

@@ -19,7 +19,8 @@
  *
  * Guarantees: a chunk is forwarded, stored or reported only after storage
  * verified its CRC32C and SHA-256 against the signed manifest; a receiver's
- * credit goes back only once storage is done with its chunk, so a peer within
+ * credit goes back, with its buffer, once storage has written its chunk (a
+ * chunk is held only after its fdatasync), so a peer within
  * its window never finds the pool empty; every queue is bounded
  * (fd_limits.h, "node").
  *
@@ -70,6 +71,15 @@ typedef enum nd_peer_class {
 const char *nd_peer_class_name(nd_peer_class_t l); /* the label value: "same_zone", ... */
 nd_peer_class_t nd_peer_class_from_wire(uint32_t v); /* sched.LinkClass; out of range: unknown */
 
+/* The time sends to one child (FetchStripe, RepairPull: the node id it
+ * gave; the origin chain's next origin) waited for its credit. The id is
+ * written once, before a release store of `used`, and never changes. */
+typedef struct nd_child_stall {
+  _Atomic bool used;
+  char id[FD_NAME_LEN_MAX + 1];
+  fd_counter_t blocked_ns;
+} nd_child_stall_t;
+
 /* A plane's counters: written by its engine's thread only (fd_counter_add),
  * read from the metrics thread (fd_counter_get). See common/fd_metrics.h. */
 typedef struct nd_plane_metrics {
@@ -78,7 +88,15 @@ typedef struct nd_plane_metrics {
   fd_counter_t chunks_verified;    /* received, CRC32C and SHA-256 matched, stored */
   fd_counter_t chunks_rejected;    /* received, CRC32C or SHA-256 mismatch (-EBADMSG) */
   fd_counter_t blocked_window_ns;  /* sends held back by a peer's flow-control window */
+  fd_counter_t blocked_socket_ns;  /* ... by this node's own socket (rpc_block_cause_t) */
   fd_counter_t blocked_pool_ns;    /* sends to children waiting for a pool buffer */
+  /* Stored chunks, summed: how long each held its sender's credit from its
+   * arrival to its write's completion, and from there on to its fdatasync
+   * while the credit was still held (nd_sink.c). */
+  fd_counter_t credit_write_ns;
+  fd_counter_t credit_sync_ns;
+  nd_child_stall_t child[ND_CHILD_STALLS_MAX]; /* first come; full: child_other_ns */
+  fd_counter_t child_other_ns;
 } nd_plane_metrics_t;
 
 const nd_plane_metrics_t *nd_plane_metrics(const nd_plane_t *p);
@@ -275,6 +293,9 @@ rpc_call_t *nd_tx_call(const nd_tx_t *tx);
 const nd_ver_t *nd_tx_ver(const nd_tx_t *tx);
 void nd_tx_attach(nd_tx_t *tx, rpc_call_t *call);
 void nd_tx_set_peer_class(nd_tx_t *tx, nd_peer_class_t link); /* the receiver's (metrics) */
+/* The receiver's node id: the time its credit held the sends back is
+ * counted for it (nd_plane_metrics_t.child). Empty or NULL: not per child. */
+void nd_tx_set_peer_id(nd_tx_t *tx, const char *id);
 void nd_tx_want(nd_tx_t *tx, uint32_t index); /* chunk index is still to send */
 uint32_t nd_tx_wanted(const nd_tx_t *tx);     /* chunks still to send, not queued */
 void nd_tx_pump(nd_tx_t *tx);                  /* send what can go now */

@@ -6,17 +6,29 @@
 #include "fd_assert.h"
 #include "nd_plane.h"
 
-/* Per pool buffer: who holds it. */
+/* Per pool buffer: who holds it (a put until its chunk is written, each
+ * send to a child until the kernel no longer reads it). */
 typedef struct nd_bufm {
   uint32_t refs;
   nd_plane_t *p;
   uint32_t idx;
-  /* a chunk on its way into storage */
-  nd_sink_t *sink;
-  nd_ver_t *ver; /* held (users) while storage has the chunk */
-  uint32_t gen;
-  uint32_t chunk, len;
 } nd_bufm_t;
+
+/* A received chunk on its way into storage, from its DATA frame to its
+ * fdatasync (nd_sink.c). It holds its buffer only until the chunk is written,
+ * so there are at most two pool counts of them: one per buffer, and the
+ * written ones storage lets wait for their fdatasync (st_chunk_put_written). */
+typedef struct nd_put {
+  nd_plane_t *p;
+  nd_sink_t *sink;
+  nd_ver_t *ver;  /* held (users) until storage is done with the chunk */
+  uint8_t *buf;   /* the pool buffer, until the write is over (then NULL) */
+  uint32_t gen;   /* the sink's when the frame came: its call's credit */
+  uint32_t chunk, len;
+  bool credited;  /* the sender's credit went back (at the write) */
+  uint64_t arrived_ns, written_ns; /* the credit's stages (nd_plane_metrics_t.credit_*) */
+  struct nd_put *next_free;
+} nd_put_t;
 
 typedef struct nd_tx_item {
   uint8_t *buf;
@@ -49,6 +61,9 @@ struct nd_tx {
   uint64_t tx_bytes;
   nd_peer_class_t link;
   uint64_t pool_wait_since_ns; /* a chunk to read waits for a pool buffer since (0: not) */
+  nd_child_stall_t *child;     /* the receiver's slot (nd_tx_set_peer_id), or NULL */
+  bool child_other;            /* it has an id but the slots are full: child_other_ns */
+  uint64_t window_seen_ns;     /* of the call's window waits, what is counted already */
 };
 
 struct nd_plane {
@@ -65,7 +80,9 @@ struct nd_plane {
   nd_ver_t vers[ND_VERS_MAX];
   nd_tx_t txs[ND_TX_MAX];
   nd_bufm_t *bufm;   /* one per pool buffer */
-  uint32_t *backlog; /* pool indices waiting for a storage slot, in arrival order */
+  nd_put_t *puts;    /* two per pool buffer (nd_put_t) */
+  nd_put_t *put_free;
+  nd_put_t **backlog; /* puts waiting for a storage slot, in arrival order (each holds a buffer) */
   uint32_t backlog_n;
   uint32_t rx_sinks; /* sinks with a call: each may fill a window of buffers */
   fd_rate_t *upload, *download; /* the node's caps; NULL: none */
@@ -90,6 +107,7 @@ void nd_backlog_run(nd_plane_t *p);
  * from the buffer it is in. */
 void nd_forward(nd_plane_t *p, nd_ver_t *v, uint32_t index, uint8_t *buf, uint32_t len);
 void nd_tx_tick(nd_plane_t *p);
+void nd_tx_stall_count(nd_tx_t *tx); /* the receiver's window waits, into its child slot */
 void nd_tx_free_all(nd_plane_t *p); /* the want bitmaps, at destroy */
 
 #endif /* ND_PLANE_INT_H */

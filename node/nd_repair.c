@@ -218,6 +218,7 @@ static void pull_start(nd_repair_t *r) {
   req.chunks = r->chunks;
   req.n_chunks = k;
   req.link = r->cand[r->cand_next].link;
+  req.node_id = (char *)nd_sched_node_id(r->sched);
   rpc_call_cbs_t cbs = {r_msg, r_data, NULL, r_done};
   rpc_call_t *call = rpc_start_node_repair_pull(r->conn, &req, ND_REPAIR_CALL_MS, &cbs, r);
   if (!call) {

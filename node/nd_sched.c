@@ -50,6 +50,9 @@ struct nd_sched {
   nd_reports_t reports;
   Sched__VersionHeld held[ND_FILES_MAX];
   Sched__VersionHeld *held_ptr[ND_FILES_MAX];
+  nd_stalls_t stalls; /* the heartbeat's child_stalls point into these */
+  Sched__ChildStall child[ND_CHILD_STALLS_MAX];
+  Sched__ChildStall *child_ptr[ND_CHILD_STALLS_MAX];
 };
 
 nd_sched_t *nd_sched_create(const nd_sched_opts_t *o) {
@@ -85,6 +88,7 @@ nd_sched_t *nd_sched_create(const nd_sched_opts_t *o) {
 void nd_sched_destroy(nd_sched_t *s) { free(s); }
 
 bool nd_sched_configured(const nd_sched_t *s) { return s->addr[0] && s->port; }
+const char *nd_sched_node_id(const nd_sched_t *s) { return s->id; }
 nd_reports_t *nd_sched_reports(nd_sched_t *s) { return &s->reports; }
 void nd_sched_poke(nd_sched_t *s) { s->next_hb_ms = 0; }
 
@@ -206,6 +210,28 @@ static void on_hb_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
   else if (code == RPC_DEADLINE_EXCEEDED) switch_sched(s, "heartbeat timed out", NULL);
 }
 
+/* The stalls so far, in ms, on req (pointing into s until the next call). */
+static void stalls_fill(nd_sched_t *s, Sched__HeartbeatRequest *req) {
+  nd_stalls_t *st = &s->stalls;
+  memset(st, 0, sizeof(*st));
+  s->cbs.stalls(s->cbs.arg, st);
+  req->blocked_ms = st->window_ns / 1000000u;
+  req->blocked_pool_ms = st->pool_ns / 1000000u;
+  req->blocked_socket_ms = st->socket_ns / 1000000u;
+  req->blocked_upload_cap_ms = st->upload_cap_ns / 1000000u;
+  req->credit_write_ms = st->credit_write_ns / 1000000u;
+  req->credit_sync_ms = st->credit_sync_ns / 1000000u;
+  FD_ASSERT(st->n_child <= ND_CHILD_STALLS_MAX);
+  for (uint32_t i = 0; i < st->n_child; i++) {
+    sched__child_stall__init(&s->child[i]);
+    s->child[i].node_id = (char *)st->child[i].id;
+    s->child[i].blocked_ms = st->child[i].blocked_ns / 1000000u;
+    s->child_ptr[i] = &s->child[i];
+  }
+  req->n_child_stalls = st->n_child;
+  req->child_stalls = st->n_child ? s->child_ptr : NULL;
+}
+
 static void send_heartbeat(nd_sched_t *s) {
   size_t k = s->cbs.held ? s->cbs.held(s->cbs.arg, s->held, ND_FILES_MAX) : 0;
   FD_ASSERT(k <= ND_FILES_MAX);
@@ -216,6 +242,7 @@ static void send_heartbeat(nd_sched_t *s) {
   req.n_versions = k;
   req.versions = k ? s->held_ptr : NULL;
   if (s->cbs.counters) s->cbs.counters(s->cbs.arg, &req.rx_bytes, &req.tx_bytes);
+  if (s->cbs.stalls) stalls_fill(s, &req);
   nd_reports_fill(&s->reports, &req);
   rpc_call_cbs_t cbs = {on_hb_msg, NULL, NULL, on_hb_done};
   s->hb = rpc_start_sched_heartbeat(s->conn, &req, ND_SCHED_CALL_MS, &cbs, s);

@@ -65,6 +65,24 @@ void nd_reports_fill(nd_reports_t *r, Sched__HeartbeatRequest *req);
 /* The heartbeat that carried them ended: ok drops them, else they go again. */
 void nd_reports_done(nd_reports_t *r, bool ok);
 
+/* ---- send stalls --------------------------------------------------------------------- */
+
+/* Where the node's sends waited so far, every engine's (cumulative ns): what
+ * a heartbeat carries (HeartbeatRequest blocked_*, credit_*, child_stalls)
+ * and /metrics shows. */
+typedef struct nd_stalls {
+  uint64_t window_ns;     /* a child's credit (rpc_block_cause_t WINDOW) */
+  uint64_t pool_ns;       /* a pool buffer to read a chunk into */
+  uint64_t socket_ns;     /* this node's own socket */
+  uint64_t upload_cap_ns; /* upload_bps_max */
+  uint64_t credit_write_ns, credit_sync_ns; /* as a receiver: chunks' credit, by stage */
+  uint32_t n_child;
+  struct {
+    const char *id; /* borrowed: immutable while the node lives */
+    uint64_t blocked_ns;
+  } child[ND_CHILD_STALLS_MAX];
+} nd_stalls_t;
+
 /* ---- the link --------------------------------------------------------------------- */
 
 typedef struct nd_sched nd_sched_t;
@@ -80,6 +98,8 @@ typedef struct nd_sched_cbs {
   void (*origins)(void *arg, Sched__Peer *const *peers, size_t count);
   /* bytes received and sent so far, every engine's */
   void (*counters)(void *arg, uint64_t *rx_bytes, uint64_t *tx_bytes);
+  /* the send stalls so far, every engine's */
+  void (*stalls)(void *arg, nd_stalls_t *out);
   void *arg;
 } nd_sched_cbs_t;
 
@@ -108,6 +128,7 @@ void nd_sched_poke(nd_sched_t *s);
 /* The node is stopping: no reconnects, no warnings for calls that end. */
 void nd_sched_stop(nd_sched_t *s);
 bool nd_sched_configured(const nd_sched_t *s);
+const char *nd_sched_node_id(const nd_sched_t *s); /* this node's id (the options' copy) */
 nd_reports_t *nd_sched_reports(nd_sched_t *s);
 
 /* RegisterVersion of an encoded manifest, with the origins that hold it (or,

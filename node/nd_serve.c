@@ -86,6 +86,7 @@ static int h_fetch_stripe(rpc_call_t *call, const Node__FetchStripeRequest *req,
   }
   tx->scan = req->stripe;
   nd_tx_set_peer_class(tx, nd_peer_class_from_wire(req->link));
+  nd_tx_set_peer_id(tx, req->node_id);
   nd_tx_pump(tx);
   return 0;
 }
@@ -101,6 +102,7 @@ static int h_repair_pull(rpc_call_t *call, const Node__RepairPullRequest *req, v
   int rc = start_tx(p, call, v, &tx);
   if (rc || !tx) return rc;
   nd_tx_set_peer_class(tx, nd_peer_class_from_wire(req->link));
+  nd_tx_set_peer_id(tx, req->node_id);
   for (size_t k = 0; k < req->n_chunks; k++) nd_tx_want(tx, (uint32_t)req->chunks[k]);
   nd_tx_pump(tx);
   return 0;

@@ -7,13 +7,16 @@
  * in. Storage verifies the chunk (CRC32C, then SHA-256 against the signed
  * manifest) before it queues the write; only then is the chunk forwarded to
  * the children that want it, from the very buffer (nd_forward). The call's
- * credit for the frame goes back once storage is done with the chunk
- * (written and fdatasync'd), so a peer within its window never finds the
- * pool empty. A chunk that finds no storage slot waits in the plane's
- * backlog, in arrival order.
+ * credit for the frame goes back, with the sink's hold on the buffer, once
+ * the chunk's O_DIRECT write is over (st_chunk_put_written), so a peer
+ * within its window never finds the pool empty and never waits for our
+ * fdatasync; the chunk counts as held (its bit, the serving engines, the
+ * owner's on_chunk) only once that fdatasync made it durable. A repair's
+ * rewrite keeps buffer and credit until it is durable. A chunk that finds
+ * no storage slot waits in the plane's backlog, in arrival order.
  *
- * A buffer is free once every holder let go: the sink until storage is
- * done, each send to a child until the kernel no longer reads it.
+ * A buffer is free once every holder let go: the put until its chunk is
+ * written, each send to a child until the kernel no longer reads it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,10 +30,7 @@ void nd_buf_ref(nd_plane_t *p, void *buf) { p->bufm[fd_pool_index(p->pool, buf)]
 void nd_buf_unref(nd_plane_t *p, void *buf) {
   nd_bufm_t *b = &p->bufm[fd_pool_index(p->pool, buf)];
   FD_ASSERT(b->refs > 0);
-  if (--b->refs == 0) {
-    b->sink = NULL;
-    fd_pool_put(p->pool, buf);
-  }
+  if (--b->refs == 0) fd_pool_put(p->pool, buf);
 }
 
 /* The call's credit for len bytes stored: now, or once the download cap's
@@ -77,15 +77,41 @@ void nd_credit_run(nd_plane_t *p) {
   }
 }
 
-static void put_finish(nd_plane_t *p, nd_bufm_t *b, void *buf, int res) {
-  nd_sink_t *s = b->sink;
-  nd_ver_t *v = b->ver;
-  uint32_t index = b->chunk;
+static nd_put_t *put_take(nd_plane_t *p) {
+  nd_put_t *put = p->put_free;
+  FD_ASSERT(put); /* two per pool buffer: see nd_put_t */
+  p->put_free = put->next_free;
+  return put;
+}
+
+static void put_free(nd_plane_t *p, nd_put_t *put) {
+  put->next_free = p->put_free;
+  p->put_free = put;
+}
+
+/* The sender's credit for the chunk goes back (once): at its write for a
+ * chunk written to a version being received, else when storage is done. */
+static void put_credit(nd_plane_t *p, nd_put_t *put, uint64_t now) {
+  nd_sink_t *s = put->sink;
+  if (put->credited) return;
+  put->credited = true;
+  if (!s->call || s->gen != put->gen) return; /* the call ended: its credit with it */
+  if (put->written_ns) {
+    fd_counter_add(&p->m.credit_write_ns, put->written_ns - put->arrived_ns);
+    fd_counter_add(&p->m.credit_sync_ns, now - put->written_ns); /* 0 when credited at the write */
+  }
+  credit(p, s, put->len);
+}
+
+static void put_finish(nd_plane_t *p, nd_put_t *put, int res) {
+  nd_sink_t *s = put->sink;
+  nd_ver_t *v = put->ver;
+  uint32_t index = put->chunk;
   s->puts--;
   if (res == 0) {
-    s->rx_bytes += b->len;
-    p->rx_bytes += b->len;
-    fd_counter_add(&p->m.rx_bytes[s->link < ND_PEER_CLASSES ? s->link : ND_PEER_UNKNOWN], b->len);
+    s->rx_bytes += put->len;
+    p->rx_bytes += put->len;
+    fd_counter_add(&p->m.rx_bytes[s->link < ND_PEER_CLASSES ? s->link : ND_PEER_UNKNOWN], put->len);
     fd_counter_add(&p->m.chunks_verified, 1);
     if (p->hooks.chunk_durable) p->hooks.chunk_durable(p->hooks.arg, v, index);
   } else if (res != -EALREADY) {
@@ -94,39 +120,56 @@ static void put_finish(nd_plane_t *p, nd_bufm_t *b, void *buf, int res) {
                 s->repair ? "repaired" : "stored", fd_strerror(res));
     if (!s->err) s->err = res;
   }
-  if (s->call && s->gen == b->gen) credit(p, s, b->len);
-  b->ver = NULL;
+  put_credit(p, put, fd_now_ns()); /* unless it went back at the write */
   nd_ver_put(v);
-  nd_buf_unref(p, buf);
+  if (put->buf) nd_buf_unref(p, put->buf);
+  put_free(p, put);
   if (s->on_chunk) s->on_chunk(s->owner, s, index, res);
 }
 
+/* st_chunk_put_written: the chunk is written, its fdatasync to come. The
+ * buffer is ours again and goes back to the pool (children still sending
+ * from it keep their references), and so does the sender's credit: the
+ * sender may fill the window again while the fdatasync runs. Nothing here
+ * says the chunk is held: that (the bitmap, the serving engines, the
+ * heartbeat's count, a complete version) waits for on_put. */
+static void on_written(void *arg, int res) {
+  (void)res;
+  nd_put_t *put = arg;
+  nd_plane_t *p = put->p;
+  put->written_ns = fd_now_ns();
+  nd_buf_unref(p, put->buf);
+  put->buf = NULL;
+  put_credit(p, put, put->written_ns);
+}
+
 static void on_put(void *arg, int res) {
-  nd_bufm_t *b = arg;
-  put_finish(b->p, b, fd_pool_buf(b->p->pool, b->idx), res);
+  nd_put_t *put = arg;
+  put_finish(put->p, put, res);
 }
 
 /* 0 queued (or finished with an error), -EAGAIN: no storage slot yet. */
-static int put_try(nd_plane_t *p, void *buf) {
-  nd_bufm_t *b = &p->bufm[fd_pool_index(p->pool, buf)];
-  nd_sink_t *s = b->sink;
-  int rc = s->repair ? st_chunk_repair(b->ver->sv, b->chunk, buf, b->len, on_put, b)
-                     : st_chunk_put(b->ver->sv, b->chunk, buf, b->len, on_put, b);
+static int put_try(nd_plane_t *p, nd_put_t *put) {
+  nd_sink_t *s = put->sink;
+  int rc = s->repair ? st_chunk_repair(put->ver->sv, put->chunk, put->buf, put->len, on_put, put)
+                     : st_chunk_put_written(put->ver->sv, put->chunk, put->buf, put->len,
+                                            on_written, on_put, put);
   if (rc == 0) {
-    if (s->forward) nd_forward(p, b->ver, b->chunk, buf, b->len);
+    /* (on_written has not run: storage completes nothing inside a call) */
+    if (s->forward) nd_forward(p, put->ver, put->chunk, put->buf, put->len);
     return 0;
   }
   if (rc == -EAGAIN) return rc;
   /* already there: a chunk of a version completed meanwhile, or one a repair
    * of its own is rewriting */
-  if (rc == -EINPROGRESS || (!s->repair && rc == -EINVAL && b->ver->complete)) rc = -EALREADY;
-  put_finish(p, b, buf, rc);
+  if (rc == -EINPROGRESS || (!s->repair && rc == -EINVAL && put->ver->complete)) rc = -EALREADY;
+  put_finish(p, put, rc);
   return 0;
 }
 
 void nd_backlog_run(nd_plane_t *p) {
   uint32_t done = 0;
-  while (done < p->backlog_n && put_try(p, fd_pool_buf(p->pool, p->backlog[done])) == 0) done++;
+  while (done < p->backlog_n && put_try(p, p->backlog[done]) == 0) done++;
   if (!done) return;
   memmove(p->backlog, p->backlog + done, (p->backlog_n - done) * sizeof(*p->backlog));
   p->backlog_n -= done;
@@ -181,12 +224,14 @@ void nd_sink_data(nd_sink_t *s, rpc_call_t *call, void *buf, uint32_t len) {
   if (fd_rate_capped(p->download)) /* the download cap (credit()) */
     fd_rate_charge(p->download, len, fd_now_ns());
   uint32_t idx = fd_pool_index(p->pool, buf);
+  p->bufm[idx] = (nd_bufm_t){.refs = 1, .p = p, .idx = idx};
   nd_ver_get(s->ver);
-  p->bufm[idx] = (nd_bufm_t){.refs = 1, .p = p, .idx = idx, .sink = s, .ver = s->ver,
-                             .gen = s->gen, .chunk = s->hdr_index, .len = len};
+  nd_put_t *put = put_take(p);
+  *put = (nd_put_t){.p = p, .sink = s, .ver = s->ver, .buf = buf, .gen = s->gen,
+                    .chunk = s->hdr_index, .len = len, .arrived_ns = fd_now_ns()};
   s->puts++;
-  if (p->backlog_n == 0 && put_try(p, buf) == 0) return;
-  p->backlog[p->backlog_n++] = idx;
+  if (p->backlog_n == 0 && put_try(p, put) == 0) return;
+  p->backlog[p->backlog_n++] = put;
 }
 
 bool nd_plane_may_hold(const nd_plane_t *p) {

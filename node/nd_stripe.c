@@ -154,6 +154,7 @@ void nd_stripe_start(nd_stripe_t *s) {
   req.have_bitmap.data = have;
   req.have_bitmap.len = have_len;
   req.link = s->link;
+  req.node_id = (char *)nd_sched_node_id(d->all->sched);
   rpc_call_cbs_t cbs = {s_msg, s_data, NULL, s_done};
   rpc_call_t *c = rpc_start_node_fetch_stripe(s->conn, &req, ND_STREAM_TIMEOUT_MS, &cbs, s);
   free(have);

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,39 @@ const nd_ver_t *nd_tx_ver(const nd_tx_t *tx) { return tx->ver; }
 void nd_tx_attach(nd_tx_t *tx, rpc_call_t *call) { tx->call = call; }
 void nd_tx_set_peer_class(nd_tx_t *tx, nd_peer_class_t link) {
   tx->link = link < ND_PEER_CLASSES ? link : ND_PEER_UNKNOWN;
+}
+
+void nd_tx_set_peer_id(nd_tx_t *tx, const char *id) {
+  tx->child = NULL;
+  tx->child_other = false;
+  if (!id || !id[0]) return;
+  nd_plane_metrics_t *m = &tx->p->m;
+  for (uint32_t i = 0; i < ND_CHILD_STALLS_MAX; i++) {
+    nd_child_stall_t *c = &m->child[i];
+    if (!atomic_load_explicit(&c->used, memory_order_relaxed)) { /* the first free: claimed */
+      snprintf(c->id, sizeof(c->id), "%s", id);
+      atomic_store_explicit(&c->used, true, memory_order_release);
+      tx->child = c;
+      return;
+    }
+    if (!strcmp(c->id, id)) {
+      tx->child = c;
+      return;
+    }
+  }
+  tx->child_other = true; /* more children than slots: counted together */
+}
+
+/* The receiver's credit held the sends back since the last count: counted
+ * for that child (from the metrics publish of the tick, and when the call
+ * goes). */
+void nd_tx_stall_count(nd_tx_t *tx) {
+  if (!tx->call || (!tx->child && !tx->child_other)) return;
+  uint64_t total = rpc_call_blocked_total_ns(tx->call, RPC_BLOCK_WINDOW);
+  if (total <= tx->window_seen_ns) return;
+  uint64_t d = total - tx->window_seen_ns;
+  tx->window_seen_ns = total;
+  fd_counter_add(tx->child ? &tx->child->blocked_ns : &tx->p->m.child_other_ns, d);
 }
 
 /* A wait for a pool buffer is over (or the stream is): its time is counted. */
@@ -84,6 +118,7 @@ static void tx_release(nd_tx_t *tx) {
 }
 
 void nd_tx_call_gone(nd_tx_t *tx) {
+  nd_tx_stall_count(tx); /* the call is still there while its on_done runs */
   tx->call = NULL;
   tx_release(tx);
 }

@@ -207,8 +207,24 @@ typedef struct rpc_stats {
   uint64_t frames_rx, frames_tx, bytes_rx, bytes_tx, data_frames_rx, data_frames_tx;
   uint64_t rx_copied_bytes; /* DATA bytes copied out of provided buffers (not received direct) */
   uint64_t rx_nobufs;       /* multishot recvs stopped for want of provided buffers, re-armed */
-  uint64_t blocked_ns;      /* total time sends waited on a peer's window */
+  uint64_t blocked_ns;      /* total time sends were held back, whatever the cause: */
+  uint64_t blocked_window_ns; /* ... the peer had not returned credit (its window was full) */
+  uint64_t blocked_socket_ns; /* ... this side's bytes had not left it yet (rpc_block_cause_t) */
 } rpc_stats_t;
+
+/* Why a call's send was held back (rpc_call_send, rpc_call_send_data
+ * returning -EAGAIN), judged when it fails and again at every tick while it
+ * waits: SOCKET while this connection's own bytes have not left the node (a
+ * send of ours still in flight on the ring, the connection's send queue
+ * full, or bytes in the kernel's send queue not yet sent: SIOCOUTQNSD), so
+ * the link or TCP is the limit; WINDOW otherwise: everything sent, and the
+ * peer has not returned the credit (it holds the bytes, or they are on the
+ * wire). */
+typedef enum rpc_block_cause {
+  RPC_BLOCK_WINDOW = 0,
+  RPC_BLOCK_SOCKET = 1,
+  RPC_BLOCK_CAUSES
+} rpc_block_cause_t;
 
 /* Creates an engine on (and for) the calling thread. NULL with errno set. */
 rpc_engine_t *rpc_engine_create(const rpc_engine_opts_t *opts);
@@ -321,6 +337,9 @@ void rpc_call_cancel(rpc_call_t *call);
 /* Nanoseconds this call's sends have been held back by the peer's window
  * (0 when not blocked): the backpressure the scheduler acts on. */
 uint64_t rpc_call_blocked_ns(const rpc_call_t *call);
+/* Nanoseconds this call's sends were held back for cause over its life so
+ * far, the wait under way included. */
+uint64_t rpc_call_blocked_total_ns(const rpc_call_t *call, rpc_block_cause_t cause);
 bool rpc_call_is_admin(const rpc_call_t *call); /* rpc_call_role(call) == RPC_ROLE_ADMIN */
 rpc_role_t rpc_call_role(const rpc_call_t *call);
 uint64_t rpc_call_deadline_ns(const rpc_call_t *call); /* fd_now_ns() clock */

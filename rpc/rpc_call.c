@@ -8,8 +8,10 @@
  * receiver credits bytes back (WINDOW frames) once consumed: messages when
  * their callback returns, DATA when the application calls data_done. */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "fd_assert.h"
 #include "fd_error.h"
@@ -97,6 +99,8 @@ static rpc_call_t *call_alloc(rpc_conn_t *c, uint32_t id, bool is_client) {
   return call;
 }
 
+static void call_unblocked(rpc_call_t *call, uint64_t now);
+
 static void call_release(rpc_call_t *call) {
   rpc_conn_t *c = call->conn;
   rpc_engine_t *e = c->e;
@@ -108,7 +112,7 @@ static void call_release(rpc_call_t *call) {
   /* DATA still held by the application no longer needs stream credit, but
    * the connection's window must not shrink for good. */
   if (call->rx_held) rpc_conn_window_consumed(c, call->rx_held);
-  if (call->blocked_since_ns) e->stats.blocked_ns += fd_now_ns() - call->blocked_since_ns;
+  call_unblocked(call, fd_now_ns());
   /* The connection is held back only while some call still waits. */
   bool waiting = false;
   for (rpc_call_t *k = c->calls; k && !waiting; k = k->next) waiting = k->want_writable;
@@ -196,22 +200,51 @@ flood:
   return -EPROTO;
 }
 
-/* Takes send credit, or records that the call is blocked on the peer. */
+/* ---- why a send waits (rpc_block_cause_t) ---- */
+
+static rpc_block_cause_t block_cause(const rpc_conn_t *c) {
+  /* Completions are collected before callbacks run, so a send still in
+   * flight here did not go whole into the socket: its buffer is full. */
+  if (c->sending || !rpc_conn_can_queue(c, RPC_FRAME_HEADER_LEN)) return RPC_BLOCK_SOCKET;
+  int unsent = 0;
+  if (c->fd >= 0 && ioctl(c->fd, SIOCOUTQNSD, &unsent) == 0 && unsent > 0) return RPC_BLOCK_SOCKET;
+  return RPC_BLOCK_WINDOW;
+}
+
+/* A wait of call's ends (it sent, or it is gone): its time goes to its cause. */
+static void call_unblocked(rpc_call_t *call, uint64_t now) {
+  if (!call->blocked_since_ns) return;
+  uint64_t d = now > call->blocked_since_ns ? now - call->blocked_since_ns : 0;
+  rpc_stats_t *st = &call->conn->e->stats;
+  call->blocked_total_ns[call->blocked_cause] += d;
+  st->blocked_ns += d;
+  if (call->blocked_cause == RPC_BLOCK_SOCKET) st->blocked_socket_ns += d;
+  else st->blocked_window_ns += d;
+  call->blocked_since_ns = 0;
+}
+
+/* The call waits (again): judged now; a changed cause starts a new wait. */
+static void blocked_as(rpc_call_t *call, uint64_t now) {
+  rpc_block_cause_t cause = block_cause(call->conn);
+  if (call->blocked_since_ns && call->blocked_cause == cause) return;
+  call_unblocked(call, now);
+  call->blocked_since_ns = now;
+  call->blocked_cause = cause;
+}
+
+/* Takes send credit, or records that the call is blocked (and why). */
 static int take_credit(rpc_call_t *call, uint32_t bytes) {
   rpc_conn_t *c = call->conn;
   if (!tx_fits(call->tx_credit, c->peer_stream_window, bytes) ||
       !tx_fits(c->tx_credit, c->peer_conn_window, bytes) ||
       !rpc_conn_can_queue(c, RPC_FRAME_HEADER_LEN + (bytes > RPC_LARGE_MSG ? 0 : bytes))) {
     uint64_t now = fd_now_ns();
-    if (!call->blocked_since_ns) call->blocked_since_ns = now;
+    blocked_as(call, now);
     if (!c->blocked_since_ns) c->blocked_since_ns = now;
     call->want_writable = true;
     return -EAGAIN;
   }
-  if (call->blocked_since_ns) {
-    c->e->stats.blocked_ns += fd_now_ns() - call->blocked_since_ns;
-    call->blocked_since_ns = 0;
-  }
+  call_unblocked(call, fd_now_ns());
   c->blocked_since_ns = 0;
   call->tx_credit -= bytes;
   c->tx_credit -= bytes;
@@ -507,6 +540,9 @@ void rpc_call_tick(rpc_conn_t *c, uint64_t now) {
     } else if (call->rx_consumed && !call->remote_end) {
       consumed(c, call, 0);
     }
+    /* A wait's cause changes without a send to notice it (the socket
+     * drained, the peer still holds the window): judged again each tick. */
+    if (call->blocked_since_ns && call->state == RPC_CALL_OPEN) blocked_as(call, now);
   }
   for (uint32_t i = 0; i < n; i++) {
     rpc_call_t *call = expired[i];
@@ -671,6 +707,13 @@ void rpc_call_cancel(rpc_call_t *call) {
 
 uint64_t rpc_call_blocked_ns(const rpc_call_t *call) {
   return call->blocked_since_ns ? fd_now_ns() - call->blocked_since_ns : 0;
+}
+
+uint64_t rpc_call_blocked_total_ns(const rpc_call_t *call, rpc_block_cause_t cause) {
+  FD_ASSERT((unsigned)cause < RPC_BLOCK_CAUSES);
+  uint64_t t = call->blocked_total_ns[cause];
+  if (call->blocked_since_ns && call->blocked_cause == cause) t += rpc_call_blocked_ns(call);
+  return t;
 }
 bool rpc_call_is_admin(const rpc_call_t *call) { return call->conn->role == RPC_ROLE_ADMIN; }
 rpc_role_t rpc_call_role(const rpc_call_t *call) { return call->conn->role; }

@@ -141,7 +141,9 @@ struct rpc_call {
   uint64_t rx_unacked; /* stream bytes received and not credited */
   uint64_t rx_consumed;
   uint64_t rx_held; /* DATA bytes handed to on_data and not yet data_done */
-  uint64_t blocked_since_ns;
+  uint64_t blocked_since_ns;     /* a send waits since (0: none), for blocked_cause */
+  rpc_block_cause_t blocked_cause;
+  uint64_t blocked_total_ns[RPC_BLOCK_CAUSES]; /* waits ended, by cause */
   rpc_call_cbs_t cbs;
   void *cbs_arg;
   rpc_call_t *next, *prev; /* conn->calls */

@@ -143,13 +143,18 @@ static int alloc_buffers(fdsched_t *d) {
   d->node_entry = calloc(FD_NODES_MAX, sizeof(*d->node_entry));
   d->node_entry_ptr = calloc(FD_NODES_MAX, sizeof(*d->node_entry_ptr));
   d->node_info = calloc(FD_NODES_MAX, sizeof(*d->node_info));
+  d->node_stalls = calloc(FD_NODES_MAX, sizeof(*d->node_stalls));
+  d->child_stall = calloc((size_t)FD_NODES_MAX * SCH_CHILD_STALLS_MAX, sizeof(*d->child_stall));
+  d->child_stall_ptr =
+      calloc((size_t)FD_NODES_MAX * SCH_CHILD_STALLS_MAX, sizeof(*d->child_stall_ptr));
   d->node_host = calloc(FD_NODES_MAX, sizeof(*d->node_host));
   d->version_entry = calloc(SCH_VERSIONS_MAX, sizeof(*d->version_entry));
   d->version_entry_ptr = calloc(SCH_VERSIONS_MAX, sizeof(*d->version_entry_ptr));
   d->zone = calloc((size_t)SCH_PLANS_MAX * SCH_ZONES_MAX, sizeof(*d->zone));
   d->zone_ptr = calloc((size_t)SCH_PLANS_MAX * SCH_ZONES_MAX, sizeof(*d->zone_ptr));
   if (!d->watch || !d->pushes || !d->obuf || !d->order_ptr || !d->scratch || !d->node_entry ||
-      !d->node_entry_ptr || !d->node_info || !d->node_host || !d->version_entry ||
+      !d->node_entry_ptr || !d->node_info || !d->node_stalls || !d->child_stall ||
+      !d->child_stall_ptr || !d->node_host || !d->version_entry ||
       !d->version_entry_ptr || !d->zone || !d->zone_ptr)
     return -ENOMEM;
   for (uint32_t i = 0; i < FD_NODES_MAX; i++) {
@@ -167,6 +172,9 @@ static void free_buffers(fdsched_t *d) {
   free(d->scratch);
   free(d->node_entry);
   free(d->node_entry_ptr);
+  free(d->node_stalls);
+  free(d->child_stall);
+  free(d->child_stall_ptr);
   free(d->node_info);
   free(d->node_host);
   free(d->version_entry);

@@ -158,6 +158,9 @@ typedef struct fdsched {
   Sched__NodeEntry *node_entry;  /* FD_NODES_MAX */
   Sched__NodeEntry **node_entry_ptr;
   Sched__NodeInfo *node_info;
+  Sched__SendStalls *node_stalls;      /* FD_NODES_MAX */
+  Sched__ChildStall *child_stall;      /* FD_NODES_MAX x SCH_CHILD_STALLS_MAX */
+  Sched__ChildStall **child_stall_ptr;
   char (*node_host)[SCH_ADDRESS_LEN_MAX];
   Sched__VersionEntry *version_entry; /* SCH_VERSIONS_MAX */
   Sched__VersionEntry **version_entry_ptr;

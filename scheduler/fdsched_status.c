@@ -38,6 +38,34 @@ static void fill_node_info(fdsched_t *d, uint32_t slot, Sched__NodeInfo *ni, cha
   ni->origin = n->origin;
 }
 
+static void stalls_to_wire(const sch_node_stalls_t *s, Sched__SendStalls *w) {
+  sched__send_stalls__init(w);
+  w->blocked_ms = s->blocked_ms;
+  w->blocked_pool_ms = s->blocked_pool_ms;
+  w->blocked_socket_ms = s->blocked_socket_ms;
+  w->blocked_upload_cap_ms = s->blocked_upload_cap_ms;
+  w->credit_write_ms = s->credit_write_ms;
+  w->credit_sync_ms = s->credit_sync_ms;
+}
+
+/* Node entry k of a ListNodes reply: the stalls of its last heartbeat. */
+static void fill_stalls(fdsched_t *d, const sch_members_t *m, uint32_t slot, uint32_t k,
+                        Sched__NodeEntry *e) {
+  const sch_node_stalls_t *s = sch_members_stalls(m, slot);
+  stalls_to_wire(s, &d->node_stalls[k]);
+  e->stalls = &d->node_stalls[k];
+  Sched__ChildStall *c = &d->child_stall[(size_t)k * SCH_CHILD_STALLS_MAX];
+  Sched__ChildStall **cp = &d->child_stall_ptr[(size_t)k * SCH_CHILD_STALLS_MAX];
+  for (uint32_t i = 0; i < s->n_child; i++) {
+    sched__child_stall__init(&c[i]);
+    c[i].node_id = (char *)sch_members_node(m, s->child[i].slot)->id;
+    c[i].blocked_ms = s->child[i].blocked_ms;
+    cp[i] = &c[i];
+  }
+  e->n_child_stalls = s->n_child;
+  e->child_stalls = s->n_child ? cp : NULL;
+}
+
 static int h_list_nodes(rpc_call_t *call, const Sched__ListNodesRequest *req, void *ctx) {
   fdsched_t *d = ctx;
   if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
@@ -57,6 +85,7 @@ static int h_list_nodes(rpc_call_t *call, const Sched__ListNodesRequest *req, vo
     e->state = (char *)sch_node_state_name(n->state);
     e->last_seen_ms = now > n->last_heartbeat_ms ? now - n->last_heartbeat_ms : 0;
     e->dependents = sch_sched_dependents(d->sched, slot);
+    fill_stalls(d, m, slot, k, e);
     d->node_entry_ptr[k++] = e;
   }
   rep.n_nodes = k;
@@ -179,6 +208,23 @@ static int h_status(rpc_call_t *call, const Sched__StatusRequest *req, void *ctx
   }
   rep.n_progress = k;
   rep.progress = d->progress_ptr;
+  /* Every node's stalls summed, but for those dead or gone. */
+  const sch_members_t *m = sch_db_members(d->db);
+  sch_node_stalls_t sum = {0};
+  for (uint32_t slot = 0; slot < sch_members_count(m); slot++) {
+    sch_node_state_t st = sch_members_node(m, slot)->state;
+    if (st == SCH_NODE_DEAD || st == SCH_NODE_LEFT) continue;
+    const sch_node_stalls_t *s = sch_members_stalls(m, slot);
+    sum.blocked_ms += s->blocked_ms;
+    sum.blocked_pool_ms += s->blocked_pool_ms;
+    sum.blocked_socket_ms += s->blocked_socket_ms;
+    sum.blocked_upload_cap_ms += s->blocked_upload_cap_ms;
+    sum.credit_write_ms += s->credit_write_ms;
+    sum.credit_sync_ms += s->credit_sync_ms;
+  }
+  Sched__SendStalls total;
+  stalls_to_wire(&sum, &total);
+  rep.stalls = &total;
   int rc = rpc_call_send(call, &rep.base);
   return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);
 }

@@ -265,6 +265,24 @@ static int h_register(rpc_call_t *call, const Sched__RegisterRequest *req, void 
 
 /* ---- Heartbeat ---- */
 
+/* The node's stalls as its heartbeat says them: kept, volatile (children
+ * this scheduler does not know are left out). */
+static void stalls_take(fdsched_t *d, uint32_t slot, const Sched__HeartbeatRequest *req) {
+  sch_members_t *m = sch_db_members(d->db);
+  sch_node_stalls_t s = {.blocked_ms = req->blocked_ms,
+                         .blocked_pool_ms = req->blocked_pool_ms,
+                         .blocked_socket_ms = req->blocked_socket_ms,
+                         .blocked_upload_cap_ms = req->blocked_upload_cap_ms,
+                         .credit_write_ms = req->credit_write_ms,
+                         .credit_sync_ms = req->credit_sync_ms};
+  for (size_t i = 0; i < req->n_child_stalls; i++) {
+    const Sched__ChildStall *c = req->child_stalls[i];
+    int child = sch_members_find(m, c->node_id);
+    if (child >= 0) sch_stalls_add_child(&s, (uint32_t)child, c->blocked_ms);
+  }
+  sch_members_set_stalls(m, slot, &s);
+}
+
 static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, void *ctx) {
   fdsched_t *d = ctx;
   if (!fdsched_ha_leading(d)) return fdsched_ha_refuse(d, call);
@@ -295,6 +313,7 @@ static int h_heartbeat(rpc_call_t *call, const Sched__HeartbeatRequest *req, voi
   sch_sched_traffic(d->sched, req->node_id, now, req->rx_bytes); /* its download rate */
   fdsched_reports_take(d, req);
   int slot = sch_members_find(sch_db_members(d->db), req->node_id);
+  if (slot >= 0) stalls_take(d, (uint32_t)slot, req);
   Sched__HeartbeatReply rep = SCHED__HEARTBEAT_REPLY__INIT;
   uint32_t n = 0;
   for (uint32_t i = 0; slot >= 0 && i < sch_sched_plan_count(d->sched); i++)

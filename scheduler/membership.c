@@ -23,6 +23,7 @@ struct sch_members {
   sch_members_config_t cfg;
   uint32_t count;
   sch_node_t nodes[FD_NODES_MAX];
+  sch_node_stalls_t stalls[FD_NODES_MAX]; /* volatile: the latest heartbeat's */
   uint32_t hash[HASH_SLOTS]; /* slot numbers, HASH_EMPTY when free */
   uint32_t region_count;
   uint32_t zone_count;
@@ -164,6 +165,29 @@ int sch_members_heartbeat(sch_members_t *m, const char *id, uint64_t now_ms, uin
   if (slot_out) *slot_out = (uint32_t)slot;
   if (returned) *returned = back;
   return 0;
+}
+
+void sch_stalls_add_child(sch_node_stalls_t *s, uint32_t slot, uint64_t blocked_ms) {
+  FD_ASSERT(s->n_child <= SCH_CHILD_STALLS_MAX);
+  uint32_t at = s->n_child;
+  while (at > 0 && s->child[at - 1].blocked_ms < blocked_ms) at--;
+  if (at == SCH_CHILD_STALLS_MAX) return;
+  uint32_t n = s->n_child < SCH_CHILD_STALLS_MAX ? s->n_child + 1 : SCH_CHILD_STALLS_MAX;
+  memmove(&s->child[at + 1], &s->child[at], (n - 1 - at) * sizeof(s->child[0]));
+  s->child[at] = (sch_child_stall_t){slot, blocked_ms};
+  s->n_child = n;
+}
+
+int sch_members_set_stalls(sch_members_t *m, uint32_t slot, const sch_node_stalls_t *s) {
+  if (slot >= m->count) return -ENOENT;
+  FD_ASSERT(s->n_child <= SCH_CHILD_STALLS_MAX);
+  m->stalls[slot] = *s;
+  return 0;
+}
+
+const sch_node_stalls_t *sch_members_stalls(const sch_members_t *m, uint32_t slot) {
+  FD_ASSERT(slot < m->count);
+  return &m->stalls[slot];
 }
 
 uint32_t sch_members_tick(sch_members_t *m, uint64_t now_ms, uint32_t *died, uint32_t died_max) {

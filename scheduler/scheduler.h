@@ -124,6 +124,30 @@ int sch_members_register(sch_members_t *m, const sch_node_info_t *info, uint64_t
 int sch_members_heartbeat(sch_members_t *m, const char *id, uint64_t now_ms, uint64_t version,
                           uint64_t chunks, uint32_t *slot_out, bool *returned);
 
+/* Where a node's sends waited, cumulative ms since the node started, as its
+ * last heartbeat said (HeartbeatRequest blocked_*, credit_*, child_stalls):
+ * volatile, never logged; a restarted fdsched learns it again from the next
+ * heartbeat. Children by slot, the SCH_CHILD_STALLS_MAX longest. */
+typedef struct sch_child_stall {
+  uint32_t slot;
+  uint64_t blocked_ms;
+} sch_child_stall_t;
+
+typedef struct sch_node_stalls {
+  uint64_t blocked_ms; /* a child's credit (peer_window) */
+  uint64_t blocked_pool_ms, blocked_socket_ms, blocked_upload_cap_ms;
+  uint64_t credit_write_ms, credit_sync_ms; /* as a receiver: its chunks' credit, by stage */
+  uint32_t n_child;
+  sch_child_stall_t child[SCH_CHILD_STALLS_MAX]; /* longest first */
+} sch_node_stalls_t;
+
+/* Adds a child's figure to s, keeping the SCH_CHILD_STALLS_MAX longest,
+ * longest first (a shorter one than all of a full list is dropped). */
+void sch_stalls_add_child(sch_node_stalls_t *s, uint32_t slot, uint64_t blocked_ms);
+/* The node's latest stalls (zero until it reports). -ENOENT for a bad slot. */
+int sch_members_set_stalls(sch_members_t *m, uint32_t slot, const sch_node_stalls_t *s);
+const sch_node_stalls_t *sch_members_stalls(const sch_members_t *m, uint32_t slot);
+
 /* Advances the failure detector to now_ms: ALIVE -> SUSPECT after
  * suspect_misses missed intervals, -> DEAD after dead_misses. Writes the
  * slots newly declared dead into died (at most died_max; the rest are

@@ -37,18 +37,23 @@ struct st_slot {
   uint32_t io_done;     /* bytes moved so far (short reads and writes are re-queued) */
   int src_fd;           /* DELTA_READ: the source version's file */
   bool from_delta;      /* PUT that came from a delta copy */
+  st_done_fn written;   /* PUT: the write completed, buf is the caller's (NULL: none) */
   st_done_fn done;
   void *arg;
 };
 
 /* A chunk written and waiting for the fdatasync that makes it durable. Its
- * slot is free again (the disk operation is over); the caller's buffer is
- * still held, so there are never more of these than pool buffers. */
+ * slot is free again (the disk operation is over). Either the caller's
+ * buffer is still held (at most one of these per pool buffer), or the put
+ * gave it back when written (st_chunk_put_written: `early`, at most one pool
+ * count of those, st_store.early_n), so there are never more than two pool
+ * counts of them. */
 typedef struct st_synced st_synced_t;
 struct st_synced {
   st_synced_t *next;
   uint32_t index, len;
   bool from_delta;
+  bool early; /* its buffer went back at the write (counted in early_n) */
   st_done_fn done;
   void *arg;
 };
@@ -142,8 +147,9 @@ struct st_store {
   fd_hist_t sync_hist[ST_SYNC_KINDS]; /* st_store_sync_hist */
   st_slot_t *slots;
   st_slot_t *free_slots;
-  st_synced_t *synced;      /* one per pool buffer */
+  st_synced_t *synced;      /* two per pool buffer (st_synced_t) */
   st_synced_t *free_synced;
+  uint32_t early_n;         /* puts with a `written` callback not finished yet */
   uint32_t inflight;
   st_version_t *versions;
   bool can_ftruncate; /* IORING_OP_FTRUNCATE (6.9+) */

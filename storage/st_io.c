@@ -36,6 +36,7 @@ st_slot_t *st_slot_get(st_store_t *s) {
 void st_slot_put(st_store_t *s, st_slot_t *slot) {
   slot->v = NULL;
   slot->buf = NULL;
+  slot->written = NULL;
   slot->done = NULL;
   slot->next = s->free_slots;
   s->free_slots = slot;
@@ -129,10 +130,14 @@ void st_bitmap_flush_sync(st_version_t *v) {
 
 static void sync_kick(st_version_t *v);
 
-static void finish_put(st_version_t *v, uint32_t index, uint32_t len, bool from_delta,
+static void finish_put(st_version_t *v, uint32_t index, uint32_t len, bool from_delta, bool early,
                        st_done_fn done, void *arg, int res) {
   st_store_t *s = v->s;
   st_bit_clear(v->pending, index);
+  if (early) {
+    FD_ASSERT(s->early_n > 0);
+    s->early_n--;
+  }
   if (res == 0) {
     FD_ASSERT(!st_bit(v->bits, index));
     st_bit_set(v->bits, index);
@@ -170,7 +175,7 @@ static void on_sync(fd_op_t *op, int res, uint32_t flags) {
     st_synced_t r = *list;
     list->next = s->free_synced;
     s->free_synced = list;
-    finish_put(v, r.index, r.len, r.from_delta, r.done, r.arg, res < 0 ? res : 0);
+    finish_put(v, r.index, r.len, r.from_delta, r.early, r.done, r.arg, res < 0 ? res : 0);
     list = next;
   }
   bitmap_kick(v);
@@ -194,7 +199,7 @@ static void sync_kick(st_version_t *v) {
 void st_mark_cloned(st_version_t *v, uint32_t index, uint32_t len) {
   FD_ASSERT(!st_bit(v->pending, index));
   v->s->stats.chunks_cloned++;
-  finish_put(v, index, len, true, NULL, NULL, 0);
+  finish_put(v, index, len, true, false, NULL, NULL, 0);
   bitmap_kick(v);
 }
 
@@ -226,7 +231,8 @@ static void on_write(fd_op_t *op, int res, uint32_t flags) {
                  (unsigned long long)v->m->version, slot->index, strerror(-err));
     st_slot_t copy = *slot;
     st_slot_put(v->s, slot);
-    finish_put(v, copy.index, copy.len, copy.from_delta, copy.done, copy.arg, err);
+    finish_put(v, copy.index, copy.len, copy.from_delta, copy.written != NULL, copy.done, copy.arg,
+               err);
     return;
   }
   slot->io_done += (uint32_t)res;
@@ -237,13 +243,17 @@ static void on_write(fd_op_t *op, int res, uint32_t flags) {
   /* The disk operation is over: free the slot, wait for the fdatasync. */
   st_store_t *s = v->s;
   st_synced_t *r = s->free_synced;
-  FD_ASSERT(r != NULL); /* one per pool buffer, and each put holds its own */
+  FD_ASSERT(r != NULL); /* two per pool buffer: see st_synced_t */
   s->free_synced = r->next;
   *r = (st_synced_t){.next = v->unsynced, .index = slot->index, .len = slot->len,
-                     .from_delta = slot->from_delta, .done = slot->done, .arg = slot->arg};
+                     .from_delta = slot->from_delta, .early = slot->written != NULL,
+                     .done = slot->done, .arg = slot->arg};
   v->unsynced = r;
+  st_done_fn written = slot->written;
+  void *arg = slot->arg;
   st_slot_put(s, slot);
   sync_kick(v);
+  if (written) written(arg, 0); /* the buffer is the caller's again */
 }
 
 /* CRC32C, then (sha) SHA-256 against the manifest. A local copy skips the
@@ -288,6 +298,11 @@ int st_put_start(st_slot_t *slot) {
 
 int st_chunk_put(st_version_t *v, uint32_t index, void *buf, uint32_t len, st_done_fn done,
                  void *arg) {
+  return st_chunk_put_written(v, index, buf, len, NULL, done, arg);
+}
+
+int st_chunk_put_written(st_version_t *v, uint32_t index, void *buf, uint32_t len,
+                         st_done_fn written, st_done_fn done, void *arg) {
   st_store_t *s = v->s;
   const st_manifest_t *m = v->m;
   if (v->complete || v->complete_step) return -EINVAL;
@@ -307,11 +322,15 @@ int st_chunk_put(st_version_t *v, uint32_t index, void *buf, uint32_t len, st_do
   size_t span = (size_t)fd_pool_count(s->cfg.pool) * fd_pool_buf_size(s->cfg.pool);
   if (p < region || p >= region + span || (size_t)(p - region) % fd_pool_buf_size(s->cfg.pool))
     return -EINVAL;
+  /* Puts that give their buffer back early are bounded apart (st_synced_t). */
+  if (written && s->early_n >= fd_pool_count(s->cfg.pool)) return -EAGAIN;
   st_slot_t *slot = st_slot_get(s);
   if (!slot) return -EAGAIN;
-  *slot = (st_slot_t){.v = v, .index = index, .buf = buf, .len = len, .done = done, .arg = arg};
+  *slot = (st_slot_t){.v = v, .index = index, .buf = buf, .len = len, .written = written,
+                      .done = done, .arg = arg};
   int rc = st_put_start(slot);
   if (rc) st_slot_put(s, slot);
+  else if (written) s->early_n++;
   return rc;
 }
 

@@ -52,7 +52,7 @@ int st_store_open(const st_config_t *cfg, st_store_t **out) {
     fd_hist_init(&s->sync_hist[k], fd_hist_latency_bounds_ns, fd_hist_latency_bounds_n);
   s->dir_fd = open(s->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   s->slots = calloc(cfg->queue_depth, sizeof(*s->slots));
-  uint32_t nsynced = fd_pool_count(cfg->pool);
+  uint32_t nsynced = 2 * fd_pool_count(cfg->pool); /* st_synced_t */
   s->synced = calloc(nsynced, sizeof(*s->synced));
   s->sha = fd_sha256_create();
   if (s->dir_fd < 0 || !s->slots || !s->synced || !s->sha) {

@@ -251,6 +251,17 @@ bool st_version_is_complete(const st_version_t *v);
  * (version complete or buffer not from the pool). */
 int st_chunk_put(st_version_t *v, uint32_t index, void *buf, uint32_t len, st_done_fn done,
                  void *arg);
+/* st_chunk_put, telling the caller one step earlier: written(arg, 0) runs
+ * once the chunk's O_DIRECT write has completed, before the fdatasync that
+ * makes it durable. From then on the store no longer reads buf, which is
+ * the caller's again; done(arg, res) still runs once the chunk is durable
+ * and its bit set (or with the error: an fdatasync that fails leaves the
+ * chunk missing), and the chunk is neither present nor in the bitmap before
+ * that. written does not run for a put that fails before its write
+ * completed (done carries the error). Besides st_chunk_put's errors,
+ * -EAGAIN when a pool count of such puts is waiting for its fdatasync. */
+int st_chunk_put_written(st_version_t *v, uint32_t index, void *buf, uint32_t len,
+                         st_done_fn written, st_done_fn done, void *arg);
 
 /* Reads chunk index of a complete version into buf (from the pool); calls
  * done(arg, bytes or -errno). Verifies CRC32C unless verification is off

@@ -189,6 +189,9 @@ ft_d_version() {
   local -a killed=() done_at=()
   local src=$FT_RUNDATA/source.img
   echo "fdist: publishing $FT_NAME v$v ($FT_SIZE bytes) from the sched namespace to origin head o0 ${FT_IP_ORIGIN[0]}"
+  # The nodes' send stalls before (fdsched's copy of their heartbeats'),
+  # so that the run's own are what it adds (stalls.py).
+  ft_d_admin nodes --json >"$FT_TMP/nodes0-v$v.json" 2>/dev/null || echo '[]' >"$FT_TMP/nodes0-v$v.json"
   ft_run_begin
   # --kill (v1 only): fdsched orders the nodes while the publish runs (chunks
   # are cut through from the origins as they land), so the transfer spans
@@ -256,6 +259,7 @@ ft_d_version() {
   ft_d_admin status "$FT_NAME" >"$FT_OUT/status-v$v.txt" 2>&1 || true
   echo "fdist: fdsched status (fdadmin status $FT_NAME), first lines; all in $FT_OUT/status-v$v.txt:"
   sed -n '1,6p' "$FT_OUT/status-v$v.txt" | sed 's/^/fdist:   /'
+  ft_d_stalls "$v" || true
   # Verify every live node's bytes.
   local bad=0 got ok=0
   for ((i = 0; i < FT_NODES; i++)); do
@@ -277,6 +281,21 @@ ft_d_version() {
   FT_D_T=$(awk -v k=" ${killed[*]} " 'index(k, " " $1 " ") == 0 { if ($2 > m) m = $2 } END { printf "%.3f", m }' "$FT_TMP/done")
   [ "$bad" -eq 0 ] || rc=1
   return "$rc"
+}
+
+# ft_d_stalls V: where the run's senders waited, by cause (every node's
+# heartbeat carries its cumulative stalls to fdsched; fdadmin nodes --json
+# shows them): after three heartbeats, so the last figures have arrived,
+# less what they were before the publish (perf/fanout/stalls.py).
+ft_d_stalls() {
+  local v=$1 line
+  sleep "$(awk -v h="$FT_HEARTBEAT_MS" 'BEGIN { printf "%.3f", 3 * h / 1000 }')"
+  ft_d_admin nodes --json >"$FT_OUT/nodes-v$v.json" 2>/dev/null || return 1
+  python3 "$FT_HERE/stalls.py" "$FT_OUT/nodes-v$v.json" "$FT_TMP/nodes0-v$v.json" >"$FT_TMP/stalls-v$v" || return 1
+  sed '/^json:$/,$d' "$FT_TMP/stalls-v$v"
+  sed '1,/^json:$/d' "$FT_TMP/stalls-v$v" | while read -r line; do
+    pl_result_num "run.${line% *}" "${line#* }"
+  done
 }
 
 # ft_d_cap_report V: with --cap, each live node's download rate against its

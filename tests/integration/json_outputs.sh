@@ -60,8 +60,9 @@ assert d['version'] == 2 and d['changes'] == 2 and len(d['digest']) == 64"
 
 it_admin --json status >"$IT_DIR/status.json" || it_fail "status exited $?"
 check status "$IT_DIR/status.json" "
-fields(d, nodes_alive='u', nodes_suspect='u', nodes_dead='u', nodes_draining='u', newest_version='u', leader='b', epoch='u', zookeeper='s', leader_addr='s', leader_seq='u', standbys='l', progress='l', versions='l', members='l')
+fields(d, nodes_alive='u', nodes_suspect='u', nodes_dead='u', nodes_draining='u', newest_version='u', leader='b', epoch='u', zookeeper='s', leader_addr='s', leader_seq='u', standbys='l', stalls='o', progress='l', versions='l', members='l')
 assert d['leader'] and d['zookeeper'] == 'off' and d['standbys'] == [], d
+fields(d['stalls'], blocked_ms='u', blocked_pool_ms='u', blocked_socket_ms='u', blocked_upload_cap_ms='u', credit_write_ms='u', credit_sync_ms='u')
 assert d['nodes_alive'] == 7 and d['newest_version'] == 2, d
 p = d['progress'][0]
 fields(p, name='s', version='u', size_bytes='u', chunk_count='u', complete='u', in_progress='u', failed='u', bytes_done='u', bytes_total='u', throughput_bytes_per_s='u', eta_ms='u', elapsed_ms='u', publishing='b', bad_chunks_reported='u', bad_chunks_repaired='u', manifests_rejected='u', zones='l')
@@ -76,7 +77,10 @@ for v in d: fields(v, name='s', version='u', size_bytes='u', created_s='u', node
 it_admin --json nodes >"$IT_DIR/nodes.json" || it_fail "nodes exited $?"
 check nodes "$IT_DIR/nodes.json" "
 assert isinstance(d, list) and len(d) == 7
-for n in d: fields(n, node_id='s', region='s', zone='s', address='s', state='s', last_seen_ms='u', dependents='u')
+for n in d: fields(n, node_id='s', region='s', zone='s', address='s', state='s', last_seen_ms='u', dependents='u', stalls='o', child_stalls='l')
+for n in d: fields(n['stalls'], blocked_ms='u', blocked_pool_ms='u', blocked_socket_ms='u', blocked_upload_cap_ms='u', credit_write_ms='u', credit_sync_ms='u')
+for n in d:
+  for c in n['child_stalls']: fields(c, node_id='s', blocked_ms='u')
 assert sorted(n['node_id'] for n in d) == ['n1', 'n2', 'n3', 'n4', 'o1', 'o2', 'o3']"
 it_admin --json drain n1 >"$IT_DIR/drain.json" || it_fail "drain exited $?"
 check drain "$IT_DIR/drain.json" "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Per-node rate caps (upload_bps_max, download_bps_max) hold: with every node capped at 64 Mbit/s both ways, no node completes a 48 MiB version sooner than the cap allows, none sends more than the cap allows over the run, /metrics shows the caps and the time they held sends back, and every node ends with the source's bytes.
+# Per-node rate caps (upload_bps_max, download_bps_max) hold: with every node capped at 64 Mbit/s both ways, no node completes a 48 MiB version sooner than the cap allows, none sends more than the cap allows over the run, /metrics shows the caps and the time they held sends back, the heartbeats carry those stalls to `fdadmin nodes --json` and `status --json` (a capped child's credit held its parent back, per child too), and every node ends with the source's bytes.
 #
 # Only bounds that cannot be met by luck are checked (a node can never beat
 # its cap, however idle the machine); how close to the cap a node runs is
@@ -97,4 +97,34 @@ for id in "${IT_NODES[@]}"; do
 done
 [ $held -gt 0 ] || it_fail "no node's upload cap ever held a send back"
 it_log "the upload cap held sends back on $held of ${#IT_NODES[@]} nodes"
+# The heartbeats carried the stalls to fdsched: the download-capped
+# children's credit held their parents back (peer_window, per child too),
+# the upload cap held sends, and receivers held credit while storing.
+check_stalls() { # the JSON of fdadmin nodes then status: 0 when every figure is there
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+nodes, status = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+keys = ["blocked_ms", "blocked_pool_ms", "blocked_socket_ms", "blocked_upload_cap_ms",
+        "credit_write_ms", "credit_sync_ms"]
+ids = {n["node_id"] for n in nodes}
+tot = {k: sum(n["stalls"][k] for n in nodes) for k in keys}
+kids = [c for n in nodes for c in n["child_stalls"] if c["blocked_ms"] > 0 and c["node_id"] in ids]
+print("stalls summed over nodes (ms): " + ", ".join("%s %d" % (k, tot[k]) for k in keys) +
+      "; %d child stall(s) > 0; status says %s" % (len(kids), status["stalls"]))
+ok = (tot["blocked_ms"] > 0 and tot["blocked_upload_cap_ms"] > 0 and
+      tot["credit_write_ms"] + tot["credit_sync_ms"] > 0 and kids and
+      all(set(keys) <= set(n["stalls"]) for n in nodes) and set(keys) <= set(status["stalls"]) and
+      status["stalls"]["blocked_ms"] > 0)
+sys.exit(0 if ok else 1)
+PY
+}
+until=$((SECONDS + 10))
+while :; do
+  nj=$(it_admin nodes --json) || it_fail "fdadmin nodes --json exited $?"
+  sj=$(it_admin status --json) || it_fail "fdadmin status --json exited $?"
+  out=$(check_stalls "$nj" "$sj") && break
+  [ $SECONDS -lt $until ] || it_fail "the heartbeats' stalls did not reach fdadmin: $out"
+  sleep 0.5
+done
+it_log "$out"
 echo "PASS rate_caps"

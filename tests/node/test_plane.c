@@ -31,6 +31,7 @@ typedef struct side {
   uint16_t port;
   /* fault: the first `fail_writes` chunk writes of chunk `fail_chunk` fail with -EIO */
   uint32_t fail_chunk, fail_writes;
+  uint32_t fail_syncs; /* ... and the first `fail_syncs` fdatasyncs of chunk writes */
   uint32_t durable; /* chunk_durable hook calls */
 } side_t;
 
@@ -46,6 +47,10 @@ static int fault(void *arg, st_io_kind_t kind, uint32_t chunk) {
   side_t *s = arg;
   if (kind == ST_IO_WRITE && chunk == s->fail_chunk && s->fail_writes) {
     s->fail_writes--;
+    return -EIO;
+  }
+  if (kind == ST_IO_SYNC && s->fail_syncs) {
+    s->fail_syncs--;
     return -EIO;
   }
   return 0;
@@ -227,6 +232,42 @@ static void test_rejected_chunk(void **state) {
   assert_true(nd_ver_has(b->p, v, 3));
   assert_int_equal(b->durable, 1);
   assert_int_equal(k.rx_bytes, CHUNK);
+  nd_sink_end(&k);
+  nd_ver_put(v);
+}
+
+/* A chunk's buffer (and its sender's credit) goes back once it is written,
+ * before its fdatasync; it is held (its bit, the durable hook, the owner's
+ * callback) only after that fdatasync, and not at all when the fdatasync
+ * fails. */
+static void test_written_before_held(void **state) {
+  env_t *env = *state;
+  side_t *b = &env->b;
+  nd_ver_t *v = begin(env, b);
+  seen_t seen = {0};
+  nd_sink_t k;
+  sink_open(b, &k, v, &seen);
+  uint32_t avail = fd_pool_available(b->pool);
+  for (int pass = 0; pass < 2; pass++) {
+    b->fail_syncs = pass == 0; /* first the fdatasync fails, then it does not */
+    feed(b, &k, env->data, 7, false);
+    assert_int_equal(fd_pool_available(b->pool), avail - 1);
+    /* The turn that completes the write gives the buffer back; the
+     * fdatasync it queues completes on a later turn. */
+    for (uint64_t until = fd_now_ms() + 5000;
+         fd_pool_available(b->pool) < avail && fd_now_ms() < until;)
+      rpc_engine_run_once(b->e, 1);
+    assert_int_equal(fd_pool_available(b->pool), avail);
+    assert_int_equal(k.puts, 1);
+    assert_int_equal(seen.calls, (uint32_t)pass);
+    assert_false(nd_ver_has(b->p, v, 7));
+    assert_int_equal(b->durable, 0);
+    while (k.puts) rpc_engine_run_once(b->e, 1);
+    assert_int_equal(seen.calls, (uint32_t)pass + 1);
+    assert_int_equal(seen.last, pass == 0 ? -EIO : 0);
+    assert_int_equal(nd_ver_has(b->p, v, 7), pass == 1);
+    assert_int_equal(b->durable, (uint32_t)pass);
+  }
   nd_sink_end(&k);
   nd_ver_put(v);
 }
@@ -430,6 +471,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_rejected_chunk, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_write, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_written_before_held, setup, teardown),
       cmocka_unit_test_setup_teardown(test_full_pool, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancelled_stream, setup, teardown),
   };

@@ -50,6 +50,10 @@ static void fetch(int registered) {
   test_server_stop(&s);
   assert_int_equal(atomic_load(&stream_closed_code), RPC_OK);
   assert_true(s.stats.blocked_ns > 0); /* the window held the server back */
+  /* Every wait has one cause: the client's window, or the server's socket. */
+  assert_int_equal(s.stats.blocked_window_ns + s.stats.blocked_socket_ns, s.stats.blocked_ns);
+  fprintf(stderr, "blocked: window %lu ns, socket %lu ns\n", (unsigned long)s.stats.blocked_window_ns,
+          (unsigned long)s.stats.blocked_socket_ns);
   assert_int_equal(s.stats.data_frames_tx, chunks);
   if (registered >= 0) assert_int_equal(s.registered, registered);
 }

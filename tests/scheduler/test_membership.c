@@ -198,11 +198,51 @@ static void test_drain_and_leave(void **state) {
   sch_members_destroy(m);
 }
 
+/* A node's stalls are kept as its heartbeat said them, with the longest
+ * SCH_CHILD_STALLS_MAX children, longest first. */
+static void test_stalls_keep_longest_children(void **state) {
+  (void)state;
+  sch_node_stalls_t s = {0};
+  sch_stalls_add_child(&s, 1, 10);
+  sch_stalls_add_child(&s, 2, 30);
+  sch_stalls_add_child(&s, 3, 20);
+  assert_int_equal(s.n_child, 3);
+  assert_int_equal(s.child[0].slot, 2);
+  assert_int_equal(s.child[1].slot, 3);
+  assert_int_equal(s.child[2].slot, 1);
+  for (uint32_t i = 0; i < 2 * SCH_CHILD_STALLS_MAX; i++) sch_stalls_add_child(&s, 100 + i, 5);
+  assert_int_equal(s.n_child, SCH_CHILD_STALLS_MAX);
+  assert_int_equal(s.child[0].blocked_ms, 30); /* the long ones stay */
+  sch_stalls_add_child(&s, 7, 1);              /* shorter than a full list: dropped */
+  for (uint32_t i = 0; i < s.n_child; i++) assert_int_not_equal(s.child[i].slot, 7);
+  sch_stalls_add_child(&s, 8, 1000); /* the longest: first, the shortest goes */
+  assert_int_equal(s.n_child, SCH_CHILD_STALLS_MAX);
+  assert_int_equal(s.child[0].slot, 8);
+  for (uint32_t i = 1; i < s.n_child; i++) assert_true(s.child[i - 1].blocked_ms >= s.child[i].blocked_ms);
+
+  sch_members_config_t cfg;
+  sch_members_config_default(&cfg);
+  sch_members_t *m = sch_members_create(&cfg);
+  uint32_t a;
+  sch_node_info_t ia = info("a", "eu", "z1");
+  assert_int_equal(sch_members_register(m, &ia, 0, &a), 0);
+  assert_int_equal(sch_members_stalls(m, a)->blocked_ms, 0); /* nothing reported yet */
+  s.blocked_ms = 1234;
+  s.credit_sync_ms = 56;
+  assert_int_equal(sch_members_set_stalls(m, a, &s), 0);
+  assert_int_equal(sch_members_stalls(m, a)->blocked_ms, 1234);
+  assert_int_equal(sch_members_stalls(m, a)->credit_sync_ms, 56);
+  assert_int_equal(sch_members_stalls(m, a)->n_child, SCH_CHILD_STALLS_MAX);
+  assert_int_equal(sch_members_set_stalls(m, a + 1, &s), -ENOENT);
+  sch_members_destroy(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_register_and_find),  cmocka_unit_test(test_register_errors),
       cmocka_unit_test(test_table_full),         cmocka_unit_test(test_failure_detector),
       cmocka_unit_test(test_tick_bounded_output), cmocka_unit_test(test_drain_and_leave),
+      cmocka_unit_test(test_stalls_keep_longest_children),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
