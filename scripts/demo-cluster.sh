@@ -9,8 +9,14 @@
 # `current` with sha256sum against the source, changes 1% of the chunks,
 # publishes again and shows the bytes that crossed the network, has five
 # writers change the file through the origin head (appends and an overwrite,
-# each acknowledged once every origin holds it), bumps it into v3 and checks
-# every node against a model of the acknowledged changes, prints a summary, and stops everything it started — also on Ctrl-C or an error.
+# each acknowledged once every origin holds it) while the head is SIGKILLed
+# mid-run (a 3-server ZooKeeper ensemble elects another origin; the writers'
+# library sends what was in flight to it; the dead head is restarted and
+# rejoins as a follower), bumps it into v3 and checks every node against a
+# model of the acknowledged changes, prints a summary, and stops everything
+# it started — also on Ctrl-C or an error. The control plane runs on
+# ZooKeeper as in production: two fdsched (a leader and a standby) and the
+# origins' head election (--no-zookeeper: one fdsched, a static chain).
 #
 # Bytes per link class are measured from outside the processes: a sampler
 # reads every TCP connection's kernel counters (ss -tinp: bytes_acked and
@@ -29,7 +35,7 @@ usage() {
   cat <<EOF
 usage: demo-cluster.sh BUILD_DIR [--size-mib N] [--chunk SIZE] [--origins N]
                        [--regions N] [--zones N] [--nodes-per-zone N]
-                       [--change-pct P] [--time-limit S] [--keep]
+                       [--change-pct P] [--time-limit S] [--no-zookeeper] [--keep]
   --size-mib N        size of the generated file (default 1024 = 1 GiB)
   --chunk SIZE        chunk size, power of two 64K..64M (default 4M)
   --origins N         origin group size (default 3)
@@ -38,6 +44,7 @@ usage: demo-cluster.sh BUILD_DIR [--size-mib N] [--chunk SIZE] [--origins N]
   --nodes-per-zone N  nodes in each zone (default 3: 12 nodes)
   --change-pct P      percent of chunks changed for the second publish (default 1)
   --time-limit S      stop everything after S seconds (default 1800)
+  --no-zookeeper      no ZooKeeper: one fdsched, the static origin chain, no failover
   --keep              keep the temp dir (logs, data) afterwards
 Everything runs on 127.0.0.1 under one temp dir; Ctrl-C stops it all.
 EOF
@@ -46,7 +53,7 @@ EOF
 build=${1:-}
 case "$build" in -h | --help | "") usage; [ -n "$build" ]; exit $? ;; esac
 shift
-size_mib=1024 chunk=4M origins=3 regions=2 zones=2 per=3 change=1 limit=1800
+size_mib=1024 chunk=4M origins=3 regions=2 zones=2 per=3 change=1 limit=1800 zk=true
 while [ $# -gt 0 ]; do
   case "$1" in
     --size-mib) size_mib=$2; shift ;;
@@ -58,6 +65,7 @@ while [ $# -gt 0 ]; do
     --change-pct) change=$2; shift ;;
     --time-limit) limit=$2; shift ;;
     --keep) export IT_KEEP=1 ;;
+    --no-zookeeper) zk=false ;;
     -h | --help) usage; exit 0 ;;
     *) echo "demo-cluster.sh: unknown flag $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -74,7 +82,13 @@ IT_HEARTBEAT_MS=500
 # The write path: bumps only when the demo asks; a lone origin holds alone.
 IT_ORIGIN_INI=$'bump_changes = 0\nbump_bytes = 0\nbump_interval_s = 0'
 [ "$origins" -ge 2 ] || IT_ORIGIN_INI+=$'\nmin_durable_origins = 1'
+[ "$origins" -ge 2 ] || zk=false # a failover needs another origin
 it_init demo "$limit"
+if $zk; then
+  say "starting a 3-server ZooKeeper ensemble (Debian's zookeeper package)"
+  it_zk_start 3
+  IT_ORIGIN_INI+=$'\n'"zookeeper = $IT_ZK"$'\nzookeeper_session_ms = 2000'
+fi
 tty=false
 [ -t 1 ] && tty=true
 say() { printf '\n== %s\n' "$*"; }
@@ -241,10 +255,35 @@ done
 it_writer write demo.img --offset $((size / 2)) "$IT_DIR/w5.bin" --change-size 64K \
   >"$IT_DIR/w5.acks" 2>"$IT_DIR/w5.err" &
 wpid[5]=$!
+failover=""
+if $zk; then
+  # the head dies mid-run: once a quarter of the changes are acknowledged
+  head=$(it_wait_head 30)
+  until [ "$(cat "$IT_DIR"/w?.acks 2>/dev/null | wc -l)" -ge 40 ]; do sleep 0.01; done
+  tk=$(date +%s.%N)
+  it_stop "$head" KILL
+  echo "  SIGKILLed the origin head $head after $(cat "$IT_DIR"/w?.acks | wc -l) acknowledged changes"
+  until new=$(it_head) && [ -n "$new" ] && [ "$new" != "$head" ]; do
+    [ $SECONDS -lt $((limit - 5)) ] || it_fail "no origin leads after the head's death"
+    sleep 0.02
+  done
+  tl=$(date +%s.%N)
+  failover=$(printf '%s, elected through ZooKeeper %.2f s after %s was killed' "$new" "$(echo "$tl - $tk" | bc -l)" "$head")
+  echo "  the new head is $failover; the writers go on through it"
+fi
 for w in 1 2 3 4 5; do
   wait "${wpid[w]}" || it_fail "writer $w failed: $(tail -n 1 "$IT_DIR/w$w.err")"
 done
 tw1=$(date +%s.%N)
+if $zk; then
+  it_start_node "$head"
+  it_wait_up "$head" 30
+  until tail -n +"${IT_LOG_FROM[$head]}" "$IT_DIR/$head.log" | grep -q "this origin follows"; do
+    [ $SECONDS -lt $((limit - 5)) ] || it_fail "$head did not rejoin"
+    sleep 0.05
+  done
+  echo "  $head restarted: it rejoined the chain as a follower ($(tail -n +"${IT_LOG_FROM[$head]}" "$IT_DIR/$head.log" | grep -o "origin chain: epoch [0-9]*, [a-z0-9,]*" | tail -n 1))"
+fi
 # The model: v2 with every acknowledged change applied in (version, index) order.
 for w in 1 2 3 4 5; do sed "s/\$/ $w/" "$IT_DIR/w$w.acks"; done | sort -k2,2n -k4,4n >"$IT_DIR/acks"
 nchanges=$(wc -l <"$IT_DIR/acks")
@@ -279,6 +318,7 @@ printf '  v2: %d of %d chunks changed (%d bytes): every origin durable %.2f s; f
 printf '      efficiency T_first/T_all = %.2f\n' "$(echo "$first2 / $tot2" | bc -l)"
 printf '  v3: %d changes from 5 writers acknowledged in %.2f s (%.0f changes/s); bump to every origin merged and committed %.2f s, first node %.2f s, all nodes %.2f s\n' \
   "$nchanges" "$write_s" "$(echo "$nchanges / $write_s" | bc -l)" "$bump_s" "$first3" "$tot3"
+[ -z "$failover" ] || printf '      failover during the writes: the new head %s; no acknowledged change lost\n' "$failover"
 fetched() { # chunks the nodes say they fetched for version $1, times the chunk size
   local n
   n=$(cat "$IT_DIR"/n*.log | sed -n "s/.*demo.img v$1: reused [0-9]* bytes locally, \([0-9]*\) chunks to fetch.*/\1/p" | awk '{ s += $1 } END { print s + 0 }')
