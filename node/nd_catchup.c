@@ -238,7 +238,8 @@ static void adopt_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     if (c->index < w->next) continue;
     nd_orec_t rec = {.index = c->index, .offset = c->offset, .client_id = c->client_id,
                      .client_seq = c->client_seq, .len = (uint32_t)c->data.len, .bump = c->bump,
-                     .created_s = c->created_unix_s, .chunk_size = c->chunk_size};
+                     .created_s = c->created_unix_s, .chunk_size = c->chunk_size,
+                     .epoch = c->epoch};
     int rc = c->index == w->next && !w->closed && c->data.len <= FD_WRITE_BYTES_MAX
                  ? nd_wlog_put(w, &rec, c->data.data)
                  : -EPROTO;

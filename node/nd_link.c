@@ -118,7 +118,8 @@ static int h_append_changes(rpc_call_t *call, const Origin__ChangeBatch *b, void
     }
     nd_orec_t r = {.index = c->index, .offset = c->offset, .client_id = c->client_id,
                    .client_seq = c->client_seq, .len = (uint32_t)c->data.len, .bump = c->bump,
-                   .created_s = c->created_unix_s, .chunk_size = c->chunk_size};
+                   .created_s = c->created_unix_s, .chunk_size = c->chunk_size,
+                   .epoch = c->epoch};
     rc = nd_wlog_put(w, &r, c->data.data);
     if (rc == -EAGAIN) /* what was taken stays; the sender tries again from there */
       return rpc_call_finish(call, RPC_RESOURCE_EXHAUSTED, "the changelog is full");
@@ -335,6 +336,7 @@ static void send_batches(nd_link_t *l) {
         c->client_seq = r->client_seq;
         c->created_unix_s = r->created_s;
         c->chunk_size = r->chunk_size;
+        c->epoch = r->epoch;
         cp[n++] = c;
         bytes += r->len;
         if (r->bump) {

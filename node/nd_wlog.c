@@ -235,6 +235,7 @@ int nd_wlog_put(nd_wlog_t *w, const nd_orec_t *r, const uint8_t *data) {
   c.client_seq = r->client_seq;
   c.created_unix_s = r->created_s;
   c.chunk_size = r->chunk_size;
+  c.epoch = r->epoch;
   uint8_t *packed = w->og->pack_buf;
   size_t n = origin__change__get_packed_size(&c);
   FD_ASSERT(n <= FD_LOG_RECORD_MAX);

@@ -26,6 +26,7 @@ typedef struct nd_orec {
   bool bump;
   uint64_t created_s;  /* bump: the merged manifest's creation time */
   uint32_t chunk_size; /* bump: the merged version's chunk size */
+  uint64_t epoch;      /* the chain's epoch whose head ordered it */
 } nd_orec_t;
 
 /* Where each writer's change went, by (client_id, client_seq): a change a

@@ -234,7 +234,7 @@ static int order_write(nd_origin_t *og, const nd_wqueued_t *q) {
   }
   if (w->ww_len == ND_WRITES_INFLIGHT_MAX) return -EAGAIN;
   nd_orec_t r = {.index = w->next, .offset = offset, .client_id = q->client_id,
-                 .client_seq = q->client_seq, .len = q->len};
+                 .client_seq = q->client_seq, .len = q->len, .epoch = og->epoch};
   rc = nd_wlog_put(w, &r, q->data);
   if (rc == -EAGAIN) return rc;
   if (rc) {
@@ -328,7 +328,7 @@ static int order_bump(nd_wlog_t *w) {
     if (o != w && o->used && o->closed && !strcmp(o->name, w->name)) return -EBUSY;
   }
   nd_orec_t r = {.index = w->next, .bump = true, .created_s = (uint64_t)time(NULL),
-                 .chunk_size = w->chunk_size};
+                 .chunk_size = w->chunk_size, .epoch = og->epoch};
   int rc = nd_wlog_put(w, &r, NULL);
   if (rc) return rc;
   fd_log_info("%s v%" PRIu64 ": bump after %" PRIu64 " change(s), %" PRIu64 " byte(s)", w->name,
