@@ -205,6 +205,7 @@ bool nd_group_fresh(const nd_origin_t *og) {
 void nd_group_tick(nd_origin_t *og) {
   if (!og->zk) {
     og->leads = og->origins->self == 0;
+    fd_counter_set(&og->m.leads, og->leads);
     return;
   }
   uint64_t now = fd_now_ms();
@@ -279,6 +280,8 @@ void nd_group_tick(nd_origin_t *og) {
                   v->conn != FD_ZK_CONNECTED ? "ZooKeeper unreachable" : "no longer elected");
     og->leads = leads;
   }
+  fd_counter_set(&og->m.leads, og->leads);
+  fd_counter_set(&og->m.epoch, og->epoch);
 }
 
 bool nd_group_chain_ok(nd_origin_t *og, uint64_t epoch, rpc_call_t *call, const char *what) {
@@ -291,6 +294,7 @@ bool nd_group_chain_ok(nd_origin_t *og, uint64_t epoch, rpc_call_t *call, const 
     snprintf(msg, sizeof(msg), "stale epoch %" PRIu64 ": the chain is at epoch %" PRIu64
              " (the sender is no longer its head's chain)", epoch, og->epoch);
     fd_log_warn("%s refused: %s", what, msg);
+    fd_counter_add(&og->m.stale_refused, 1);
     rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
     return false;
   }

@@ -247,6 +247,19 @@ static void render(void *arg, fd_mw_t *w) {
   fd_mw_family(w, "fdist_write_merge_failures_total", FD_METRIC_COUNTER,
                "Merges that failed here (each is retried).");
   fd_mw_u64(w, "fdist_write_merge_failures_total", NULL, 0, fd_counter_get(&om->merge_failures));
+  fd_mw_family(w, "fdist_origin_leads", FD_METRIC_GAUGE,
+               "1 while this origin leads the chain (the head, elected and connected).");
+  fd_mw_u64(w, "fdist_origin_leads", NULL, 0, fd_counter_get(&om->leads));
+  fd_mw_family(w, "fdist_origin_chain_epoch", FD_METRIC_GAUGE,
+               "The origin chain's epoch this origin follows (0: a static chain).");
+  fd_mw_u64(w, "fdist_origin_chain_epoch", NULL, 0, fd_counter_get(&om->epoch));
+  fd_mw_family(w, "fdist_origin_stale_epoch_refused_total", FD_METRIC_COUNTER,
+               "Chain messages refused for an epoch older than this origin's (fencing).");
+  fd_mw_u64(w, "fdist_origin_stale_epoch_refused_total", NULL, 0,
+            fd_counter_get(&om->stale_refused));
+  fd_mw_family(w, "fdist_write_changes_resent_total", FD_METRIC_COUNTER,
+               "Writers' changes sent again that the head held already (answered, not ordered twice).");
+  fd_mw_u64(w, "fdist_write_changes_resent_total", NULL, 0, fd_counter_get(&om->resent_known));
 }
 
 /* ---- life ------------------------------------------------------------------------- */

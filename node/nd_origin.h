@@ -61,6 +61,11 @@ typedef struct nd_origin_metrics {
   fd_counter_t bumps;         /* bump records ordered into a log (here) */
   fd_counter_t merges;        /* logs merged into their version here */
   fd_counter_t merge_failures;
+  /* the head's election (nd_group.c) */
+  fd_counter_t leads;           /* gauge: 1 while this origin leads the chain */
+  fd_counter_t epoch;           /* gauge: the chain's epoch it follows */
+  fd_counter_t stale_refused;   /* chain messages of an older epoch refused */
+  fd_counter_t resent_known;    /* changes sent again, answered with their first place */
 } nd_origin_metrics_t;
 const nd_origin_metrics_t *nd_origin_metrics(const nd_origin_t *og);
 

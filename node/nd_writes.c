@@ -191,6 +191,7 @@ static void reply_write(rpc_call_t *call, uint64_t version, uint64_t index, uint
  * again. 0: parked; 1: answered now; -EAGAIN: no room to park it. */
 static int known_write(nd_origin_t *og, const nd_wqueued_t *q, const nd_dedup_ent_t *e) {
   nd_wlog_t *w = nd_wlog_find(og, q->name, e->version);
+  fd_counter_add(&og->m.resent_known, 1);
   fd_log_debug("%s: change %" PRIu64 "/%" PRIu64 " sent again: it is v%" PRIu64 " index %" PRIu64,
                q->name, q->client_id, q->client_seq, e->version, e->index);
   /* Its log is done with (merged into its version) or it is acknowledged. */
