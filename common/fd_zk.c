@@ -252,19 +252,24 @@ static int ensure_parents_sync(zhandle_t *zh, const char *p) {
 /* ---- the election ------------------------------------------------------------------- */
 
 /* "<tag>~<session hex>-<seq 10 digits>" */
-static bool parse_name(const char *name, char *tag, size_t tag_cap, uint64_t *session,
-                       uint64_t *seq) {
+int fd_zk_parse_member(const char *name, fd_zk_member_t *m, uint64_t *session) {
   const char *dash = strrchr(name, '-');
   const char *tilde = strrchr(name, '~');
-  if (!dash || !tilde || tilde > dash || (size_t)(tilde - name) >= tag_cap) return false;
+  if (!dash || !tilde || tilde > dash || tilde == name || (size_t)(tilde - name) >= sizeof(m->tag))
+    return -EINVAL;
+  if (dash[1] < '0' || dash[1] > '9' || tilde[1] == '-') return -EINVAL;
+  if (memchr(name, '~', (size_t)(tilde - name))) return -EINVAL; /* fd_zk_elect refuses such tags */
   char *end;
-  *seq = strtoull(dash + 1, &end, 10);
-  if (*end || end == dash + 1) return false;
-  *session = strtoull(tilde + 1, &end, 16);
-  if (end != dash) return false;
-  memcpy(tag, name, (size_t)(tilde - name));
-  tag[tilde - name] = 0;
-  return true;
+  errno = 0;
+  uint64_t seq = strtoull(dash + 1, &end, 10);
+  if (*end || errno) return -EINVAL;
+  uint64_t s = strtoull(tilde + 1, &end, 16);
+  if (end != dash || errno) return -EINVAL;
+  memcpy(m->tag, name, (size_t)(tilde - name));
+  m->tag[tilde - name] = 0;
+  m->seq = seq;
+  *session = s;
+  return 0;
 }
 
 static void on_child_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
@@ -290,7 +295,7 @@ static void on_children(int rc, const struct String_vector *sv, const void *data
   for (int32_t i = 0; sv && i < sv->count && n < FD_ZK_MEMBERS_MAX; i++) {
     fd_zk_member_t m;
     uint64_t session;
-    if (!parse_name(sv->data[i], m.tag, sizeof(m.tag), &session, &m.seq)) continue;
+    if (fd_zk_parse_member(sv->data[i], &m, &session)) continue; /* not a member's */
     /* a create whose answer the connection lost: ours all the same */
     if (!z->follow && !z->joined && z->creating && session == z->session_id)
       snprintf(z->my_name, sizeof(z->my_name), "%s", sv->data[i]), z->joined = true,

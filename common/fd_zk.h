@@ -80,6 +80,11 @@ typedef struct fd_zk_opts {
   const char *who;      /* for the log: "origin o1", "fdsched" */
 } fd_zk_opts_t;
 
+/* An election znode's name "<tag>~<session hex>-<seq>" into m and the
+ * session that created it: 0 or -EINVAL (what ZooKeeper hands back is
+ * checked like any input). */
+int fd_zk_parse_member(const char *name, fd_zk_member_t *m, uint64_t *session);
+
 /* Starts connecting (does not wait). NULL with errno. */
 fd_zk_t *fd_zk_open(const fd_zk_opts_t *o);
 /* Closes the session (its ephemeral znodes go at once). */

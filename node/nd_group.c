@@ -44,29 +44,39 @@
 
 #define CHAIN_ZNODE "origins/chain"
 
-/* "epoch E\nchain a,b,c\n" */
-static int chain_parse(const char *text, nd_chain_view_t *c) {
-  memset(c, 0, sizeof(*c));
-  const char *e = strstr(text, "epoch ");
-  const char *l = strstr(text, "chain ");
-  if (!e || !l) return -EINVAL;
-  char *end;
-  c->epoch = strtoull(e + 6, &end, 10);
-  if (end == e + 6 || !c->epoch) return -EINVAL;
-  l += 6;
-  while (*l && *l != '\n' && c->n < ND_ORIGINS_MAX) {
-    size_t len = strcspn(l, ",\n");
-    if (!len || len > FD_NAME_LEN_MAX) return -EINVAL;
-    memcpy(c->ids[c->n], l, len);
-    c->ids[c->n][len] = 0;
-    c->n++;
-    l += len;
-    if (*l == ',') l++;
-  }
-  return c->n ? 0 : -EINVAL;
+/* "epoch E\nchain a,b,c\n": an id is 1..FD_NAME_LEN_MAX printable bytes,
+ * none of " ,@/~", each once. */
+static bool id_ok(const char *id, size_t len) {
+  if (!len || len > FD_NAME_LEN_MAX) return false;
+  for (size_t i = 0; i < len; i++)
+    if (id[i] <= ' ' || id[i] > '~' || strchr(",@/~", id[i])) return false;
+  return true;
 }
 
-static int chain_format(const nd_chain_view_t *c, char *buf, size_t cap) {
+int nd_chain_parse(const char *text, nd_chain_view_t *c) {
+  memset(c, 0, sizeof(*c));
+  if (strncmp(text, "epoch ", 6) != 0 || text[6] < '1' || text[6] > '9') return -EINVAL;
+  char *end;
+  errno = 0;
+  c->epoch = strtoull(text + 6, &end, 10);
+  if (errno || !c->epoch || strncmp(end, "\nchain ", 7) != 0) return -EINVAL;
+  const char *l = end + 7;
+  for (;;) {
+    size_t len = strcspn(l, ",\n");
+    if (!id_ok(l, len) || c->n == ND_ORIGINS_MAX) return -EINVAL;
+    memcpy(c->ids[c->n], l, len);
+    c->ids[c->n][len] = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+      if (!strcmp(c->ids[i], c->ids[c->n])) return -EINVAL;
+    c->n++;
+    l += len;
+    if (*l != ',') break;
+    l++;
+  }
+  return (l[0] == '\n' && l[1] == 0) || l[0] == 0 ? 0 : -EINVAL;
+}
+
+int nd_chain_format(const nd_chain_view_t *c, char *buf, size_t cap) {
   int n = snprintf(buf, cap, "epoch %" PRIu64 "\nchain ", c->epoch);
   for (uint32_t i = 0; i < c->n && n > 0 && (size_t)n < cap; i++)
     n += snprintf(buf + n, cap - (size_t)n, "%s%s", i ? "," : "", c->ids[i]);
@@ -239,7 +249,7 @@ void nd_group_tick(nd_origin_t *og) {
   bool have = false;
   if (n >= 0) {
     buf[n] = 0;
-    if (chain_parse(buf, &cur) == 0) have = true;
+    if (nd_chain_parse(buf, &cur) == 0) have = true;
     else if (gen != og->chain_gen) fd_log_error("origin chain: cannot read %s: \"%s\"", CHAIN_ZNODE, buf);
   }
   if (gen != og->chain_gen) {
@@ -262,7 +272,7 @@ void nd_group_tick(nd_origin_t *og) {
              (chain_want(og, &cur, have, v, &og->claim), !have || !chain_same(&og->claim, &cur))) {
     /* (a read older than this origin's own claim claims nothing) */
     char text[FD_ZK_NODE_MAX];
-    int len = chain_format(&og->claim, text, sizeof(text));
+    int len = nd_chain_format(&og->claim, text, sizeof(text));
     int rc = len < 0 ? len : fd_zk_cas(og->zk, text, (size_t)len, have ? zver : -1);
     if (rc == 0) {
       og->claiming = true;

@@ -123,6 +123,12 @@ struct nd_origin {
 };
 
 /* nd_group.c */
+/* The chain znode's text ("epoch E" and "chain a,b,c" lines) into c: 0 or
+ * -EINVAL (every id 1..FD_NAME_LEN_MAX bytes, epoch above 0, at most
+ * ND_ORIGINS_MAX ids). text is NUL-terminated. */
+int nd_chain_parse(const char *text, nd_chain_view_t *c);
+/* ... and back: the length written (with its NUL not counted) or -EMSGSIZE. */
+int nd_chain_format(const nd_chain_view_t *c, char *buf, size_t cap);
 int nd_group_register(nd_origin_t *og); /* Head; the chain znode's watch */
 void nd_group_tick(nd_origin_t *og);
 /* A chain message (what) of the given epoch may be taken: true; else the
