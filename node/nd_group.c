@@ -156,8 +156,8 @@ static void chain_apply(nd_origin_t *og, const nd_chain_view_t *c) {
   bool was_head = og->origins->self == 0 && og->epoch_known;
   bool first = !og->epoch_known;
   uint64_t old = og->epoch;
-  char *ids[ND_ORIGINS_MAX];
-  for (uint32_t i = 0; i < c->n; i++) ids[i] = (char *)c->ids[i];
+  const char *ids[ND_ORIGINS_MAX];
+  for (uint32_t i = 0; i < c->n; i++) ids[i] = c->ids[i];
   bool moved = nd_origins_reorder(og->origins, ids, c->n);
   og->epoch = c->epoch;
   og->epoch_known = true;
@@ -363,4 +363,16 @@ int nd_group_register(nd_origin_t *og) {
     og->epoch_known = true; /* epoch 0, the static chain */
   }
   return rpc_serve_origin_head(og->e, h_head, og);
+}
+
+/* For tests/node/test_origins.c, which knows no origin internals. */
+int nd_chain_parse_for_test(const char *text, uint64_t *epoch, uint32_t *n, char ids[][16]);
+int nd_chain_parse_for_test(const char *text, uint64_t *epoch, uint32_t *n, char ids[][16]) {
+  nd_chain_view_t c;
+  int rc = nd_chain_parse(text, &c);
+  if (rc) return rc;
+  *epoch = c.epoch;
+  *n = c.n;
+  for (uint32_t i = 0; i < c.n && i < 8; i++) snprintf(ids[i], 16, "%s", c.ids[i]);
+  return 0;
 }

@@ -86,7 +86,7 @@ void nd_origins_learn(nd_origins_t *os, struct Sched__Peer *const *peers, size_t
   }
 }
 
-bool nd_origins_reorder(nd_origins_t *os, char *const *ids, uint32_t n) {
+bool nd_origins_reorder(nd_origins_t *os, const char *const *ids, uint32_t n) {
   nd_peer_t out[ND_ORIGINS_MAX];
   bool taken[ND_ORIGINS_MAX] = {false};
   uint32_t k = 0;

@@ -160,9 +160,58 @@ static void test_config_check(void **state) {
   assert_int_equal(check("origin", "o4", "o1,o2,o3", "127.0.0.1:7000"), -EINVAL);
 }
 
+/* The chain's order from ZooKeeper (nd_group.c): listed ids first in that
+ * order, the others after in their order, self following its entry, unknown
+ * ids skipped, and "changed" only when the order moved. */
+static void test_reorder(void **state) {
+  (void)state;
+  assert_int_equal(nd_origins_parse(&os, "o1@127.0.0.1:7001,o2,o3", "o2"), 0);
+  const char *ids[] = {"o2", "o9", "o3"};
+  assert_true(nd_origins_reorder(&os, ids, 3));
+  assert_string_equal(os.o[0].id, "o2");
+  assert_string_equal(os.o[1].id, "o3");
+  assert_string_equal(os.o[2].id, "o1");
+  assert_int_equal(os.self, 0);
+  assert_int_equal(os.o[2].port, 7001); /* entries move whole */
+  assert_false(nd_origins_reorder(&os, ids, 3));
+  const char *back[] = {"o1", "o2", "o3"};
+  assert_true(nd_origins_reorder(&os, back, 3));
+  assert_int_equal(os.self, 1);
+  /* addresses from ZooKeeper fill bare ids only */
+  nd_origins_set_addr(&os, "o3", "10.0.0.3", 7003);
+  nd_origins_set_addr(&os, "o1", "10.0.0.1", 9999);
+  assert_string_equal(os.o[2].addr, "10.0.0.3");
+  assert_int_equal(os.o[2].port, 7003);
+  assert_int_equal(os.o[0].port, 7001);
+}
+
+/* The chain znode's text: canonical text round-trips; anything else is
+ * refused. (nd_chain_parse lives with the origin role, nd_origin_int.h.) */
+int nd_chain_parse_for_test(const char *text, uint64_t *epoch, uint32_t *n, char ids[][16]);
+static void test_chain_text(void **state) {
+  (void)state;
+  uint64_t e;
+  uint32_t n;
+  char ids[8][16];
+  assert_int_equal(nd_chain_parse_for_test("epoch 7\nchain o2,o3,o1\n", &e, &n, ids), 0);
+  assert_int_equal(e, 7);
+  assert_int_equal(n, 3);
+  assert_string_equal(ids[0], "o2");
+  assert_string_equal(ids[2], "o1");
+  static const char *const bad[] = {
+      "", "epoch 0\nchain o1\n", "epoch 01\nchain o1\n", "epoch 1\nchain \n",
+      "epoch 1\nchain o1,,o2\n", "epoch 1\nchain o1,o1\n", "epoch 1\nchain o@1\n",
+      "chain o1\nepoch 1\n", "epoch 1\nchain o1\nx", "epoch -1\nchain o1\n",
+      "epoch 18446744073709551616\nchain o1\n"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(nd_chain_parse_for_test(bad[i], &e, &n, ids), -EINVAL);
+}
+
 int main(void) {
   fd_log_init("test_node_origins", FD_LOG_ERROR);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_parse), cmocka_unit_test(test_learn),
-                                     cmocka_unit_test(test_config_check)};
+                                     cmocka_unit_test(test_config_check),
+                                     cmocka_unit_test(test_reorder),
+                                     cmocka_unit_test(test_chain_text)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
