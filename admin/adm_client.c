@@ -220,9 +220,7 @@ static int load_keys(const adm_config_t *cfg, bool admin, uint8_t key[32],
   return 0;
 }
 
-/* Connects with the configuration's keys; NULL with *err (the keys being
- * fine: *exit_code stays ADM_EXIT_OK) or *exit_code (the keys, printed). */
-static adm_client_t *connect_quiet(const adm_config_t *cfg, const char *addr, bool admin,
+adm_client_t *adm_connect_addr(const adm_config_t *cfg, const char *addr, bool admin,
                                    int *err, int *exit_code) {
   uint8_t key[32];
   fd_ed25519_key_t akey;
@@ -241,7 +239,7 @@ static adm_client_t *connect_quiet(const adm_config_t *cfg, const char *addr, bo
 static adm_client_t *connect_to(const adm_config_t *cfg, const char *what, const char *addr,
                                 bool admin, int *exit_code) {
   int err = 0;
-  adm_client_t *cl = connect_quiet(cfg, addr, admin, &err, exit_code);
+  adm_client_t *cl = adm_connect_addr(cfg, addr, admin, &err, exit_code);
   if (!cl && *exit_code == ADM_EXIT_OK) {
     fprintf(stderr, "fdadmin: cannot reach the %s at %s: %s\n", what, addr,
             err == -EINVAL ? "bad address (host:port)" : fd_strerror(err));
@@ -322,7 +320,7 @@ adm_client_t *adm_connect_head(const adm_config_t *cfg, bool admin, int *exit_co
   int first_reached = -1;
   for (unsigned i = 0; i < n; i++) {
     int err;
-    adm_client_t *cl = connect_quiet(cfg, cand[i], admin, &err, exit_code);
+    adm_client_t *cl = adm_connect_addr(cfg, cand[i], admin, &err, exit_code);
     if (!cl) {
       if (*exit_code != ADM_EXIT_OK) return NULL; /* the keys: printed */
       add_why(why, sizeof(why), "%s%s: unreachable (%s)", i ? "; " : "", cand[i],

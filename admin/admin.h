@@ -120,6 +120,11 @@ int adm_cmd_revoke(adm_config_t *cfg, int argc, char **argv); /* adm_trust.c */
 adm_client_t *adm_connect_scheduler(const adm_config_t *cfg, bool admin, int *exit_code);
 adm_client_t *adm_connect_origin(const adm_config_t *cfg, unsigned index, bool admin,
                                  int *exit_code);
+/* Connects to addr with the configuration's keys, printing only what is
+ * wrong with the keys: NULL with *exit_code set (the keys), or with *err (the
+ * connection: *exit_code stays ADM_EXIT_OK). */
+adm_client_t *adm_connect_addr(const adm_config_t *cfg, const char *addr, bool admin, int *err,
+                               int *exit_code);
 /* Connects to the origin head (issue 22): asks the origins given, in their
  * order, then the heads they name, with Origin.Head and keeps the first that
  * leads; when none serves Head (fdnodes older than issue 22), the first
