@@ -2,9 +2,13 @@
  * adm_client.c — a blocking client over rpc/: one engine on fdadmin's only
  * thread, one connection, pumped until the answer (or the deadline) comes.
  * fdadmin does one thing per run, so blocking is the simplest correct shape;
- * the daemons never use this.
+ * the daemons never use this. Also finding the origin head: any origin says
+ * who it takes for the head (Origin.Head, issue 22), so the origins given
+ * are asked in turn and the one that leads is used.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,43 +188,59 @@ int adm_exit_for_code(rpc_code_t code) {
 
 /* ---- connecting with the operator's configuration ---- */
 
-static adm_client_t *connect_to(const adm_config_t *cfg, const char *what, const char *addr,
-                                bool admin, int *exit_code) {
-  uint8_t key[32];
+/* The cluster key and (admin) the admin key from the configuration; prints
+ * what is wrong and sets *exit_code. 0 or -1. */
+static int load_keys(const adm_config_t *cfg, bool admin, uint8_t key[32],
+                     fd_ed25519_key_t *akey, int *exit_code) {
   if (!cfg->cluster_key_path[0]) {
     fprintf(stderr, "fdadmin: no cluster key (--cluster-key FILE or cluster_key in the config)\n");
     *exit_code = ADM_EXIT_USAGE;
-    return NULL;
+    return -1;
   }
   int rc = adm_cluster_key_load(cfg->cluster_key_path, key);
   if (rc < 0) {
     fprintf(stderr, "fdadmin: cluster key %s: %s\n", cfg->cluster_key_path,
             rc == -EINVAL ? "not 64 hex characters" : fd_strerror(rc));
     *exit_code = ADM_EXIT_USAGE;
-    return NULL;
+    return -1;
   }
+  if (!admin) return 0;
+  if (!cfg->admin_key_path[0]) {
+    fprintf(stderr, "fdadmin: this command needs the admin key (--admin-key FILE)\n");
+    *exit_code = ADM_EXIT_USAGE;
+    return -1;
+  }
+  rc = fd_ed25519_load(cfg->admin_key_path, akey);
+  if (rc < 0 || !akey->has_private) {
+    fprintf(stderr, "fdadmin: admin key %s: %s\n", cfg->admin_key_path,
+            rc < 0 ? fd_strerror(rc) : "not a private key");
+    *exit_code = ADM_EXIT_USAGE;
+    return -1;
+  }
+  return 0;
+}
+
+adm_client_t *adm_connect_addr(const adm_config_t *cfg, const char *addr, bool admin,
+                                   int *err, int *exit_code) {
+  uint8_t key[32];
   fd_ed25519_key_t akey;
-  if (admin) {
-    if (!cfg->admin_key_path[0]) {
-      fprintf(stderr, "fdadmin: this command needs the admin key (--admin-key FILE)\n");
-      *exit_code = ADM_EXIT_USAGE;
-      return NULL;
-    }
-    rc = fd_ed25519_load(cfg->admin_key_path, &akey);
-    if (rc < 0 || !akey.has_private) {
-      fprintf(stderr, "fdadmin: admin key %s: %s\n", cfg->admin_key_path,
-              rc < 0 ? fd_strerror(rc) : "not a private key");
-      *exit_code = ADM_EXIT_USAGE;
-      return NULL;
-    }
-  }
-  int err = 0;
+  memset(&akey, 0, sizeof(akey));
+  *err = 0;
+  *exit_code = ADM_EXIT_OK;
+  if (load_keys(cfg, admin, key, &akey, exit_code) < 0) return NULL;
   adm_client_t *cl = adm_client_connect(addr, key, admin ? &akey : NULL,
-                                        ADM_CONNECT_TIMEOUT_MS, &err);
+                                        ADM_CONNECT_TIMEOUT_MS, err);
   memset(key, 0, sizeof(key));
   memset(&akey, 0, sizeof(akey));
   if (cl) cl->timeout_ms = cfg->timeout_ms;
-  if (!cl) {
+  return cl;
+}
+
+static adm_client_t *connect_to(const adm_config_t *cfg, const char *what, const char *addr,
+                                bool admin, int *exit_code) {
+  int err = 0;
+  adm_client_t *cl = adm_connect_addr(cfg, addr, admin, &err, exit_code);
+  if (!cl && *exit_code == ADM_EXIT_OK) {
     fprintf(stderr, "fdadmin: cannot reach the %s at %s: %s\n", what, addr,
             err == -EINVAL ? "bad address (host:port)" : fd_strerror(err));
     *exit_code = err == -EINVAL ? ADM_EXIT_USAGE : ADM_EXIT_UNREACHABLE;
@@ -297,7 +317,100 @@ adm_client_t *adm_connect_origin(const adm_config_t *cfg, unsigned index, bool a
     *exit_code = ADM_EXIT_USAGE;
     return NULL;
   }
-  return connect_to(cfg, index == 0 ? "origin head" : "origin", addr, admin, exit_code);
+  return connect_to(cfg, "origin", addr, admin, exit_code);
+}
+
+rpc_code_t adm_origin_head(adm_client_t *cl, Origin__HeadReply **out, char *message,
+                           size_t message_len) {
+  Origin__HeadRequest req = ORIGIN__HEAD_REQUEST__INIT;
+  ProtobufCMessage *m = NULL;
+  const ProtobufCMethodDescriptor *md =
+      protobuf_c_service_descriptor_get_method_by_name(&origin__origin__descriptor, "Head");
+  FD_ASSERT(md);
+  rpc_code_t code = adm_call(cl, RPC_SVC_ORIGIN, &origin__origin__descriptor,
+                             (uint32_t)(md - origin__origin__descriptor.methods), &req.base,
+                             ADM_CONNECT_TIMEOUT_MS, &m, message, message_len);
+  *out = (Origin__HeadReply *)m;
+  return code;
+}
+
+/* "ID@ADDR:PORT" -> "ADDR:PORT"; false when it is not one. */
+static bool head_addr(const char *head, char *addr, size_t addr_len) {
+  const char *at = head ? strchr(head, '@') : NULL;
+  if (!at || at == head || !at[1] || strlen(at + 1) >= addr_len) return false;
+  char host[ADM_ADDR_LEN_MAX];
+  uint16_t port;
+  if (adm_addr_parse(at + 1, host, sizeof(host), &port) < 0) return false;
+  snprintf(addr, addr_len, "%s", at + 1);
+  return true;
+}
+
+__attribute__((format(printf, 3, 4))) static void add_why(char *why, size_t why_len,
+                                                          const char *fmt, ...) {
+  size_t used = strnlen(why, why_len);
+  if (used + 1 >= why_len) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why + used, why_len - used, fmt, ap);
+  va_end(ap);
+}
+
+adm_client_t *adm_connect_head(const adm_config_t *cfg, bool admin, int *exit_code) {
+  /* the origins given, in their order, then heads they name */
+  char cand[2 * ADM_ORIGINS_MAX][ADM_ADDR_LEN_MAX];
+  unsigned n = 0;
+  while (n < ADM_ORIGINS_MAX && adm_list_item(cfg->origins, n, cand[n], sizeof(cand[n])) == 0) n++;
+  if (!n) {
+    fprintf(stderr, "fdadmin: no origin addresses (--origins HOST:PORT,... or the config)\n");
+    *exit_code = ADM_EXIT_USAGE;
+    return NULL;
+  }
+  unsigned given = n;
+  char why[2048] = "";
+  bool answered = false;
+  int first_reached = -1;
+  for (unsigned i = 0; i < n; i++) {
+    int err;
+    adm_client_t *cl = adm_connect_addr(cfg, cand[i], admin, &err, exit_code);
+    if (!cl) {
+      if (*exit_code != ADM_EXIT_OK) return NULL; /* the keys: printed */
+      add_why(why, sizeof(why), "%s%s: unreachable (%s)", i ? "; " : "", cand[i],
+              err == -EINVAL ? "bad address (host:port)" : fd_strerror(err));
+      continue;
+    }
+    if (first_reached < 0 && i < given) first_reached = (int)i;
+    Origin__HeadReply *r = NULL;
+    char msg[256];
+    rpc_code_t code = adm_origin_head(cl, &r, msg, sizeof(msg));
+    if (code == RPC_OK && r->leads) {
+      fd_log_info("the origin head is %s@%s (epoch %" PRIu64 ")", r->id, cand[i], r->epoch);
+      protobuf_c_message_free_unpacked(&r->base, NULL);
+      return cl;
+    }
+    if (code == RPC_OK) {
+      answered = true;
+      add_why(why, sizeof(why), "%s%s: %s does not lead (%s%s)", i ? "; " : "", cand[i], r->id,
+              r->head[0] ? "the head is " : "it knows no head", r->head);
+      char named[ADM_ADDR_LEN_MAX];
+      bool known = false;
+      if (head_addr(r->head, named, sizeof(named)) && n < 2 * ADM_ORIGINS_MAX) {
+        for (unsigned k = 0; k < n; k++) known |= !strcmp(cand[k], named);
+        if (!known) snprintf(cand[n++], ADM_ADDR_LEN_MAX, "%s", named);
+      }
+      protobuf_c_message_free_unpacked(&r->base, NULL);
+    } else {
+      add_why(why, sizeof(why), "%s%s: Head: %s %s", i ? "; " : "", cand[i], rpc_code_name(code),
+              msg);
+    }
+    adm_client_destroy(cl);
+  }
+  /* No origin serves Head (an fdnode older than issue 22 closes the
+   * connection on it): the rule before, the first reachable is the head. */
+  if (!answered && first_reached >= 0)
+    return connect_to(cfg, "origin", cand[first_reached], admin, exit_code);
+  fprintf(stderr, "fdadmin: no origin leads: %s\n", why);
+  *exit_code = ADM_EXIT_UNREACHABLE;
+  return NULL;
 }
 
 int adm_newest_version(adm_client_t *sched, const char *name, uint64_t *version) {

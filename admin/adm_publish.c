@@ -308,7 +308,7 @@ static int attempt(adm_config_t *cfg, const pub_opts_t *o, const fd_ed25519_key_
   }
   uint64_t build_ms = fd_now_ms() - t_build;
 
-  adm_client_t *head = adm_connect_origin(cfg, 0, true, &ex);
+  adm_client_t *head = adm_connect_head(cfg, true, &ex);
   if (!head) goto out;
   pub_t p = {.cl = head, .cfg = cfg, .m = m, .enc = enc, .enc_len = enc_len};
   send = calloc(m->chunk_count ? m->chunk_count : 1, 1);

@@ -6,7 +6,10 @@
  * in progress and failed, overall and per region and zone, bytes held,
  * throughput and ETA, all computed by fdsched from node reports — plus
  * ListVersions (every registered version) and ListNodes (members per region
- * and zone by state). fdadmin only formats them.
+ * and zone by state). fdadmin only formats them. Then the origin group:
+ * each origin given (--origins) and its Origin.Head answer — the head it
+ * names, the epoch, the chain, its ZooKeeper session, whether it leads — or
+ * why it could not be asked.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -170,9 +173,70 @@ static void stalls_print(const char *lead, const Sched__SendStalls *s) {
          s->credit_write_ms, s->credit_sync_ms);
 }
 
+/* ---- the origin group (issue 22) ---- */
+
+/* Every origin given, asked Origin.Head: printed, or (into, not NULL) added
+ * to a JSON object as "origins". An origin that cannot be asked is shown so,
+ * not an error of the command. */
+static void print_origins(const adm_config_t *cfg, json_object *into) {
+  json_object *list = into ? adm_json_array() : NULL;
+  char addr[ADM_ADDR_LEN_MAX];
+  bool admin = cfg->admin_key_path[0] != '\0';
+  if (!into)
+    printf("origins     %-22s %-12s %-5s %-28s %6s %-11s %s\n", "ADDRESS", "ID", "LEADS", "HEAD",
+           "EPOCH", "ZOOKEEPER", "CHAIN");
+  for (unsigned i = 0;
+       i < ADM_ORIGINS_MAX && adm_list_item(cfg->origins, i, addr, sizeof(addr)) == 0; i++) {
+    int ex = ADM_EXIT_OK;
+    char msg[256] = "";
+    Origin__HeadReply *r = NULL;
+    int err = 0; /* an unreachable origin is part of the status, not an error */
+    adm_client_t *cl = adm_connect_addr(cfg, addr, admin, &err, &ex);
+    rpc_code_t code = RPC_UNAVAILABLE;
+    if (cl) code = adm_origin_head(cl, &r, msg, sizeof(msg));
+    else snprintf(msg, sizeof(msg), "unreachable: %s", fd_strerror(err));
+    if (cl && code != RPC_OK && !msg[0]) snprintf(msg, sizeof(msg), "%s", rpc_code_name(code));
+    char chain[ADM_ORIGINS_MAX * (FD_NAME_LEN_MAX + 1)] = "";
+    for (size_t k = 0; r && k < r->n_chain; k++) {
+      size_t used = strlen(chain);
+      snprintf(chain + used, sizeof(chain) - used, "%s%s", k ? "," : "", r->chain[k]);
+    }
+    if (into) {
+      json_object *o = adm_json_object();
+      adm_json_add_str(o, "address", addr);
+      adm_json_add_bool(o, "reachable", r != NULL);
+      if (r) {
+        adm_json_add_str(o, "id", r->id);
+        adm_json_add_str(o, "head", r->head);
+        adm_json_add_u64(o, "epoch", r->epoch);
+        json_object *ids = adm_json_array();
+        for (size_t k = 0; k < r->n_chain; k++)
+          adm_json_push(ids, json_object_new_string(r->chain[k]));
+        adm_json_add(o, "chain", ids);
+        adm_json_add_str(o, "zookeeper", r->zookeeper);
+        adm_json_add_bool(o, "leads", r->leads);
+      } else {
+        adm_json_add_str(o, "error", msg);
+      }
+      adm_json_push(list, o);
+    } else if (r) {
+      printf("            %-22s %-12s %-5s %-28s %6" PRIu64 " %-11s %s\n", addr, r->id,
+             r->leads ? "yes" : "no", r->head[0] ? r->head : "(none known)", r->epoch,
+             r->zookeeper[0] ? r->zookeeper : "-", chain);
+    } else {
+      printf("            %-22s %s\n", addr, msg);
+    }
+    if (r) protobuf_c_message_free_unpacked(&r->base, NULL);
+    adm_client_destroy(cl);
+  }
+  if (into) adm_json_add(into, "origins", list);
+}
+
 /* One frame: the scheduler's Status (per-version progress, computed by the
- * scheduler from node reports), ListVersions and ListNodes. */
-static int status_once(adm_client_t *cl, const char *name, bool json, bool clear) {
+ * scheduler from node reports), ListVersions and ListNodes; then the origin
+ * group, when origins are given. */
+static int status_once(const adm_config_t *cfg, adm_client_t *cl, const char *name, bool json,
+                       bool clear) {
   Sched__StatusRequest sreq = SCHED__STATUS_REQUEST__INIT;
   Sched__ListNodesRequest nreq = SCHED__LIST_NODES_REQUEST__INIT;
   Sched__ListVersionsRequest vreq = SCHED__LIST_VERSIONS_REQUEST__INIT;
@@ -225,6 +289,7 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
     }
     adm_json_add(o, "versions", versions);
     print_zone_members(n, o);
+    if (cfg->origins[0]) print_origins(cfg, o);
     if (adm_json_print(o)) ex = ADM_EXIT_FAILED;
   } else {
     if (clear) printf("\033[H\033[J");
@@ -248,6 +313,7 @@ static int status_once(adm_client_t *cl, const char *name, bool json, bool clear
       }
     }
     print_zone_members(n, NULL);
+    if (cfg->origins[0]) print_origins(cfg, NULL);
   }
   fflush(stdout);
   protobuf_c_message_free_unpacked(sm, NULL);
@@ -278,7 +344,8 @@ int adm_cmd_status(adm_config_t *cfg, int argc, char **argv) {
                "[--count N]] [--json]\n"
                "  Per file's newest version: nodes complete, in progress and failed, overall\n"
                "  and per region and zone, throughput and ETA; every registered version;\n"
-               "  members per region and zone by state.\n"
+               "  members per region and zone by state; with --origins, each origin's\n"
+               "  answer to who heads the origin group (head, epoch, chain, ZooKeeper).\n"
                "  --watch redraws every --interval ms (default %u) until Ctrl-C or --count\n"
                "  frames; with --json it prints one JSON object per line.\n"
                "Exit: 0 ok, 1 failed, 2 usage, 3 scheduler unreachable/refused.\n",
@@ -296,12 +363,12 @@ int adm_cmd_status(adm_config_t *cfg, int argc, char **argv) {
   adm_client_t *cl = adm_connect_scheduler(cfg, false, &ex);
   if (!cl) return ex;
   if (!watch) {
-    ex = status_once(cl, name, cfg->json, false);
+    ex = status_once(cfg, cl, name, cfg->json, false);
   } else {
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     for (uint32_t frame = 0; !stop_watch && (!count || frame < count); frame++) {
-      ex = status_once(cl, name, cfg->json, !cfg->json && isatty(STDOUT_FILENO));
+      ex = status_once(cfg, cl, name, cfg->json, !cfg->json && isatty(STDOUT_FILENO));
       if (ex != ADM_EXIT_OK) break;
       uint64_t until = fd_now_ms() + interval;
       while (!stop_watch && fd_now_ms() < until)

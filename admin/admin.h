@@ -51,7 +51,8 @@ enum {
 typedef struct adm_config {
   char config_path[ADM_PATH_LEN_MAX];
   char scheduler[ADM_ADDR_LEN_MAX * 4];        /* host:port of fdsched (or a leader and standbys, comma-separated) */
-  char origins[ADM_ADDR_LEN_MAX * 4];          /* host:port[,host:port...]; the first is the head */
+  char origins[ADM_ADDR_LEN_MAX * 4];          /* host:port[,host:port...], any order: the
+                                                  head is the one that says it leads */
   char cluster_key_path[ADM_PATH_LEN_MAX];     /* 64 hex chars */
   char admin_key_path[ADM_PATH_LEN_MAX];       /* Ed25519 private key (PEM) */
   char writer_key_path[ADM_PATH_LEN_MAX];      /* a writer's key (write, append, bump) */
@@ -114,11 +115,26 @@ int adm_cmd_bump(adm_config_t *cfg, int argc, char **argv);
 int adm_cmd_cert(adm_config_t *cfg, int argc, char **argv);   /* adm_trust.c */
 int adm_cmd_revoke(adm_config_t *cfg, int argc, char **argv); /* adm_trust.c */
 
-/* Shared by the commands: connects to the scheduler / one origin, printing
- * what went wrong; NULL and *exit_code set on failure. */
+/* Shared by the commands: connects to the scheduler / the index-th origin
+ * given, printing what went wrong; NULL and *exit_code set on failure. */
 adm_client_t *adm_connect_scheduler(const adm_config_t *cfg, bool admin, int *exit_code);
 adm_client_t *adm_connect_origin(const adm_config_t *cfg, unsigned index, bool admin,
                                  int *exit_code);
+/* Connects to addr with the configuration's keys, printing only what is
+ * wrong with the keys: NULL with *exit_code set (the keys), or with *err (the
+ * connection: *exit_code stays ADM_EXIT_OK). */
+adm_client_t *adm_connect_addr(const adm_config_t *cfg, const char *addr, bool admin, int *err,
+                               int *exit_code);
+/* Connects to the origin head (issue 22): asks the origins given, in their
+ * order, then the heads they name, with Origin.Head and keeps the first that
+ * leads; when none serves Head (fdnodes older than issue 22), the first
+ * reachable, the rule before. None leading: prints "no origin leads: " with
+ * each origin's answer, NULL and ADM_EXIT_UNREACHABLE. */
+adm_client_t *adm_connect_head(const adm_config_t *cfg, bool admin, int *exit_code);
+/* One origin's Origin.Head answer (*out: free with
+ * protobuf_c_message_free_unpacked; NULL unless RPC_OK). */
+rpc_code_t adm_origin_head(adm_client_t *cl, Origin__HeadReply **out, char *message,
+                           size_t message_len);
 /* Newest version of name known to the scheduler (0: none); 0 or ADM_EXIT_*. */
 int adm_newest_version(adm_client_t *sched, const char *name, uint64_t *version);
 

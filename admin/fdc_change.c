@@ -8,6 +8,15 @@
  * The engine's callbacks only record: an outcome moves its change to the
  * ended list, and the caller's done runs later, from deliver(), outside the
  * engine (completions collected first, callbacks after; no recursion).
+ *
+ * Sending again (issue 22): an attempt answered by a lost connection, "not
+ * the head", UNAVAILABLE or ABORTED does not end its change before the
+ * change's deadline: the change goes back to the queue in call order, and
+ * the next engine turn outside the caller's async calls (kick, from pump)
+ * finds the head again when needed and sends it with the same client_id and
+ * client_seq, which every origin recognises: ordered once at most. A change
+ * ends failed only at its deadline, as outcome-unknown when an attempt may
+ * have been ordered.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -67,9 +76,33 @@ static void end_change(fdc_change_t *ch, int err, const char *message) {
   ch->state = FDC_ENDED;
   ch->call = NULL;
   ch->err = err;
-  snprintf(ch->message, sizeof(ch->message), "%s",
-           err && message && message[0] ? message : (err ? fdc_strerror(err) : ""));
+  if (message != ch->message) /* a change failing with its last attempt's message */
+    snprintf(ch->message, sizeof(ch->message), "%s",
+             err && message && message[0] ? message : (err ? fdc_strerror(err) : ""));
   push(&ch->c->ended, ch);
+}
+
+/* A change that failed for good: an attempt that may be in the log makes
+ * its outcome unknown, whatever the last attempt said. */
+static void end_failed(fdc_change_t *ch, int err, const char *message) {
+  if (ch->maybe && !fdc_outcome_unknown(err)) {
+    char why[FDC_MESSAGE_LEN_MAX];
+    snprintf(why, sizeof(why), "not acknowledged before its deadline, and an earlier attempt may "
+             "be in the log (last: %.120s)", message && message[0] ? message : fdc_strerror(err));
+    end_change(ch, -ETIMEDOUT, why);
+    return;
+  }
+  end_change(ch, err, message);
+}
+
+/* Back to the queue, in call order: sent again by kick. */
+static void requeue(fdc_t *c, fdc_change_t *ch) {
+  ch->state = FDC_QUEUED;
+  fdc_change_t **p = &c->queued.head;
+  while (*p && (*p)->order < ch->order) p = &(*p)->next;
+  ch->next = *p;
+  *p = ch;
+  if (!ch->next) c->queued.tail = ch;
 }
 
 static void on_msg(rpc_call_t *call, const ProtobufCMessage *msg, void *arg) {
@@ -95,11 +128,41 @@ static void on_msg(rpc_call_t *call, const ProtobufCMessage *msg, void *arg) {
 static void on_done(rpc_call_t *call, rpc_code_t code, const char *message, void *arg) {
   (void)call;
   fdc_change_t *ch = arg;
+  fdc_t *c = ch->c;
+  FD_ASSERT(ch->state == FDC_SENT && c->nsent > 0);
+  c->nsent--;
+  ch->call = NULL;
   int err;
   if (code == RPC_OK) err = ch->replied ? 0 : -EPROTO;
   else if (ch->expired) err = -ETIMEDOUT;
   else err = fdc_err_from_code(code);
-  end_change(ch, err, err == -EPROTO ? "the head answered OK without a readable reply" : message);
+  if (err == -EPROTO) message = "the head answered OK without a readable reply";
+  if (!err) {
+    end_change(ch, 0, NULL);
+    return;
+  }
+  bool maybe = false;
+  fdc_retry_t k = ch->expired || c->closing ? FDC_FINAL : fdc_retry_kind(code, message, &maybe);
+  ch->maybe |= maybe;
+  if (code == RPC_UNAVAILABLE && k == FDC_RETRY_FIND && !maybe)
+    err = -ENOLINK; /* "no head": refused, not ordered */
+  ch->last_err = err;
+  if (k == FDC_FINAL || fd_now_ms() >= ch->deadline_ms) {
+    end_failed(ch, err, message);
+    return;
+  }
+  snprintf(ch->message, sizeof(ch->message), "%s", message && message[0] ? message
+                                                                           : fdc_strerror(err));
+  if (k == FDC_RETRY_FIND) {
+    c->drop_conn = true; /* kick closes it; its other changes come back too */
+    char named[FDC_ADDR_LEN_MAX];
+    if (fdc_head_named(message, named, sizeof(named)))
+      snprintf(c->named, sizeof(c->named), "%s", named);
+  }
+  /* A refusal says "not now": wait a little before the next attempt. A lost
+   * connection is found again at once. */
+  if (code != RPC_UNAVAILABLE || !maybe) c->retry_at_ms = fd_now_ms() + FDC_RETRY_MS;
+  requeue(c, ch);
 }
 
 static const rpc_call_cbs_t call_cbs = {on_msg, NULL, NULL, on_done};
@@ -125,20 +188,59 @@ static rpc_call_t *start(fdc_t *c, fdc_change_t *ch, uint32_t timeout_ms) {
                         RPC_UNARY, &r.base, timeout_ms, &call_cbs, ch);
 }
 
-/* Starts queued changes in order until the connection's window is full; ends
- * those that cannot be sent at all. */
-static void kick(fdc_t *c) {
+/* Ends the queued changes past their deadline: never sent (the head's window
+ * stayed full, or no head found), or sent and come back. */
+static void expire_queued(fdc_t *c, uint64_t now) {
+  fdc_change_t **p = &c->queued.head, *prev = NULL;
+  while (*p) {
+    fdc_change_t *ch = *p;
+    if (now < ch->deadline_ms) {
+      prev = ch;
+      p = &ch->next;
+      continue;
+    }
+    *p = ch->next;
+    if (c->queued.tail == ch) c->queued.tail = prev;
+    ch->next = NULL;
+    if (ch->last_err) {
+      end_failed(ch, ch->last_err, ch->message);
+    } else if (fdc_conn_ready(c)) {
+      end_change(ch, -ETIMEDOUT, "not sent before its deadline (the head's window stayed full)");
+    } else {
+      char why[FDC_MESSAGE_LEN_MAX];
+      snprintf(why, sizeof(why), "not sent: no origin head before its deadline (%.200s)",
+               c->conn_why[0] ? c->conn_why : "no connection");
+      end_change(ch, -ENOTCONN, why);
+    }
+  }
+}
+
+/* Starts queued changes in order until the connection's window is full.
+ * connect: may run the engine to close a connection that is not the head's
+ * and to find the head (not from the async calls: they never block, and may
+ * run inside a callback). */
+static void kick(fdc_t *c, bool connect) {
+  expire_queued(c, fd_now_ms());
+  if (!connect && (!fdc_conn_ready(c) || c->drop_conn)) return;
+  if (c->drop_conn) { /* its changes in flight come back to the queue now */
+    fdc_conn_close(c);
+    c->drop_conn = false; /* after: those changes said it again */
+  }
+  if (!c->queued.head || fd_now_ms() < c->retry_at_ms || c->closing) return;
+  if (!fdc_conn_ready(c)) {
+    if (c->nsent) return; /* every change on the old connection comes back first */
+    int rc = fdc_conn_open(c, c->conn_why, sizeof(c->conn_why));
+    if (rc < 0) {
+      c->retry_at_ms = fd_now_ms() + FDC_SEARCH_RETRY_MS;
+      return;
+    }
+    c->conn_why[0] = '\0';
+  }
   fdc_change_t *ch;
   while ((ch = c->queued.head)) {
     uint64_t now = fd_now_ms();
-    if (!fdc_conn_ready(c)) {
-      pop(&c->queued);
-      end_change(ch, -ENOTCONN, "not sent: the connection to the head was lost first");
-      continue;
-    }
-    if (now >= ch->deadline_ms) {
-      pop(&c->queued);
-      end_change(ch, -ETIMEDOUT, "not sent before its deadline (the head's window stayed full)");
+    if (now >= ch->deadline_ms) { /* the search for the head took its time */
+      expire_queued(c, now);
       continue;
     }
     errno = 0;
@@ -147,11 +249,13 @@ static void kick(fdc_t *c) {
     pop(&c->queued);
     if (!call) {
       int err = errno == ENOSPC ? -ENOBUFS : errno ? -errno : -EIO;
-      end_change(ch, err, "not sent");
+      end_failed(ch, err, "not sent");
       continue;
     }
     ch->call = call;
     ch->state = FDC_SENT;
+    ch->tries++;
+    c->nsent++;
   }
 }
 
@@ -176,13 +280,13 @@ static void sweep(fdc_t *c) {
 static int pump(fdc_t *c, uint32_t timeout_ms) {
   uint64_t until = fd_now_ms() + timeout_ms;
   for (;;) {
-    kick(c);
+    kick(c, true);
     sweep(c);
     uint64_t now = fd_now_ms();
     bool waiting = !c->ended.head && c->inflight > 0 && now < until;
     int rc = rpc_engine_run_once(c->e, waiting ? (uint32_t)FD_MIN(until - now, FDC_TURN_MS) : 0);
     if (rc < 0) return rc;
-    kick(c);
+    kick(c, true);
     if (c->ended.head || !c->inflight || fd_now_ms() >= until) return 0;
   }
 }
@@ -261,18 +365,6 @@ static int submit(fdc_t *c, const req_t *r, fdc_sync_t *sync, fdc_change_t **out
     return rc;
   }
   if (c->closing) return -ECANCELED;
-  if (!fdc_conn_ready(c)) {
-    /* Lost: every change on the old connection ends (kick, the engine)
-     * before a new one opens, so none crosses from one to the other. */
-    while (c->inflight && wait) {
-      rc = pump(c, FDC_TURN_MS);
-      deliver(c);
-      if (rc < 0) return rc;
-    }
-    if (c->inflight) return -EAGAIN;
-    rc = fdc_conn_open(c, c->last_error, sizeof(c->last_error));
-    if (rc < 0) return rc;
-  }
   while (!has_room(c, r->len)) {
     if (!wait) return -EAGAIN;
     FD_ASSERT(c->inflight > 0); /* an empty client holds any one change */
@@ -285,7 +377,10 @@ static int submit(fdc_t *c, const req_t *r, fdc_sync_t *sync, fdc_change_t **out
   ch->state = FDC_QUEUED;
   ch->bump = r->bump;
   ch->append = r->append;
-  ch->replied = ch->expired = false;
+  ch->replied = ch->expired = ch->maybe = false;
+  ch->tries = 0;
+  ch->last_err = 0;
+  ch->order = ++c->next_order;
   ch->offset = r->append ? 0 : r->offset;
   ch->len = (uint32_t)r->len;
   if (ch->len) {
@@ -303,8 +398,8 @@ static int submit(fdc_t *c, const req_t *r, fdc_sync_t *sync, fdc_change_t **out
   ch->bumped = (fdc_bumped_t){0};
   ch->message[0] = '\0';
   c->inflight++;
-  push(&c->queued, ch);
-  kick(c);
+  push(&c->queued, ch); /* the newest: the queue stays in call order */
+  kick(c, false);
   if (out) *out = ch;
   return 0;
 }
@@ -324,7 +419,7 @@ static int run_sync(fdc_t *c, const req_t *r, fdc_seq_t *seq, fdc_bumped_t *bump
         rpc_call_cancel(ch->call);
       } else {
         fdc_change_t *q; /* every queued change ends: nothing will send it */
-        while ((q = pop(&c->queued))) end_change(q, rc, "the client's engine failed");
+        while ((q = pop(&c->queued))) end_failed(q, rc, "the client's engine failed");
       }
     }
     deliver(c);
@@ -395,7 +490,9 @@ uint32_t fdc_inflight(const fdc_t *c) { return c->inflight; }
 
 void fdc_changes_cancel(fdc_t *c) {
   fdc_change_t *ch;
-  while ((ch = pop(&c->queued))) end_change(ch, -ECANCELED, "not sent: fdc_close came first");
+  while ((ch = pop(&c->queued)))
+    end_change(ch, -ECANCELED, ch->tries ? "fdc_close came before it was sent again"
+                                         : "not sent: fdc_close came first");
   for (uint32_t i = 0; i < c->inflight_max; i++)
     if (c->slots[i].state == FDC_SENT) rpc_call_cancel(c->slots[i].call); /* on_done now */
   deliver(c);

@@ -1,12 +1,17 @@
 /*
  * fdc_conn.c — libfdclient's client and its connection: fdc_open (options,
- * keys, the engine, the head), fdc_close, the handshake role, reconnecting
- * after a lost connection, and what the head's status codes become.
+ * keys, the engine, the head), fdc_close, the handshake role, finding the
+ * head (again, after a lost connection or a refusal), and what the head's
+ * status codes become.
  *
- * The head is the first origin in the list that completes the handshake; an
- * origin that is up but not the head is the origin role's to refuse (issue
- * 22 moves the head). A lost connection is not re-opened by itself: the next
- * call does it, after every change in flight on the old one has ended.
+ * The head moves (issue 22): any origin answers Origin.Head with the head it
+ * knows and whether it leads itself, and one that is not the head refuses a
+ * change naming the head. So the head is found by asking: the origin last
+ * named as the head, then the origins in the order given, then heads they
+ * name; the first that leads is taken. The search runs from fdc_open and,
+ * after the connection is lost or a change is refused as "not the head",
+ * from the library's engine turns (fdc_change.c), once every change sent on
+ * the old connection has come back.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,6 +63,47 @@ int fdc_err_from_code(rpc_code_t code) {
     case RPC_DATA_LOSS: return -EREMOTEIO;
   }
   return -EREMOTEIO; /* a code from a newer peer */
+}
+
+fdc_retry_t fdc_retry_kind(rpc_code_t code, const char *message, bool *maybe) {
+  if (maybe) *maybe = false;
+  if (!message) message = "";
+  switch (code) {
+    case RPC_FAILED_PRECONDITION: /* not ordered: nd_group_not_head */
+      return !strncmp(message, "not the head", 12) ? FDC_RETRY_FIND : FDC_FINAL;
+    case RPC_UNAVAILABLE:
+      /* "no head: ..." (a head without ZooKeeper's word) ordered nothing; any
+       * other (the connection lost, the head stopping) may have. */
+      if (maybe) *maybe = strncmp(message, "no head", 7) != 0;
+      return FDC_RETRY_FIND;
+    case RPC_ABORTED: return FDC_RETRY_SAME; /* "try again shortly": not ordered */
+    default: return FDC_FINAL;
+  }
+}
+
+/* "host:port": an IPv4 address (what rpc_connect takes) and a port. */
+static int split_addr(const char *addr, char host[INET_ADDRSTRLEN], uint16_t *port);
+
+bool fdc_head_named(const char *message, char *addr, size_t addr_len) {
+  static const char said[] = "the head is ";
+  const char *p = message ? strstr(message, said) : NULL;
+  if (!p || !addr || !addr_len) return false;
+  p += sizeof(said) - 1;
+  size_t len = strcspn(p, " ;,\n");
+  const char *at = memchr(p, '@', len);
+  if (!at || at == p) return false; /* ID@ADDR:PORT: the id is not optional */
+  len -= (size_t)(at + 1 - p);
+  p = at + 1;
+  if (!len || len >= addr_len) return false;
+  char host[INET_ADDRSTRLEN];
+  uint16_t port;
+  memcpy(addr, p, len);
+  addr[len] = '\0';
+  if (split_addr(addr, host, &port) < 0) {
+    addr[0] = '\0';
+    return false;
+  }
+  return true;
 }
 
 bool fdc_outcome_unknown(int err) {
@@ -138,7 +184,6 @@ static int load_cluster_key(const char *path, uint8_t key[32]) {
   return fd_hex_decode(s, key, 32) == 32 ? 0 : -EINVAL;
 }
 
-/* "host:port": an IPv4 address (what rpc_connect takes) and a port. */
 static int split_addr(const char *addr, char host[INET_ADDRSTRLEN], uint16_t *port) {
   const char *colon = strrchr(addr, ':');
   if (!colon || colon == addr || (size_t)(colon - addr) >= INET_ADDRSTRLEN) return -EINVAL;
@@ -212,12 +257,12 @@ void fdc_conn_close(fdc_t *c) {
   c->ready = false;
 }
 
-/* Tries one origin; 0 once its handshake completed. */
-static int try_origin(fdc_t *c, uint32_t i) {
+/* Connects to addr; 0 once its handshake completed. */
+static int try_addr(fdc_t *c, const char *addr) {
   char host[INET_ADDRSTRLEN];
   uint16_t port;
-  int rc = split_addr(c->origins[i], host, &port);
-  FD_ASSERT(rc == 0); /* checked by fdc_open */
+  int rc = split_addr(addr, host, &port);
+  if (rc < 0) return rc;
   c->ready = false;
   c->conn_err = 0;
   c->conn = rpc_connect(c->e, host, port, &conn_cbs, c);
@@ -226,10 +271,7 @@ static int try_origin(fdc_t *c, uint32_t i) {
   uint64_t until = fd_now_ms() + c->connect_timeout_ms;
   while (c->conn == conn && !c->ready && fd_now_ms() < until)
     rpc_engine_run_once(c->e, FDC_TURN_MS);
-  if (c->conn == conn && c->ready) {
-    c->head = i;
-    return 0;
-  }
+  if (c->conn == conn && c->ready) return 0;
   if (c->conn != conn) { /* closed: refused, or the handshake failed */
     rc = c->conn_err;
     return rc == -EACCES ? -EKEYREJECTED : rc;
@@ -238,26 +280,134 @@ static int try_origin(fdc_t *c, uint32_t i) {
   return -ETIMEDOUT;
 }
 
+/* ---- asking who heads (Origin.Head) ---- */
+
+typedef struct head_ask {
+  bool done, replied, leads;
+  rpc_code_t code;
+  char id[FD_NAME_LEN_MAX];
+  char head[FDC_HEAD_LEN_MAX];
+  char message[FDC_MESSAGE_LEN_MAX];
+} head_ask_t;
+
+static void head_msg(rpc_call_t *call, const ProtobufCMessage *msg, void *arg) {
+  (void)call;
+  head_ask_t *a = arg;
+  const Origin__HeadReply *r = (const Origin__HeadReply *)msg;
+  a->replied = true;
+  a->leads = r->leads;
+  snprintf(a->id, sizeof(a->id), "%s", r->id ? r->id : "");
+  snprintf(a->head, sizeof(a->head), "%s", r->head ? r->head : "");
+}
+
+static void head_done(rpc_call_t *call, rpc_code_t code, const char *message, void *arg) {
+  (void)call;
+  head_ask_t *a = arg;
+  a->done = true;
+  a->code = code;
+  snprintf(a->message, sizeof(a->message), "%s", message ? message : "");
+}
+
+static const rpc_call_cbs_t head_cbs = {head_msg, NULL, NULL, head_done};
+
+/* Asks the connected origin (addr) who heads. 1: it leads, or it answers
+ * UNIMPLEMENTED; 0: it does not lead (*named: the head's "ADDR:PORT" it
+ * names, or ""); or -errno: -ECONNRESET when the connection went with the
+ * call, which is what an fdnode older than issue 22 does (an unknown method
+ * closes the connection). what says its answer. */
+static int ask_head(fdc_t *c, const char *addr, char *named, size_t named_len, char *what,
+                    size_t what_len) {
+  named[0] = '\0';
+  head_ask_t a = {0};
+  Origin__HeadRequest req = ORIGIN__HEAD_REQUEST__INIT;
+  rpc_call_t *call = rpc_call_start(c->conn, RPC_SVC_ORIGIN, &origin__origin__descriptor,
+                                    c->head_method, RPC_UNARY, &req.base, c->connect_timeout_ms,
+                                    &head_cbs, &a);
+  if (!call) {
+    int rc = errno ? -errno : -EIO;
+    snprintf(what, what_len, "Head: %s", fd_strerror(rc));
+    return rc;
+  }
+  uint64_t until = fd_now_ms() + c->connect_timeout_ms + FDC_GRACE_MS;
+  while (!a.done && fd_now_ms() < until) rpc_engine_run_once(c->e, FDC_TURN_MS);
+  if (!a.done) rpc_call_cancel(call); /* head_done runs now: a must not outlive us */
+  if (a.code == RPC_UNIMPLEMENTED) {
+    snprintf(c->head, sizeof(c->head), "%s", addr);
+    return 1;
+  }
+  if (a.code != RPC_OK || !a.replied) {
+    snprintf(what, what_len, "Head: %s %.160s", rpc_code_name(a.code), a.message);
+    return a.code == RPC_OK ? -EPROTO : fdc_err_from_code(a.code);
+  }
+  if (a.leads) {
+    snprintf(c->head, sizeof(c->head), "%s@%s", a.id, addr);
+    return 1;
+  }
+  char text[FDC_HEAD_LEN_MAX + 16];
+  snprintf(text, sizeof(text), "the head is %s", a.head);
+  if (!a.head[0] || !fdc_head_named(text, named, named_len)) named[0] = '\0';
+  snprintf(what, what_len, "%.64s does not lead (%.160s)", a.id[0] ? a.id : "it",
+           a.head[0] ? text : "it knows no head");
+  return 0;
+}
+
+/* Adds addr to the candidates unless it is one already. */
+static void candidate(char (*cand)[FDC_ADDR_LEN_MAX], uint32_t *n, const char *addr) {
+  if (!addr[0] || *n == FDC_HEAD_CANDIDATES_MAX) return;
+  for (uint32_t i = 0; i < *n; i++)
+    if (!strcmp(cand[i], addr)) return;
+  snprintf(cand[(*n)++], FDC_ADDR_LEN_MAX, "%s", addr);
+}
+
 int fdc_conn_open(fdc_t *c, char *why, size_t why_len) {
   if (fdc_conn_ready(c)) return 0;
   fdc_conn_close(c); /* a connection that died, still finishing */
+  c->head[0] = '\0';
   if (why && why_len) why[0] = '\0';
+  char cand[FDC_HEAD_CANDIDATES_MAX][FDC_ADDR_LEN_MAX];
+  uint32_t n = 0;
+  candidate(cand, &n, c->named); /* the head an origin named last */
+  c->named[0] = '\0';
+  for (uint32_t i = 0; i < c->norigins; i++) candidate(cand, &n, c->origins[i]);
   int first = 0;
-  bool rejected = false;
-  for (uint32_t i = 0; i < c->norigins; i++) {
-    int rc = try_origin(c, i);
+  bool rejected = false, reached = false, answered = false, dropped = false;
+  for (uint32_t i = 0; i < n; i++) {
+    char what[FDC_MESSAGE_LEN_MAX] = "", named[FDC_ADDR_LEN_MAX];
+    int rc = try_addr(c, cand[i]);
     if (rc == 0) {
+      reached = true;
+      rc = ask_head(c, cand[i], named, sizeof(named), what, sizeof(what));
+      if (rc == 1) {
+        if (why && why_len) why[0] = '\0';
+        return 0;
+      }
+      answered |= rc == 0;
+      dropped |= rc == -ECONNRESET;
+      fdc_conn_close(c);
+      candidate(cand, &n, named); /* tried after the origins given */
+    } else {
+      snprintf(what, sizeof(what), "%s",
+               rc == -EKEYREJECTED ? "refused the handshake (another cluster key, or a key it "
+                                     "does not trust)"
+                                   : fd_strerror(rc));
+    }
+    say(why, why_len, "%s%s: %s", i ? "; " : "", cand[i], what);
+    if (rc < 0 && !first) first = rc;
+    rejected |= rc == -EKEYREJECTED;
+  }
+  if (rejected) return -EKEYREJECTED;
+  /* No origin serves Head (older fdnodes close the connection on it): the
+   * rule before issue 22, the first origin given that completes the
+   * handshake is the head. */
+  for (uint32_t i = 0; !answered && dropped && i < c->norigins; i++) {
+    if (try_addr(c, c->origins[i]) == 0) {
+      snprintf(c->head, sizeof(c->head), "%s", c->origins[i]);
       if (why && why_len) why[0] = '\0';
       return 0;
     }
-    say(why, why_len, "%s%s: %s", i ? "; " : "", c->origins[i],
-        rc == -EKEYREJECTED ? "refused the handshake (another cluster key, or a key it does "
-                              "not trust)"
-                            : fd_strerror(rc));
-    if (!first) first = rc;
-    rejected |= rc == -EKEYREJECTED;
   }
-  return rejected ? -EKEYREJECTED : first;
+  if (reached) return -ENOLINK;
+  return first ? first : -ENOLINK;
 }
 
 /* ---- open and close ---- */
@@ -334,6 +484,7 @@ int fdc_open(const fdc_opts_t *o, fdc_t **out, char *why, size_t why_len) {
   c->inflight_max = o->inflight_max ? o->inflight_max : FDC_INFLIGHT_DEFAULT;
   c->write_method = method_index("Write");
   c->bump_method = method_index("Bump");
+  c->head_method = method_index("Head");
   if ((rc = parse_origins(c, o->origins, why, why_len)) < 0 ||
       (rc = load_keys(c, o, why, why_len)) < 0)
     goto out_free;
@@ -363,8 +514,11 @@ int fdc_open(const fdc_opts_t *o, fdc_t **out, char *why, size_t why_len) {
   rc = fdc_changes_init(c, o->inflight_bytes_max ? o->inflight_bytes_max
                                                  : FDC_INFLIGHT_BYTES_DEFAULT);
   if (rc < 0) goto out_engine;
+  /* An origin completed the handshake (the keys are good) but none leads
+   * now: the changes look for the head until their deadlines. */
   rc = fdc_conn_open(c, why, why_len);
-  if (rc < 0) goto out_changes;
+  if (rc == -ENOLINK) snprintf(c->conn_why, sizeof(c->conn_why), "%s", why ? why : "");
+  else if (rc < 0) goto out_changes;
   *out = c;
   return 0;
 
@@ -391,4 +545,5 @@ void fdc_close(fdc_t *c) {
 }
 
 uint64_t fdc_client_id(const fdc_t *c) { return c->client_id; }
+const char *fdc_head(const fdc_t *c) { return fdc_conn_ready(c) ? c->head : ""; }
 const char *fdc_last_error(const fdc_t *c) { return c->last_error; }

@@ -45,6 +45,15 @@ static void release(fake_origin_t *f) {
   f->nheld = 0;
 }
 
+/* "not the head; the head is ..." as node/nd_group.c says it. */
+static int not_head(fake_origin_t *f, rpc_call_t *call) {
+  char msg[200];
+  f->refused++;
+  if (f->head_named[0]) snprintf(msg, sizeof(msg), "not the head; the head is %s", f->head_named);
+  else snprintf(msg, sizeof(msg), "not the head; no head is known");
+  return rpc_call_finish(call, RPC_FAILED_PRECONDITION, msg);
+}
+
 static int h_write(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
   fake_origin_t *f = ctx;
   const Origin__WriteRequest *req = (const Origin__WriteRequest *)m;
@@ -53,11 +62,19 @@ static int h_write(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
   f->conns_seen = (uint32_t)st.conns_accepted;
   if (!rpc_call_is_admin(call))
     return rpc_call_finish(call, RPC_PERMISSION_DENIED, "writer or admin role required");
+  if (f->follows) return not_head(f, call);
   f->arrivals++;
   if (f->stall_ms && f->arrivals == 1) usleep(f->stall_ms * 1000u);
   if (f->refuse != RPC_OK && f->arrivals >= f->refuse_from) {
     f->refused++;
     return rpc_call_finish(call, f->refuse, f->refuse_msg);
+  }
+  for (uint32_t i = 0; req->client_id && i < f->writes; i++) {
+    const fake_write_t *w = &f->log[i];
+    if (w->client_id == req->client_id && w->client_seq == req->client_seq) {
+      f->again++;
+      return answer(call, w->version, w->index, w->offset);
+    }
   }
   uint64_t offset = req->append ? f->file_len : req->offset;
   if (req->data.len == 0 || req->data.len > FD_WRITE_BYTES_MAX || !req->name[0])
@@ -93,6 +110,7 @@ static int h_bump(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
   (void)m;
   if (!rpc_call_is_admin(call))
     return rpc_call_finish(call, RPC_PERMISSION_DENIED, "writer or admin role required");
+  if (f->follows) return not_head(f, call);
   if (f->refuse != RPC_OK) {
     f->refused++;
     return rpc_call_finish(call, f->refuse, f->refuse_msg);
@@ -107,6 +125,23 @@ static int h_bump(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
   f->bumps++;
   f->version++;
   f->next_index = 0;
+  int rc = rpc_call_send(call, &r.base);
+  return rc < 0 ? rc : rpc_call_finish(call, RPC_OK, NULL);
+}
+
+static int h_head(rpc_call_t *call, const ProtobufCMessage *m, void *ctx) {
+  fake_origin_t *f = ctx;
+  (void)m;
+  Origin__HeadReply r = ORIGIN__HEAD_REPLY__INIT;
+  char id[32], head[160];
+  snprintf(id, sizeof(id), "fake%u", (unsigned)atomic_load(&f->port));
+  if (f->follows) snprintf(head, sizeof(head), "%s", f->head_named);
+  else snprintf(head, sizeof(head), "%s@127.0.0.1:%u", id, (unsigned)atomic_load(&f->port));
+  r.id = id;
+  r.head = head;
+  r.zookeeper = (char *)"";
+  r.leads = !f->follows;
+  f->heads++;
   int rc = rpc_call_send(call, &r.base);
   return rc < 0 ? rc : rpc_call_finish(call, RPC_OK, NULL);
 }
@@ -129,6 +164,9 @@ static void *fake_main(void *arg) {
                         false, h_bump, (rpc_typed_fn)h_bump, f};
   assert_int_equal(rpc_serve(f->e, &w), 0);
   assert_int_equal(rpc_serve(f->e, &b), 0);
+  rpc_method_reg_t h = {RPC_SVC_ORIGIN, &origin__origin__descriptor, method("Head"), RPC_UNARY,
+                        false, h_head, (rpc_typed_fn)h_head, f};
+  if (!f->no_head_method) assert_int_equal(rpc_serve(f->e, &h), 0);
   uint16_t port = 0;
   assert_int_equal(rpc_listen(f->e, "127.0.0.1", 0, &port), 0);
   atomic_store(&f->port, port);
@@ -138,8 +176,10 @@ static void *fake_main(void *arg) {
 }
 
 void fake_start(fake_origin_t *f) {
-  assert_int_equal(fd_random_bytes(f->cluster_key, sizeof(f->cluster_key)), 0);
-  assert_int_equal(fd_ed25519_generate(&f->admin), 0);
+  if (!f->keys_given) {
+    assert_int_equal(fd_random_bytes(f->cluster_key, sizeof(f->cluster_key)), 0);
+    assert_int_equal(fd_ed25519_generate(&f->admin), 0);
+  }
   f->version = 1;
   f->file = calloc(1, FAKE_FILE_MAX);
   assert_non_null(f->file);

@@ -1,4 +1,4 @@
-/* libfdclient when things go wrong: the head refusing (each status), dying mid-stream, never answering (deadlines), too many streams, fdc_close with changes in flight. */
+/* libfdclient when things go wrong: the head refusing (each status; those that may pass on another attempt sent again until the deadline), dying mid-stream (changes sent again, none applied twice), gone (outcome unknown at the deadline), never answering (deadlines), too many streams, fdc_close with changes in flight. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,6 +57,7 @@ static fdc_t *open_client(const fx_t *x, uint32_t inflight, uint32_t timeout_ms)
   o.key_file = x->admin;
   o.inflight_max = inflight;
   o.timeout_ms = timeout_ms;
+  o.bump_timeout_ms = timeout_ms;
   fdc_t *c = NULL;
   char why[512];
   int rc = fdc_open(&o, &c, why, sizeof(why));
@@ -94,25 +95,44 @@ static void on_done(void *p, int err, const fdc_seq_t *seq) {
 
 static void test_refusals(void **state) {
   fx_t *x = *state;
+  enum { DEADLINE_MS = 300 };
+  /* retried: the library sends it again until its deadline (issue 22) */
   static const struct {
     rpc_code_t code;
     int err;
-    bool unknown;
+    bool unknown, retried;
+    const char *msg; /* NULL: "refusal #k (CODE)" */
   } table[] = {
-      {RPC_PERMISSION_DENIED, -EACCES, false},  {RPC_UNAUTHENTICATED, -EACCES, false},
-      {RPC_FAILED_PRECONDITION, -ENOLINK, false}, {RPC_INVALID_ARGUMENT, -EINVAL, false},
-      {RPC_NOT_FOUND, -ENOENT, false},          {RPC_OUT_OF_RANGE, -EFBIG, false},
-      {RPC_ABORTED, -EBUSY, false},             {RPC_ALREADY_EXISTS, -EBUSY, false},
-      {RPC_RESOURCE_EXHAUSTED, -ENOBUFS, false}, {RPC_UNIMPLEMENTED, -EOPNOTSUPP, false},
-      {RPC_DEADLINE_EXCEEDED, -ETIMEDOUT, true}, {RPC_UNAVAILABLE, -ECONNRESET, true},
-      {RPC_CANCELLED, -ECANCELED, true},        {RPC_INTERNAL, -EREMOTEIO, true},
-      {RPC_UNKNOWN, -EREMOTEIO, true},          {RPC_DATA_LOSS, -EREMOTEIO, true},
+      {RPC_PERMISSION_DENIED, -EACCES, false, false, NULL},
+      {RPC_UNAUTHENTICATED, -EACCES, false, false, NULL},
+      {RPC_FAILED_PRECONDITION, -ENOLINK, false, false, NULL},
+      {RPC_INVALID_ARGUMENT, -EINVAL, false, false, NULL},
+      {RPC_NOT_FOUND, -ENOENT, false, false, NULL},
+      {RPC_OUT_OF_RANGE, -EFBIG, false, false, NULL},
+      {RPC_ABORTED, -EBUSY, false, true, NULL},
+      {RPC_ALREADY_EXISTS, -EBUSY, false, false, NULL},
+      {RPC_RESOURCE_EXHAUSTED, -ENOBUFS, false, false, NULL},
+      {RPC_UNIMPLEMENTED, -EOPNOTSUPP, false, false, NULL},
+      {RPC_DEADLINE_EXCEEDED, -ETIMEDOUT, true, false, NULL},
+      {RPC_UNAVAILABLE, -ECONNRESET, true, true, NULL},
+      {RPC_UNAVAILABLE, -ENOLINK, false, true,
+       "no head: origin o1 cannot be sure it leads (ZooKeeper connecting); changes wait for "
+       "ZooKeeper's quorum"},
+      {RPC_FAILED_PRECONDITION, -ENOLINK, false, true, "not the head; no head is known"},
+      {RPC_CANCELLED, -ECANCELED, true, false, NULL},
+      {RPC_INTERNAL, -EREMOTEIO, true, false, NULL},
+      {RPC_UNKNOWN, -EREMOTEIO, true, false, NULL},
+      {RPC_DATA_LOSS, -EREMOTEIO, true, false, NULL},
   };
-  fdc_t *c = open_client(x, 0, 0);
+  fdc_t *c = open_client(x, 0, DEADLINE_MS);
   for (size_t k = 0; k < sizeof(table) / sizeof(table[0]); k++) {
     x->f.refuse = table[k].code;
-    snprintf(x->f.refuse_msg, sizeof(x->f.refuse_msg), "refusal #%zu (%s)", k,
-             rpc_code_name(table[k].code));
+    if (table[k].msg) snprintf(x->f.refuse_msg, sizeof(x->f.refuse_msg), "%s", table[k].msg);
+    else
+      snprintf(x->f.refuse_msg, sizeof(x->f.refuse_msg), "refusal #%zu (%s)", k,
+               rpc_code_name(table[k].code));
+    uint32_t refused = x->f.refused;
+    uint64_t t0 = fd_now_ms();
     fdc_seq_t seq = {7, 7, 7};
     assert_int_equal(fdc_write(c, "f.img", 0, "data", 4, &seq), table[k].err);
     assert_int_equal(seq.version, 7); /* untouched on failure */
@@ -121,8 +141,13 @@ static void test_refusals(void **state) {
     fdc_bumped_t b = {0};
     assert_int_equal(fdc_bump(c, "f.img", &b), table[k].err);
     assert_int_equal(b.version, 0);
+    if (table[k].retried) { /* sent again and again until the deadline */
+      assert_true(fd_now_ms() - t0 >= 2 * DEADLINE_MS - 20);
+      assert_true(x->f.refused - refused > 4);
+    } else {
+      assert_int_equal(x->f.refused - refused, 2);
+    }
   }
-  assert_int_equal(x->f.refused, 2 * (sizeof(table) / sizeof(table[0])));
   assert_int_equal(x->f.writes, 0); /* none was applied */
 
   /* Asynchronously: the callback gets the error, no seq, and the head's
@@ -147,6 +172,31 @@ static void test_refusals(void **state) {
   fdc_close(c);
 }
 
+/* ABORTED for a while ("try again shortly": a newly elected head comparing
+ * its logs), then served: acknowledged, without the caller doing anything. */
+static void test_aborted_then_served(void **state) {
+  fx_t *x = *state;
+  fdc_t *c = open_client(x, 0, 5000);
+  x->f.refuse = RPC_ABORTED;
+  snprintf(x->f.refuse_msg, sizeof(x->f.refuse_msg), "the head is comparing its logs: try "
+           "again shortly");
+  outcome_t out[4] = {0};
+  ctx_t ctx = {c, out};
+  arg_t args[4] = {{&ctx, 0}, {&ctx, 1}, {&ctx, 2}, {&ctx, 3}};
+  for (uint32_t i = 0; i < 4; i++)
+    assert_int_equal(fdc_append_async(c, "f.img", "abcd", 4, on_done, &args[i]), 0);
+  while (x->f.refused < 8) assert_true(fdc_poll(c, 20) >= 0);
+  assert_int_equal(out[0].calls, 0); /* refused, not ended */
+  x->f.refuse = RPC_OK;
+  assert_int_equal(fdc_wait(c, 5000), 0);
+  for (uint32_t i = 0; i < 4; i++) {
+    assert_int_equal(out[i].calls, 1);
+    assert_int_equal(out[i].err, 0);
+  }
+  assert_int_equal(x->f.writes, 4);
+  fdc_close(c);
+}
+
 /* A real refusal of the fake's, not a scripted one: past its largest file. */
 static void test_out_of_range(void **state) {
   fx_t *x = *state;
@@ -158,6 +208,10 @@ static void test_out_of_range(void **state) {
 
 /* ---- the head dies ---- */
 
+/* The connection dropped with 90 changes in flight, the 50th applied but
+ * not answered: every change is sent again on a new connection, in call
+ * order, and each is acknowledged once (the 50th recognised by its
+ * client_seq, not applied twice). */
 static void test_dies_mid_stream(void **state) {
   fx_t *x = *state;
   enum { FIRST = 10, N = 90, DIE_AT = 50 };
@@ -171,44 +225,45 @@ static void test_dies_mid_stream(void **state) {
     assert_int_equal(fdc_append_async(c, "f.img", "0123456789", 10, on_done, &args[i]), 0);
   }
   assert_int_equal(fdc_wait(c, 5000), 0);
-  /* Then the head takes changes without answering, and drops the connection
-   * when the 50th (of its life) arrives, with 90 in flight. */
-  x->f.silent = true;
+  /* Then the head holds the answers, and drops the connection when it
+   * applied the 50th change of its life, with 90 in flight. */
+  x->f.hold = FIRST + N - DIE_AT; /* the changes it has not applied, once sent again */
   x->f.die_at = DIE_AT;
   for (uint32_t i = FIRST; i < FIRST + N; i++) {
     args[i] = (arg_t){&ctx, i};
     assert_int_equal(fdc_append_async(c, "f.img", "0123456789", 10, on_done, &args[i]), 0);
   }
+  /* sent again: the 40 applied are answered at once (known), the 50 others
+   * once they all arrived (hold) */
   assert_int_equal(fdc_wait(c, 10000), 0);
+  bool seen[FIRST + N] = {0};
   for (uint32_t i = 0; i < FIRST + N; i++) {
     assert_int_equal(out[i].calls, 1); /* each exactly once */
-    if (i < FIRST) {
-      assert_int_equal(out[i].err, 0);
-      assert_true(out[i].had_seq);
-    } else { /* none of those in flight is reported acknowledged */
-      assert_false(out[i].had_seq);
-      assert_true(out[i].err == -ECONNRESET || out[i].err == -ENOTCONN);
-    }
+    assert_int_equal(out[i].err, 0);
+    assert_true(out[i].had_seq);
   }
-  assert_true(fdc_outcome_unknown(-ECONNRESET));
+  for (uint32_t i = 0; i < x->f.writes; i++) { /* the fake applied each once */
+    assert_int_equal(x->f.log[i].client_id, fdc_client_id(c));
+    uint64_t n = x->f.log[i].client_seq;
+    assert_true(n >= 1 && n <= FIRST + N);
+    assert_false(seen[n - 1]);
+    seen[n - 1] = true;
+  }
+  assert_int_equal(x->f.writes, FIRST + N);
+  assert_true(x->f.again >= 1); /* the 50th at least came again */
   assert_int_equal(fdc_inflight(c), 0);
-  assert_int_equal(x->f.conns_seen, 1);
-
-  /* The next call connects again. */
-  x->f.silent = false;
-  x->f.die_at = 0;
-  fdc_seq_t seq;
-  assert_int_equal(fdc_append(c, "f.img", "again", 5, &seq), 0);
-  assert_int_equal(seq.index, DIE_AT); /* the fake kept all 50 it took */
   assert_int_equal(x->f.conns_seen, 2);
   fdc_close(c);
 }
 
+/* The head's process goes with changes in flight, and nobody else leads:
+ * they are sent again until their deadline, then fail as outcome-unknown;
+ * a change made then is never sent (-ENOTCONN) and says why. */
 static void test_origin_gone(void **state) {
   fx_t *x = *state;
   enum { N = 20 };
   x->f.silent = true;
-  fdc_t *c = open_client(x, 0, 0);
+  fdc_t *c = open_client(x, 0, 500);
   outcome_t out[N];
   memset(out, 0, sizeof(out));
   ctx_t ctx = {c, out};
@@ -223,12 +278,19 @@ static void test_origin_gone(void **state) {
   for (uint32_t i = 0; i < N; i++) {
     assert_int_equal(out[i].calls, 1);
     assert_int_equal(out[i].err, -ECONNRESET);
+    assert_true(fdc_outcome_unknown(out[i].err));
   }
-  /* Nobody to reconnect to: the call says so, and why. */
-  assert_int_equal(fdc_append(c, "f.img", "x", 1, NULL), -ECONNREFUSED);
+  /* Nobody to send to: not sent, and why. */
+  uint64_t t0 = fd_now_ms();
+  assert_int_equal(fdc_append(c, "f.img", "x", 1, NULL), -ENOTCONN);
+  assert_true(fd_now_ms() - t0 >= 480); /* looked for a head until its deadline */
   assert_non_null(strstr(fdc_last_error(c), x->origins));
-  assert_int_equal(fdc_append_async(c, "f.img", "x", 1, on_done, &args[0]), -ECONNREFUSED);
-  assert_int_equal(out[0].calls, 1);
+  assert_non_null(strstr(fdc_last_error(c), "not sent"));
+  assert_false(fdc_outcome_unknown(-ENOTCONN));
+  assert_int_equal(fdc_append_async(c, "f.img", "x", 1, on_done, &args[0]), 0);
+  assert_int_equal(fdc_wait(c, 5000), 0);
+  assert_int_equal(out[0].calls, 2);
+  assert_int_equal(out[0].err, -ENOTCONN);
   fdc_close(c);
 }
 
@@ -263,8 +325,9 @@ static void test_deadline(void **state) {
 }
 
 /* Changes queued behind a full window (the head's is 2 MiB: one 1 MiB change
- * at a time) end without being sent: -ENOTCONN when the connection goes
- * first, -ETIMEDOUT when their deadline passes first. */
+ * at a time): when the connection goes, they are sent on the next one (the
+ * first again, recognised: applied once); when their deadline passes first,
+ * they end -ETIMEDOUT without being sent. */
 static void test_queued_not_sent(void **state) {
   fx_t *x = *state;
   enum { N = 3 };
@@ -283,14 +346,12 @@ static void test_queued_not_sent(void **state) {
                      0);
   }
   assert_int_equal(fdc_wait(c, 5000), 0);
-  assert_int_equal(out[0].err, -ECONNRESET); /* sent: it may be in the log */
-  for (uint32_t i = 1; i < N; i++) {
+  for (uint32_t i = 0; i < N; i++) {
     assert_int_equal(out[i].calls, 1);
-    assert_int_equal(out[i].err, -ENOTCONN); /* never sent: not applied */
-    assert_non_null(strstr(out[i].message, "not sent"));
+    assert_int_equal(out[i].err, 0);
   }
-  assert_false(fdc_outcome_unknown(-ENOTCONN));
-  assert_int_equal(x->f.arrivals, 1);
+  assert_int_equal(x->f.writes, N); /* the first applied once, though sent twice */
+  assert_int_equal(x->f.again, 1);
   fdc_close(c);
 
   x->f.die_at = 0;
@@ -367,6 +428,7 @@ int main(void) {
   fd_log_init("test_fdclient_faults", FD_LOG_ERROR);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_aborted_then_served, setup, teardown),
       cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dies_mid_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_origin_gone, setup, teardown),

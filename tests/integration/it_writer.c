@@ -10,9 +10,13 @@
  *     again. Prints one line per acknowledged change:
  *       ack VERSION INDEX OFFSET LENGTH WRITER NUMBER
  *     and one per change that failed: `fail WRITER NUMBER ERRNO` (`unknown`
- *     instead of `fail` when it may be in the log). A change the head
- *     refused for now (-ENOBUFS, -EBUSY: not applied) is sent again. Exits
- *     0 when every change was acknowledged, 1 otherwise.
+ *     instead of `fail` when it may be in the log). A change whose outcome
+ *     is unknown is never sent again from here: the library sends it again
+ *     (same client_id and client_seq, until its deadline; issue 22), and a
+ *     new change would be a second one. A change refused for good and not
+ *     applied (-ENOBUFS: the head full; -EBUSY: it kept asking to try again
+ *     until the deadline) is sent again as a new change. Exits 0 when every
+ *     change was acknowledged, 1 otherwise.
  *   it_writer model BASE OUT
  *     reads `ack` lines on stdin, orders them by (VERSION, INDEX) and writes
  *     OUT: BASE (a file, or - for none) with every change applied in that
@@ -144,6 +148,7 @@ static int cmd_write(int argc, char **argv) {
   if (rc) fprintf(stderr, "it_writer: wait: %s\n", fdc_strerror(rc));
   if (retried) fprintf(stderr, "it_writer: %" PRIu64 " change(s) sent again after the head "
                                "refused them for now\n", retried);
+  fprintf(stderr, "it_writer: the head at the end: %s\n", fdc_head(c));
   fdc_close(c);
   free(buf);
   fflush(stdout);

@@ -60,10 +60,12 @@ assert d['version'] == 2 and d['changes'] == 2 and len(d['digest']) == 64"
 
 it_admin --json status >"$IT_DIR/status.json" || it_fail "status exited $?"
 check status "$IT_DIR/status.json" "
-fields(d, nodes_alive='u', nodes_suspect='u', nodes_dead='u', nodes_draining='u', newest_version='u', leader='b', epoch='u', zookeeper='s', leader_addr='s', leader_seq='u', standbys='l', stalls='o', progress='l', versions='l', members='l')
+fields(d, nodes_alive='u', nodes_suspect='u', nodes_dead='u', nodes_draining='u', newest_version='u', leader='b', epoch='u', zookeeper='s', leader_addr='s', leader_seq='u', standbys='l', stalls='o', progress='l', versions='l', members='l', origins='l')
 assert d['leader'] and d['zookeeper'] == 'off' and d['standbys'] == [], d
 fields(d['stalls'], blocked_ms='u', blocked_pool_ms='u', blocked_socket_ms='u', blocked_upload_cap_ms='u', credit_write_ms='u', credit_sync_ms='u')
 assert d['nodes_alive'] == 7 and d['newest_version'] == 2, d
+for o in d['origins']: fields(o, address='s', reachable='b', id='s', head='s', epoch='u', chain='l', zookeeper='s', leads='b')
+assert [o['id'] for o in d['origins'] if o['leads']] == ['o1'], d['origins']
 p = d['progress'][0]
 fields(p, name='s', version='u', size_bytes='u', chunk_count='u', complete='u', in_progress='u', failed='u', bytes_done='u', bytes_total='u', throughput_bytes_per_s='u', eta_ms='u', elapsed_ms='u', publishing='b', bad_chunks_reported='u', bad_chunks_repaired='u', manifests_rejected='u', zones='l')
 for z in p['zones']: fields(z, region='s', zone='s', complete='u', in_progress='u', failed='u')

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The origin head SIGKILLed while 8 writers append, and restarted: the
-# writers lose their connection (changes in flight end with an unknown
-# outcome; none is reported acknowledged), the head takes back from the
+# writers lose their connection (libfdclient sends the changes in flight
+# again, with their client_seq, until the head is back: issue 22; none is
+# reported acknowledged before it is, none applied twice), the head takes back from the
 # origin after it the records it lost (ordered, synced there, never synced
 # here) before it orders anything new, new changes are acknowledged again,
 # and a bump merges the log on every origin to the same bytes: every node
@@ -32,6 +33,10 @@ bpid=$!
 until [ "$(cat "$IT_DIR"/w*.out | grep -c '^ack')" -ge "$want" ]; do sleep 0.02; done
 it_stop o1 KILL
 it_log "o1 killed"
+sleep 1
+it_start_node o1
+it_wait_up o1 20
+it_log "o1 restarted: the writers' changes go to it again"
 for w in $(seq 1 $WRITERS); do wait "${wpid[w]}" || true; done
 acked=$(cat "$IT_DIR"/w*.out | grep -c '^ack')
 unknown=$(cat "$IT_DIR"/w*.out | grep -c '^unknown' || true)
@@ -41,8 +46,6 @@ it_log "the writers ended: $acked acknowledged, $unknown with an unknown outcome
 
 wait "$bpid" && it_log "bump before the kill: $(cat "$IT_DIR/bump1.out")" ||
   it_log "bump before the kill ended with the head: $(tail -n 1 "$IT_DIR/bump1.out")"
-it_start_node o1
-it_wait_up o1 20
 # New changes after the restart: acknowledged (the head first compares its
 # logs with o2's; until then it asks writers to try again).
 "$WRITER" write "$(it_origin_addrs)" "$IT_DIR/cluster.key" \
