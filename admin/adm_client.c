@@ -389,8 +389,10 @@ adm_client_t *adm_connect_head(const adm_config_t *cfg, bool admin, int *exit_co
     }
     if (code == RPC_OK) {
       answered = true;
-      add_why(why, sizeof(why), "%s%s: %s does not lead (%s%s)", i ? "; " : "", cand[i], r->id,
-              r->head[0] ? "the head is " : "it knows no head", r->head);
+      bool no_zk = r->zookeeper[0] && strcmp(r->zookeeper, "connected") != 0;
+      add_why(why, sizeof(why), "%s%s: %s does not lead (%s%s%s%s%s)", i ? "; " : "", cand[i],
+              r->id, no_zk ? "its ZooKeeper session is " : "", no_zk ? r->zookeeper : "",
+              no_zk ? "; " : "", r->head[0] ? "the head is " : "it knows no head", r->head);
       char named[ADM_ADDR_LEN_MAX];
       bool known = false;
       if (head_addr(r->head, named, sizeof(named)) && n < 2 * ADM_ORIGINS_MAX) {

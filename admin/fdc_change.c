@@ -143,6 +143,14 @@ static void on_done(rpc_call_t *call, rpc_code_t code, const char *message, void
   }
   bool maybe = false;
   fdc_retry_t k = ch->expired || c->closing ? FDC_FINAL : fdc_retry_kind(code, message, &maybe);
+  if (code == RPC_DEADLINE_EXCEEDED && !ch->expired && !c->closing && !ch->bump &&
+      fd_now_ms() >= ch->attempt_end_ms && fd_now_ms() < ch->deadline_ms) {
+    /* an attempt unanswered for FDC_ATTEMPT_MS: the head may be gone while
+     * its connection stays (paused): look for the head again */
+    k = FDC_RETRY_FIND;
+    maybe = true;
+    message = "no answer from the head in time: looking for the head again";
+  }
   ch->maybe |= maybe;
   if (code == RPC_UNAVAILABLE && k == FDC_RETRY_FIND && !maybe)
     err = -ENOLINK; /* "no head": refused, not ordered */
@@ -244,7 +252,10 @@ static void kick(fdc_t *c, bool connect) {
       continue;
     }
     errno = 0;
-    rpc_call_t *call = start(c, ch, (uint32_t)(ch->deadline_ms - now));
+    uint64_t left = ch->deadline_ms - now;
+    uint64_t attempt = ch->bump ? left : FD_MIN(left, FDC_ATTEMPT_MS);
+    ch->attempt_end_ms = now + attempt;
+    rpc_call_t *call = start(c, ch, (uint32_t)attempt);
     if (!call && errno == EAGAIN) return; /* the window reopens as the head reads */
     pop(&c->queued);
     if (!call) {

@@ -287,6 +287,7 @@ typedef struct head_ask {
   rpc_code_t code;
   char id[FD_NAME_LEN_MAX];
   char head[FDC_HEAD_LEN_MAX];
+  char zk[16]; /* its ZooKeeper session's state, "" without */
   char message[FDC_MESSAGE_LEN_MAX];
 } head_ask_t;
 
@@ -298,6 +299,7 @@ static void head_msg(rpc_call_t *call, const ProtobufCMessage *msg, void *arg) {
   a->leads = r->leads;
   snprintf(a->id, sizeof(a->id), "%s", r->id ? r->id : "");
   snprintf(a->head, sizeof(a->head), "%s", r->head ? r->head : "");
+  snprintf(a->zk, sizeof(a->zk), "%s", r->zookeeper ? r->zookeeper : "");
 }
 
 static void head_done(rpc_call_t *call, rpc_code_t code, const char *message, void *arg) {
@@ -346,7 +348,10 @@ static int ask_head(fdc_t *c, const char *addr, char *named, size_t named_len, c
   char text[FDC_HEAD_LEN_MAX + 16];
   snprintf(text, sizeof(text), "the head is %s", a.head);
   if (!a.head[0] || !fdc_head_named(text, named, named_len)) named[0] = '\0';
-  snprintf(what, what_len, "%.64s does not lead (%.160s)", a.id[0] ? a.id : "it",
+  /* without ZooKeeper's quorum nobody leads: say so */
+  bool no_zk = a.zk[0] && strcmp(a.zk, "connected") != 0;
+  snprintf(what, what_len, "%.40s does not lead (%s%.12s%s%.100s)", a.id[0] ? a.id : "it",
+           no_zk ? "its ZooKeeper session is " : "", no_zk ? a.zk : "", no_zk ? "; " : "",
            a.head[0] ? text : "it knows no head");
   return 0;
 }

@@ -33,6 +33,12 @@ _Static_assert(FDC_DIGEST_LEN == FD_SHA256_LEN, "a digest is a SHA-256");
  * file's owners do not edit; move them there when convenient). */
 #define FDC_RETRY_MS 50u  /* a change sent again waits this long after a refusal */
 #define FDC_SEARCH_RETRY_MS 200u /* a search for the head that found none is run again then */
+/* One attempt of a write waits this long for its answer (its deadline
+ * permitting): a head that answers nothing (paused, partitioned: its
+ * connection stays up) is left, the head looked for again and the change
+ * sent again (the head recognises it by client_id/client_seq). Bumps wait
+ * for a merge: their attempts run to their deadline. */
+#define FDC_ATTEMPT_MS 5000u
 #define FDC_HEAD_CANDIDATES_MAX (2u * FDC_ORIGINS_MAX) /* origins given, then heads named */
 #define FDC_HEAD_LEN_MAX (FD_NAME_LEN_MAX + FDC_ADDR_LEN_MAX) /* "ID@ADDR:PORT" */
 _Static_assert(FDC_RETRY_MS < FDC_TIMEOUT_MS_DEFAULT, "a change can be sent again");
@@ -91,6 +97,7 @@ typedef struct fdc_change {
   uint32_t span; /* in the byte ring, when len > 0 */
   uint64_t pos;
   uint64_t offset, client_seq, deadline_ms;
+  uint64_t attempt_end_ms; /* this attempt times out then (FDC_ATTEMPT_MS; bumps: the deadline) */
   rpc_call_t *call; /* while SENT */
   fdc_done_fn done; /* async */
   void *arg;

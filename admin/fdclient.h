@@ -35,7 +35,9 @@
  *    the origin answered "not the head" (FAILED_PRECONDITION; the library
  *    connects to the head it names, else asks the origins), UNAVAILABLE
  *    (the head again, or a new one), or ABORTED (the head will take it
- *    shortly; after FDC_RETRY_MS). Every change whose outcome is unknown is
+ *    shortly; after FDC_RETRY_MS), or a write's attempt had no answer for
+ *    FDC_ATTEMPT_MS (5 s: a head paused or cut off keeps its connection
+ *    open; the head is looked for again). Every change whose outcome is unknown is
  *    sent again, with the same client_id and client_seq, in call order;
  *    only at its deadline does it fail — with an outcome-unknown error
  *    (fdc_outcome_unknown) when any attempt may have been ordered. So an

@@ -171,7 +171,38 @@ static void pause_servers(pid_t *pids, int n, int sig) {
   for (int i = 0; i < n; i++) CHECK(kill(pids[i], sig) == 0);
 }
 
+/* The member that is paused: a process of its own, exec'd (a fork of this
+ * one would inherit the ZooKeeper threads' locks in whatever state they
+ * were). Joins, says 'j' on fd, and once resumed past its session's expiry
+ * waits to have joined again at the end, says 'r'. */
+static int paused_member(int fd) {
+  fd_zk_t *c = open_zk("o4", 2000);
+  fd_zk_view_t v;
+  CHECK(fd_zk_elect(c, "origins/members", "o4@127.0.0.1:4") == 0);
+  wait_for(&c, 1, is_joined, NULL, 10000, "o4 to join");
+  fd_zk_view(c, &v);
+  uint64_t first_seq = v.members[v.self].seq;
+  CHECK(write(fd, "j", 1) == 1);
+  /* stopped here by the parent, then resumed */
+  uint64_t until = now_ms() + 30000;
+  for (;;) {
+    fd_zk_tick(c);
+    fd_zk_view(c, &v);
+    if (v.sessions >= 2 && v.joined && v.self >= 0 && v.members[v.self].seq > first_seq) break;
+    CHECK(now_ms() < until);
+    usleep(10000);
+  }
+  CHECK(!v.leader && v.self == (int)v.members_n - 1);
+  CHECK(write(fd, "r", 1) == 1);
+  fd_zk_close(c);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && !strcmp(argv[1], "--paused-member")) {
+    g_hosts = argv[2];
+    return paused_member(atoi(argv[3]));
+  }
   if (argc != 5) {
     fprintf(stderr, "usage: it_zk HOSTS PID1 PID2 PID3\n");
     return 2;
@@ -230,25 +261,10 @@ int main(int argc, char **argv) {
   CHECK(child >= 0);
   if (child == 0) {
     close(pfd[0]);
-    fd_zk_t *c = open_zk("o4", 2000);
-    CHECK(fd_zk_elect(c, "origins/members", "o4@127.0.0.1:4") == 0);
-    wait_for(&c, 1, is_joined, NULL, 10000, "o4 to join");
-    fd_zk_view(c, &v);
-    CHECK(write(pfd[1], "j", 1) == 1);
-    uint64_t first_seq = v.members[v.self].seq;
-    /* stopped here by the parent, then resumed */
-    uint64_t until = now_ms() + 30000;
-    for (;;) {
-      fd_zk_tick(c);
-      fd_zk_view(c, &v);
-      if (v.sessions >= 2 && v.joined && v.self >= 0 && v.members[v.self].seq > first_seq) break;
-      CHECK(now_ms() < until);
-      usleep(10000);
-    }
-    CHECK(!v.leader && v.self == (int)v.members_n - 1);
-    CHECK(write(pfd[1], "r", 1) == 1);
-    fd_zk_close(c);
-    _exit(0);
+    char fd[16];
+    snprintf(fd, sizeof(fd), "%d", pfd[1]);
+    execl("/proc/self/exe", argv[0], "--paused-member", g_hosts, fd, (char *)NULL);
+    _exit(127);
   }
   close(pfd[1]);
   char ch;

@@ -86,7 +86,7 @@ cat "$IT_DIR"/w?.out | "$WRITER" check "$IT_DIR/n1/f.img/current" >&2 ||
   it_fail "an acknowledged change is missing from v$v"
 bad=$(cat "$IT_DIR"/w?.out | grep -v -c '^ack' || true)
 sum=$(cat "$IT_DIR"/w?.out | awk '$1 == "ack" { s += $5 } END { print s }')
-size=$(stat -c %s "$IT_DIR/n1/f.img/current")
+size=$(stat -L -c %s "$IT_DIR/n1/f.img/current")
 [ "$bad" -gt 0 ] || [ "$size" -eq "$sum" ] ||
   it_fail "v$v holds $size bytes, the acknowledged changes $sum: duplicated or unaccounted bytes"
 it_log "v$v: the same on every origin and node; w2 (through $head alone) acknowledged $acked2; $bad change(s) not acknowledged"

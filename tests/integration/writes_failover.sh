@@ -88,7 +88,7 @@ it_wait_current f.img "$sha" 120
 cat "$IT_DIR"/w*.out | "$WRITER" check "$IT_DIR/n1/f.img/current" >&2 ||
   it_fail "an acknowledged change is missing from v$v"
 sum=$(cat "$IT_DIR"/w*.out | awk '$1 == "ack" { s += $5 } END { print s }')
-size=$(stat -c %s "$IT_DIR/n1/f.img/current")
+size=$(stat -L -c %s "$IT_DIR/n1/f.img/current")
 [ "$size" -eq $((sum + 5)) ] ||
   it_fail "v$v holds $size bytes, the acknowledged changes $sum + the probe's 5: a change lost or applied twice"
 it_log "v$v: the same on every origin and all ${#IT_NODES[@]} nodes; $acked + 1 acknowledged changes, each once ($size bytes)"

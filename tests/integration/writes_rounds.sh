@@ -90,7 +90,7 @@ it_wait_current f.img "$sha" 120
 cat "$IT_DIR"/w*.out | "$WRITER" check "$IT_DIR/n1/f.img/current" >&2 ||
   it_fail "an acknowledged change is missing from v$v (lost)"
 sum=$(cat "$IT_DIR"/w*.out | awk '$1 == "ack" { s += $5 } END { print s }')
-size=$(stat -c %s "$IT_DIR/n1/f.img/current")
+size=$(stat -L -c %s "$IT_DIR/n1/f.img/current")
 [ "$size" -eq $((sum + 5 * probes)) ] ||
   it_fail "v$v holds $size bytes, the acknowledged changes $((sum + 5 * probes)): $(((size - sum - 5 * probes))) byte(s) duplicated or unaccounted"
 sorted=$(printf '%s\n' "${times[@]}" | sort -n)
