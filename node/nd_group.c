@@ -312,18 +312,33 @@ bool nd_group_chain_ok(nd_origin_t *og, uint64_t epoch, rpc_call_t *call, const 
   return true;
 }
 
+/* A head that may not order says so in its log too, at most once a second
+ * (with how many it refused since). */
+static void refused_log(nd_origin_t *og, const char *why) {
+  og->refused_n++;
+  uint64_t now = fd_now_ms();
+  if (now < og->refused_log_ms) return;
+  og->refused_log_ms = now + 1000;
+  fd_log_warn("origin %s refused %" PRIu64 " change(s) or publish(es): %s", og->id, og->refused_n,
+              why);
+  og->refused_n = 0;
+}
+
 int nd_group_not_head(nd_origin_t *og, rpc_call_t *call) {
   char msg[FD_NAME_LEN_MAX + SCH_ADDRESS_LEN_MAX + 160];
   const nd_origins_t *os = og->origins;
-  if (os->self == 0 && og->leads && !nd_group_fresh(og))
+  if (os->self == 0 && og->leads && !nd_group_fresh(og)) {
+    refused_log(og, "its loop stalled, its ZooKeeper session is not confirmed yet");
     return rpc_call_finish(call, RPC_UNAVAILABLE,
                            "the head's loop stalled: its ZooKeeper session is being confirmed; "
                            "try again shortly");
+  }
   if (os->self == 0 && og->zk && !og->leads) {
     snprintf(msg, sizeof(msg),
              "no head: origin %s cannot be sure it leads (ZooKeeper %s); changes wait for "
              "ZooKeeper's quorum",
              og->id, fd_zk_conn_name(og->zk_view.conn));
+    refused_log(og, msg);
     return rpc_call_finish(call, RPC_UNAVAILABLE, msg);
   }
   if (os->self != 0 && os->o[0].port)

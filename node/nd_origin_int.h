@@ -98,6 +98,7 @@ struct nd_origin {
   bool claiming;           /* a conditional update of the chain znode in flight */
   uint64_t tick_ms;        /* the last nd_group_tick */
   bool unconfirmed;        /* after a stall: the session is checked before leading again */
+  uint64_t refused_n, refused_log_ms; /* refusals of a head that may not order (logged 1/s) */
   nd_chain_view_t claim, chain;
   nd_dedup_t dedup;
   uint32_t min_durable;

@@ -62,7 +62,7 @@ until tail -n +"$from" "$IT_DIR/$head.log" | grep -q "this origin follows"; do
 done
 it_log "$head after SIGCONT: $(tail -n +"$from" "$IT_DIR/$head.log" | grep -E "stall|stops leading|origin chain: epoch" | cut -c 26- | head -n 4 | tr '\n' '|')"
 refusals=$(cat "$IT_DIR"/o?.log | grep -c "refused: stale epoch" || true)
-own=$(tail -n +"$from" "$IT_DIR/$head.log" | grep -c -E "stalled|stops leading" || true)
+own=$(tail -n +"$from" "$IT_DIR/$head.log" | grep -c -E "stalled|stops leading|refused [0-9]* change" || true)
 it_log "chain messages of the old epoch refused by its successors: $refusals; the deposed head's own log: $own line(s) on its stall / loss of the lead"
 [ $((refusals + own)) -gt 0 ] || it_fail "no refusal in any log"
 # w2's changes reached only the deposed head: after it rejoined as a
