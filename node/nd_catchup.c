@@ -332,6 +332,7 @@ static void backfill_start(nd_link_t *l, nd_wlog_t *w, uint64_t from) {
   }
   l->cu_w = w;
   l->bf_next = from;
+  l->bf_from = from;
   l->bf_end = w->rec_head; /* what the outbox no longer holds; the rest is sent from it */
   l->step = ND_CU_BACKFILL;
   fd_log_info("catch-up: sending %s v%" PRIu64 "'s changes %" PRIu64 "..%" PRIu64

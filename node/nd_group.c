@@ -158,7 +158,13 @@ static void chain_apply(nd_origin_t *og, const nd_chain_view_t *c) {
   uint64_t old = og->epoch;
   const char *ids[ND_ORIGINS_MAX];
   for (uint32_t i = 0; i < c->n; i++) ids[i] = c->ids[i];
+  /* The link's state names origins by their index: it ends before the
+   * order moves (its calls end naming the origin they were to), and starts
+   * again after. */
+  bool epoch_moves = first || c->epoch != og->epoch;
+  if (epoch_moves) nd_link_rechain(og);
   bool moved = nd_origins_reorder(og->origins, ids, c->n);
+  if (epoch_moves) nd_link_forgive(og); /* indexes moved: nobody is left out */
   og->epoch = c->epoch;
   og->epoch_known = true;
   og->chain = *c;
@@ -170,7 +176,6 @@ static void chain_apply(nd_origin_t *og, const nd_chain_view_t *c) {
   fd_log_info("origin chain: epoch %" PRIu64 ", %s (head %s; this origin %s)", c->epoch, list,
               og->origins->o[0].id, og->origins->self == 0 ? "leads" : "follows");
   bool head = og->origins->self == 0;
-  if (moved || first) nd_link_rechain(og); /* the next origin may be another one */
   if (head && !was_head) {
     og->link.caught_up_once = false; /* compare with the next origin before ordering */
     fd_log_info("origin %s is the head from epoch %" PRIu64 ": it orders changes once it has "

@@ -222,6 +222,19 @@ static void batch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
     nd_writes_retire(b->w);
     return;
   }
+  const char *exp = msg ? strstr(msg, "the log expects ") : NULL;
+  uint64_t expects = exp ? strtoull(exp + 16, NULL, 10) : UINT64_MAX;
+  if (code == RPC_RESOURCE_EXHAUSTED && l->state != ND_LINK_DOWN &&
+      expects < (b->backfill ? l->bf_from : b->w->rec_head)) {
+    /* Its log went back behind what this origin can still send it (another
+     * origin had it drop its log: the chain's order moved under the
+     * catch-up): compare again, from LogState. */
+    char why[200];
+    snprintf(why, sizeof(why), "AppendChanges %s: %s", b->w->name, msg);
+    nd_link_fail(l, why);
+    nd_link_forgive(l->og);
+    return;
+  }
   if (code == RPC_RESOURCE_EXHAUSTED && l->state != ND_LINK_DOWN) {
     /* The next origin took a prefix and had no room for the rest (or for
      * a batch after one it could not take): that part goes again, after a
@@ -410,9 +423,12 @@ void nd_link_rechain(nd_origin_t *og) {
     l->probe = NULL;
     rpc_conn_close(p);
   }
-  memset(l->skip_until_ms, 0, sizeof(l->skip_until_ms)); /* indexes moved */
-  l->retry_at_ms = 0;
   link_reset(l);
+}
+
+void nd_link_forgive(nd_origin_t *og) {
+  memset(og->link.skip_until_ms, 0, sizeof(og->link.skip_until_ms));
+  og->link.retry_at_ms = 0;
 }
 
 /* The next origin failed: leave it out for a while, try the one after it. */
@@ -465,6 +481,7 @@ uint32_t nd_link_reachable(const nd_origin_t *og) {
 void nd_link_tick(nd_origin_t *og) {
   nd_link_t *l = &og->link;
   if (l->stopping) return;
+  if (og->zk && !og->epoch_known) return; /* the chain's order is not known yet */
   uint64_t now = fd_now_ms();
   if (l->state == ND_LINK_DOWN) {
     uint32_t to = next_origin(l, now);

@@ -172,6 +172,7 @@ typedef struct nd_link {
   nd_wlog_t *cu_w;             /* the log being adopted or back-filled */
   st_log_iter_t *bf_it;        /* back-fill: this origin's log read from disk */
   uint64_t bf_next, bf_end;
+  uint64_t bf_from;            /* where the back-fill began (the next origin's end then) */
   uint64_t retry_at_ms;
   uint64_t pause_until_ms;     /* the next origin had no room: sends wait until then */
   bool caught_up_once;         /* a catch-up ended since this origin started */
@@ -224,6 +225,8 @@ void nd_writes_retire(nd_wlog_t *w);
 /* The chain's order changed (nd_group.c): the link starts again, to
  * whichever origin is next now, with a catch-up. */
 void nd_link_rechain(nd_origin_t *og);
+/* ... and nobody is left out any more (the indexes moved, or a retry is due now). */
+void nd_link_forgive(nd_origin_t *og);
 int nd_link_register(nd_origin_t *og); /* AppendChanges, LogState */
 void nd_link_tick(nd_origin_t *og);    /* connect, send batches */
 uint32_t nd_link_live(const nd_origin_t *og); /* origins known to hold changes: self + chain */

@@ -59,13 +59,14 @@ for r in $(seq 1 "$ROUNDS"); do
     times+=($((($(date +%s%N) - t0) / 1000000)))
   fi
   for w in $(seq 1 $WRITERS); do wait "${wpid[w]}" || true; done
+  caught=$(cat "$IT_DIR"/o?.log | grep -c "origin $victim is up to date" || true)
   it_start_node "$victim"
   it_wait_up "$victim" 20
   it_log "round $r: killed $victim$([ "$victim" = "$head" ] && echo " (the head; writes resumed after ${times[-1]} ms)"), restarted"
   # the restarted origin is caught up before the next round kills another
   until=$((SECONDS + 60))
   until tail -n +"${IT_LOG_FROM[$victim]}" "$IT_DIR/$victim.log" | grep -q "this origin follows" &&
-    grep -h "origin $victim is up to date" "$IT_DIR"/o?.log | tail -n 1 | grep -q .; do
+    [ "$(cat "$IT_DIR"/o?.log | grep -c "origin $victim is up to date" || true)" -gt "$caught" ]; do
     [ $SECONDS -lt $until ] || it_fail "round $r: $victim was not caught up"
     sleep 0.05
   done
