@@ -180,6 +180,44 @@ ft_d_wait_registered() {
   done
 }
 
+# ft_d_mem_report: each daemon's peak resident memory (VmHWM) and its own
+# anonymous memory now (RssAnon), from /proc/<pid>/status, against the
+# budget's figure per node; and the lowest MemAvailable the wait loop saw.
+ft_d_mem_report() {
+  local id pid f
+  : >"$FT_TMP/mem"
+  while read -r id pid; do
+    f=/proc/$pid/status
+    [ -r "$f" ] || continue
+    awk -v id="$id" '/^VmHWM:/ { h = $2 } /^RssAnon:/ { a = $2 } END { if (h) print id, h, a }' "$f" >>"$FT_TMP/mem"
+  done <"$FT_RUNDATA/pids"
+  awk -v lo="${FT_D_MEMAVAIL_MIN:-0}" -v at0="${FT_D_MEMAVAIL0:-0}" '
+    { k = ($1 ~ /^n/ ? "nodes" : ($1 ~ /^o/ ? "origins" : $1)); n[k]++; h[k] += $2; a[k] += $3
+      if ($2 > hx[k]) hx[k] = $2; if ($3 > ax[k]) ax[k] = $3; sa += $3 }
+    END {
+      split("nodes origins sched", ks, " ")
+      for (i = 1; i <= 3; i++) { k = ks[i]; if (!n[k]) continue
+        printf "report: memory %-7s (%d): peak VmHWM mean %.1f max %.1f MiB; RssAnon now mean %.1f max %.1f MiB\n",
+               k, n[k], h[k] / n[k] / 1024, hx[k] / 1024, a[k] / n[k] / 1024, ax[k] / 1024 }
+      printf "report: memory: the daemons'"'"' RssAnon sums to %.2f GB", sa * 1024 / 1e9
+      if (at0 > 0) printf "; MemAvailable %.2f GB before the publish, lowest %.2f GB while it ran (%.2f GB less)", at0 / 1e9, lo / 1e9, (at0 - lo) / 1e9
+      printf "\n"
+    }' "$FT_TMP/mem"
+}
+
+# ft_d_memavail_sample: FT_D_MEMAVAIL_MIN becomes the lowest MemAvailable
+# (bytes) seen so far; no fork, so the wait loop can call it every poll.
+ft_d_memavail_sample() {
+  local k v _
+  while read -r k v _; do
+    if [ "$k" = MemAvailable: ]; then
+      v=$((v * 1024))
+      if [ -z "${FT_D_MEMAVAIL_MIN:-}" ] || [ "$v" -lt "$FT_D_MEMAVAIL_MIN" ]; then FT_D_MEMAVAIL_MIN=$v; fi
+      return 0
+    fi
+  done </proc/meminfo
+}
+
 ft_d_admin() { # fdadmin from the sched namespace
   ip netns exec "$FT_NS_SCHED" "$FT_BUILD_DIR/admin/fdadmin" \
     --scheduler "$FT_IP_SCHED:$FT_D_SCHED_PORT" --origins "$FT_D_ORIGIN_ADDRS" \
@@ -208,6 +246,9 @@ ft_d_version() {
   # The nodes' send stalls before (fdsched's copy of their heartbeats'),
   # so that the run's own are what it adds (stalls.py).
   ft_d_admin nodes --json >"$FT_TMP/nodes0-v$v.json" 2>/dev/null || echo '[]' >"$FT_TMP/nodes0-v$v.json"
+  FT_D_MEMAVAIL_MIN=''
+  ft_d_memavail_sample
+  FT_D_MEMAVAIL0=$FT_D_MEMAVAIL_MIN
   ft_run_begin
   # --kill (v1 only): fdsched orders the nodes while the publish runs (chunks
   # are cut through from the origins as they land), so the transfer spans
@@ -251,6 +292,7 @@ ft_d_version() {
       last=$n_done
     fi
     [ "$n_done" -lt "$n_live" ] || break
+    ft_d_memavail_sample
     sleep 0.2
   done
   ft_killer_stop
@@ -288,6 +330,10 @@ ft_d_version() {
   pl_result_num run.verified_nodes "$ok"
   pl_result_str run.sha256 "$sha"
   ft_report "$label" "$FT_SIZE" "${killed[@]}" || rc=1
+  ft_d_mem_report
+  pl_result_num run.mem_available_before_bytes "$FT_D_MEMAVAIL0"
+  pl_result_num run.mem_available_min_bytes "$FT_D_MEMAVAIL_MIN"
+  pl_result_num run.node_vmhwm_max_bytes "$(awk '$1 ~ /^n/ && $2 > m { m = $2 } END { print m * 1024 }' "$FT_TMP/mem")"
   if [ "${FT_SLOW_N:-0}" -gt 0 ]; then # what fdsched decided about them, and when
     echo "fdist: fdsched's straggler decisions (its log):"
     grep -E 'slow|straggl' "$FT_RUNDATA/sched.log" | sed 's/^/fdist:   /' || echo "fdist:   none"
