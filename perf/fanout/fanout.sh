@@ -97,6 +97,16 @@
 #   --out DIR             results directory (default
 #                         <repo>/perf/results/fanout-<UTC time>-<mode>)
 #
+# The budget: every mode that builds a topology first prints what it needs
+# (perf/fanout/budget.py: memory per fdnode, measured by starting one with
+# the run's chunk_buf and pool_buffers in an anonymous network namespace,
+# the origins, fdsched, fdadmin or iperf3, kernel allowances per namespace
+# and per node; data on disk: (nodes + origins + the source) x size x
+# versions; a data dir on tmpfs counts as memory too) against 80% of
+# MemAvailable and 90% of the data dir's free space, and when either does
+# not fit it says how many nodes or what --size would, and exits 4,
+# having created nothing. --plan prints the same from the formula.
+#
 # Everything the run creates lives in network namespaces named
 # fdfan-<pid>-<random>-*; a trap removes them (and stops every process in
 # them) on exit, on error, on SIGINT/SIGTERM/SIGHUP and at the time limit.
