@@ -253,7 +253,7 @@ ft_d_version() {
   # --kill (v1 only): fdsched orders the nodes while the publish runs (chunks
   # are cut through from the origins as they land), so the transfer spans
   # about S/B from t0: the kills fall in [0.1, 0.9] of that window.
-  : >"$FT_TMP/killed"
+  [ "$v" -gt 1 ] || : >"$FT_TMP/killed" # a node killed in v1 stays dead for v2
   if [ "$v" -eq 1 ] && [ "$FT_KILL" -gt 0 ]; then
     ft_killer_start "$FT_KILL" "$(awk -v s="$FT_SIZE" -v r="$FT_RATE" 'BEGIN { printf "%.3f", s * 8 / (r * 1e6 * 0.956) }')" 0
   fi
