@@ -122,7 +122,7 @@ ft_d_start() {
 # sets FT_D_PORT[ID]. Returns 1, with the end of its log, if the daemon
 # exits first or writes none in time.
 ft_d_wait_up() {
-  local id=$1 until=$((SECONDS + $2)) f=$FT_RUNDATA/$1.port port
+  local id=$1 until=$((SECONDS + ($2 > 1 ? $2 : 1))) f=$FT_RUNDATA/$1.port port
   while :; do
     if [ -s "$f" ]; then
       port=$(cat "$f")
@@ -164,6 +164,60 @@ ft_d_wait_origins() {
   done
 }
 
+# ft_d_wait_registered SECONDS: until fdsched counts every origin and node
+# alive (each has registered and heartbeats), so the publish is planned over
+# all of them, however many there are; a fixed sleep was enough for 16.
+ft_d_wait_registered() {
+  local until=$((SECONDS + $1)) want=$((FT_NODES + FT_ORIGINS)) n=0
+  while :; do
+    n=$(ft_d_admin nodes --json 2>/dev/null | grep -o '"state":"alive"' | wc -l) || n=0
+    [ "$n" -lt "$want" ] || return 0
+    if [ $SECONDS -ge $until ]; then
+      echo "fanout: fdsched counts $n of $want daemons alive after $1 s" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# ft_d_mem_report: each daemon's peak resident memory (VmHWM) and its own
+# anonymous memory now (RssAnon), from /proc/<pid>/status, against the
+# budget's figure per node; and the lowest MemAvailable the wait loop saw.
+ft_d_mem_report() {
+  local id pid f
+  : >"$FT_TMP/mem"
+  while read -r id pid; do
+    f=/proc/$pid/status
+    [ -r "$f" ] || continue
+    awk -v id="$id" '/^VmHWM:/ { h = $2 } /^RssAnon:/ { a = $2 } END { if (h) print id, h, a }' "$f" >>"$FT_TMP/mem"
+  done <"$FT_RUNDATA/pids"
+  awk -v lo="${FT_D_MEMAVAIL_MIN:-0}" -v at0="${FT_D_MEMAVAIL0:-0}" '
+    { k = ($1 ~ /^n/ ? "nodes" : ($1 ~ /^o/ ? "origins" : $1)); n[k]++; h[k] += $2; a[k] += $3
+      if ($2 > hx[k]) hx[k] = $2; if ($3 > ax[k]) ax[k] = $3; sa += $3 }
+    END {
+      split("nodes origins sched", ks, " ")
+      for (i = 1; i <= 3; i++) { k = ks[i]; if (!n[k]) continue
+        printf "report: memory %-7s (%d): peak VmHWM mean %.1f max %.1f MiB; RssAnon now mean %.1f max %.1f MiB\n",
+               k, n[k], h[k] / n[k] / 1024, hx[k] / 1024, a[k] / n[k] / 1024, ax[k] / 1024 }
+      printf "report: memory: the daemons'"'"' RssAnon sums to %.2f GB", sa * 1024 / 1e9
+      if (at0 > 0) printf "; MemAvailable %.2f GB before the publish, lowest %.2f GB while it ran (%.2f GB less)", at0 / 1e9, lo / 1e9, (at0 - lo) / 1e9
+      printf "\n"
+    }' "$FT_TMP/mem"
+}
+
+# ft_d_memavail_sample: FT_D_MEMAVAIL_MIN becomes the lowest MemAvailable
+# (bytes) seen so far; no fork, so the wait loop can call it every poll.
+ft_d_memavail_sample() {
+  local k v _
+  while read -r k v _; do
+    if [ "$k" = MemAvailable: ]; then
+      v=$((v * 1024))
+      if [ -z "${FT_D_MEMAVAIL_MIN:-}" ] || [ "$v" -lt "$FT_D_MEMAVAIL_MIN" ]; then FT_D_MEMAVAIL_MIN=$v; fi
+      return 0
+    fi
+  done </proc/meminfo
+}
+
 ft_d_admin() { # fdadmin from the sched namespace
   ip netns exec "$FT_NS_SCHED" "$FT_BUILD_DIR/admin/fdadmin" \
     --scheduler "$FT_IP_SCHED:$FT_D_SCHED_PORT" --origins "$FT_D_ORIGIN_ADDRS" \
@@ -192,11 +246,14 @@ ft_d_version() {
   # The nodes' send stalls before (fdsched's copy of their heartbeats'),
   # so that the run's own are what it adds (stalls.py).
   ft_d_admin nodes --json >"$FT_TMP/nodes0-v$v.json" 2>/dev/null || echo '[]' >"$FT_TMP/nodes0-v$v.json"
+  FT_D_MEMAVAIL_MIN=''
+  ft_d_memavail_sample
+  FT_D_MEMAVAIL0=$FT_D_MEMAVAIL_MIN
   ft_run_begin
   # --kill (v1 only): fdsched orders the nodes while the publish runs (chunks
   # are cut through from the origins as they land), so the transfer spans
   # about S/B from t0: the kills fall in [0.1, 0.9] of that window.
-  : >"$FT_TMP/killed"
+  [ "$v" -gt 1 ] || : >"$FT_TMP/killed" # a node killed in v1 stays dead for v2
   if [ "$v" -eq 1 ] && [ "$FT_KILL" -gt 0 ]; then
     ft_killer_start "$FT_KILL" "$(awk -v s="$FT_SIZE" -v r="$FT_RATE" 'BEGIN { printf "%.3f", s * 8 / (r * 1e6 * 0.956) }')" 0
   fi
@@ -235,6 +292,7 @@ ft_d_version() {
       last=$n_done
     fi
     [ "$n_done" -lt "$n_live" ] || break
+    ft_d_memavail_sample
     sleep 0.2
   done
   ft_killer_stop
@@ -272,6 +330,10 @@ ft_d_version() {
   pl_result_num run.verified_nodes "$ok"
   pl_result_str run.sha256 "$sha"
   ft_report "$label" "$FT_SIZE" "${killed[@]}" || rc=1
+  ft_d_mem_report
+  pl_result_num run.mem_available_before_bytes "$FT_D_MEMAVAIL0"
+  pl_result_num run.mem_available_min_bytes "$FT_D_MEMAVAIL_MIN"
+  pl_result_num run.node_vmhwm_max_bytes "$(awk '$1 ~ /^n/ && $2 > m { m = $2 } END { print m * 1024 }' "$FT_TMP/mem")"
   if [ "${FT_SLOW_N:-0}" -gt 0 ]; then # what fdsched decided about them, and when
     echo "fdist: fdsched's straggler decisions (its log):"
     grep -E 'slow|straggl' "$FT_RUNDATA/sched.log" | sed 's/^/fdist:   /' || echo "fdist:   none"
@@ -348,11 +410,14 @@ ft_fdist_run() {
     ft_d_node_ini "n$i" node "r$r" "z$z" "${FT_IP_NODE[i]}" "$FT_RATE" >"$FT_RUNDATA/n$i.ini"
     ft_d_start "${FT_NS_NODE[i]}" "n$i" "$FT_BUILD_DIR/node/fdnode" --config "$FT_RUNDATA/n$i.ini"
   done
-  for ((k = 0; k < FT_ORIGINS; k++)); do ft_d_wait_up "o$k" 20 || return 1; done
-  for ((i = 0; i < FT_NODES; i++)); do ft_d_wait_up "n$i" 20 || return 1; done
+  # One deadline for all of them, 20 s and a quarter second per daemon: on
+  # 2 cores a hundred start-ups (each pins its pool) queue for the CPU.
+  local up_until=$((SECONDS + 20 + (FT_NODES + FT_ORIGINS) / 4))
+  for ((k = 0; k < FT_ORIGINS; k++)); do ft_d_wait_up "o$k" $((up_until - SECONDS)) || return 1; done
+  for ((i = 0; i < FT_NODES; i++)); do ft_d_wait_up "n$i" $((up_until - SECONDS)) || return 1; done
   FT_D_ORIGIN_ADDRS=''
   for ((k = 0; k < FT_ORIGINS; k++)); do FT_D_ORIGIN_ADDRS+="${FT_D_ORIGIN_ADDRS:+,}${FT_IP_ORIGIN[k]}:${FT_D_PORT[o$k]}"; done
-  ft_d_wait_origins 30 || return 1
+  ft_d_wait_origins $((30 + FT_NODES / 10)) || return 1
   echo "fdist: fdsched, $FT_ORIGINS origins and $FT_NODES nodes listen (pool_buffers $FT_POOL_BUFFERS x chunk_buf $FT_CHUNK, window_chunks $FT_WINDOW_CHUNKS; nic_bps reported as 10 Gbit/s for --rate $FT_RATE Mbit/s, see ft_d_node_ini)"
   local t0
   t0=$(date +%s.%N)
@@ -360,8 +425,7 @@ ft_fdist_run() {
   local sha
   sha=$(sha256sum "$FT_RUNDATA/source.img" | cut -d' ' -f1)
   printf 'fdist: source %s bytes written and hashed in %.1f s\n' "$FT_SIZE" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
-  # Every node has had a few heartbeats to register by now.
-  sleep "$(awk -v h="$FT_HEARTBEAT_MS" 'BEGIN { printf "%.1f", 3 * h / 1000 }')"
+  ft_d_wait_registered $((10 + FT_NODES / 5)) || return 1
   ft_d_admin nodes >"$FT_OUT/nodes.txt" 2>&1 || true
   local out=$FT_OUT T1
   ft_d_version 1 "$sha" "fdist v1" || rc=1

@@ -97,6 +97,16 @@
 #   --out DIR             results directory (default
 #                         <repo>/perf/results/fanout-<UTC time>-<mode>)
 #
+# The budget: every mode that builds a topology first prints what it needs
+# (perf/fanout/budget.py: memory per fdnode, measured by starting one with
+# the run's chunk_buf and pool_buffers in an anonymous network namespace,
+# the origins, fdsched, fdadmin or iperf3, kernel allowances per namespace
+# and per node; data on disk: (nodes + origins + the source) x size x
+# versions; a data dir on tmpfs counts as memory too) against 80% of
+# MemAvailable and 90% of the data dir's free space, and when either does
+# not fit it says how many nodes or what --size would, and exits 4,
+# having created nothing. --plan prints the same from the formula.
+#
 # Everything the run creates lives in network namespaces named
 # fdfan-<pid>-<random>-*; a trap removes them (and stops every process in
 # them) on exit, on error, on SIGINT/SIGTERM/SIGHUP and at the time limit.
@@ -237,19 +247,37 @@ ft_bound_print() {
            s, s / 1e9, int((s + c - 1) / c), c, k, n, kill, d
     if (r > 0) printf "run: B = %d Mbit/s node NIC, lower bound S/B = %.2f s (efficiency = (S/B)/T)\n", r, s * 8 / (r * 1e6)
   }'
-  # Every node and origin stores the version, and with --delta a second one
-  # (the GC rule keeps the last 2), all on the one disk of this machine, as
-  # does the source file fdadmin publishes.
-  local free
-  free=$(df -P -B1 "$FT_DATA_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
-  if [ -n "$free" ]; then
-    awk -v f="$free" -v s="$FT_SIZE" -v n="$FT_NODES" -v o="$FT_ORIGINS" -v d="$FT_DELTA" -v dir="$FT_DATA_DIR" 'BEGIN {
-      v = (d > 0 ? 2 : 1); need = (n + o + 1) * s * v; usable = f * 0.9
-      room = int(usable / (s * v)) - o - 1; if (room < 0) room = 0
-      printf "run: disk: (%d nodes + %d origins + the source) x %d version(s) x %.2f GB = %.1f GB needed; %.1f GB free in %s (90%% usable): room for %d nodes%s\n",
-             n, o, v, s / 1e9, need / 1e9, f / 1e9, dir, room, (need > usable ? " (NOT ENOUGH)" : "")
-    }'
+}
+
+# ft_budget MODE: what the run needs in memory and on disk against
+# MemAvailable and the data dir's free space (perf/fanout/budget.py, which
+# in the run mode measures one fdnode with the run's settings first); exits
+# 4 with its suggestion when the run does not fit, before anything is
+# created. --plan prints the same from the formula (no probe, no root).
+FT_BUDGET_OUT=''
+ft_budget() {
+  local mode=$1 versions=1 probe=() st=0
+  [ "$FT_DELTA" -eq 0 ] || versions=2
+  [ "$mode" != run ] || [ "$(id -u)" -ne 0 ] || probe=(--probe --build-dir "$FT_BUILD_DIR")
+  FT_BUDGET_OUT=$(python3 "$FT_HERE/budget.py" --mode "$mode" --nodes "$FT_NODES" --origins "$FT_ORIGINS" \
+    --namespaces $((3 + FT_ORIGINS + FT_REGIONS + FT_REGIONS * FT_ZONES + FT_NODES)) \
+    --size "$FT_SIZE" --chunk "$FT_CHUNK" --pool-buffers "$FT_POOL_BUFFERS" \
+    --origin-pool-buffers "$FT_ORIGIN_POOL_BUFFERS" --window-chunks "$FT_WINDOW_CHUNKS" \
+    --versions "$versions" --data-dir "$FT_DATA_DIR" --fs "$FT_FS" "${probe[@]}") || st=$?
+  sed '/^json:$/,$d' <<<"$FT_BUDGET_OUT"
+  if [ "$st" -eq 1 ] && [ "$mode" != plan ]; then
+    echo "fanout: not enough memory or disk for this run (budget above); nothing was created." >&2
+    exit 4
   fi
+  [ "$st" -le 1 ] || ft_die "budget.py failed (exit $st)"
+}
+
+# ft_budget_result: the budget's figures into the run's JSON.
+ft_budget_result() {
+  local line
+  sed '1,/^json:$/d' <<<"$FT_BUDGET_OUT" | while read -r line; do
+    pl_result_num "${line% *}" "${line#* }"
+  done
 }
 
 # ft_fs_remove_at MNT: unmounts MNT, detaches the loop devices of MNT.img
@@ -271,6 +299,7 @@ case "$FT_MODE" in
     ft_plan
     ft_plan_print
     ft_bound_print
+    ft_budget plan
     exit 0
     ;;
   cleanup)
@@ -319,6 +348,14 @@ if [ "$FT_MODE" = validate ] || [ "$FT_MODE" = star ]; then
   command -v iperf3 >/dev/null || ft_die "iperf3 not found"
 fi
 if [ "$FT_MODE" = star ] && [ "$FT_ORIGINS" -lt 1 ]; then ft_die "--star needs --origins >= 1"; fi
+ft_budget "$FT_MODE"
+# File descriptors: fdsched holds a connection per node and origin (and
+# fdadmin's), each daemon inherits this shell's limit; raise the soft limit
+# to what the run needs if it is below (the hard limit is the ceiling).
+FT_NOFILE_NEED=$((4 * (FT_NODES + FT_ORIGINS) + 256))
+if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$FT_NOFILE_NEED" ]; then
+  ulimit -Sn "$FT_NOFILE_NEED" 2>/dev/null || ft_die "needs $FT_NOFILE_NEED file descriptors; ulimit -Hn is $(ulimit -Hn)"
+fi
 
 FT_PREFIX=fdfan-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-
 FT_TMP=$(mktemp -d "/tmp/$FT_PREFIX"XXXX)
@@ -409,6 +446,7 @@ pl_machine_result
 pl_result_str mode "$FT_MODE"
 pl_result_str prefix "$FT_PREFIX"
 pl_result_str fs "$FT_FS"
+ft_budget_result
 [ "$FT_MODE" != run ] || ft_fs_setup
 for k in NODES REGIONS ZONES RATE ZONE_LINK_RATE REGION_LINK_RATE ORIGINS ORIGIN_RATE ORIGIN_LINK_RATE; do
   v=FT_$k

@@ -24,6 +24,36 @@
 
 ft_now() { date +%s.%N; }
 
+# The fdist daemons' own CPU (fdsched, origins, nodes: the pids in FT_D_PID,
+# which ip netns exec became), from utime and stime in /proc/<pid>/stat, in
+# clock ticks; bash's `times` cannot see them, they are not waited for
+# until the end. ft_daemons_cpu_snap NAME fills the associative array NAME
+# with "utime stime" per pid; no fork per daemon.
+ft_daemons_cpu_snap() {
+  local -n snap=$1
+  local p
+  local -a f
+  snap=()
+  [ "${#FT_D_PID[@]}" -gt 0 ] 2>/dev/null || return 0
+  for p in "${FT_D_PID[@]}"; do
+    if read -r -a f <"/proc/$p/stat" 2>/dev/null; then snap[$p]="${f[13]} ${f[14]}"; fi
+  done
+}
+
+# ft_daemons_cpu_delta A B: "user_s sys_s daemons" over the daemons alive in
+# both snapshots (a daemon --kill took is left out: its ticks are gone).
+ft_daemons_cpu_delta() {
+  local -n a=$1 b=$2
+  local p u=0 s=0 n=0 hz
+  hz=$(pl_cpu_hz)
+  for p in "${!b[@]}"; do
+    [ -n "${a[$p]:-}" ] || continue
+    u=$((u + ${b[$p]% *} - ${a[$p]% *})); s=$((s + ${b[$p]#* } - ${a[$p]#* })); n=$((n + 1))
+  done
+  awk -v u="$u" -v s="$s" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.2f %.2f %d\n", u / hz, s / hz, n }'
+}
+declare -A FT_RUN_DCPU0=() FT_RUN_DCPU1=()
+
 ft_run_begin() {
   : >"$FT_TMP/done"
   ft_counters_snap >"$FT_TMP/run-counters-0"
@@ -32,6 +62,7 @@ ft_run_begin() {
   FT_RUN_DISK0=''
   if [ -n "$FT_RUN_DISKDEV" ]; then FT_RUN_DISK0=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
   pl_cpu_self_snap FT_RUN_SELF0
+  ft_daemons_cpu_snap FT_RUN_DCPU0
   FT_RUN_T0=$(ft_now)
 }
 
@@ -52,6 +83,7 @@ ft_run_end() {
   FT_RUN_T1=$(ft_now)
   FT_RUN_CPU1=$(pl_cpu_snap)
   pl_cpu_self_snap FT_RUN_SELF1
+  ft_daemons_cpu_snap FT_RUN_DCPU1
   FT_RUN_DISK1=''
   if [ -n "$FT_RUN_DISKDEV" ]; then FT_RUN_DISK1=$(pl_disk_snap "$FT_RUN_DISKDEV" || true); fi
   ft_counters_snap >"$FT_TMP/run-counters-1"
@@ -118,6 +150,18 @@ ft_report() {
     if (d > 0) printf ", %.2f CPU-s per GB", (u + s) / (d / 1e9)
     printf " (the rest of the machine'"'"'s use is other work and kernel softirq time)\n"
   }'
+  local d_user d_sys d_n
+  read -r d_user d_sys d_n <<<"$(ft_daemons_cpu_delta FT_RUN_DCPU0 FT_RUN_DCPU1)"
+  if [ "$d_n" -gt 0 ]; then
+    awk -v u="$d_user" -v s="$d_sys" -v n="$d_n" -v d="$delivered" -v busy="$busy" -v T="$wall" -v c="$(nproc)" 'BEGIN {
+      printf "report: fdist daemons (%d: fdsched, origins, nodes; /proc/<pid>/stat): %.2f user-s + %.2f sys-s", n, u, s
+      if (d > 0) printf ", %.2f CPU-s per GB", (u + s) / (d / 1e9)
+      if (T > 0) printf ", %.0f%% of the machine over the run (the machine: %.0f%% busy)", 100 * (u + s) / (T * c), 100 * busy
+      printf "\n"
+    }'
+    pl_result_num run.daemons_cpu_user_s "$d_user"
+    pl_result_num run.daemons_cpu_sys_s "$d_sys"
+  fi
   if [ -n "$FT_RUN_DISK0" ] && [ -n "$FT_RUN_DISK1" ]; then
     echo "report: $(pl_disk_report "$FT_RUN_DISKDEV" "$FT_RUN_DISK0" "$FT_RUN_DISK1" "$wall")"
   fi
