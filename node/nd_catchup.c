@@ -402,10 +402,16 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
      * every record a live successor holds); any other origin's successor
      * ahead of it is a deposed head rejoining, whose extra records no head
      * acknowledged: it drops its log and is sent this one's. */
-    if (!og->zk || (og->origins->self == 0 && !l->caught_up_once)) {
+    if (!og->zk || (og->origins->self == 0 && !l->caught_up_once) ||
+        r->last_epoch >= og->chain.head_since) {
       adopt_start(l, w);
       return;
     }
+    fd_log_warn("catch-up: %s v%" PRIu64 ": origin %s holds records up to %" PRIu64
+                " of epoch %" PRIu64 ", before the head's election (epoch %" PRIu64
+                "): a deposed head's, never acknowledged; it drops them",
+                name, w->version, og->origins->o[l->to].id, theirs, r->last_epoch,
+                og->chain.head_since);
     state_ask(l, name, w->version);
     return;
   }

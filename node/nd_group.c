@@ -44,7 +44,8 @@
 
 #define CHAIN_ZNODE "origins/chain"
 
-/* "epoch E\nchain a,b,c\n": an id is 1..FD_NAME_LEN_MAX printable bytes,
+/* "epoch E\nchain a,b,c\nhead_since H\n" (H: the epoch its head was elected
+ * in, at most E): an id is 1..FD_NAME_LEN_MAX printable bytes,
  * none of " ,@/~", each once. */
 static bool id_ok(const char *id, size_t len) {
   if (!len || len > FD_NAME_LEN_MAX) return false;
@@ -73,14 +74,19 @@ int nd_chain_parse(const char *text, nd_chain_view_t *c) {
     if (*l != ',') break;
     l++;
   }
-  return (l[0] == '\n' && l[1] == 0) || l[0] == 0 ? 0 : -EINVAL;
+  if (strncmp(l, "\nhead_since ", 12) != 0 || l[12] < '1' || l[12] > '9') return -EINVAL;
+  errno = 0;
+  c->head_since = strtoull(l + 12, &end, 10);
+  if (errno || c->head_since > c->epoch) return -EINVAL;
+  return (end[0] == '\n' && end[1] == 0) || end[0] == 0 ? 0 : -EINVAL;
 }
 
 int nd_chain_format(const nd_chain_view_t *c, char *buf, size_t cap) {
   int n = snprintf(buf, cap, "epoch %" PRIu64 "\nchain ", c->epoch);
   for (uint32_t i = 0; i < c->n && n > 0 && (size_t)n < cap; i++)
     n += snprintf(buf + n, cap - (size_t)n, "%s%s", i ? "," : "", c->ids[i]);
-  if (n > 0 && (size_t)n < cap) n += snprintf(buf + n, cap - (size_t)n, "\n");
+  if (n > 0 && (size_t)n < cap)
+    n += snprintf(buf + n, cap - (size_t)n, "\nhead_since %" PRIu64 "\n", c->head_since);
   return n > 0 && (size_t)n < cap ? n : -EMSGSIZE;
 }
 
@@ -115,10 +121,12 @@ static void chain_want(const nd_origin_t *og, const nd_chain_view_t *cur, bool h
   }
   for (uint32_t i = 0; have && i < cur->n; i++) chain_add(out, cur->ids[i]);
   for (uint32_t i = 0; i < og->origins->n; i++) chain_add(out, og->origins->o[i].id);
+  /* the head's reign goes on through a reorder; a new head begins one */
+  out->head_since = have && !strcmp(cur->ids[0], out->ids[0]) ? cur->head_since : out->epoch;
 }
 
 static bool chain_same(const nd_chain_view_t *a, const nd_chain_view_t *b) {
-  if (a->n != b->n) return false;
+  if (a->n != b->n || a->head_since != b->head_since) return false;
   for (uint32_t i = 0; i < a->n; i++)
     if (strcmp(a->ids[i], b->ids[i]) != 0) return false;
   return true;

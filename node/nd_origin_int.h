@@ -75,6 +75,8 @@ typedef struct nd_uncommitted {
 /* The chain as the chain znode says it (nd_group.c). */
 typedef struct nd_chain_view {
   uint64_t epoch;
+  uint64_t head_since; /* the epoch its head was elected in (its reign: records of this
+                          epoch or later are its own) */
   uint32_t n;
   char ids[ND_ORIGINS_MAX][FD_NAME_LEN_MAX + 1];
 } nd_chain_view_t;

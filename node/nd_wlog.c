@@ -76,6 +76,7 @@ static int wlog_resume(nd_wlog_t *w) {
       w->bytes += c->data.len;
       nd_dedup_put(&og->dedup, c->client_id, c->client_seq, w->version, seq, c->offset);
     }
+    w->last_epoch = c->epoch;
     origin__change__free_unpacked(c, NULL);
   }
   st_log_iter_close(it);
@@ -249,6 +250,7 @@ int nd_wlog_put(nd_wlog_t *w, const nd_orec_t *r, const uint8_t *data) {
   w->ring_tail = off + r->len;
   w->rec_tail++;
   w->next++;
+  w->last_epoch = r->epoch;
   if (r->bump) {
     fd_counter_add(&w->og->m.bumps, 1);
     w->closed = true;

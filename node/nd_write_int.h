@@ -97,6 +97,7 @@ typedef struct nd_wlog {
   uint64_t acked;          /* every index below: the next origin said it and those after hold it */
   uint32_t chain_held;     /* origins holding [0, durable_chain): this one + those after */
   uint64_t size;           /* the file's size as of the last change (appends go there) */
+  uint64_t last_epoch;     /* the epoch of the newest record taken */
   uint64_t changes, bytes; /* ordered into this log */
   uint64_t began_ms;
   bool closed;             /* its bump is ordered: nothing more comes into it */

@@ -193,13 +193,14 @@ static void test_chain_text(void **state) {
   uint64_t e;
   uint32_t n;
   char ids[8][16];
-  assert_int_equal(nd_chain_parse_for_test("epoch 7\nchain o2,o3,o1\n", &e, &n, ids), 0);
+  assert_int_equal(nd_chain_parse_for_test("epoch 7\nchain o2,o3,o1\nhead_since 5\n", &e, &n, ids), 0);
   assert_int_equal(e, 7);
   assert_int_equal(n, 3);
   assert_string_equal(ids[0], "o2");
   assert_string_equal(ids[2], "o1");
   static const char *const bad[] = {
-      "", "epoch 0\nchain o1\n", "epoch 01\nchain o1\n", "epoch 1\nchain \n",
+      "", "epoch 1\nchain o1\n", "epoch 1\nchain o1\nhead_since 2\n",
+      "epoch 1\nchain o1\nhead_since 0\n", "epoch 0\nchain o1\n", "epoch 01\nchain o1\n", "epoch 1\nchain \n",
       "epoch 1\nchain o1,,o2\n", "epoch 1\nchain o1,o1\n", "epoch 1\nchain o@1\n",
       "chain o1\nepoch 1\n", "epoch 1\nchain o1\nx", "epoch -1\nchain o1\n",
       "epoch 18446744073709551616\nchain o1\n"};
