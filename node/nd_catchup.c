@@ -415,6 +415,25 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     state_ask(l, name, w->version);
     return;
   }
+  /* With ZooKeeper its records must be this origin's: the same index
+   * ordered in the same epoch is the same record (no two heads share an
+   * epoch), and a log holding a record also holds every one before it that
+   * this origin holds. A head deposed while it was ordering rejoins with
+   * records of its own at indexes the next head ordered others at: its log
+   * is dropped and sent anew. */
+  if (og->zk && r->taken_index && r->taken_index <= w->next) {
+    uint64_t ours = 0;
+    int erc = nd_wlog_epoch_at(w, r->taken_index - 1, &ours);
+    if (erc || ours != r->last_epoch) {
+      fd_log_warn("catch-up: %s v%" PRIu64 ": origin %s's record %" PRIu64 " is of epoch %" PRIu64
+                  ", this origin's of %" PRIu64 "%s: its log diverged (a deposed head's records); "
+                  "it drops it and is sent this one's",
+                  name, w->version, og->origins->o[l->to].id, r->taken_index - 1, r->last_epoch,
+                  ours, erc ? " (not found here)" : "");
+      state_ask(l, name, w->version);
+      return;
+    }
+  }
   /* It holds [0, theirs) durably already (this origin restarted, or it
    * got them from the origin before it): acknowledged by both, so changes
    * waiting on them need nothing more to be sent. */

@@ -161,6 +161,7 @@ static int h_log_state(rpc_call_t *call, const Origin__LogStateRequest *req, voi
     r.version = w->version;
     r.next_index = w->durable_local; /* what it holds durably: a sender may count on it */
     r.last_epoch = w->last_epoch;
+    r.taken_index = w->next;
   }
   int rc = rpc_call_send(call, &r.base);
   return rc ? rc : rpc_call_finish(call, RPC_OK, NULL);

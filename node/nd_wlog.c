@@ -324,3 +324,41 @@ void nd_wlogs_close(nd_origin_t *og) {
   for (uint32_t i = 0; i < ND_WLOGS_MAX; i++)
     if (og->wlogs[i].used) wlog_free(&og->wlogs[i]);
 }
+
+int nd_wlog_epoch_at(nd_wlog_t *w, uint64_t index, uint64_t *epoch) {
+  if (index >= w->next) return -ENOENT;
+  /* the outbox's records are [rec_head, rec_tail), indexes next - (rec_tail - k) */
+  uint64_t first = w->next - (w->rec_tail - w->rec_head);
+  if (index >= first) {
+    const nd_orec_t *r = &w->rec[(w->rec_head + (index - first)) % ND_OUTBOX_RECORDS];
+    if (r->index == index) {
+      *epoch = r->epoch;
+      return 0;
+    }
+  }
+  char path[FD_PATH_LEN_MAX + 256];
+  snprintf(path, sizeof(path), "%s/%s/v%" PRIu64 ".log", w->og->data_dir, w->name, w->version);
+  st_log_iter_t *it;
+  int rc = st_log_iter_open(path, &it);
+  if (rc) return rc;
+  uint64_t seq;
+  const void *payload;
+  uint32_t len;
+  rc = -ENOENT;
+  int r;
+  while ((r = st_log_iter_next(it, &seq, &payload, &len)) == 1) {
+    if (seq != index) continue;
+    Origin__Change *c = origin__change__unpack(NULL, len, payload);
+    if (!c) {
+      rc = -EBADMSG;
+      break;
+    }
+    *epoch = c->epoch;
+    origin__change__free_unpacked(c, NULL);
+    rc = 0;
+    break;
+  }
+  if (r < 0) rc = r;
+  st_log_iter_close(it);
+  return rc;
+}

@@ -201,6 +201,9 @@ void nd_wlog_acked(nd_wlog_t *w, uint64_t end, uint32_t held);
  * outbox lets go of what is durable here unless a catch-up is under way. */
 void nd_wlog_alone(nd_wlog_t *w);
 const uint8_t *nd_wlog_data(const nd_wlog_t *w, const nd_orec_t *r);
+/* The epoch of w's record `index` (from the outbox, or read from the log on
+ * disk): 0 and *epoch, or -ENOENT / the reader's -errno. */
+int nd_wlog_epoch_at(nd_wlog_t *w, uint64_t index, uint64_t *epoch);
 void nd_wlog_release(nd_wlog_t *w); /* let go of (the log file stays) */
 /* Merged here and done with (committed, or answered upstream): released,
  * and its log file removed. */
