@@ -84,14 +84,14 @@ IT_ORIGIN_INI=$'bump_changes = 0\nbump_bytes = 0\nbump_interval_s = 0'
 [ "$origins" -ge 2 ] || IT_ORIGIN_INI+=$'\nmin_durable_origins = 1'
 [ "$origins" -ge 2 ] || zk=false # a failover needs another origin
 it_init demo "$limit"
+tty=false
+[ -t 1 ] && tty=true
+say() { printf '\n== %s\n' "$*"; }
 if $zk; then
   say "starting a 3-server ZooKeeper ensemble (Debian's zookeeper package)"
   it_zk_start 3
   IT_ORIGIN_INI+=$'\n'"zookeeper = $IT_ZK"$'\nzookeeper_session_ms = 2000'
 fi
-tty=false
-[ -t 1 ] && tty=true
-say() { printf '\n== %s\n' "$*"; }
 
 # ---- cluster ----
 say "starting fdsched, $origins origins and $((regions * zones * per)) nodes on loopback ($regions regions x $zones zones) in $IT_DIR"
