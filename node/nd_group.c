@@ -401,6 +401,6 @@ int nd_chain_parse_for_test(const char *text, uint64_t *epoch, uint32_t *n, char
   if (rc) return rc;
   *epoch = c.epoch;
   *n = c.n;
-  for (uint32_t i = 0; i < c.n && i < 8; i++) snprintf(ids[i], 16, "%s", c.ids[i]);
+  for (uint32_t i = 0; i < c.n && i < 8; i++) snprintf(ids[i], 16, "%.15s", c.ids[i]);
   return 0;
 }
