@@ -20,8 +20,14 @@
 #include "fd_error.h"
 #include "fd_log.h"
 
+typedef struct zk_ctx zk_ctx_t;
+
 struct fd_zk {
   pthread_mutex_t mu;
+  /* every request's context not yet back from the library: a request
+   * zookeeper_close never completes would leak its context otherwise */
+  pthread_mutex_t ctx_mu;
+  zk_ctx_t *ctxs;
   zhandle_t *zh; /* owner's; read by callbacks under mu */
   uint32_t gen;  /* bumped at every zookeeper_init */
   char hosts[1024];
@@ -62,10 +68,11 @@ struct fd_zk {
   int32_t cas_version;
 };
 
-typedef struct zk_ctx {
+struct zk_ctx {
   fd_zk_t *z;
   uint32_t gen;
-} zk_ctx_t;
+  zk_ctx_t *prev, *next; /* in z->ctxs */
+};
 
 const char *fd_zk_conn_name(fd_zk_conn_t c) {
   switch (c) {
@@ -83,8 +90,25 @@ static int full_path(const fd_zk_t *z, const char *rel, char *out, size_t cap) {
 
 static zk_ctx_t *ctx_new(fd_zk_t *z) {
   zk_ctx_t *c = malloc(sizeof(*c));
-  if (c) *c = (zk_ctx_t){z, z->gen};
+  if (!c) return NULL;
+  *c = (zk_ctx_t){z, z->gen, NULL, NULL};
+  pthread_mutex_lock(&z->ctx_mu);
+  c->next = z->ctxs;
+  if (z->ctxs) z->ctxs->prev = c;
+  z->ctxs = c;
+  pthread_mutex_unlock(&z->ctx_mu);
   return c;
+}
+
+static void ctx_free(zk_ctx_t *c) {
+  if (!c) return;
+  fd_zk_t *z = c->z;
+  pthread_mutex_lock(&z->ctx_mu);
+  if (c->prev) c->prev->next = c->next;
+  else z->ctxs = c->next;
+  if (c->next) c->next->prev = c->prev;
+  pthread_mutex_unlock(&z->ctx_mu);
+  free(c);
 }
 
 /* Locks z when the completion belongs to its current session; frees c. */
@@ -92,7 +116,7 @@ static fd_zk_t *ctx_take(const void *data) {
   zk_ctx_t *c = (zk_ctx_t *)data;
   fd_zk_t *z = c->z;
   uint32_t gen = c->gen;
-  free(c);
+  ctx_free(c);
   pthread_mutex_lock(&z->mu);
   if (gen == z->gen) return z;
   pthread_mutex_unlock(&z->mu);
@@ -172,6 +196,7 @@ fd_zk_t *fd_zk_open(const fd_zk_opts_t *o) {
   fd_zk_t *z = calloc(1, sizeof(*z));
   if (!z) return NULL;
   pthread_mutex_init(&z->mu, NULL);
+  pthread_mutex_init(&z->ctx_mu, NULL);
   snprintf(z->hosts, sizeof(z->hosts), "%s", o->hosts);
   snprintf(z->root, sizeof(z->root), "%s", o->root);
   size_t rl = strlen(z->root);
@@ -187,6 +212,7 @@ fd_zk_t *fd_zk_open(const fd_zk_opts_t *o) {
   session_open(z);
   if (!z->zh) {
     int e = errno;
+    pthread_mutex_destroy(&z->ctx_mu);
     pthread_mutex_destroy(&z->mu);
     free(z);
     return errno = e ? e : EIO, NULL;
@@ -201,6 +227,8 @@ void fd_zk_close(fd_zk_t *z) {
   z->gen++; /* completions of the closing session change nothing */
   pthread_mutex_unlock(&z->mu);
   if (zh) zookeeper_close(zh);
+  while (z->ctxs) ctx_free(z->ctxs); /* requests the close never completed */
+  pthread_mutex_destroy(&z->ctx_mu);
   pthread_mutex_destroy(&z->mu);
   free(z);
 }
@@ -232,7 +260,7 @@ static void ensure_parents(fd_zk_t *z, zhandle_t *zh, const char *p, bool self) 
     buf[i] = 0;
     zk_ctx_t *c = ctx_new(z);
     if (!c) return;
-    if (zoo_acreate(zh, buf, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, on_void_string, c) != ZOK) free(c);
+    if (zoo_acreate(zh, buf, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, on_void_string, c) != ZOK) ctx_free(c);
   }
 }
 
@@ -468,7 +496,7 @@ int fd_zk_cas(fd_zk_t *z, const void *data, size_t len, int32_t version) {
     rc = zoo_aset(zh, path, data, (int)len, version, on_cas, c);
   }
   if (rc == ZOK) return 0;
-  free(c);
+  ctx_free(c);
   pthread_mutex_lock(&z->mu);
   z->cas_rc = zk_errno(rc);
   pthread_mutex_unlock(&z->mu);
@@ -505,6 +533,16 @@ void fd_zk_tick(fd_zk_t *z) {
     z->gen++;
     pthread_mutex_unlock(&z->mu);
     if (zh) zookeeper_close(zh);
+    /* the closed session's requests that never came back */
+    pthread_mutex_lock(&z->ctx_mu);
+    zk_ctx_t *old = z->ctxs;
+    z->ctxs = NULL;
+    pthread_mutex_unlock(&z->ctx_mu);
+    while (old) {
+      zk_ctx_t *next = old->next;
+      free(old);
+      old = next;
+    }
     session_open(z);
     return;
   }
@@ -537,19 +575,19 @@ void fd_zk_tick(fd_zk_t *z) {
     ensure_parents(z, zh, dir, true);
     if (!cc || zoo_acreate(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE,
                            on_created, cc) != ZOK)
-      free(cc), create_failed = true;
+      ctx_free(cc), create_failed = true;
   }
   if (list) {
     if (follow) ensure_parents(z, zh, dir, true);
     if (!lc || zoo_awget_children(zh, dir, on_child_watch, z, on_children, lc) != ZOK)
-      free(lc), list_failed = true;
+      ctx_free(lc), list_failed = true;
   }
   if (read) {
     /* exists first: its watch is set whether or not the znode is there */
     if (!ec || !rc || zoo_awexists(zh, wpath, on_node_watch, z, on_node_exists, ec) != ZOK) {
-      free(ec), free(rc), read_failed = true;
+      ctx_free(ec), ctx_free(rc), read_failed = true;
     } else if (zoo_awget(zh, wpath, on_node_watch, z, on_node_data, rc) != ZOK) {
-      free(rc); /* the exists answer marks it dirty again */
+      ctx_free(rc); /* the exists answer marks it dirty again */
     }
   }
   if (create_failed || list_failed || read_failed) {

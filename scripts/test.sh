@@ -21,6 +21,7 @@ dir=$(./scripts/build.sh release | tail -n 1)
 stage "ASan + UBSan build and tests"
 dir=$(./scripts/build.sh sanitize | tail -n 1)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd "$dir" && ctest --output-on-failure -j "$jobs" -LE fuzz)
 
