@@ -174,6 +174,50 @@ it_zk_start() {
   it_log "ZooKeeper: $IT_ZK (leader $WZ_LEADER)"
 }
 
+# it_zk_origins: a 3-server ensemble, and origins that elect their head
+# through it (2 s sessions) and bump only when asked (the write tests).
+it_zk_origins() {
+  it_zk_start 3
+  IT_ORIGIN_INI="zookeeper = $IT_ZK
+zookeeper_session_ms = 2000
+bump_changes = 0
+bump_bytes = 0
+bump_interval_s = 0"
+}
+
+# it_bump_check NAME EXTRA ACKS...: bumps NAME through whichever origin
+# leads; the version it makes must be byte-identical on every origin and
+# become every node's current, hold every acknowledged append of the
+# it_writer outputs ACKS at its offset, and — when every change in ACKS was
+# acknowledged — nothing else: its size is their lengths plus EXTRA bytes
+# (appends acknowledged outside ACKS). Sets IT_V, IT_SIZE.
+it_bump_check() {
+  local name=$1 extra=$2 out head sha o until sum
+  shift 2
+  out=$(it_writer bump "$name" 2>&1) || it_fail "the bump failed: $out"
+  it_log "$out"
+  IT_V=$(sed -n 's/.*version \([0-9]*\) committed.*/\1/p' <<<"$out")
+  [ -n "$IT_V" ] || it_fail "no version in the bump's answer: $out"
+  head=$(it_wait_head 30)
+  sha=$(it_sha "$IT_DIR/$head/$name/v$IT_V")
+  for o in "${IT_ORIGINS[@]}"; do
+    until=$((SECONDS + 90))
+    until [ -f "$IT_DIR/$o/$name/v$IT_V" ]; do
+      [ $SECONDS -lt $until ] || it_fail "$o does not hold v$IT_V"
+      sleep 0.2
+    done
+    [ "$(it_sha "$IT_DIR/$o/$name/v$IT_V")" = "$sha" ] || it_fail "$o's v$IT_V differs from $head's"
+  done
+  it_wait_current "$name" "$sha" 120
+  cat "$@" | "$IT_BUILD/tests/integration/it_writer" check "$IT_DIR/${IT_NODES[0]}/$name/current" >&2 ||
+    it_fail "an acknowledged change is missing from v$IT_V (lost)"
+  IT_SIZE=$(stat -L -c %s "$IT_DIR/${IT_NODES[0]}/$name/current")
+  cat "$@" | grep -q -v '^ack' && return 0 # an unknown outcome may be in it
+  sum=$(cat "$@" | awk '$1 == "ack" { s += $5 } END { print s + 0 }')
+  [ "$IT_SIZE" -eq $((sum + extra)) ] ||
+    it_fail "v$IT_V holds $IT_SIZE bytes, the acknowledged changes $((sum + extra)): a change lost or applied twice"
+}
+
 # it_init NAME SECONDS: temp dir, cleanup traps, and a watchdog that fails the
 # test when it runs longer than SECONDS.
 it_init() {

@@ -8,12 +8,7 @@
 . "$(dirname "$0")/lib.sh" "$1"
 it_require_cluster
 it_init writes_quorum 300
-it_zk_start 3
-IT_ORIGIN_INI="zookeeper = $IT_ZK
-zookeeper_session_ms = 2000
-bump_changes = 0
-bump_bytes = 0
-bump_interval_s = 0"
+it_zk_origins
 # the nodes fetch slowly enough that the fan-out outlives the quorum
 IT_LEAF_INI="download_bps_max = 160000000"
 it_cluster 3 1 2 2

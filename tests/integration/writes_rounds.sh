@@ -13,12 +13,7 @@ it_require_cluster
 it_require "$WRITER"
 ROUNDS=${IT_ROUNDS:-50}
 it_init writes_rounds $((120 + ROUNDS * 14))
-it_zk_start 3
-IT_ORIGIN_INI="zookeeper = $IT_ZK
-zookeeper_session_ms = 2000
-bump_changes = 0
-bump_bytes = 0
-bump_interval_s = 0"
+it_zk_origins
 it_cluster 3 1 1 2
 it_wait_head 30 >/dev/null
 printf 'probe' >"$IT_DIR/probe.bin"
@@ -74,28 +69,9 @@ done
 bad=$(cat "$IT_DIR"/w*.out | grep -v -c '^ack' || true)
 acked=$(cat "$IT_DIR"/w*.out | grep -c '^ack')
 [ "$bad" -eq 0 ] || it_fail "$bad change(s) not acknowledged: $(cat "$IT_DIR"/w*.out | grep -v '^ack' | head -n 3)"
-out=$(it_writer bump f.img 2>&1) || it_fail "the bump failed: $out"
-v=$(echo "$out" | sed -n 's/.*version \([0-9]*\) committed.*/\1/p')
-[ -n "$v" ] || it_fail "no version in the bump's answer: $out"
-head=$(it_wait_head 30)
-sha=$(it_sha "$IT_DIR/$head/f.img/v$v")
-for o in "${IT_ORIGINS[@]}"; do
-  until=$((SECONDS + 90))
-  until [ -f "$IT_DIR/$o/f.img/v$v" ]; do
-    [ $SECONDS -lt $until ] || it_fail "$o does not hold v$v"
-    sleep 0.2
-  done
-  [ "$(it_sha "$IT_DIR/$o/f.img/v$v")" = "$sha" ] || it_fail "$o's v$v differs from $head's"
-done
-it_wait_current f.img "$sha" 120
-cat "$IT_DIR"/w*.out | "$WRITER" check "$IT_DIR/n1/f.img/current" >&2 ||
-  it_fail "an acknowledged change is missing from v$v (lost)"
-sum=$(cat "$IT_DIR"/w*.out | awk '$1 == "ack" { s += $5 } END { print s }')
-size=$(stat -L -c %s "$IT_DIR/n1/f.img/current")
-[ "$size" -eq $((sum + 5 * probes)) ] ||
-  it_fail "v$v holds $size bytes, the acknowledged changes $((sum + 5 * probes)): $(((size - sum - 5 * probes))) byte(s) duplicated or unaccounted"
+it_bump_check f.img $((5 * probes)) "$IT_DIR"/w*.out
 sorted=$(printf '%s\n' "${times[@]}" | sort -n)
 n=${#times[@]}
 it_log "FAILOVER over $n head kills: min $(echo "$sorted" | head -n 1) ms, median $(echo "$sorted" | sed -n "$(((n + 1) / 2))p") ms, max $(echo "$sorted" | tail -n 1) ms"
-it_log "$ROUNDS rounds: $acked + $probes acknowledged changes, 0 lost, 0 duplicated; v$v the same on every origin and node"
+it_log "$ROUNDS rounds: $acked + $probes acknowledged changes, 0 lost, 0 duplicated; v$IT_V the same on every origin and node"
 echo "PASS writes_rounds"
