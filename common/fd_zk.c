@@ -599,6 +599,13 @@ void fd_zk_tick(fd_zk_t *z) {
   }
 }
 
+uint64_t fd_zk_changes(fd_zk_t *z) {
+  pthread_mutex_lock(&z->mu);
+  uint64_t c = z->conn_gen + z->members_gen + z->node_gen; /* each only grows */
+  pthread_mutex_unlock(&z->mu);
+  return c;
+}
+
 void fd_zk_view(fd_zk_t *z, fd_zk_view_t *out) {
   pthread_mutex_lock(&z->mu);
   out->conn = z->conn;

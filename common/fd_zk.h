@@ -95,6 +95,10 @@ void fd_zk_close(fd_zk_t *z);
 void fd_zk_tick(fd_zk_t *z);
 
 void fd_zk_view(fd_zk_t *z, fd_zk_view_t *out);
+/* Changes whenever what fd_zk_view or fd_zk_node would return may have
+ * changed (a connection event, a new listing, a new read of the watched
+ * znode): an owner polling every loop turn copies only then. */
+uint64_t fd_zk_changes(fd_zk_t *z);
 /* The negotiated session timeout, ms (0 before the first connection). */
 uint32_t fd_zk_session_ms(fd_zk_t *z);
 

@@ -238,6 +238,7 @@ void nd_group_tick(nd_origin_t *og) {
     og->unconfirmed = true;
   }
   og->tick_ms = now;
+  bool was_unconfirmed = og->unconfirmed;
   if (og->unconfirmed) {
     /* one round trip: answered only while the session (and so the
      * election's member znode) lives; refused at once when disconnected */
@@ -248,6 +249,11 @@ void nd_group_tick(nd_origin_t *og) {
       fd_log_info("origin %s: ZooKeeper session confirmed after the stall", og->id);
     }
   }
+  /* Every loop turn comes here: the session's state is copied only when
+   * it changed (or a claim waits for its answer). */
+  uint64_t changes = fd_zk_changes(og->zk);
+  if (changes == og->zk_changes && !og->claiming && was_unconfirmed == og->unconfirmed) return;
+  og->zk_changes = changes;
   fd_zk_view_t *v = &og->zk_view;
   fd_zk_view(og->zk, v);
   if (v->members_gen != og->members_gen) {

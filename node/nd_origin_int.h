@@ -97,6 +97,7 @@ struct nd_origin {
   bool epoch_known;        /* ZooKeeper: the chain znode was read (chain messages wait for it) */
   bool leads;              /* the head, and may order changes now */
   uint64_t chain_gen, members_gen;
+  uint64_t zk_changes;     /* fd_zk_changes when the session was last copied */
   bool claiming;           /* a conditional update of the chain znode in flight */
   uint64_t tick_ms;        /* the last nd_group_tick */
   bool unconfirmed;        /* after a stall: the session is checked before leading again */
