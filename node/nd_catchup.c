@@ -243,6 +243,17 @@ static void adopt_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     int rc = c->index == w->next && !w->closed && c->data.len <= FD_WRITE_BYTES_MAX
                  ? nd_wlog_put(w, &rec, c->data.data)
                  : -EPROTO;
+    if (rc == -EAGAIN && l->cu_durable > w->rec_head) {
+      /* The outbox is full of what was taken: the next origin holds those
+       * durably, so they need not wait for it. */
+      nd_wlog_acked(w, FD_MIN(w->next, l->cu_durable), 2);
+      rc = nd_wlog_put(w, &rec, c->data.data);
+    }
+    if (rc == -EAGAIN) { /* no room until this origin's own writes are durable: later */
+      l->cu_full = true;
+      rpc_call_cancel(call);
+      return;
+    }
     if (rc) {
       fd_log_error("catch-up: %s v%" PRIu64 ": change %" PRIu64 " from origin %s not taken: %s",
                    w->name, w->version, c->index, l->og->origins->o[l->to].id, fd_strerror(rc));
@@ -256,6 +267,12 @@ static void adopt_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
   nd_link_t *l = arg;
   if (l->cu_call == call) l->cu_call = NULL;
   if (l->stopping || l->state != ND_LINK_CATCHUP) return;
+  if (l->cu_full) { /* taken up to w->next; the rest after a pause */
+    l->cu_full = false;
+    l->step = ND_CU_IDLE;
+    l->step_at_ms = fd_now_ms() + ND_LINK_PAUSE_MS;
+    return;
+  }
   if (code != RPC_OK) {
     char why[200];
     snprintf(why, sizeof(why), "LogRead: %s %s", rpc_code_name(code), msg ? msg : "");
@@ -274,6 +291,7 @@ static void adopt_start(nd_link_t *l, nd_wlog_t *w) {
   req.from_index = w->next;
   static const rpc_call_cbs_t cbs = {adopt_msg, NULL, NULL, adopt_done};
   l->cu_w = w;
+  l->cu_full = false;
   l->step = ND_CU_ADOPT;
   l->cu_call = rpc_start_origin_log_read(l->conn, &req, ND_MERGE_TIMEOUT_MS, &cbs, l);
   if (!l->cu_call) nd_link_fail(l, "cannot start LogRead");
@@ -301,6 +319,7 @@ static void backfill_step(nd_link_t *l) {
     }
   }
   uint64_t first = l->bf_next;
+  l->bf_pos = st_log_iter_tell(l->bf_it); /* a batch refused is read again from here */
   Origin__Change *cs[ND_CHANGE_BATCH_MAX];
   uint32_t n;
   int rc = read_batch(l->bf_it, l->bf_next, l->bf_end, cs, &n, &l->bf_next);
@@ -311,14 +330,19 @@ static void backfill_step(nd_link_t *l) {
   }
   if (n) rc = nd_link_send(l, w, cs, n, false, true);
   for (uint32_t i = 0; i < n; i++) origin__change__free_unpacked(cs[i], NULL);
-  if (n && rc == -EAGAIN) nd_catchup_rewind(l, first); /* no stream now: again next tick */
+  if (n && rc == -EAGAIN) nd_catchup_rewind(l, first, l->bf_pos); /* no stream now: next tick */
   else if (n && rc) nd_link_fail(l, "cannot send a back-fill batch");
 }
 
-void nd_catchup_rewind(nd_link_t *l, uint64_t from) {
+/* Back to record `from`, read from pos (at or before it) on: a seek, not a
+ * read of the log from its start, which made a long back-fill quadratic
+ * (each refusal by a next origin short of room read the log again). */
+void nd_catchup_rewind(nd_link_t *l, uint64_t from, st_log_pos_t pos) {
   if (l->step != ND_CU_BACKFILL || from >= l->bf_next) return;
-  if (l->bf_it) st_log_iter_close(l->bf_it);
-  l->bf_it = NULL;
+  if (l->bf_it && (pos.seq > from || st_log_iter_seek(l->bf_it, pos))) {
+    st_log_iter_close(l->bf_it); /* read again from the file's start */
+    l->bf_it = NULL;
+  }
   l->bf_next = from;
 }
 
@@ -404,6 +428,7 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
      * acknowledged: it drops its log and is sent this one's. */
     if (!og->zk || (og->origins->self == 0 && !l->caught_up_once) ||
         r->last_epoch >= og->chain.head_since) {
+      l->cu_durable = theirs;
       adopt_start(l, w);
       return;
     }

@@ -241,7 +241,7 @@ static void batch_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
     /* The next origin took a prefix and had no room for the rest (or for
      * a batch after one it could not take): that part goes again, after a
      * pause. Records it holds already are skipped there. */
-    if (b->backfill) nd_catchup_rewind(l, b->start);
+    if (b->backfill) nd_catchup_rewind(l, b->start, b->bf_pos);
     else b->w->sent = FD_MAX(b->w->rec_head, FD_MIN(b->w->sent, b->start));
     l->pause_until_ms = fd_now_ms() + ND_LINK_PAUSE_MS;
     return;
@@ -292,7 +292,8 @@ int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bo
   req.n_changes = n;
   req.changes = cs;
   *b = (nd_batch_t){.used = true, .l = l, .w = w, .start = cs[0]->index,
-                    .end = cs[n - 1]->index + 1, .bump = bump, .backfill = backfill};
+                    .end = cs[n - 1]->index + 1, .bump = bump, .backfill = backfill,
+                    .bf_pos = l->bf_pos};
   static const rpc_call_cbs_t cbs = {batch_msg, NULL, NULL, batch_done};
   /* a bump's answer waits for every origin's merge */
   uint32_t timeout = bump ? ND_MERGE_TIMEOUT_MS : ND_CHANGES_CALL_MS;

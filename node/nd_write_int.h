@@ -140,6 +140,7 @@ typedef struct nd_batch {
   bool bump;
   bool backfill;           /* sent by a catch-up from this origin's log on disk */
   bool acked;
+  st_log_pos_t bf_pos;     /* back-fill: where its records were read from, to go back to */
   rpc_call_t *call;
 } nd_batch_t;
 
@@ -174,6 +175,9 @@ typedef struct nd_link {
   st_log_iter_t *bf_it;        /* back-fill: this origin's log read from disk */
   uint64_t bf_next, bf_end;
   uint64_t bf_from;            /* where the back-fill began (the next origin's end then) */
+  st_log_pos_t bf_pos;         /* where the batch being read began in the log */
+  uint64_t cu_durable;         /* adopt: what the next origin holds durably (LogState) */
+  bool cu_full;                /* adopt: this origin's outbox had no room; asked again later */
   uint64_t retry_at_ms;
   uint64_t pause_until_ms;     /* the next origin had no room: sends wait until then */
   bool caught_up_once;         /* a catch-up ended since this origin started */
@@ -250,7 +254,7 @@ int nd_link_send(nd_link_t *l, nd_wlog_t *w, Origin__Change **cs, uint32_t n, bo
                  bool backfill);
 /* nd_catchup.c, for nd_link.c: a back-fill batch was not taken (no room
  * there, or no stream here): the back-fill goes on from `from` again. */
-void nd_catchup_rewind(nd_link_t *l, uint64_t from);
+void nd_catchup_rewind(nd_link_t *l, uint64_t from, st_log_pos_t pos);
 void nd_link_live_now(nd_link_t *l);
 void nd_link_fail(nd_link_t *l, const char *why);
 

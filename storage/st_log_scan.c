@@ -246,6 +246,18 @@ int st_log_iter_next(st_log_iter_t *it, uint64_t *seq, const void **payload, uin
   return 1;
 }
 
+st_log_pos_t st_log_iter_tell(const st_log_iter_t *it) {
+  return (st_log_pos_t){.off = it->off, .seq = it->next_seq};
+}
+
+int st_log_iter_seek(st_log_iter_t *it, st_log_pos_t pos) {
+  if (pos.off < ST_LOG_HEADER_BYTES || pos.off > it->src.size) return -EINVAL;
+  it->off = pos.off;
+  it->next_seq = pos.seq;
+  it->err = 0;
+  return 0;
+}
+
 void st_log_iter_close(st_log_iter_t *it) {
   if (!it) return;
   close(it->fd);

@@ -591,5 +591,14 @@ void st_log_iter_info(const st_log_iter_t *it, uint64_t *version, uint64_t *base
  * call returns it again. */
 int st_log_iter_next(st_log_iter_t *it, uint64_t *seq, const void **payload, uint32_t *len);
 void st_log_iter_close(st_log_iter_t *it);
+/* Where an iterator stands: the record st_log_iter_next returns next. A
+ * reader that must go back (a batch it sent was refused) seeks to a place
+ * it was told rather than reading the log again from its start. */
+typedef struct st_log_pos {
+  uint64_t off, seq;
+} st_log_pos_t;
+st_log_pos_t st_log_iter_tell(const st_log_iter_t *it);
+/* 0, or -EINVAL for a place outside the log; clears an earlier error. */
+int st_log_iter_seek(st_log_iter_t *it, st_log_pos_t pos);
 
 #endif /* STORAGE_H */

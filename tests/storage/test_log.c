@@ -98,13 +98,28 @@ static void assert_contents(st_env_t *e, uint64_t n) {
   assert_int_equal(base, 1);
   const void *p;
   uint32_t len;
+  st_log_pos_t mid = st_log_iter_tell(it);
   for (uint64_t i = 0; i < n; i++) {
+    if (i == n / 2) mid = st_log_iter_tell(it);
     assert_int_equal(st_log_iter_next(it, &seq, &p, &len), 1);
     assert_int_equal(seq, i);
     assert_int_equal(len, len_of(i));
     assert_true(stl_payload_is(i, p, len));
   }
   assert_int_equal(st_log_iter_next(it, &seq, &p, &len), 0);
+  /* Back to the middle (a refused batch read again): the same records. */
+  assert_int_equal(mid.seq, n / 2);
+  assert_int_equal(st_log_iter_seek(it, mid), 0);
+  for (uint64_t i = n / 2; i < n; i++) {
+    assert_int_equal(st_log_iter_next(it, &seq, &p, &len), 1);
+    assert_int_equal(seq, i);
+    assert_true(stl_payload_is(i, p, len));
+  }
+  assert_int_equal(st_log_iter_next(it, &seq, &p, &len), 0);
+  st_log_pos_t end = st_log_iter_tell(it);
+  end.off++; /* past the file */
+  assert_int_equal(st_log_iter_seek(it, end), -EINVAL);
+  assert_int_equal(st_log_iter_seek(it, (st_log_pos_t){0, 0}), -EINVAL); /* the header */
   st_log_iter_close(it);
 }
 
@@ -421,8 +436,14 @@ static void test_bad_files(void **state) {
   uint64_t seq;
   const void *p;
   uint32_t n;
+  st_log_pos_t first = st_log_iter_tell(it);
   for (int i = 0; i < 3; i++) assert_int_equal(st_log_iter_next(it, &seq, &p, &n), 1);
   assert_int_equal(st_log_iter_next(it, &seq, &p, &n), -EBADMSG);
+  assert_int_equal(st_log_iter_next(it, &seq, &p, &n), -EBADMSG);
+  /* A seek back clears the error; the damage is found again in its place. */
+  assert_int_equal(st_log_iter_seek(it, first), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(st_log_iter_next(it, &seq, &p, &n), 1);
+  assert_int_equal(seq, 2);
   assert_int_equal(st_log_iter_next(it, &seq, &p, &n), -EBADMSG);
   st_log_iter_close(it);
   assert_int_equal(st_log_iter_open("/nonexistent/v2.log", &it), -ENOENT);
