@@ -218,10 +218,11 @@ void nd_dls_order(nd_dls_t *all, const Sched__Order *o) {
 static void on_delta_done(void *arg, nd_ver_t *v, int res) {
   nd_dl_t *d = arg;
   if (res) fd_log_warn("%s v%" PRIu64 " delta: %s", v->name, v->version, fd_strerror(res));
-  if (d->ver != v || d->state != ND_DL_DELTA) return; /* the download moved on */
-  fd_log_info("%s v%" PRIu64 ": reused %" PRIu64 " bytes locally, %u chunks to fetch", d->name,
-              d->version, v->bytes_reused, st_version_missing(v->sv));
-  d->state = ND_DL_FETCH;
+  if (d->ver != v) return; /* the download moved on */
+  fd_log_info("%s v%" PRIu64 ": reused %" PRIu64 " bytes locally in %.3f s, %u chunks still to "
+              "fetch",
+              d->name, d->version, v->bytes_reused,
+              (double)(fd_now_ms() - d->started_ms) / 1000.0, st_version_missing(v->sv));
 }
 
 static void got_manifest(nd_dl_t *d, const uint8_t *buf, size_t len) {
@@ -267,8 +268,11 @@ static void got_manifest(nd_dl_t *d, const uint8_t *buf, size_t len) {
     d->state = ND_DL_FETCH;
     return;
   }
-  d->state = ND_DL_DELTA;
-  if (nd_ver_delta(p, v, on_delta_done, d) != 0) d->state = ND_DL_FETCH;
+  /* The delta copies what this node holds while the stripes fetch the rest
+   * (they leave out what it copies: nd_stripe.c), so a small update's time
+   * is the longer of the two, not their sum. */
+  d->state = ND_DL_FETCH;
+  nd_ver_delta(p, v, on_delta_done, d);
 }
 
 static void on_manifest_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
@@ -363,7 +367,7 @@ static void tick_fetch(nd_dl_t *d) {
     for (uint32_t i = 0; i < d->stripes_n; i++) nd_stripe_start(&d->s[i]);
     return;
   }
-  if (dl_busy(d)) return;
+  if (dl_busy(d) || d->ver->delta_running) return; /* the delta's end, then complete */
   if (d->pending) { /* every chunk verified and written: current once committed */
     if (!d->waiting_logged)
       fd_log_info("%s v%" PRIu64 ": every chunk held after %.3f s; waiting for the origins to "
@@ -381,7 +385,7 @@ static void tick_fetch(nd_dl_t *d) {
 }
 
 static const char *dl_state_name(nd_dl_state_t st) {
-  static const char *const names[] = {"idle", "manifest", "delta", "fetch",
+  static const char *const names[] = {"idle", "manifest", "fetch",
                                       "completing", "done", "failed"};
   return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }

@@ -22,7 +22,7 @@ typedef struct nd_stripe {
 } nd_stripe_t;
 
 typedef enum nd_dl_state {
-  ND_DL_IDLE, ND_DL_MANIFEST, ND_DL_DELTA, ND_DL_FETCH, ND_DL_COMPLETING, ND_DL_DONE, ND_DL_FAILED
+  ND_DL_IDLE, ND_DL_MANIFEST, ND_DL_FETCH, ND_DL_COMPLETING, ND_DL_DONE, ND_DL_FAILED
 } nd_dl_state_t;
 
 /* The download of one file. */

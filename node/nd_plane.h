@@ -203,6 +203,9 @@ void nd_ver_put(nd_ver_t *v);
 /* Closes v now if nothing uses it or has it in flight; true when closed. */
 bool nd_ver_close_idle(nd_plane_t *p, nd_ver_t *v);
 bool nd_ver_has(nd_plane_t *p, const nd_ver_t *v, uint32_t index);
+/* Whether the delta under way still means to copy chunk `index` locally (a
+ * download does not ask its parents for it; st_version_reusing). */
+bool nd_ver_reusing(const nd_plane_t *p, const nd_ver_t *v, uint32_t index);
 uint64_t nd_newest_complete(nd_plane_t *p, const char *name);
 /* Engine 0: the publish of name/version failed; it is served no more and
  * dropped (with its partial on disk) once nothing uses it. */

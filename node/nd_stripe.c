@@ -53,14 +53,17 @@ void nd_stripe_set_parent(nd_stripe_t *s, const Sched__StripeOrder *so) {
   s->retry_at_ms = 0;
 }
 
-/* Chunks of the stripe still missing; fills the have bitmap if given. */
+/* Chunks of the stripe still to fetch; fills the have bitmap if given. A
+ * chunk the delta is copying locally counts as held: the network brings
+ * only the rest, at the same time as the copy (and a copy that fails is
+ * fetched by the next stream). */
 static uint32_t missing(const nd_stripe_t *s, uint8_t *have, size_t have_len) {
   const nd_dl_t *d = s->dl;
   nd_plane_t *p = d->all->p;
   uint32_t count = 0, j = 0;
   if (have) memset(have, 0, have_len);
   for (uint32_t i = s->stripe; i < d->ver->m->chunk_count; i += d->stripes_n, j++) {
-    if (nd_ver_has(p, d->ver, i)) {
+    if (nd_ver_has(p, d->ver, i) || nd_ver_reusing(p, d->ver, i)) {
       if (have && j / 8 < have_len) have[j / 8] |= (uint8_t)(1u << (j % 8));
     } else {
       count++;

@@ -170,6 +170,10 @@ bool nd_ver_has(nd_plane_t *p, const nd_ver_t *v, uint32_t index) {
   return p->src->has(p->src_arg, v, index);
 }
 
+bool nd_ver_reusing(const nd_plane_t *p, const nd_ver_t *v, uint32_t index) {
+  return p->store && v->sv && v->delta_running && st_version_reusing(v->sv, index);
+}
+
 uint64_t nd_newest_complete(nd_plane_t *p, const char *name) {
   return p->src->newest(p->src_arg, name);
 }

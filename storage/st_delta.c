@@ -50,6 +50,15 @@ static int cmp_entry(const void *a, const void *b) {
 
 static void pump(st_version_t *v);
 
+bool st_version_reusing(const st_version_t *v, uint32_t index) {
+  return v->delta_local && index < v->m->chunk_count && st_bit(v->delta_local, index);
+}
+
+/* The delta is done with a chunk: copied, cloned, or left to the network. */
+static void local_done(st_version_t *v, uint32_t index) {
+  if (v->delta_local) st_bit_clear(v->delta_local, index);
+}
+
 static void delta_finish_if_done(st_version_t *v) {
   if (!v->delta_running || v->delta_next < v->delta_count || v->delta_inflight ||
       v->delta_timer_armed)
@@ -61,6 +70,8 @@ static void delta_finish_if_done(st_version_t *v) {
   free(v->delta_src_fd);
   free(v->delta_src_version);
   free(v->delta_items);
+  free(v->delta_local);
+  v->delta_local = NULL;
   v->delta_src_fd = NULL;
   v->delta_src_version = NULL;
   v->delta_items = NULL;
@@ -100,6 +111,7 @@ static void on_copy_put(void *arg, int res) {
   st_version_t *v = item->v;
   fd_pool_put(v->s->cfg.pool, item->buf);
   item->buf = NULL;
+  local_done(v, item->index);
   if (res < 0)
     fd_log_warn("%s v%llu: local copy of chunk %u failed: %s", v->m->name,
                 (unsigned long long)v->m->version, item->index, strerror(-res));
@@ -133,6 +145,7 @@ static void on_source_read(fd_op_t *op, int res, uint32_t flags) {
               (unsigned long long)v->delta_src_version[item->src], strerror(-res));
   fd_pool_put(v->s->cfg.pool, item->buf);
   item->buf = NULL;
+  local_done(v, item->index);
   st_slot_put(v->s, slot);
   v->delta_inflight--;
   pump(v);
@@ -141,10 +154,14 @@ static void on_source_read(fd_op_t *op, int res, uint32_t flags) {
 
 static void pump(st_version_t *v) {
   st_store_t *s = v->s;
-  while (v->delta_next < v->delta_count) {
+  /* Half the store's slots at most: the network's chunks, fetched while the
+   * copy runs, find room too. */
+  uint32_t max = FD_MAX(1u, s->cfg.queue_depth / 2);
+  while (v->delta_next < v->delta_count && v->delta_inflight < max) {
     st_delta_item_t *item = &v->delta_items[v->delta_next];
     if (st_bit(v->bits, item->index) || st_bit(v->pending, item->index)) {
       v->delta_next++; /* arrived meanwhile */
+      local_done(v, item->index);
       continue;
     }
     st_slot_t *slot = st_slot_get(s);
@@ -194,7 +211,8 @@ static int plan(st_version_t *v) {
   st_delta_item_t *items = calloc(v->missing ? v->missing : 1, sizeof(*items));
   v->delta_src_fd = calloc(FD_STORE_DELTA_SOURCES_MAX, sizeof(int));
   v->delta_src_version = calloc(FD_STORE_DELTA_SOURCES_MAX, sizeof(uint64_t));
-  if (!index || !items || !v->delta_src_fd || !v->delta_src_version) {
+  v->delta_local = calloc(1, ((size_t)v->m->chunk_count + 7) / 8);
+  if (!index || !items || !v->delta_src_fd || !v->delta_src_version || !v->delta_local) {
     rc = -ENOMEM;
     goto out;
   }
@@ -229,6 +247,7 @@ static int plan(st_version_t *v) {
     items[count++] = (st_delta_item_t){.v = v, .index = c, .src = (uint32_t)src_map[hit->src],
                                        .src_index = hit->src_index};
   }
+  for (uint32_t i = 0; i < count; i++) st_bit_set(v->delta_local, items[i].index);
   v->delta_items = items;
   v->delta_count = count;
   items = NULL;
@@ -239,8 +258,10 @@ out:
   if (rc) {
     free(v->delta_src_fd);
     free(v->delta_src_version);
+    free(v->delta_local);
     v->delta_src_fd = NULL;
     v->delta_src_version = NULL;
+    v->delta_local = NULL;
   }
   return rc;
 }
@@ -316,9 +337,10 @@ static void clone_items(st_version_t *v) {
   uint32_t kept = 0;
   for (uint32_t i = 0; i < v->delta_count; i++) {
     st_delta_item_t *item = &v->delta_items[i];
-    if (item->cloned)
+    if (item->cloned) {
       st_mark_cloned(v, item->index, st_manifest_chunk_len(v->m, item->index));
-    else
+      local_done(v, item->index);
+    } else
       v->delta_items[kept++] = *item;
   }
   v->delta_count = kept;

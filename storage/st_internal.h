@@ -106,6 +106,7 @@ struct st_version {
 
   /* delta (st_delta.c) */
   bool delta_running;
+  uint8_t *delta_local; /* chunks the delta still means to copy: not asked of the network */
   st_delta_item_t *delta_items;
   uint32_t delta_count, delta_next, delta_inflight;
   int *delta_src_fd;

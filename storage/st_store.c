@@ -274,6 +274,7 @@ static void version_free(st_version_t *v) {
   st_manifest_free(v->m);
   free(v->bits);
   free(v->pending);
+  free(v->delta_local);
   free(v);
 }
 

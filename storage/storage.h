@@ -279,6 +279,10 @@ int st_chunk_read(st_version_t *v, uint32_t index, void *buf, st_done_fn done, v
  * the chunk missing); bytes saved are in *bytes_reused (and the stats).
  * Returns 0 when started, -EBUSY if one is running, -EINVAL. */
 int st_version_delta(st_version_t *v, uint64_t *bytes_reused, st_done_fn done, void *arg);
+/* While a delta runs: whether it still means to copy chunk `index` (a
+ * download leaves it out of what it asks the network for; a copy that
+ * fails clears it, so the chunk is asked for then). */
+bool st_version_reusing(const st_version_t *v, uint32_t index);
 
 /* With every chunk present: ftruncate to the exact size, fdatasync, rename
  * v<N>.partial to v<N>, fsync the directory, switch `current` to v<N>

@@ -1,5 +1,6 @@
 /* test_delta.c — a version with 1% of its chunks changed needs only those chunks; the rest is copied locally and verified. */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,10 +90,59 @@ static void test_one_percent_changed(void **state) {
   st_env_fini(&e);
 }
 
+/* The network's chunks are fetched while the delta copies: st_version_reusing
+ * names exactly what the copy still means to bring, the changed chunks stored
+ * meanwhile land beside the copy, and the version completes whole. */
+static void test_fetch_while_copying(void **state) {
+  (void)state;
+  st_env_t e;
+  assert_int_equal(st_env_init(&e, CS, 16), 0);
+  uint8_t *v1 = malloc(SIZE), *v2 = malloc(SIZE);
+  st_fill(v1, SIZE, 12);
+  memcpy(v2, v1, SIZE);
+  static const uint32_t changed[3] = {0, 199, CHUNKS - 1};
+  for (size_t i = 0; i < 3u; i++) v2[(uint64_t)changed[i] * CS + 9] ^= 0x33;
+  assert_int_equal(st_store_all(&e, "FileA", 1, v1, SIZE, CS), 0);
+  uint8_t *enc;
+  size_t len;
+  assert_int_equal(st_make_manifest(&e, "FileA", 2, v2, SIZE, CS, &enc, &len), 0);
+  st_version_t *v;
+  assert_int_equal(st_version_begin(e.store, enc, len, &v), 0);
+  free(enc);
+  for (uint32_t i = 0; i < CHUNKS; i++) assert_false(st_version_reusing(v, i)); /* no delta yet */
+  st_wait_t w = {0};
+  assert_int_equal(st_version_delta(v, NULL, st_wait_cb, &w), 0);
+  /* Started, nothing completed yet: every unchanged chunk is the copy's. */
+  for (uint32_t i = 0, k = 0; i < CHUNKS; i++) {
+    bool is_changed = k < 3u && changed[k] == i;
+    if (is_changed) k++;
+    assert_int_equal(st_version_reusing(v, i), !is_changed);
+  }
+  /* The changed chunks arrive while the copy runs. */
+  for (size_t i = 0; i < 3u; i++) {
+    int rc;
+    while ((rc = st_put_wait(&e, v, v2, changed[i])) == -EAGAIN || rc == -ENOBUFS)
+      fd_ring_run_once(&e.ring, 1, 0); /* the copy holds every slot or buffer: one completes */
+    assert_int_equal(rc, 0);
+  }
+  assert_false(w.done); /* the copy was still under way */
+  assert_int_equal(st_run_until(&e.ring, &w.done), 0);
+  assert_int_equal(w.res, 0);
+  for (uint32_t i = 0; i < CHUNKS; i++) assert_false(st_version_reusing(v, i));
+  assert_int_equal(st_version_missing(v), 0u);
+  assert_int_equal(st_complete_wait(&e, v), 0);
+  st_close_wait(&e, v);
+  assert_true(st_file_equals(&e, "FileA", "current", v2, SIZE));
+  free(v1);
+  free(v2);
+  st_env_fini(&e);
+}
+
 int main(void) {
   fd_ring_t probe;
   if (fd_ring_init(&probe, 4, 0) != 0) return 77;
   fd_ring_deinit(&probe);
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_one_percent_changed)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_one_percent_changed),
+                                     cmocka_unit_test(test_fetch_while_copying)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
