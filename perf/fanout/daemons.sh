@@ -453,11 +453,11 @@ ft_fdist_run() {
       local procs=$((FT_NODES - FT_KILL + FT_ORIGINS)) unchanged mib rate
       unchanged=$(((${kn#* } - ${kn% *}) * FT_CHUNK))
       mib=$((procs * unchanged >> 20)); [ "$mib" -le 1024 ] || mib=1024; [ "$mib" -ge 16 ] || mib=16
-      if rate=$(pl_disk_copy_ref "$FT_DATA_DIR" "$mib" "$FT_CHUNK"); then
+      if rate=$(pl_disk_copy_ref "$FT_DATA_DIR" "$mib" "$FT_CHUNK" $((procs < 16 ? procs : 16))); then
         copy_bound=$(awk -v p="$procs" -v u="$unchanged" -v r="$rate" 'BEGIN { printf "%.3f", p * u / (r * 1048576) }')
         awk -v p="$procs" -v u="$unchanged" -v r="$rate" -v mib="$mib" -v b="$copy_bound" 'BEGIN {
-          printf "fdist: delta copy bound: %d processes x %.1f MB unchanged = %.1f MB read and written; fio (%d MiB each way at once, O_DIRECT) copies %.1f MiB/s: %.3f s\n",
-                 p, u / 1e6, p * u / 1e6, mib, r, b }'
+          printf "fdist: delta copy bound: %d processes x %.1f MB unchanged = %.1f MB read and written; fio (%d MiB each way at once by %d jobs each way, O_DIRECT) copies %.1f MiB/s: %.3f s\n",
+                 p, u / 1e6, p * u / 1e6, mib, (p < 16 ? p : 16), r, b }'
         pl_result_num run.delta_copy_mibps "$rate"
         pl_result_num run.delta_copy_bound_s "$copy_bound"
       fi

@@ -6,9 +6,10 @@
 #   pl_disk_snap DEV         "read_bytes write_bytes busy_ms" from /proc/diskstats
 #   pl_disk_report DEV A B WALL_S   one human line: MB read/written, % busy
 #   pl_disk_ref DIR [MB]     prints "write_MiBps read_MiBps" (fio, io_uring, 4 MiB blocks)
-#   pl_disk_copy_ref DIR MB BS   prints "MiBps": a copy's pace, MB read and MB
-#                            written at once (two fio jobs, O_DIRECT, BS blocks, the
-#                            writer's fdatasync at its end), over the longer job's time
+#   pl_disk_copy_ref DIR MB BS [JOBS]  prints "MiBps": a copy's pace, MB read and
+#                            MB written at once by JOBS readers and JOBS writers (fio,
+#                            O_DIRECT, BS blocks, each writer's fdatasync at its end),
+#                            over the longest job's time
 # A run prints pl_disk_report next to the CPU line, so a disk-bound run
 # shows as one. The fio file is the only thing written; it is removed.
 
@@ -50,20 +51,23 @@ pl_disk_ref() {
 }
 
 pl_disk_copy_ref() {
-  local dir=$1 mb=$2 bs=$3 src dst out
+  local dir=$1 mb=$2 bs=$3 jobs=${4:-1} d out per
   command -v fio >/dev/null || { echo "pl_disk_copy_ref: fio not found" >&2; return 1; }
-  src=$(mktemp "$dir/pl-fio-src.XXXXXX") && dst=$(mktemp "$dir/pl-fio-dst.XXXXXX") || return 1
-  # The source is laid out first (not timed), then read while the other is written.
-  fio --name=lay --filename="$src" --rw=write --bs=4M --size="${mb}Mi" --direct=1 \
-    --ioengine=io_uring --iodepth=4 --end_fsync=1 --output-format=terse >/dev/null 2>&1 &&
+  d=$(mktemp -d "$dir/pl-fio.XXXXXX") || return 1
+  per=$(((mb + jobs - 1) / jobs))
+  # The sources are laid out first (not timed), then read while as many
+  # other files are written: `jobs` copies at once, as that many processes.
+  fio --name=lay --directory="$d" --filename_format='src.$jobnum' --numjobs="$jobs" \
+    --rw=write --bs=4M --size="${per}Mi" --direct=1 --ioengine=io_uring --iodepth=4 \
+    --end_fsync=1 --output-format=terse >/dev/null 2>&1 &&
     out=$(fio --output-format=terse --terse-version=3 \
-      --name=r --filename="$src" --rw=read --bs="$bs" --size="${mb}Mi" --direct=1 \
-      --ioengine=io_uring --iodepth=4 \
-      --name=w --filename="$dst" --rw=write --bs="$bs" --size="${mb}Mi" --direct=1 \
-      --ioengine=io_uring --iodepth=4 --end_fsync=1 2>/dev/null)
-  rm -f "$src" "$dst"
-  # terse v3: field 9 is the read runtime (ms), field 50 the write runtime
-  echo "$out" | awk -F';' -v mb="$mb" '
+      --name=r --directory="$d" --filename_format='src.$jobnum' --numjobs="$jobs" --rw=read \
+      --bs="$bs" --size="${per}Mi" --direct=1 --ioengine=io_uring --iodepth=4 \
+      --name=w --directory="$d" --filename_format='dst.$jobnum' --numjobs="$jobs" --rw=write \
+      --bs="$bs" --size="${per}Mi" --direct=1 --ioengine=io_uring --iodepth=4 --end_fsync=1 2>/dev/null)
+  rm -rf "$d"
+  # terse v3: field 9 is a job's read runtime (ms), field 50 its write runtime
+  echo "$out" | awk -F';' -v mb="$((per * jobs))" '
     { t = ($9 > $50 ? $9 : $50); if (t > ms) ms = t }
     END { if (ms <= 0) exit 1; printf "%.1f\n", mb * 1000 / ms }' ||
     { echo "pl_disk_copy_ref: fio failed in $dir" >&2; return 1; }
