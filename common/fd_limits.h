@@ -213,6 +213,7 @@ static_assert(FD_NODES_MAX < (1u << 31), "slots fit an int32_t");
 #define SCH_STRAG_RECOVER_PCT 75u    /* the recovery bar, % of the median */
 #define SCH_STRAG_PEERS_MIN 3u       /* fewer nodes fetching a version: nobody is judged */
 #define SCH_STRAG_JUDGE_MS 250u      /* judged at most this often */
+#define SCH_STRAG_KEEP_MS 30000u     /* slow, but no one had room for its children: judged again after */
 #define SCH_STRAG_VERDICTS_MAX 64u   /* changes of standing applied per plan per judgement */
 static_assert(SCH_STRAG_SAMPLES * SCH_STRAG_SAMPLE_MS >= 2u * SCH_STRAG_WINDOW_MS,
               "the samples kept span the window");

@@ -121,7 +121,7 @@ typedef struct fdsched_metrics {
   fd_counter_t census[SCH_NODE_LEFT + 1];
   fd_counter_t plans, plan_nodes, plan_unplaced, versions;
   fd_counter_t plan_repairs, orphans_lost; /* sch_sched_repairs */
-  fd_counter_t strag_demoted, strag_recovered, strag_moved, strag_slow; /* sch_sched_stragglers */
+  fd_counter_t strag_demoted, strag_recovered, strag_moved, strag_slow, strag_kept; /* sch_sched_stragglers */
 } fdsched_metrics_t;
 
 /* Node reports about one version (fdsched_reports.c). */

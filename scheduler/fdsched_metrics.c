@@ -55,6 +55,7 @@ void fdsched_metrics_publish(fdsched_t *d) {
   fd_counter_set(&m->strag_demoted, sg.demoted);
   fd_counter_set(&m->strag_recovered, sg.recovered);
   fd_counter_set(&m->strag_moved, sg.children_moved);
+  fd_counter_set(&m->strag_kept, sg.kept);
   fd_counter_set(&m->strag_slow, sg.slow_now);
 }
 
@@ -107,6 +108,9 @@ static void render(void *arg, fd_mw_t *w) {
           "Slow nodes judged recovered (eligible as parents again).", &m->strag_recovered);
   counter(w, "fdist_sched_straggler_children_moved_total",
           "(child, stripe) edges moved off nodes judged slow.", &m->strag_moved);
+  counter(w, "fdist_sched_stragglers_kept_total",
+          "Nodes judged slow but kept interior: no other parent had room for their children.",
+          &m->strag_kept);
   gauge(w, "fdist_sched_nodes_slow", "Nodes marked slow now.", &m->strag_slow);
   counter(w, "fdist_sched_bad_chunks_reported_total", "Bad chunks nodes reported (scrub).",
           &m->bad_chunks_reported);

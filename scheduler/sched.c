@@ -203,26 +203,61 @@ int sch_sched_traffic(sch_sched_t *s, const char *id, uint64_t now_ms, uint64_t 
 
 static double mbit(uint64_t bps) { return (double)bps / 1e6; }
 
-/* Slot was judged slow: no child slots in any plan, its children moved. */
+static uint32_t unplaced(const sch_plan_t *p) {
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  return st.unplaced;
+}
+
+/* Slot was judged slow: no child slots in any plan, its children moved —
+ * unless some plan has no room for them elsewhere. A slow parent still
+ * feeds its children; none at all would starve them (a plan that cannot
+ * place everyone without it, as when most nodes are judged slow together
+ * or the fleet's upload is short): it keeps its place, and is judged
+ * again after SCH_STRAG_KEEP_MS. */
 static void strag_demote(sch_sched_t *s, const plan_slot_t *judged_in,
-                         const sch_strag_verdict_t *v) {
+                         const sch_strag_verdict_t *v, uint64_t now_ms) {
   const sch_node_t *n = sch_members_node(sch_db_members(s->db), v->slot);
   if (sch_members_set_slow(sch_db_members(s->db), v->slot, true)) return;
-  s->strag_stats.demoted++;
   uint32_t moved = 0;
+  bool starved = false;
+  const plan_slot_t *starved_in = NULL;
   for (uint32_t i = 0; i < s->nplans; i++) {
     plan_slot_t *ps = &s->plans[i];
     if (!ps->built || !sch_plan_contains(ps->plan, v->slot)) continue;
+    uint32_t before = unplaced(ps->plan);
     for (uint32_t st = 0; st < sch_plan_stripes(ps->plan); st++)
       moved += sch_plan_children(ps->plan, v->slot, st, NULL, 0);
     int lost = sch_plan_demote(ps->plan, v->slot);
-    if (lost != 0) { /* as a drain's (sch_sched_drain): built again, it a leaf */
-      fd_log_warn("sched: demoting %s in %s v%llu: %d without a parent (%s); planning it again",
-                  n->id, ps->file, (unsigned long long)ps->version, lost,
-                  lost < 0 ? fd_strerror(lost) : "unplaced");
-      ps->built = false;
+    if (lost == 0) continue;
+    /* As a drain's (sch_sched_drain): built again, it a leaf — if that
+     * places everyone the plan placed before. */
+    ps->built = false;
+    try_build(s, ps);
+    if (!ps->built || unplaced(ps->plan) > before) {
+      starved = true;
+      starved_in = ps;
     }
   }
+  if (starved) {
+    sch_members_set_slow(sch_db_members(s->db), v->slot, false);
+    for (uint32_t i = 0; i < s->nplans; i++) {
+      plan_slot_t *ps = &s->plans[i];
+      if (!sch_plan_contains(ps->plan, v->slot)) continue;
+      ps->built = false; /* its place back: the plan as it was built with it */
+      try_build(s, ps);
+    }
+    sch_strag_defer(s->strag, v->slot, now_ms + SCH_STRAG_KEEP_MS);
+    s->strag_stats.kept++;
+    fd_log_warn("sched: %s is slow (fetching %s v%llu: %.1f Mbit/s, the median %.1f) but %s "
+                "v%llu has no other parent with room for its children: it keeps its place, "
+                "judged again in %u s",
+                n->id, judged_in->file, (unsigned long long)judged_in->version, mbit(v->rate_bps),
+                mbit(v->median_bps), starved_in->file, (unsigned long long)starved_in->version,
+                SCH_STRAG_KEEP_MS / 1000);
+    return;
+  }
+  s->strag_stats.demoted++;
   s->strag_stats.children_moved += moved;
   fd_log_warn("sched: %s is slow (fetching %s v%llu): %.1f Mbit/s over the last %.1f s, below "
               "%u%% of the median %.1f Mbit/s of %u nodes and of its parents' supply %.1f Mbit/s "
@@ -275,7 +310,7 @@ static void strag_tick(sch_sched_t *s, uint64_t now_ms) {
     uint32_t w = sch_strag_judge(s->strag, m, ps->plan, s->fetch, s->remaining, n, now_ms,
                                  s->verdicts, SCH_STRAG_VERDICTS_MAX);
     for (uint32_t j = 0; j < w; j++) {
-      if (s->verdicts[j].slow) strag_demote(s, ps, &s->verdicts[j]);
+      if (s->verdicts[j].slow) strag_demote(s, ps, &s->verdicts[j], now_ms);
       else strag_recover(s, ps, &s->verdicts[j]);
     }
   }

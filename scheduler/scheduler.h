@@ -328,6 +328,9 @@ void sch_strag_destroy(sch_strag_t *t);
 void sch_strag_sample(sch_strag_t *t, uint32_t slot, uint64_t now_ms, uint64_t rx_bytes);
 /* Drops what is known of slot (it died or left). */
 void sch_strag_forget(sch_strag_t *t, uint32_t slot);
+/* slot is not judged slow before until_ms (it was, and could not be made a
+ * leaf: the plan had no room for its children). */
+void sch_strag_defer(sch_strag_t *t, uint32_t slot, uint64_t until_ms);
 /* slot's download rate over the last SCH_STRAG_WINDOW_MS, in bits/s; false
  * without enough samples, or when the newest is stale. */
 bool sch_strag_rate(const sch_strag_t *t, uint32_t slot, uint64_t now_ms, uint64_t *bps);
@@ -578,6 +581,7 @@ typedef struct sch_sched_strag_stats {
   uint64_t demoted;        /* nodes judged slow */
   uint64_t recovered;      /* slow nodes judged recovered */
   uint64_t children_moved; /* (child, stripe) edges moved off nodes judged slow */
+  uint64_t kept;           /* judged slow, kept interior: no other parent had room */
   uint64_t slow_now;       /* nodes marked slow now (a scan of the node table) */
 } sch_sched_strag_stats_t;
 void sch_sched_stragglers(const sch_sched_t *s, sch_sched_strag_stats_t *out);

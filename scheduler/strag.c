@@ -46,6 +46,7 @@ typedef struct strag_node {
   uint32_t newest, count; /* ring: newest index, samples held */
   bool below, above;      /* counting time below the bar / above the recovery bar */
   uint64_t since_ms;      /* since when (either) */
+  uint64_t defer_until_ms; /* not judged slow before then (sch_strag_defer) */
 } strag_node_t;
 
 struct sch_strag {
@@ -97,6 +98,12 @@ void sch_strag_sample(sch_strag_t *t, uint32_t slot, uint64_t now_ms, uint64_t r
   }
   n->t_ms[n->newest] = now_ms;
   n->rx[n->newest] = rx_bytes;
+}
+
+void sch_strag_defer(sch_strag_t *t, uint32_t slot, uint64_t until_ms) {
+  FD_ASSERT(slot < FD_NODES_MAX);
+  t->node[slot].defer_until_ms = until_ms;
+  t->node[slot].below = false;
 }
 
 bool sch_strag_rate(const sch_strag_t *t, uint32_t slot, uint64_t now_ms, uint64_t *bps) {
@@ -175,7 +182,7 @@ uint32_t sch_strag_judge(sch_strag_t *t, const sch_members_t *m, const sch_plan_
        * the median: moving its children would not pay. */
       bool work_left = remaining_bytes[i] * 8000ull >= median * SCH_STRAG_SLOW_MS;
       sn->above = false;
-      if (rate < bar && work_left) {
+      if (rate < bar && work_left && now_ms >= sn->defer_until_ms) {
         if (!sn->below) sn->below = true, sn->since_ms = now_ms;
         judged = now_ms - sn->since_ms >= SCH_STRAG_SLOW_MS;
       } else {

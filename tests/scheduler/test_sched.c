@@ -498,6 +498,63 @@ static void test_stragglers(void **state) {
   sch_db_close(db);
 }
 
+/* A slow node that is the only one with upload to spare keeps its place:
+ * demoting it would leave its children without a parent (the origins'
+ * slots cannot cover them), and a slow parent beats none. It is not judged
+ * again for SCH_STRAG_KEEP_MS, then is (and kept again). */
+static void test_straggler_kept_without_room(void **state) {
+  (void)state;
+  sch_db_t *db = open_db(0);
+  sch_plan_config_t pc;
+  sch_plan_config_default(&pc);
+  pc.stream_bps = 100000000ull; /* slots: NIC / 100 Mbit/s */
+  sch_sched_t *s = sch_sched_create(db, &pc);
+  enum { OTHERS = 20, ALL = 3 + 1 + OTHERS };
+  char id[32];
+  for (uint32_t i = 0; i < ALL; i++) {
+    bool origin = i < 3;
+    snprintf(id, sizeof(id), origin ? "origin%u" : "node%u", i);
+    /* origins 10 slots each, node3 64 (the cap), the others none */
+    uint64_t nic = origin ? 1000000000ull : i == 3 ? 10000000000ull : 50000000ull;
+    sch_node_info_t ni = {.id = id, .region = "r0", .zone = "z0", .address = "h:1",
+                          .nic_bps = nic, .free_disk_bytes = 1ull << 40, .origin = origin};
+    assert_int_equal(sch_sched_register(s, &ni, 0, NULL), 0);
+  }
+  sch_version_info_t v1 = version(1);
+  assert_int_equal(sch_sched_publish(s, &v1), 0);
+  everyone_placed(s, ALL);
+  const uint32_t x = 3;
+  assert_true(sch_sched_dependents(s, x) > 0);
+  const sch_members_t *m = sch_db_members(db);
+  static uint64_t rx[ALL];
+  memset(rx, 0, sizeof(rx));
+  sch_sched_strag_stats_t st;
+  uint64_t kept_at[2] = {0, 0};
+  for (int t = 1; t <= 90; t++) { /* 45 s of 500 ms heartbeats */
+    uint64_t now = (uint64_t)t * 500;
+    for (uint32_t i = 0; i < ALL; i++) {
+      const sch_node_t *n = sch_members_node(m, i);
+      rx[i] += (i == x ? 250000000ull : 1000000000ull) / 16;
+      assert_int_equal(sch_sched_heartbeat(s, n->id, now, "big.img", 1, 1), 0);
+      assert_int_equal(sch_sched_traffic(s, n->id, now, rx[i]), 0);
+    }
+    assert_int_equal(sch_sched_tick(s, now), 0);
+    sch_sched_stragglers(s, &st);
+    if (st.kept >= 1 && !kept_at[0]) kept_at[0] = now;
+    if (st.kept >= 2 && !kept_at[1]) kept_at[1] = now;
+    assert_false(sch_members_node(m, x)->slow); /* never left a leaf */
+    everyone_placed(s, ALL);
+  }
+  assert_int_equal(st.demoted, 0);
+  assert_int_equal(st.children_moved, 0);
+  assert_true(kept_at[0] > 0 && kept_at[0] <= 5000);
+  /* judged again only after SCH_STRAG_KEEP_MS (and SCH_STRAG_SLOW_MS below the bar) */
+  assert_true(kept_at[1] >= kept_at[0] + SCH_STRAG_KEEP_MS + SCH_STRAG_SLOW_MS);
+  assert_true(sch_sched_dependents(s, x) > 0);
+  sch_sched_destroy(s);
+  sch_db_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_core_end_to_end, setup, teardown),
@@ -505,6 +562,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pending_commit_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_drain_undrain_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stragglers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_straggler_kept_without_room, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
