@@ -45,6 +45,7 @@ struct sch_sched {
   /* Stragglers: the rates, and per judgement the nodes fetching a plan's
    * version with what each still lacks, and the verdicts. */
   sch_strag_t *strag;
+  sch_plan_t *trial; /* scratch: a demotion's plan, built and thrown away first */
   uint32_t *fetch;       /* FD_NODES_MAX */
   uint64_t *remaining;   /* FD_NODES_MAX */
   sch_strag_verdict_t verdicts[SCH_STRAG_VERDICTS_MAX];
@@ -117,6 +118,7 @@ void sch_sched_destroy(sch_sched_t *s) {
   free(s->scratch);
   free(s->moved_from);
   sch_strag_destroy(s->strag);
+  sch_plan_destroy(s->trial);
   free(s->fetch);
   free(s->remaining);
   free(s);
@@ -209,44 +211,39 @@ static uint32_t unplaced(const sch_plan_t *p) {
   return st.unplaced;
 }
 
+/* Whether ps's plan, built again with v->slot a leaf (as a demotion with
+ * orphans builds it), places everyone it places now: tried on a scratch
+ * plan, so the real one is touched only when it does. */
+static bool demotion_places_everyone(sch_sched_t *s, const plan_slot_t *ps) {
+  if (!s->trial) s->trial = sch_plan_create(sch_db_members(s->db), &s->cfg);
+  if (!s->trial) return false;
+  const sch_version_t *v = sch_registry_find(sch_db_registry(s->db), ps->file, ps->version);
+  sch_plan_set_chain(s->trial, v ? v->origins : NULL, v ? v->origin_count : 0);
+  if (sch_plan_build(s->trial) != 0) return false;
+  return unplaced(s->trial) <= unplaced(ps->plan);
+}
+
 /* Slot was judged slow: no child slots in any plan, its children moved —
  * unless some plan has no room for them elsewhere. A slow parent still
- * feeds its children; none at all would starve them (a plan that cannot
- * place everyone without it, as when most nodes are judged slow together
- * or the fleet's upload is short): it keeps its place, and is judged
- * again after SCH_STRAG_KEEP_MS. */
+ * feeds its children; none at all would starve them (as when most of a
+ * small fleet is judged slow in turn, or the fleet's upload is short): it
+ * keeps its place, every plan untouched, and is judged again after
+ * SCH_STRAG_KEEP_MS. */
 static void strag_demote(sch_sched_t *s, const plan_slot_t *judged_in,
                          const sch_strag_verdict_t *v, uint64_t now_ms) {
   const sch_node_t *n = sch_members_node(sch_db_members(s->db), v->slot);
   if (sch_members_set_slow(sch_db_members(s->db), v->slot, true)) return;
-  uint32_t moved = 0;
-  bool starved = false;
   const plan_slot_t *starved_in = NULL;
-  for (uint32_t i = 0; i < s->nplans; i++) {
-    plan_slot_t *ps = &s->plans[i];
+  for (uint32_t i = 0; i < s->nplans && !starved_in; i++) {
+    const plan_slot_t *ps = &s->plans[i];
     if (!ps->built || !sch_plan_contains(ps->plan, v->slot)) continue;
-    uint32_t before = unplaced(ps->plan);
+    uint32_t kids = 0;
     for (uint32_t st = 0; st < sch_plan_stripes(ps->plan); st++)
-      moved += sch_plan_children(ps->plan, v->slot, st, NULL, 0);
-    int lost = sch_plan_demote(ps->plan, v->slot);
-    if (lost == 0) continue;
-    /* As a drain's (sch_sched_drain): built again, it a leaf — if that
-     * places everyone the plan placed before. */
-    ps->built = false;
-    try_build(s, ps);
-    if (!ps->built || unplaced(ps->plan) > before) {
-      starved = true;
-      starved_in = ps;
-    }
+      kids += sch_plan_children(ps->plan, v->slot, st, NULL, 0);
+    if (kids && !demotion_places_everyone(s, ps)) starved_in = ps;
   }
-  if (starved) {
+  if (starved_in) {
     sch_members_set_slow(sch_db_members(s->db), v->slot, false);
-    for (uint32_t i = 0; i < s->nplans; i++) {
-      plan_slot_t *ps = &s->plans[i];
-      if (!sch_plan_contains(ps->plan, v->slot)) continue;
-      ps->built = false; /* its place back: the plan as it was built with it */
-      try_build(s, ps);
-    }
     sch_strag_defer(s->strag, v->slot, now_ms + SCH_STRAG_KEEP_MS);
     s->strag_stats.kept++;
     fd_log_warn("sched: %s is slow (fetching %s v%llu: %.1f Mbit/s, the median %.1f) but %s "
@@ -256,6 +253,20 @@ static void strag_demote(sch_sched_t *s, const plan_slot_t *judged_in,
                 mbit(v->median_bps), starved_in->file, (unsigned long long)starved_in->version,
                 SCH_STRAG_KEEP_MS / 1000);
     return;
+  }
+  uint32_t moved = 0;
+  for (uint32_t i = 0; i < s->nplans; i++) {
+    plan_slot_t *ps = &s->plans[i];
+    if (!ps->built || !sch_plan_contains(ps->plan, v->slot)) continue;
+    for (uint32_t st = 0; st < sch_plan_stripes(ps->plan); st++)
+      moved += sch_plan_children(ps->plan, v->slot, st, NULL, 0);
+    int lost = sch_plan_demote(ps->plan, v->slot);
+    if (lost != 0) { /* as a drain's (sch_sched_drain): built again, it a leaf */
+      fd_log_warn("sched: demoting %s in %s v%llu: %d without a parent (%s); planning it again",
+                  n->id, ps->file, (unsigned long long)ps->version, lost,
+                  lost < 0 ? fd_strerror(lost) : "unplaced");
+      ps->built = false;
+    }
   }
   s->strag_stats.demoted++;
   s->strag_stats.children_moved += moved;
