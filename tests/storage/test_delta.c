@@ -15,24 +15,31 @@
 #define CHUNKS 400u
 #define SIZE ((uint64_t)CHUNKS * CS - 5000u) /* last chunk short */
 
+/* v1 (seeded) stored complete as version 1; v2 = v1 with one byte of each
+ * changed chunk flipped, begun as version 2 (its manifest signed). */
+static st_version_t *begin_v2(st_env_t *e, uint8_t *v1, uint8_t *v2, int seed,
+                              const uint32_t *changed, size_t n) {
+  st_fill(v1, SIZE, seed);
+  memcpy(v2, v1, SIZE);
+  for (size_t i = 0; i < n; i++) v2[(uint64_t)changed[i] * CS + 17] ^= 0x5a;
+  assert_int_equal(st_store_all(e, "FileA", 1, v1, SIZE, CS), 0);
+  uint8_t *enc;
+  size_t len;
+  assert_int_equal(st_make_manifest(e, "FileA", 2, v2, SIZE, CS, &enc, &len), 0);
+  st_version_t *v;
+  assert_int_equal(st_version_begin(e->store, enc, len, &v), 0);
+  free(enc);
+  return v;
+}
+
 static void test_one_percent_changed(void **state) {
   (void)state;
   st_env_t e;
   assert_int_equal(st_env_init(&e, CS, 16), 0);
   uint8_t *v1 = malloc(SIZE), *v2 = malloc(SIZE);
-  st_fill(v1, SIZE, 11);
-  memcpy(v2, v1, SIZE);
   /* 1% of the chunks (4 of 400) change, one of them the short last one. */
   static const uint32_t changed[4] = {3, 150, 251, CHUNKS - 1};
-  for (size_t i = 0; i < 4u; i++) v2[(uint64_t)changed[i] * CS + 17] ^= 0x5a;
-  assert_int_equal(st_store_all(&e, "FileA", 1, v1, SIZE, CS), 0);
-
-  uint8_t *enc;
-  size_t len;
-  assert_int_equal(st_make_manifest(&e, "FileA", 2, v2, SIZE, CS, &enc, &len), 0);
-  st_version_t *v;
-  assert_int_equal(st_version_begin(e.store, enc, len, &v), 0);
-  free(enc);
+  st_version_t *v = begin_v2(&e, v1, v2, 11, changed, 4);
   st_wait_t w = {0};
   uint64_t reused = 0;
   assert_int_equal(st_version_delta(v, &reused, st_wait_cb, &w), 0);
@@ -66,6 +73,8 @@ static void test_one_percent_changed(void **state) {
   fseek(f, 10 * CS + 99, SEEK_SET);
   fputc(v2[10 * CS + 99] ^ 1, f);
   fclose(f);
+  uint8_t *enc;
+  size_t len;
   assert_int_equal(st_make_manifest(&e, "FileA", 3, v2, SIZE, CS, &enc, &len), 0);
   assert_int_equal(st_version_begin(e.store, enc, len, &v), 0);
   free(enc);
@@ -98,17 +107,8 @@ static void test_fetch_while_copying(void **state) {
   st_env_t e;
   assert_int_equal(st_env_init(&e, CS, 16), 0);
   uint8_t *v1 = malloc(SIZE), *v2 = malloc(SIZE);
-  st_fill(v1, SIZE, 12);
-  memcpy(v2, v1, SIZE);
   static const uint32_t changed[3] = {0, 199, CHUNKS - 1};
-  for (size_t i = 0; i < 3u; i++) v2[(uint64_t)changed[i] * CS + 9] ^= 0x33;
-  assert_int_equal(st_store_all(&e, "FileA", 1, v1, SIZE, CS), 0);
-  uint8_t *enc;
-  size_t len;
-  assert_int_equal(st_make_manifest(&e, "FileA", 2, v2, SIZE, CS, &enc, &len), 0);
-  st_version_t *v;
-  assert_int_equal(st_version_begin(e.store, enc, len, &v), 0);
-  free(enc);
+  st_version_t *v = begin_v2(&e, v1, v2, 12, changed, 3);
   for (uint32_t i = 0; i < CHUNKS; i++) assert_false(st_version_reusing(v, i)); /* no delta yet */
   st_wait_t w = {0};
   assert_int_equal(st_version_delta(v, NULL, st_wait_cb, &w), 0);
