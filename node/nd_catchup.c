@@ -282,8 +282,6 @@ static void adopt_done(rpc_call_t *call, rpc_code_t code, const char *msg, void 
   fd_log_info("catch-up: took %s v%" PRIu64 "'s changes up to %" PRIu64 " from origin %s",
               l->cu_w->name, l->cu_w->version, l->cu_w->next, l->og->origins->o[l->to].id);
   l->step = ND_CU_IDLE; /* ask again: now level */
-  if (l->cu_w->next == l->cu_from) /* its disk has not caught up with what it took: soon */
-    l->step_at_ms = fd_now_ms() + ND_LINK_PAUSE_MS;
 }
 
 static void adopt_start(nd_link_t *l, nd_wlog_t *w) {
@@ -294,7 +292,6 @@ static void adopt_start(nd_link_t *l, nd_wlog_t *w) {
   static const rpc_call_cbs_t cbs = {adopt_msg, NULL, NULL, adopt_done};
   l->cu_w = w;
   l->cu_full = false;
-  l->cu_from = w->next;
   l->step = ND_CU_ADOPT;
   l->cu_call = rpc_start_origin_log_read(l->conn, &req, ND_MERGE_TIMEOUT_MS, &cbs, l);
   if (!l->cu_call) nd_link_fail(l, "cannot start LogRead");
@@ -421,14 +418,7 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
     next_name(l);
     return;
   }
-  /* What it has taken, on its disk yet or not (LogState's taken_index): a
-   * record it took whose write is still under way is not in a LogRead
-   * either, but it is held there all the same, and a record this origin
-   * then ordered at its index would be skipped there as held (the logs
-   * would diverge). So the comparison is against what it took; a LogRead
-   * that brings nothing new is asked again after a pause. */
-  uint64_t taken = r->version == w->version ? FD_MAX(theirs, r->taken_index) : theirs;
-  if (taken > w->next) {
+  if (theirs > w->next) {
     /* It holds records this origin lacks. Without ZooKeeper (one head,
      * forever) they were ordered by this chain's head and this origin lost
      * them in a crash: taken back. With it, only a head that has ordered
@@ -438,14 +428,14 @@ static void state_msg(rpc_call_t *call, const ProtobufCMessage *m, void *arg) {
      * acknowledged: it drops its log and is sent this one's. */
     if (!og->zk || (og->origins->self == 0 && !l->caught_up_once) ||
         r->last_epoch >= og->chain.head_since) {
-      l->cu_durable = FD_MIN(theirs, taken);
+      l->cu_durable = theirs;
       adopt_start(l, w);
       return;
     }
     fd_log_warn("catch-up: %s v%" PRIu64 ": origin %s holds records up to %" PRIu64
                 " of epoch %" PRIu64 ", before the head's election (epoch %" PRIu64
                 "): a deposed head's, never acknowledged; it drops them",
-                name, w->version, og->origins->o[l->to].id, taken, r->last_epoch,
+                name, w->version, og->origins->o[l->to].id, theirs, r->last_epoch,
                 og->chain.head_since);
     state_ask(l, name, w->version);
     return;

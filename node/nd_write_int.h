@@ -177,7 +177,6 @@ typedef struct nd_link {
   uint64_t bf_from;            /* where the back-fill began (the next origin's end then) */
   st_log_pos_t bf_pos;         /* where the batch being read began in the log */
   uint64_t cu_durable;         /* adopt: what the next origin holds durably (LogState) */
-  uint64_t cu_from;            /* adopt: this origin's log end when the LogRead began */
   bool cu_full;                /* adopt: this origin's outbox had no room; asked again later */
   uint64_t retry_at_ms;
   uint64_t pause_until_ms;     /* the next origin had no room: sends wait until then */
