@@ -185,6 +185,20 @@ bump_bytes = 0
 bump_interval_s = 0"
 }
 
+# it_origins_hold NAME V SHA WHAT: every origin holds NAME vV (waits up to
+# 90 s) and its sha256 is SHA; fails naming WHAT it differs from.
+it_origins_hold() {
+  local name=$1 v=$2 sha=$3 what=$4 o until
+  for o in "${IT_ORIGINS[@]}"; do
+    until=$((SECONDS + 90))
+    until [ -f "$IT_DIR/$o/$name/v$v" ]; do
+      [ $SECONDS -lt $until ] || it_fail "$o does not hold $name v$v"
+      sleep 0.2
+    done
+    [ "$(it_sha "$IT_DIR/$o/$name/v$v")" = "$sha" ] || it_fail "$o's $name v$v differs from $what"
+  done
+}
+
 # it_bump_check NAME EXTRA ACKS...: bumps NAME through whichever origin
 # leads; the version it makes must be byte-identical on every origin and
 # become every node's current, hold every acknowledged append of the
@@ -192,7 +206,7 @@ bump_interval_s = 0"
 # acknowledged — nothing else: its size is their lengths plus EXTRA bytes
 # (appends acknowledged outside ACKS). Sets IT_V, IT_SIZE.
 it_bump_check() {
-  local name=$1 extra=$2 out head sha o until sum
+  local name=$1 extra=$2 out head sha sum
   shift 2
   out=$(it_writer bump "$name" 2>&1) || it_fail "the bump failed: $out"
   it_log "$out"
@@ -200,14 +214,7 @@ it_bump_check() {
   [ -n "$IT_V" ] || it_fail "no version in the bump's answer: $out"
   head=$(it_wait_head 30)
   sha=$(it_sha "$IT_DIR/$head/$name/v$IT_V")
-  for o in "${IT_ORIGINS[@]}"; do
-    until=$((SECONDS + 90))
-    until [ -f "$IT_DIR/$o/$name/v$IT_V" ]; do
-      [ $SECONDS -lt $until ] || it_fail "$o does not hold v$IT_V"
-      sleep 0.2
-    done
-    [ "$(it_sha "$IT_DIR/$o/$name/v$IT_V")" = "$sha" ] || it_fail "$o's v$IT_V differs from $head's"
-  done
+  it_origins_hold "$name" "$IT_V" "$sha" "$head's"
   it_wait_current "$name" "$sha" 120
   cat "$@" | "$IT_BUILD/tests/integration/it_writer" check "$IT_DIR/${IT_NODES[0]}/$name/current" >&2 ||
     it_fail "an acknowledged change is missing from v$IT_V (lost)"

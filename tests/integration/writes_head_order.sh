@@ -94,15 +94,7 @@ v=$(echo "$out" | sed -n 's/.*version \([0-9]*\) committed.*/\1/p')
 [ -n "$v" ] || it_fail "no version in the bump's answer"
 "$WRITER" model - "$IT_DIR/f.model" <"$IT_DIR/acks" >&2 || it_fail "cannot build the model (an index acknowledged twice?)"
 sha=$(it_sha "$IT_DIR/f.model")
-for o in "${IT_ORIGINS[@]}"; do
-  until=$((SECONDS + 60))
-  until [ -f "$IT_DIR/$o/f.img/v$v" ]; do
-    [ $SECONDS -lt $until ] || it_fail "$o does not hold f.img v$v"
-    sleep 0.2
-  done
-  [ "$(it_sha "$IT_DIR/$o/f.img/v$v")" = "$sha" ] ||
-    it_fail "$o's f.img v$v differs from the model of the acknowledged changes"
-done
+it_origins_hold f.img "$v" "$sha" "the model of the acknowledged changes"
 it_wait_current f.img "$sha" 120
 it_log "f.img v$v = the model of $acked changes, each once, on o1 o2 o3 and all ${#IT_NODES[@]} nodes"
 echo "PASS writes_head_order"
