@@ -168,11 +168,15 @@ static void chain_apply(nd_origin_t *og, const nd_chain_view_t *c) {
   for (uint32_t i = 0; i < c->n; i++) ids[i] = c->ids[i];
   /* The link's state names origins by their index: it ends before the
    * order moves (its calls end naming the origin they were to), and starts
-   * again after. */
+   * again after. The order can move within an epoch this origin already
+   * knows: a chain message may have told it the epoch before ZooKeeper's
+   * order reached it (nd_group_saw_epoch), and a link kept across that
+   * would go on to whoever takes its old index — itself, once. */
   bool epoch_moves = first || c->epoch != og->epoch;
-  if (epoch_moves) nd_link_rechain(og);
+  bool rechain = epoch_moves || nd_origins_reorder_moves(og->origins, ids, c->n);
+  if (rechain) nd_link_rechain(og);
   bool moved = nd_origins_reorder(og->origins, ids, c->n);
-  if (epoch_moves) nd_link_forgive(og); /* indexes moved: nobody is left out */
+  if (rechain) nd_link_forgive(og); /* indexes moved: nobody is left out */
   og->epoch = c->epoch;
   og->epoch_known = true;
   og->chain = *c;

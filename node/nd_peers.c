@@ -86,8 +86,9 @@ void nd_origins_learn(nd_origins_t *os, struct Sched__Peer *const *peers, size_t
   }
 }
 
-bool nd_origins_reorder(nd_origins_t *os, const char *const *ids, uint32_t n) {
-  nd_peer_t out[ND_ORIGINS_MAX];
+/* out: os->o in the order ids give (see nd_origins_reorder). */
+static void order_by(const nd_origins_t *os, const char *const *ids, uint32_t n,
+                     nd_peer_t *out) {
   bool taken[ND_ORIGINS_MAX] = {false};
   uint32_t k = 0;
   for (uint32_t j = 0; j < n; j++)
@@ -99,6 +100,19 @@ bool nd_origins_reorder(nd_origins_t *os, const char *const *ids, uint32_t n) {
       }
   for (uint32_t i = 0; i < os->n; i++)
     if (!taken[i]) out[k++] = os->o[i];
+}
+
+bool nd_origins_reorder_moves(const nd_origins_t *os, const char *const *ids, uint32_t n) {
+  nd_peer_t out[ND_ORIGINS_MAX];
+  order_by(os, ids, n, out);
+  for (uint32_t i = 0; i < os->n; i++)
+    if (strcmp(out[i].id, os->o[i].id) != 0) return true;
+  return false;
+}
+
+bool nd_origins_reorder(nd_origins_t *os, const char *const *ids, uint32_t n) {
+  nd_peer_t out[ND_ORIGINS_MAX];
+  order_by(os, ids, n, out);
   bool changed = false;
   const char *self_id = os->self >= 0 ? os->o[os->self].id : NULL;
   char self_copy[FD_NAME_LEN_MAX + 1] = "";

@@ -53,6 +53,8 @@ void nd_origins_learn(nd_origins_t *os, struct Sched__Peer *const *peers, size_t
  * ZooKeeper; ids the list does not have are skipped); self follows its
  * entry. True when the order changed. */
 bool nd_origins_reorder(nd_origins_t *os, const char *const *ids, uint32_t n);
+/* Whether nd_origins_reorder(os, ids, n) would move anyone (os untouched). */
+bool nd_origins_reorder_moves(const nd_origins_t *os, const char *const *ids, uint32_t n);
 /* A learned (bare-id) origin's address from another source than fdsched
  * (its ZooKeeper membership); fixed entries never change. */
 void nd_origins_set_addr(nd_origins_t *os, const char *id, const char *addr, uint16_t port);

@@ -167,13 +167,18 @@ static void test_reorder(void **state) {
   (void)state;
   assert_int_equal(nd_origins_parse(&os, "o1@127.0.0.1:7001,o2,o3", "o2"), 0);
   const char *ids[] = {"o2", "o9", "o3"};
+  assert_true(nd_origins_reorder_moves(&os, ids, 3));
+  assert_string_equal(os.o[0].id, "o1"); /* only asked */
   assert_true(nd_origins_reorder(&os, ids, 3));
   assert_string_equal(os.o[0].id, "o2");
   assert_string_equal(os.o[1].id, "o3");
   assert_string_equal(os.o[2].id, "o1");
   assert_int_equal(os.self, 0);
   assert_int_equal(os.o[2].port, 7001); /* entries move whole */
+  assert_false(nd_origins_reorder_moves(&os, ids, 3));
   assert_false(nd_origins_reorder(&os, ids, 3));
+  const char *partial[] = {"o2"}; /* the others keep their order */
+  assert_false(nd_origins_reorder_moves(&os, partial, 1));
   const char *back[] = {"o1", "o2", "o3"};
   assert_true(nd_origins_reorder(&os, back, 3));
   assert_int_equal(os.self, 1);
