@@ -152,10 +152,15 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
                            "version differently (see the head's log)");
   /* Until this origin first compared its logs with the next one's, that one
    * may hold records this one lost in a crash (ordered, never acknowledged):
-   * no index may be ordered twice. Later catch-ups queue the changes. */
-  if (og->link.state == ND_LINK_CATCHUP && !og->link.caught_up_once)
+   * no index may be ordered twice. That holds from the moment a next origin
+   * is known, not only once the comparison began: a change ordered while
+   * the link still connects takes an index the next may hold already. Later
+   * catch-ups queue the changes. */
+  uint32_t live = nd_link_reachable(og);
+  if (live >= 2 && !og->link.caught_up_once)
     return rpc_call_finish(call, RPC_ABORTED,
-                           "an origin is being brought up to date: try again shortly");
+                           "this origin compares its logs with the next origin's before it orders: "
+                           "try again shortly");
   /* An elected head orders nothing before it compared its logs with the
    * next origin's (nd_group.c). */
   if (og->zk && !og->link.caught_up_once)
@@ -164,7 +169,6 @@ static int refuse(nd_origin_t *og, rpc_call_t *call, const char *name) {
                            "shortly");
   /* An origin being joined will hold what is ordered now (the changes wait
    * for it; they are never acknowledged on fewer origins). */
-  uint32_t live = nd_link_reachable(og);
   if (live < og->min_durable && !og->link.caught_up_once) /* just started: peers unknown yet */
     return rpc_call_finish(call, RPC_ABORTED,
                            "the origin group is being formed: try again shortly");
