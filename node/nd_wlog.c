@@ -207,7 +207,11 @@ static void on_durable(void *arg, int res) {
     return;
   }
   w->durable_local++;
-  if (!w->og->has_next) nd_wlog_alone(w);
+  /* Alone: what is durable here is as durable as the chain gets. While a
+   * next origin is being brought up to date it is not alone: records it
+   * was found to hold (taken back from it, acknowledged by it in the
+   * comparison) stay counted as held by both, and the rest waits for it. */
+  if (!w->og->has_next && w->og->link.state != ND_LINK_CATCHUP) nd_wlog_alone(w);
   else w->durable_chain = FD_MAX(w->durable_chain, FD_MIN(w->acked, w->durable_local));
   nd_writes_progress(w);
 }
