@@ -497,6 +497,14 @@ void nd_link_tick(nd_origin_t *og) {
     if (l->conn) l->state = ND_LINK_CONNECTING;
     return;
   }
+  if (l->state != ND_LINK_DOWN && (int64_t)l->to <= og->origins->self) {
+    /* The next is always after this origin in the order; a link that names
+     * an earlier one (or itself) would close the chain into a cycle. */
+    fd_log_warn("origin link: its next (index %u) is not after this origin (%d): starting again",
+                l->to, og->origins->self);
+    link_reset(l);
+    return;
+  }
   if (l->state == ND_LINK_CATCHUP) {
     nd_catchup_tick(l);
     return;
