@@ -16,6 +16,13 @@
  * 4. Inside a zone the stripe's tree is filled breadth-first, interior nodes
  *    of that stripe first, so depth grows as log base fan-out of the zone
  *    size; a node the interior nodes cannot cover goes to the spare search.
+ * 5. A fleet whose every region has fewer nodes than stripes cannot give
+ *    each stripe an interior node per region, and the hierarchy then relays
+ *    stripes through nodes interior in others (deeper trees, some uploads
+ *    of a whole S). Such a fleet is also planned as one group, steps 2 and
+ *    4 over all its nodes (each stripe's interior node hangs off an origin
+ *    and feeds everyone), and that plan is kept when it places as many,
+ *    loads the busiest uploader less, or is shallower.
  * Build allocates its sort keys (it is not on a hot path); everything else
  * lives in the plan's arrays. */
 #include <errno.h>
@@ -194,25 +201,19 @@ static void derive_stream_bps(sch_plan_t *p, uint64_t *keys, uint32_t count) {
   p->stream_bps = FD_MAX(nic / p->k, 1);
 }
 
-static int build(sch_plan_t *p) {
+/* Enlists every plannable member, sizes its slots, derives the stream rate
+ * and hangs the origins at every stripe's root. keys (room for every
+ * member + 1) gets the non-origin nodes sorted by zone, then capacity
+ * (largest first), then slot; *nk their count. */
+static int build_begin(sch_plan_t *p, uint64_t *keys, uint32_t *nk_out) {
   plan_reset(p);
   uint32_t count = sch_members_count(p->m);
-  uint32_t zones = sch_members_zone_count(p->m), regions = sch_members_region_count(p->m);
-  uint64_t *keys = malloc(((size_t)count + 1) * sizeof(uint64_t));
-  int32_t *heads = malloc(((size_t)p->k * (zones + 1)) * sizeof(int32_t));
-  if (!keys || !heads) {
-    free(keys);
-    free(heads);
-    return -ENOMEM;
-  }
   if (p->stream_bps_auto) derive_stream_bps(p, keys, count);
   uint32_t nk = 0;
   for (uint32_t x = 0; x < count; x++) {
     const sch_node_t *n = sch_members_node(p->m, x);
     if (!plannable(n) || (n->origin && !plan_origin_holds(p, x))) continue;
     if (plan_enlist(p, x)) {
-      free(keys);
-      free(heads);
       plan_reset(p);
       return -ENOSPC;
     }
@@ -221,16 +222,59 @@ static int build(sch_plan_t *p) {
     if (!n->origin)
       keys[nk++] = ((uint64_t)n->zone << 48) | ((uint64_t)(SCH_FANOUT_MAX - p->cap[x]) << 32) | x;
   }
-  uint32_t origins_live = p->origin_count;
-  if (origins_live == 0) {
-    free(keys);
-    free(heads);
+  if (p->origin_count == 0) {
     plan_reset(p);
     return -ENOENT;
   }
   for (uint32_t i = 0; i < p->origin_count; i++)
     for (uint32_t s = 0; s < p->k; s++) plan_attach(p, s, p->origins[i], SCH_ROOT);
   qsort(keys, nk, sizeof(uint64_t), cmp_u64);
+  *nk_out = nk;
+  return 0;
+}
+
+/* Step 5: the fleet as one group. */
+static int build_flat(sch_plan_t *p) {
+  uint32_t count = sch_members_count(p->m), nk;
+  uint64_t *keys = malloc(((size_t)count + 1) * sizeof(uint64_t));
+  if (!keys) return -ENOMEM;
+  int rc = build_begin(p, keys, &nk);
+  if (rc) {
+    free(keys);
+    return rc;
+  }
+  /* largest capacity first, whatever the zone */
+  for (uint32_t i = 0; i < nk; i++) keys[i] &= ~(0xffffull << 48);
+  qsort(keys, nk, sizeof(uint64_t), cmp_u64);
+  int32_t *zl = p->scratch, *L = p->scratch + FD_NODES_MAX;
+  for (uint32_t i = 0; i < nk; i++) zl[i] = (int32_t)(uint32_t)keys[i];
+  free(keys);
+  if (nk == 0) return 0;
+  assign_primaries(p, zl, nk, 0, 1, 0);
+  for (uint32_t s = 0; s < p->k; s++) {
+    int32_t head = zl[0];
+    for (uint32_t i = 0; i < nk; i++)
+      if (p->primary[zl[i]] == (int8_t)s) {
+        head = zl[i];
+        break;
+      }
+    place(p, s, (uint32_t)head, pick_origin(p, sch_members_node(p->m, (uint32_t)head)->region));
+    if (P_PARENT(p, s, head) != SCH_NONE) fill_zone(p, s, zl, nk, head, L);
+  }
+  return 0;
+}
+
+static int build(sch_plan_t *p) {
+  uint32_t count = sch_members_count(p->m), nk;
+  uint32_t zones = sch_members_zone_count(p->m), regions = sch_members_region_count(p->m);
+  uint64_t *keys = malloc(((size_t)count + 1) * sizeof(uint64_t));
+  int32_t *heads = malloc(((size_t)p->k * (zones + 1)) * sizeof(int32_t));
+  int rc = keys && heads ? build_begin(p, keys, &nk) : -ENOMEM;
+  if (rc) {
+    free(keys);
+    free(heads);
+    return rc;
+  }
 
   /* zl: non-origin nodes grouped by zone, largest capacity first. */
   int32_t *zl = p->scratch, *L = p->scratch + FD_NODES_MAX;
@@ -311,13 +355,57 @@ static int build(sch_plan_t *p) {
 /* With the origin chain honoured the forwarding origins may have too few
  * slots left for every region (the trees then hang regions off nodes); if
  * that leaves anyone unplaced the plan is built again without it. */
-int sch_plan_build(sch_plan_t *p) {
+static int build_chain(sch_plan_t *p, int (*how)(sch_plan_t *)) {
   p->chain_on = p->chain_n > 1;
-  int rc = build(p);
+  int rc = how(p);
   if (rc || !p->chain_on) return rc;
   sch_plan_stats_t st;
   sch_plan_stats(p, &st);
   if (st.unplaced == 0) return 0;
   p->chain_on = false;
-  return build(p);
+  return how(p);
+}
+
+/* What step 5 compares: fewer unplaced, then the busiest non-origin
+ * uploader's children, then the depth. */
+typedef struct {
+  uint32_t unplaced, used_max, depth;
+} plan_score_t;
+
+static plan_score_t score(const sch_plan_t *p) {
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  plan_score_t sc = {st.unplaced, 0, st.depth_max};
+  uint32_t count = sch_members_count(p->m);
+  for (uint32_t x = 0; x < count; x++)
+    if (p->in_plan[x] && !sch_members_node(p->m, x)->origin)
+      sc.used_max = FD_MAX(sc.used_max, p->used[x]);
+  return sc;
+}
+
+static bool better(plan_score_t a, plan_score_t b) {
+  if (a.unplaced != b.unplaced) return a.unplaced < b.unplaced;
+  if (a.used_max != b.used_max) return a.used_max < b.used_max;
+  return a.depth < b.depth;
+}
+
+/* Step 5 applies: no region has as many nodes as there are stripes. */
+static bool regions_small(const sch_plan_t *p) {
+  uint32_t regions = sch_members_region_count(p->m), count = sch_members_count(p->m);
+  uint32_t n[SCH_REGIONS_MAX] = {0};
+  for (uint32_t x = 0; x < count; x++) {
+    const sch_node_t *nx = sch_members_node(p->m, x);
+    if (p->in_plan[x] && !nx->origin && nx->region < regions && ++n[nx->region] >= p->k)
+      return false;
+  }
+  return true;
+}
+
+int sch_plan_build(sch_plan_t *p) {
+  int rc = build_chain(p, build);
+  if (rc || !regions_small(p)) return rc;
+  plan_score_t hier = score(p);
+  rc = build_chain(p, build_flat);
+  if (rc == 0 && better(score(p), hier)) return 0;
+  return build_chain(p, build); /* the hierarchy's plan again */
 }

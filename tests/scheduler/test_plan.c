@@ -740,8 +740,9 @@ static void test_chain_tail_seeds(void **state) {
  * trees stay 3 deep (tail -> region head -> other region's head -> leaf),
  * every node uploads at most one NIC's worth, and at most one node is
  * interior in two stripes. (Before: depth 5, 7 nodes interior twice.) */
-static void test_small_zones_shallow(void **state) {
-  (void)state;
+/* 3 origins (chain o0, o1, o2) and 8 nodes in 2 regions x 2 zones of 2,
+ * every NIC 10 Gbit/s, planned with `stripes` stripes. */
+static sch_plan_t *small_fleet(sch_members_t **mo, uint32_t stripes) {
   sch_members_config_t mc;
   sch_members_config_default(&mc);
   sch_members_t *m = sch_members_create(&mc);
@@ -763,11 +764,20 @@ static void test_small_zones_shallow(void **state) {
   }
   sch_plan_config_t pc;
   sch_plan_config_default(&pc);
+  pc.stripes = stripes;
   sch_plan_t *p = sch_plan_create(m, &pc);
   assert_non_null(p);
   const char chain[3][FD_NAME_LEN_MAX + 1] = {"o0", "o1", "o2"};
   sch_plan_set_chain(p, chain, 3);
   assert_int_equal(sch_plan_build(p), 0);
+  *mo = m;
+  return p;
+}
+
+static void test_small_zones_shallow(void **state) {
+  (void)state;
+  sch_members_t *m;
+  sch_plan_t *p = small_fleet(&m, 4);
   sch_plan_stats_t st;
   sch_plan_stats(p, &st);
   assert_int_equal(st.unplaced, 0);
@@ -776,11 +786,44 @@ static void test_small_zones_shallow(void **state) {
   uint32_t kids[SCH_FANOUT_MAX];
   for (uint32_t x = 0; x < 3 + 8; x++) {
     uint32_t up = 0;
-    for (uint32_t s = 0; s < pc.stripes; s++)
-      up += sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
+    for (uint32_t s = 0; s < 4; s++) up += sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
     assert_true(up <= sch_plan_capacity(p, x));
     if (x < 2) assert_int_equal(up, 0); /* the chain's head and middle */
     if (x >= 3) assert_true(up >= 3);   /* 28 streams over 8 nodes: 3 or 4 each */
+  }
+  sch_plan_destroy(p);
+  sch_members_destroy(m);
+}
+
+/* The same fleet with 8 stripes: no region holds a node per stripe, so it is
+ * planned as one group (plan_build.c, step 5): each node is interior in one
+ * stripe, hangs off the chain's tail in it and feeds the 7 others — every
+ * node uploads 7/8 of S and no tree is deeper than 2. (The region
+ * hierarchy gave this fleet trees 5 deep and six nodes a whole S to
+ * upload.) */
+static void test_small_fleet_flat(void **state) {
+  (void)state;
+  sch_members_t *m;
+  sch_plan_t *p = small_fleet(&m, 8);
+  sch_plan_stats_t st;
+  sch_plan_stats(p, &st);
+  assert_int_equal(st.unplaced, 0);
+  assert_int_equal(st.depth_max, 2);
+  assert_int_equal(st.multi_interior, 1); /* the chain's tail only */
+  uint32_t kids[SCH_FANOUT_MAX];
+  for (uint32_t x = 0; x < 3 + 8; x++) {
+    uint32_t up = 0, interior = 0;
+    for (uint32_t s = 0; s < 8; s++) {
+      uint32_t c = sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
+      up += c;
+      interior += c > 0;
+    }
+    if (x < 2) assert_int_equal(up, 0); /* the chain's head and middle */
+    if (x == 2) assert_int_equal(up, 8); /* the tail: every stripe's interior node */
+    if (x >= 3) {
+      assert_int_equal(up, 7);
+      assert_int_equal(interior, 1);
+    }
   }
   sch_plan_destroy(p);
   sch_members_destroy(m);
@@ -1215,6 +1258,7 @@ int main(void) {
       cmocka_unit_test(test_origins_own_region),
       cmocka_unit_test(test_chain_tail_seeds),
       cmocka_unit_test(test_small_zones_shallow),
+      cmocka_unit_test(test_small_fleet_flat),
       cmocka_unit_test(test_drain_and_undrain),
       cmocka_unit_test(test_straggler_interior_moved),
       cmocka_unit_test(test_straggler_leaf_alone),
