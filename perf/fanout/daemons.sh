@@ -25,19 +25,33 @@
 # Owns: $FT_DATA_DIR/<run prefix>data (keys, configs, logs, every daemon's
 # data dir and the source file). Config keys are the ones
 # tests/integration/lib.sh writes (it_sched_config, it_node_config), plus
-# nic_bps (the node's --rate), window_chunks and pool_buffers (sized to the run so 16+
-# nodes fit in memory: pool_buffers x chunk_buf is pinned per node).
+# nic_bps (the node's --rate), window_chunks and pool_buffers (sized to the
+# stripes, ft_d_pool_default: pool_buffers x chunk_buf is pinned per node).
 
 FT_RUNDATA=''
 FT_D_SCHED_PORT='' # fdsched's port, from its port file
 declare -A FT_D_PID=()  # id -> pid (ip netns exec execs the daemon)
 declare -A FT_D_PORT=() # id -> the port it reported
 FT_NAME=fanout.img
-FT_POOL_BUFFERS=${FT_POOL_BUFFERS:-32}
+FT_POOL_BUFFERS=${FT_POOL_BUFFERS:-} # empty: ft_d_pool_default, once --stripes is known
 FT_WINDOW_CHUNKS=${FT_WINDOW_CHUNKS:-0} # 0: fdnode's default (4 chunks, less if the pool is small)
-FT_ORIGIN_POOL_BUFFERS=${FT_ORIGIN_POOL_BUFFERS:-$FT_POOL_BUFFERS}
+FT_ORIGIN_POOL_BUFFERS=${FT_ORIGIN_POOL_BUFFERS:-}
 FT_ORIGIN_WINDOW_CHUNKS=${FT_ORIGIN_WINDOW_CHUNKS:-$FT_WINDOW_CHUNKS}
 FT_HEARTBEAT_MS=${FT_HEARTBEAT_MS:-500}
+
+# ft_d_pool_default STRIPES: each node's pool_buffers unless FT_POOL_BUFFERS
+# says: a node takes a stream from each of its STRIPES parents only while
+# (parents + 1) x window (4) + fdnode's reserve (12) buffers fit in its pool
+# (nd_plane_may_receive), and it forwards to children from the same pool:
+# 8 x STRIPES + 16, at least 32 (4 stripes: 48; 8 stripes: 80, fdnode's
+# own default). Origins default to the nodes' figure.
+ft_d_pool_default() {
+  local k=$1 n
+  n=$((8 * k + 16))
+  [ "$n" -ge 32 ] || n=32
+  : "${FT_POOL_BUFFERS:=$n}"
+  : "${FT_ORIGIN_POOL_BUFFERS:=$FT_POOL_BUFFERS}"
+}
 
 ft_daemons_data_remove() {
   # A failed or interrupted run keeps its daemons' logs (and the sched's

@@ -10,7 +10,7 @@
 #                 version, sha256 of every node against the source, the full
 #                 report, JSON (fdist.json) and PNG; --kill and --delta as
 #                 below. Without the binaries in --build-dir it exits 3,
-#                 creating nothing. FT_POOL_BUFFERS (default 32) sizes each
+#                 creating nothing. FT_POOL_BUFFERS (default 8 x stripes + 16, at least 32) sizes each
 #                 node's buffer pool, FT_WINDOW_CHUNKS (default 0: fdnode's
 #                 own, 4) its receive window in chunks; a failed run (or any, with
 #                 FT_KEEP_LOGS=1) keeps the daemons' logs in <out>/logs.
@@ -223,6 +223,7 @@ fi
 [ "$FT_SIZE" -gt 0 ] || ft_die "--size must be > 0"
 if [ "$FT_CHUNK" -lt 4096 ] || [ $((FT_CHUNK & (FT_CHUNK - 1))) -ne 0 ]; then ft_die "--chunk must be a power of two >= 4096"; fi
 [ "$FT_STRIPES" -ge 1 ] || ft_die "--stripes must be >= 1"
+ft_d_pool_default "$FT_STRIPES"
 [ "$FT_KILL" -lt "$FT_NODES" ] || ft_die "--kill must be below --nodes"
 [ "$FT_SLOW_N" -le "$FT_NODES" ] || ft_die "--slow N must be at most --nodes"
 if [ "$FT_SLOW_N" -gt 0 ]; then
