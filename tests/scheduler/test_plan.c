@@ -774,6 +774,18 @@ static sch_plan_t *small_fleet(sch_members_t **mo, uint32_t stripes) {
   return p;
 }
 
+/* x's children over the plan's k stripes; *interior: in how many stripes. */
+static uint32_t uploads(const sch_plan_t *p, uint32_t x, uint32_t k, uint32_t *interior) {
+  uint32_t kids[SCH_FANOUT_MAX], up = 0;
+  *interior = 0;
+  for (uint32_t s = 0; s < k; s++) {
+    uint32_t c = sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
+    up += c;
+    *interior += c > 0;
+  }
+  return up;
+}
+
 static void test_small_zones_shallow(void **state) {
   (void)state;
   sch_members_t *m;
@@ -783,10 +795,8 @@ static void test_small_zones_shallow(void **state) {
   assert_int_equal(st.unplaced, 0);
   assert_true(st.depth_max <= 3);
   assert_true(st.multi_interior <= 1);
-  uint32_t kids[SCH_FANOUT_MAX];
   for (uint32_t x = 0; x < 3 + 8; x++) {
-    uint32_t up = 0;
-    for (uint32_t s = 0; s < 4; s++) up += sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
+    uint32_t interior, up = uploads(p, x, 4, &interior);
     assert_true(up <= sch_plan_capacity(p, x));
     if (x < 2) assert_int_equal(up, 0); /* the chain's head and middle */
     if (x >= 3) assert_true(up >= 3);   /* 28 streams over 8 nodes: 3 or 4 each */
@@ -810,14 +820,8 @@ static void test_small_fleet_flat(void **state) {
   assert_int_equal(st.unplaced, 0);
   assert_int_equal(st.depth_max, 2);
   assert_int_equal(st.multi_interior, 1); /* the chain's tail only */
-  uint32_t kids[SCH_FANOUT_MAX];
   for (uint32_t x = 0; x < 3 + 8; x++) {
-    uint32_t up = 0, interior = 0;
-    for (uint32_t s = 0; s < 8; s++) {
-      uint32_t c = sch_plan_children(p, x, s, kids, SCH_FANOUT_MAX);
-      up += c;
-      interior += c > 0;
-    }
+    uint32_t interior, up = uploads(p, x, 8, &interior);
     if (x < 2) assert_int_equal(up, 0); /* the chain's head and middle */
     if (x == 2) assert_int_equal(up, 8); /* the tail: every stripe's interior node */
     if (x >= 3) {
