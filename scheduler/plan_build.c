@@ -72,6 +72,14 @@ static void assign_primaries(sch_plan_t *p, const int32_t *zl, uint32_t n_z, uin
   }
 }
 
+/* The node of list (n of them) meant to be interior in stripe s, else
+ * list[0]: the stripe's head in that group. */
+static int32_t stripe_head(const sch_plan_t *p, const int32_t *list, uint32_t n, uint32_t s) {
+  for (uint32_t i = 0; i < n; i++)
+    if (p->primary[list[i]] == (int8_t)s) return list[i];
+  return list[0];
+}
+
 static int32_t pick_origin(const sch_plan_t *p, uint32_t region) {
   int32_t best = SCH_NONE;
   uint32_t best_free = 0;
@@ -252,12 +260,7 @@ static int build_flat(sch_plan_t *p) {
   if (nk == 0) return 0;
   assign_primaries(p, zl, nk, 0, 1, 0);
   for (uint32_t s = 0; s < p->k; s++) {
-    int32_t head = zl[0];
-    for (uint32_t i = 0; i < nk; i++)
-      if (p->primary[zl[i]] == (int8_t)s) {
-        head = zl[i];
-        break;
-      }
+    int32_t head = stripe_head(p, zl, nk, s);
     place(p, s, (uint32_t)head, pick_origin(p, sch_members_node(p->m, (uint32_t)head)->region));
     if (P_PARENT(p, s, head) != SCH_NONE) fill_zone(p, s, zl, nk, head, L);
   }
@@ -295,15 +298,7 @@ static int build(sch_plan_t *p) {
       const int32_t *list = zl + zstart[z];
       uint32_t n_z = zstart[z + 1] - zstart[z];
       assign_primaries(p, list, n_z, zi, nz, r);
-      for (uint32_t s = 0; s < p->k; s++) {
-        int32_t head = list[0];
-        for (uint32_t i = 0; i < n_z; i++)
-          if (p->primary[list[i]] == (int8_t)s) {
-            head = list[i];
-            break;
-          }
-        heads[s * zones + z] = head;
-      }
+      for (uint32_t s = 0; s < p->k; s++) heads[s * zones + z] = stripe_head(p, list, n_z, s);
     }
   }
 
@@ -389,23 +384,26 @@ static bool better(plan_score_t a, plan_score_t b) {
   return a.depth < b.depth;
 }
 
-/* Step 5 applies: no region has as many nodes as there are stripes. */
+/* Step 5 applies: no region has as many plannable nodes as there are
+ * stripes (read from the members: it decides which builds run). */
 static bool regions_small(const sch_plan_t *p) {
-  uint32_t regions = sch_members_region_count(p->m), count = sch_members_count(p->m);
+  uint32_t count = sch_members_count(p->m);
   uint32_t n[SCH_REGIONS_MAX] = {0};
   for (uint32_t x = 0; x < count; x++) {
     const sch_node_t *nx = sch_members_node(p->m, x);
-    if (p->in_plan[x] && !nx->origin && nx->region < regions && ++n[nx->region] >= p->k)
-      return false;
+    if (plannable(nx) && !nx->origin && ++n[nx->region] >= p->k) return false;
   }
   return true;
 }
 
+/* Small fleets try the flat plan first and keep the hierarchy's unless the
+ * flat one is better, so a tie (the usual case) costs two builds. */
 int sch_plan_build(sch_plan_t *p) {
-  int rc = build_chain(p, build);
-  if (rc || !regions_small(p)) return rc;
-  plan_score_t hier = score(p);
-  rc = build_chain(p, build_flat);
-  if (rc == 0 && better(score(p), hier)) return 0;
-  return build_chain(p, build); /* the hierarchy's plan again */
+  if (!regions_small(p)) return build_chain(p, build);
+  int rc = build_chain(p, build_flat);
+  if (rc) return rc;
+  plan_score_t flat = score(p);
+  rc = build_chain(p, build);
+  if (rc || !better(flat, score(p))) return rc;
+  return build_chain(p, build_flat); /* the flat plan again */
 }
